@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine:  make run  and  make test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test lint bench clean-venv
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Converts the offline default model once (a few seconds), then serves the dashboard.
+run: $(VENV)/.installed
+	$(PY) -m core models --prepare efficientnet_lite0
+	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+test: $(VENV)/.dev-installed
+	$(PY) -m ruff check core dashboard tests bench
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check core dashboard tests bench
+
+bench: $(VENV)/.dev-installed
+	$(PY) -m bench.bench_explain
+
+clean-venv:
+	rm -rf $(VENV)

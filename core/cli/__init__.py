@@ -1,0 +1,68 @@
+"""The command line: one module per sub-command, each with ``add_parser`` and ``run``.
+
+Errors meant for the user (:class:`~core.errors.GlasswingError`) are printed to stderr as one
+sentence with exit code 2; nothing else is caught, so a bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+from core.errors import GlasswingError
+
+# Sub-command name -> module under core.cli. Adding a command means adding a module and a line here.
+COMMANDS = {
+    "models": "core.cli.models_cmd",
+    "predict": "core.cli.predict_cmd",
+    "explain": "core.cli.explain_cmd",
+    "data": "core.cli.data_cmd",
+    "train": "core.cli.train_cmd",
+    "runs": "core.cli.runs_cmd",
+    "evaluate": "core.cli.evaluate_cmd",
+    "attack": "core.cli.attack_cmd",
+    "trust": "core.cli.trust_cmd",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one sentence, exit 2, like GlasswingError
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="Glasswing: see what an image classifier sees.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # command not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def emit_json(obj: Any) -> None:
+    """Print a JSON document on stdout (the last thing a ``--json`` command prints)."""
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except GlasswingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130

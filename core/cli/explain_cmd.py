@@ -1,0 +1,64 @@
+"""``python -m core explain``: a heatmap per image, as an overlay PNG and a raw ``.npy``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.cli import emit_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explain", help="explain a model's prediction with a heatmap")
+    p.add_argument("--model", default="efficientnet_lite0", help="zoo name, run folder or .keras file")
+    p.add_argument("--weights", help="ImageNet .h5 weights file for a keras.applications model")
+    p.add_argument("--method", default="gradcam", help="explanation method (see the list in the README)")
+    p.add_argument("--layer", help="layer to explain (CAM methods; default: the model's last conv layer)")
+    p.add_argument("--target", help="class index or name to explain (default: the top prediction)")
+    p.add_argument("--out", default=".", help="folder for the overlay PNG and heatmap .npy (default: here)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+
+    from core.atomic import atomic_path, write_bytes
+    from core.explain import explain, get_method
+    from core.explain.overlay import overlay
+    from core.images import load_image, resize_for_model, to_png_bytes
+    from core.zoo import load_model
+
+    get_method(args.method)  # unknown method: fail before loading anything
+    loaded = load_model(args.model, weights=args.weights)
+    target = loaded.class_index(args.target, "--target") if args.target is not None else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in args.images:
+        image = load_image(path)
+        batch = resize_for_model(image, loaded.input_size)[None]
+        (exp,) = explain(loaded, batch, args.method, layer=args.layer, target=target)
+        stem = f"{Path(path).stem}_{args.method}"
+        npy_path, png_path = out / f"{stem}.npy", out / f"{stem}.png"
+        buf = io.BytesIO()
+        np.save(buf, exp.heatmap)
+        write_bytes(npy_path, buf.getvalue())
+        with atomic_path(png_path) as tmp:
+            tmp.write_bytes(to_png_bytes(overlay(image, exp.heatmap)))
+        results.append({
+            "image": path, "model": loaded.name, "method": args.method, "layer": exp.layer,
+            "target": {"index": exp.class_index, "label": loaded.label(exp.class_index), "prob": exp.prob},
+            "heatmap_npy": str(npy_path), "overlay_png": str(png_path), "ms": round(exp.ms, 2),
+        })
+    if args.json:
+        emit_json(results)
+        return 0
+    for r in results:
+        t = r["target"]
+        print(f"{r['image']}: {t['label']} ({t['prob']:.1%}) via {r['method']} on {r['layer'] or 'input'} "
+              f"in {r['ms']:.0f} ms -> {r['overlay_png']}")
+    return 0

@@ -1,0 +1,138 @@
+"""The model zoo and model loading: by registered name, by a run folder, or by a ``.keras`` file.
+
+Models are loaded once per process and shared (``load_model`` caches them); shared models are never
+trained or mutated. The first load of a zoo model builds it (downloading or converting weights) and
+writes a self-contained ``.keras`` file under ``pretrained/`` atomically, so later loads are fast and
+offline.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import keras
+
+from core.atomic import atomic_path
+from core.errors import GlasswingError
+from core.modelgraph import last_conv_layer_name
+from core.zoo.download import Progress
+from core.zoo.files import load_keras_file
+from core.zoo.loaded import LoadedModel
+from core.zoo.registry import ModelSpec, get_spec, imagenet_labels, list_models, register_model
+
+__all__ = ["LoadedModel", "ModelSpec", "get_spec", "imagenet_labels", "list_models", "load_model",
+           "register_model", "resolve_source", "clear_cache", "RUN_MODEL_FILE", "RUN_META_FILE"]
+
+RUN_MODEL_FILE = "model.keras"
+RUN_META_FILE = "run.json"
+
+_cache: dict[str, LoadedModel] = {}
+_cache_lock = threading.Lock()
+_build_locks: dict[str, threading.Lock] = {}
+
+
+def resolve_source(name_or_path: str) -> str:
+    """``zoo`` for a registered name, ``run`` for a run folder, ``file`` for a .keras file."""
+    path = Path(name_or_path)
+    if path.is_dir() and (path / RUN_MODEL_FILE).is_file():
+        return "run"
+    if path.suffix == ".keras" and path.is_file():
+        return "file"
+    if path.is_dir():
+        raise GlasswingError(f"{name_or_path} is a folder but not a finished run (no {RUN_MODEL_FILE} in it).")
+    get_spec(name_or_path)  # raises UnknownNameError listing the known names
+    return "zoo"
+
+
+def _class_names_for(model: keras.Model) -> list[str]:
+    n = int(model.outputs[0].shape[-1])
+    return list(imagenet_labels()) if n == 1000 else [f"class {i}" for i in range(n)]
+
+
+def _input_size(model: keras.Model) -> tuple[int, int]:
+    shape = model.inputs[0].shape
+    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[2] is None:
+        raise GlasswingError(f"Model {model.name!r} does not take fixed-size RGB images (input {shape}).")
+    return int(shape[1]), int(shape[2])
+
+
+def _load_zoo(spec: ModelSpec, progress: Progress | None) -> LoadedModel:
+    if not spec.pretrained:
+        spec.build(progress)  # raises a clear "train it first" error
+    path = spec.model_file
+    if not path.is_file():
+        model = spec.build(progress)
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+    model = load_keras_file(path)
+    return LoadedModel(name=spec.name, model=model, input_size=spec.input_size,
+                       class_names=list(spec.class_names()), default_cam_layer=spec.default_cam_layer,
+                       source=spec.weights_source, path=path)
+
+
+def _load_run(run_dir: Path) -> LoadedModel:
+    model = load_keras_file(run_dir / RUN_MODEL_FILE)
+    meta_path = run_dir / RUN_META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    class_names = list(meta.get("class_names") or _class_names_for(model))
+    return LoadedModel(name=meta.get("name") or run_dir.name, model=model, input_size=_input_size(model),
+                       class_names=class_names,
+                       default_cam_layer=meta.get("default_cam_layer") or last_conv_layer_name(model),
+                       source=f"fine-tuned run {run_dir}", path=run_dir / RUN_MODEL_FILE)
+
+
+def _load_file(path: Path) -> LoadedModel:
+    model = load_keras_file(path)
+    return LoadedModel(name=path.stem, model=model, input_size=_input_size(model),
+                       class_names=_class_names_for(model), default_cam_layer=last_conv_layer_name(model),
+                       source=f"model file {path}", path=path)
+
+
+def load_model(name_or_path: str, weights: str | None = None, progress: Progress | None = None) -> LoadedModel:
+    """Load a zoo model by name, a run folder or a ``.keras`` file; cached per process.
+
+    ``weights`` is an ImageNet weights ``.h5`` file for a keras.applications architecture, used as
+    is (not cached, no checksum): for people who keep their own copy of the weights.
+    """
+    kind = resolve_source(name_or_path)
+    if weights is not None:
+        return _load_with_weights(name_or_path, Path(weights))
+    key = name_or_path if kind == "zoo" else str(Path(name_or_path).resolve())
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        build_lock = _build_locks.setdefault(key, threading.Lock())
+    with build_lock:  # one build per model even when many sessions ask at once
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        if kind == "zoo":
+            loaded = _load_zoo(get_spec(name_or_path), progress)
+        elif kind == "run":
+            loaded = _load_run(Path(name_or_path))
+        else:
+            loaded = _load_file(Path(name_or_path))
+        with _cache_lock:
+            _cache[key] = loaded
+    return loaded
+
+
+def _load_with_weights(name: str, weights: Path) -> LoadedModel:
+    from core.zoo.keras_apps import APPS, build_flat
+    apps = {a.name: a for a in APPS}
+    if name not in apps:
+        raise GlasswingError(f"--weights works with the keras.applications models ({', '.join(apps)}), not {name}.")
+    if not weights.is_file():
+        raise GlasswingError(f"--weights: no such file {weights}.")
+    spec = get_spec(name)
+    model = build_flat(apps[name], weights)
+    return LoadedModel(name=name, model=model, input_size=spec.input_size, class_names=list(spec.class_names()),
+                       default_cam_layer=spec.default_cam_layer, source=f"ImageNet weights from {weights}")
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests, or freeing memory on a server)."""
+    with _cache_lock:
+        _cache.clear()

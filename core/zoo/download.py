@@ -1,0 +1,73 @@
+"""Download a weights file with progress, a checksum check and a clear offline error.
+
+Used for the keras.applications ImageNet weights. The file is written to a temporary name and only
+renamed into the cache once its checksum matches, so an interrupted or corrupted download never
+looks like a cached one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from core.atomic import atomic_path
+from core.errors import ModelUnavailableError
+
+# progress(done_bytes, total_bytes_or_None)
+Progress = Callable[[int, int | None], None]
+
+CHUNK = 1 << 20
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_algorithm(expected: str) -> str:
+    """Keras publishes md5 (32 hex digits); we also accept sha256 (64)."""
+    return "sha256" if len(expected) == 64 else "md5"
+
+
+def verify(path: Path, expected: str | None) -> bool:
+    if not expected:
+        return True
+    return file_digest(path, hash_algorithm(expected)) == expected.lower()
+
+
+def download(url: str, dest: Path, expected_hash: str | None, progress: Progress | None = None,
+             timeout: float = 30.0) -> Path:
+    """Fetch ``url`` into ``dest`` atomically, checking ``expected_hash``; return ``dest``."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed https URLs)
+            total = response.headers.get("Content-Length")
+            total_bytes = int(total) if total and total.isdigit() else None
+            with atomic_path(dest) as tmp:
+                done = 0
+                with open(tmp, "wb") as out:
+                    while True:
+                        block = response.read(CHUNK)
+                        if not block:
+                            break
+                        out.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total_bytes)
+                if expected_hash and not verify(tmp, expected_hash):
+                    raise ModelUnavailableError(
+                        f"The download of {dest.name} is corrupt (checksum mismatch); try again."
+                    )
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        if isinstance(exc, ModelUnavailableError):
+            raise
+        reason = getattr(exc, "reason", exc)
+        raise ModelUnavailableError(
+            f"Could not download {dest.name} from {url} ({reason})."
+        ) from None
+    return dest

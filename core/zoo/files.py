@@ -1,0 +1,65 @@
+"""Loading ``.keras`` files safely: size cap, Keras safe mode, no custom code, no Lambda layers.
+
+A ``.keras`` file is a zip holding ``config.json`` (the architecture) and the weights. We read the
+config first and refuse anything that would run code on load, then let Keras load it in safe mode.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+
+from core.errors import GlasswingError
+
+MAX_MODEL_BYTES = 1024 * 1024 * 1024  # 1 GiB: VGG16 with its head is ~530 MB
+
+
+class ModelFileError(GlasswingError):
+    """A model file was refused; the message says why."""
+
+
+def _walk_layers(config: dict):
+    """Yield every layer config in a (possibly nested) Keras model config."""
+    for layer in config.get("config", {}).get("layers", []) or []:
+        yield layer
+        if isinstance(layer.get("config"), dict) and "layers" in layer["config"]:
+            yield from _walk_layers(layer)
+
+
+def check_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> dict:
+    """Validate a ``.keras`` file without loading it; return its model config or raise ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path.name}: no such model file.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelFileError(f"{path.name}: {size / 2**20:.0f} MB is larger than the {max_bytes / 2**20:.0f} MB "
+                             "limit for model files.")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path.name}: not a .keras model file (Keras 3 saves models as a zip archive).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, json.JSONDecodeError, zipfile.BadZipFile, UnicodeDecodeError):
+        raise ModelFileError(f"{path.name}: the .keras archive has no readable config.json.") from None
+    for layer in _walk_layers(config):
+        cls, module = layer.get("class_name", "?"), str(layer.get("module") or "keras")
+        if cls == "Lambda":
+            raise ModelFileError(f"{path.name}: refused, layer {layer.get('name')!r} is a Lambda layer, which "
+                                 "would run arbitrary code when loaded.")
+        if not module.startswith("keras") or layer.get("registered_name", "").count(">"):
+            raise ModelFileError(f"{path.name}: refused, layer {layer.get('name')!r} uses custom code "
+                                 f"({module}.{cls}); only built-in Keras layers are allowed.")
+    return config
+
+
+def load_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> keras.Model:
+    """Load a checked ``.keras`` file in safe mode, without compiling it."""
+    check_keras_file(path, max_bytes)
+    try:
+        return keras.models.load_model(str(path), compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError) as exc:
+        raise ModelFileError(f"{Path(path).name}: Keras could not load this model ({exc}).") from None
