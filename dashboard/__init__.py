@@ -1,0 +1,1 @@
+"""The Glasswing Streamlit dashboard: thin pages over ``core``."""

@@ -1,0 +1,78 @@
+"""Cached loaders and per-session state, in one place.
+
+Models are ``st.cache_resource`` (one shared object per process, never mutated); derived arrays
+(predictions, heatmaps) are ``st.cache_data`` keyed by the model name and the image's digest, so
+moving a slider never recomputes what is already computed. Session state is initialised here with
+explicit keys and kept small (images are stored once per session, by digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from core.zoo import LoadedModel, load_model
+
+
+@st.cache_resource(show_spinner=False)
+def get_model(name: str) -> LoadedModel:
+    """The shared, loaded model for a zoo name or run folder (built once per process)."""
+    return load_model(name)
+
+
+@dataclass(frozen=True)
+class SessionImage:
+    name: str
+    digest: str
+    pixels: np.ndarray  # uint8 RGB at the original size
+
+
+def image_digest(pixels: np.ndarray) -> str:
+    return hashlib.sha1(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:16]
+
+
+def init_session() -> None:
+    """Guarded initialisation of every session-state key the app uses."""
+    defaults = {"images": {}, "model_name": None}
+    for key, value in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def add_image(name: str, pixels: np.ndarray) -> SessionImage:
+    init_session()
+    item = SessionImage(name=name, digest=image_digest(pixels), pixels=pixels)
+    images: dict[str, SessionImage] = st.session_state["images"]
+    images[item.digest] = item
+    while len(images) > 24:  # keep a session's memory bounded
+        images.pop(next(iter(images)))
+    return item
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
+    """Class probabilities for one image (the image itself is keyed by its digest)."""
+    from core.images import resize_for_model
+
+    loaded = get_model(model_name)
+    batch = resize_for_model(_pixels, loaded.input_size)[None]
+    with loaded.lock:
+        return loaded.predict(batch)[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def heatmap(model_name: str, digest: str, method: str, layer: str | None, target: int | None,
+            params: tuple = (), _pixels: np.ndarray | None = None) -> dict:
+    """One explanation as a plain dict (heatmap array, layer, class index, probability, ms)."""
+    from core.explain import explain
+    from core.images import resize_for_model
+
+    loaded = get_model(model_name)
+    batch = resize_for_model(_pixels, loaded.input_size)[None]
+    with loaded.lock:
+        (exp,) = explain(loaded, batch, method, layer=layer, target=target, **dict(params))
+    return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
+            "ms": exp.ms, "method": method}

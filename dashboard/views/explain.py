@@ -1,0 +1,136 @@
+"""Explain page: what does the model predict for this photo, and where did it look?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.explain import get_method, list_methods
+from core.explain.overlay import overlay
+from core.images import to_png_bytes
+from core.modelgraph import conv_layer_names
+from core.zoo import get_spec
+from dashboard import state
+from dashboard.widgets import image_picker, model_picker, param_widgets
+
+
+def main() -> None:
+    st.title("Explain a prediction")
+    st.caption("Pick a model and a photo: see what the model predicts, and which pixels drove it.")
+    with st.sidebar:
+        model_name = model_picker(key="explain_model")
+    loaded = _load_model_ui(model_name)
+    if loaded is None:
+        return
+    images = image_picker(key="explain_images")
+    if not images:
+        st.info("Choose a sample photo, upload an image or take one with the camera.")
+        return
+    if len(images) > 1:
+        current = st.radio("Image", images, format_func=lambda im: im.name, horizontal=True,
+                           key="explain_current")
+    else:
+        current = images[0]
+    probs = state.predict(model_name, current.digest, current.pixels)
+    top = loaded.top_k(probs, min(5, loaded.num_classes))
+
+    left, right = st.columns([1, 1])
+    with left:
+        st.image(current.pixels, caption=current.name, use_container_width=True)
+        _top_chart(top)
+    with right:
+        methods, layer, target, opacity, params = _controls(loaded, top)
+    if not methods:
+        st.info("Pick at least one explanation method.")
+        return
+    cols = st.columns(min(len(methods), 3))
+    for i, method in enumerate(methods):
+        with cols[i % len(cols)]:
+            _explanation_card(model_name, loaded, current, method, layer, target, opacity, params.get(method, {}))
+
+
+def _load_model_ui(model_name: str):
+    spec = None
+    try:
+        spec = get_spec(model_name)
+    except GlasswingError:
+        pass  # a run folder
+    if spec is not None and spec.status() == "needs download":
+        st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
+        if not st.button("Download the weights", key="explain_download"):
+            return None
+        bar = st.progress(0.0, text="Downloading ...")
+        from core.zoo.keras_apps import fetch_weights
+
+        try:
+            fetch_weights(spec.name, lambda done, total: bar.progress(
+                min(done / total, 1.0) if total else 0.0, text=f"Downloading {done / 2**20:.0f} MB"))
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return None
+    try:
+        with st.spinner(f"Loading {model_name} (first time only) ..."):
+            return state.get_model(model_name)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _top_chart(top: list[dict]) -> None:
+    df = pd.DataFrame({"class": [t["label"] for t in top], "probability": [t["prob"] for t in top]})
+    fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%",
+                 title="Top predictions")
+    fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
+    st.plotly_chart(fig, use_container_width=True, key="explain_top_chart")
+    st.markdown(f"**Prediction:** {top[0]['label']} ({top[0]['prob']:.1%})")
+
+
+def _controls(loaded, top):
+    method_names = [m.name for m in list_methods()]
+    titles = {m.name: m.title for m in list_methods()}
+    methods = st.multiselect("Methods (side by side)", method_names, default=["gradcam"],
+                             format_func=lambda n: titles[n], key="explain_methods",
+                             help="Each method answers 'where did the model look?' differently.")
+    layers = conv_layer_names(loaded.model)
+    default_layer = loaded.default_cam_layer if loaded.default_cam_layer in layers else layers[-1]
+    layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(default_layer), key="explain_layer",
+                         help="Deeper layers: coarser, more semantic maps. Earlier layers: finer, more local.")
+    top_indices = [t["index"] for t in top]
+    class_options = [None] + top_indices + [i for i in range(loaded.num_classes) if i not in top_indices]
+    target = st.selectbox(
+        "Class to explain", class_options, key="explain_target",
+        format_func=lambda i: "top prediction" if i is None else f"{loaded.label(i)} ({i})",
+        help="Explain any class, e.g. the runner-up, to see what evidence the model found for it.")
+    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="explain_opacity")
+    params = {}
+    for name in methods:
+        spec_params = getattr(get_method(name), "params", ())
+        if spec_params:
+            with st.expander(f"{get_method(name).title} settings"):
+                params[name] = param_widgets(spec_params, key=f"explain_{name}")
+    return methods, layer, target, opacity, params
+
+
+def _explanation_card(model_name, loaded, image, method, layer, target, opacity, params) -> None:
+    meta = get_method(method)
+    use_layer = layer if getattr(meta, "uses_layer", True) else None
+    try:
+        with st.spinner(f"Computing {meta.title} ..."):
+            result = state.heatmap(model_name, image.digest, method, use_layer, target,
+                                   tuple(sorted(params.items())), _pixels=image.pixels)
+    except GlasswingError as exc:
+        st.error(f"{meta.title}: {exc}")
+        return
+    blended = overlay(image.pixels, result["heatmap"], alpha=opacity)
+    label = loaded.label(result["class_index"])
+    st.image(blended, use_container_width=True,
+             caption=f"{meta.title} · {label} ({result['prob']:.1%})"
+                     + (f" · layer {result['layer']}" if result["layer"] else "") + f" · {result['ms']:.0f} ms")
+    st.download_button("Download overlay", to_png_bytes(blended),
+                       file_name=f"{image.name.replace(' ', '_').replace(':', '')}_{method}.png", mime="image/png",
+                       key=f"explain_dl_{method}")
+    peak = np.unravel_index(int(np.argmax(result["heatmap"])), result["heatmap"].shape)
+    st.caption(f"Peak at row {peak[0]}, column {peak[1]} of the {result['heatmap'].shape[0]}-pixel model input.")

@@ -1,0 +1,54 @@
+"""Shared test set-up: isolated data folders, and the offline default model converted once."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Every test session writes into its own folders, never into the developer's data/, runs/ or pretrained/.
+# The converted zoo models are shared between sessions in a cache keyed by nothing but the file names,
+# which is safe because conversion is deterministic and writes are atomic.
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="glasswing-tests-"))
+os.environ.setdefault("GLASSWING_PRETRAINED",
+                      str(Path(tempfile.gettempdir()) / "glasswing-test-pretrained"))
+os.environ["GLASSWING_DATA"] = str(_SESSION_ROOT / "data")
+os.environ["GLASSWING_RUNS"] = str(_SESSION_ROOT / "runs")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    """The offline default model with its real ImageNet weights (converted on first use)."""
+    from core.zoo import load_model
+
+    return load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def cat_image() -> np.ndarray:
+    from core.samples import load_sample
+
+    return load_sample("cat")
+
+
+@pytest.fixture(scope="session")
+def coffee_image() -> np.ndarray:
+    from core.samples import load_sample
+
+    return load_sample("coffee")
+
+
+@pytest.fixture
+def cat_jpeg(tmp_path, cat_image) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "cat.jpg"
+    Image.fromarray(cat_image).save(path, quality=95)
+    return path
