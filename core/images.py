@@ -123,14 +123,15 @@ def load_image(
 def resize_for_model(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize an RGB uint8 image to the model's ``(height, width)`` as float32 pixels 0..255.
 
-    The whole image is resized (no crop) so that a heatmap at model resolution maps back onto the
+    The whole image is resized (bicubic, no crop: the EfficientNet-Lite reference outputs were made
+    this way) so that a heatmap at model resolution maps back onto the
     original photo exactly. Prediction, training and explanation all go through this function.
     """
     height, width = size
     if image.shape[0] == height and image.shape[1] == width:
         return image.astype(np.float32)
     pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
-    resized = pil.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+    resized = pil.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=None)
     return np.asarray(resized, dtype=np.float32)
 
 

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 
 from core.errors import ModelUnavailableError, UnknownNameError
-from core.zoo import files, get_spec, list_models, load_model
 from core.zoo import download as dl
-from core.zoo import keras_apps
+from core.zoo import files, get_spec, keras_apps, list_models, load_model
 
 
 def test_registry_lists_the_issue_models_and_rejects_unknown_names():

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     batch = np.stack([resize_for_model(load_image(path), loaded.input_size) for path in args.images])
     probs = loaded.predict(batch)
     top = min(args.top, loaded.num_classes)
-    results = [{"image": path, "top": loaded.top_k(row, top)} for path, row in zip(args.images, probs)]
+    results = [{"image": path, "top": loaded.top_k(row, top)} for path, row in zip(args.images, probs, strict=False)]
     if args.json:
         emit_json(results)
         return 0

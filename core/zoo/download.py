@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from core.atomic import atomic_path
 from core.errors import ModelUnavailableError

@@ -50,7 +50,7 @@ def check_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> dict
         if cls == "Lambda":
             raise ModelFileError(f"{path.name}: refused, layer {layer.get('name')!r} is a Lambda layer, which "
                                  "would run arbitrary code when loaded.")
-        if not module.startswith("keras") or layer.get("registered_name", "").count(">"):
+        if not module.startswith("keras") or ">" in (layer.get("registered_name") or ""):
             raise ModelFileError(f"{path.name}: refused, layer {layer.get('name')!r} uses custom code "
                                  f"({module}.{cls}); only built-in Keras layers are allowed.")
     return config

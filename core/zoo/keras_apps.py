@@ -9,9 +9,9 @@ CAM methods) and the legacy layer-by-layer weight loading still lines up.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
