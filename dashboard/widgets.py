@@ -35,29 +35,28 @@ def model_picker(key: str = "model", include_runs: bool = True) -> str:
 
 
 def image_picker(key: str = "images") -> list[SessionImage]:
-    """Samples, uploads or the camera; returns the images chosen this run (decoded once per session)."""
+    """Samples, uploads or the camera; returns the images chosen (each decoded once per session)."""
     init_session()
-    tab_samples, tab_upload, tab_camera = st.tabs(["Sample photos", "Upload", "Camera"])
+    source = st.radio("Image source", ["Sample photos", "Upload", "Camera"], horizontal=True,
+                      key=f"{key}_source", help="Sample photos ship with Glasswing and work offline.")
     chosen: list[SessionImage] = []
-    with tab_samples:
+    if source == "Sample photos":
         names = st.multiselect("Sample photos", list(SAMPLES), default=["cat"], key=f"{key}_samples",
                                format_func=lambda n: f"{n} ({SAMPLES[n][1]})")
-        for name in names:
-            chosen.append(_cached_sample(name))
-    with tab_upload:
+        chosen = [_cached_sample(name) for name in names]
+    elif source == "Upload":
         files = st.file_uploader("Images (JPEG, PNG, WebP, BMP, GIF)", accept_multiple_files=True,
                                  type=["jpg", "jpeg", "png", "webp", "bmp", "gif"], key=f"{key}_upload")
         for f in files or []:
             item = _decode_upload(f.name, f.getvalue())
             if item is not None:
                 chosen.append(item)
-    with tab_camera:
-        if st.toggle("Use the camera", key=f"{key}_camera_on"):
-            shot = st.camera_input("Take a photo", key=f"{key}_camera")
-            if shot is not None:
-                item = _decode_upload("camera.jpg", shot.getvalue())
-                if item is not None:
-                    chosen.append(item)
+    else:
+        shot = st.camera_input("Take a photo", key=f"{key}_camera")
+        if shot is not None:
+            item = _decode_upload("camera.jpg", shot.getvalue())
+            if item is not None:
+                chosen.append(item)
     return chosen
 
 

@@ -62,7 +62,7 @@ def test_explain_json_writes_overlay_and_heatmap(lite0, cat_jpeg, tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["predict", "--model", "nope", "x.jpg"], "Unknown model 'nope'"),
     (["predict", "--top", "0", "x.jpg"], "--top must be at least 1"),
-    (["explain", "--method", "magic", "x.jpg"], "Unknown method 'magic'"),
+    (["explain", "--method", "magic", "x.jpg"], "Unknown explanation method 'magic'"),
 ])
 def test_errors_are_one_sentence_with_nonzero_exit(args, needle):
     proc = cli(*args)

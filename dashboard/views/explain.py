@@ -36,20 +36,24 @@ def main() -> None:
         current = images[0]
     probs = state.predict(model_name, current.digest, current.pixels)
     top = loaded.top_k(probs, min(5, loaded.num_classes))
-
-    left, right = st.columns([1, 1])
-    with left:
-        st.image(current.pixels, caption=current.name, use_container_width=True)
-        _top_chart(top)
-    with right:
+    with st.sidebar:
         methods, layer, target, opacity, params = _controls(loaded, top)
+
+    st.markdown(f"**Prediction:** {top[0]['label']} ({top[0]['prob']:.1%})")
+    # The photo, then one card per method, three to a row.
+    cells = [None] + list(methods)
+    for row_start in range(0, len(cells), 3):
+        cols = st.columns(3)
+        for col, method in zip(cols, cells[row_start:row_start + 3], strict=False):
+            with col:
+                if method is None:
+                    st.image(current.pixels, caption=current.name, width="stretch")
+                else:
+                    _explanation_card(model_name, loaded, current, method, layer, target, opacity,
+                                      params.get(method, {}))
     if not methods:
-        st.info("Pick at least one explanation method.")
-        return
-    cols = st.columns(min(len(methods), 3))
-    for i, method in enumerate(methods):
-        with cols[i % len(cols)]:
-            _explanation_card(model_name, loaded, current, method, layer, target, opacity, params.get(method, {}))
+        st.info("Pick at least one explanation method in the sidebar.")
+    _top_chart(top)
 
 
 def _load_model_ui(model_name: str):
@@ -84,8 +88,7 @@ def _top_chart(top: list[dict]) -> None:
     fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%",
                  title="Top predictions")
     fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
-    st.plotly_chart(fig, use_container_width=True, key="explain_top_chart")
-    st.markdown(f"**Prediction:** {top[0]['label']} ({top[0]['prob']:.1%})")
+    st.plotly_chart(fig, width="stretch", key="explain_top_chart")
 
 
 def _controls(loaded, top):
@@ -126,7 +129,7 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
         return
     blended = overlay(image.pixels, result["heatmap"], alpha=opacity)
     label = loaded.label(result["class_index"])
-    st.image(blended, use_container_width=True,
+    st.image(blended, width="stretch",
              caption=f"{meta.title} · {label} ({result['prob']:.1%})"
                      + (f" · layer {result['layer']}" if result["layer"] else "") + f" · {result['ms']:.0f} ms")
     st.download_button("Download overlay", to_png_bytes(blended),

@@ -1,0 +1,46 @@
+"""Projected Gradient Descent in L-infinity (Madry et al., 2018): FGSM steps, projected after each one."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from core.attacks.base import EPS_PARAM, Attack
+from core.attacks.params import Param
+from core.attacks.registry import register_attack
+
+
+@register_attack
+class PGD(Attack):
+    name = "pgd"
+    title = "PGD (projected gradient steps)"
+    params_spec = (
+        EPS_PARAM,
+        Param("steps", int, 10, "number of gradient steps", min=1, max=1000, unit="steps"),
+        Param("step_size", float, None, "change per step; automatic: 2.5 * eps / steps", min=0.0, max=255.0,
+              unit="pixels", min_inclusive=False, optional=True),
+        Param("random_start", bool, True, "start from a random point of the eps-ball"),
+        Param("seed", int, 0, "seed of the random start", min=0, max=2**31 - 1),
+    )
+    static_params = ("random_start",)
+
+    @property
+    def step_size(self) -> float:
+        """The step size in use: the given one, or 2.5 * eps / steps (so steps can reach the ball's edge)."""
+        given = self.params["step_size"]
+        return given if given is not None else 2.5 * self.eps / self.params["steps"]
+
+    def _dynamic_values(self) -> dict[str, int | float]:
+        return {"eps": self.eps, "step_size": self.step_size, "steps": self.params["steps"]}
+
+    def _graph(self, loss_gradient, x, label, direction, dyn, rng):
+        eps, step_size = dyn["eps"], dyn["step_size"]
+        # The eps-ball around x intersected with valid pixels: one clip projects onto both.
+        low, high = tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 255.0)
+        adversarial = x
+        if self.params["random_start"]:
+            noise = tf.random.stateless_uniform(tf.shape(x), seed=rng, minval=-1.0, maxval=1.0)
+            adversarial = tf.clip_by_value(x + eps * noise, low, high)
+        for _ in tf.range(dyn["steps"]):
+            step = direction * step_size * tf.sign(loss_gradient(adversarial, label))
+            adversarial = tf.clip_by_value(adversarial + step, low, high)
+        return adversarial

@@ -1,0 +1,269 @@
+"""Classroom mode: what a teacher allows on a shared Glasswing server.
+
+A teacher writes a TOML file (its path in ``GLASSWING_CLASSROOM``) and/or sets environment
+variables; environment variables win over the file. With neither, everything is allowed and
+nothing is read-only. Example file::
+
+    models = ["efficientnet_lite0", "resnet50"]   # models students see (default: all)
+    datasets = ["flowers"]                        # datasets students see (default: all)
+    preloaded_run = "flowers-mobilenet"           # a finished run (folder under runs/, or a path)
+    read_only = false                             # true: explain and attack, but no training
+    max_upload_mb = 20                            # largest upload, in MB
+    max_epochs = 10                               # per training run
+    max_training_jobs_per_session = 2             # 0 forbids training as well
+    session_idle_minutes = 60                     # idle sessions' files are removed after this
+
+The matching environment variables are ``GLASSWING_MODELS`` and ``GLASSWING_DATASETS`` (comma
+separated), ``GLASSWING_PRELOADED_RUN``, ``GLASSWING_READ_ONLY`` (1/0, true/false, yes/no),
+``GLASSWING_MAX_UPLOAD_MB``, ``GLASSWING_MAX_EPOCHS``, ``GLASSWING_MAX_TRAINING_JOBS_PER_SESSION``
+and ``GLASSWING_SESSION_IDLE_MINUTES``. The ``check_*`` methods raise errors whose sentence a
+student understands.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from core import config
+from core.errors import GlasswingError, ParameterError
+
+ENV_FILE = "GLASSWING_CLASSROOM"
+DEFAULT_IDLE_MINUTES = 120
+
+
+class ClassroomConfigError(GlasswingError):
+    """The teacher's configuration is invalid; the message names the key and where it came from."""
+
+
+class TrainingNotAllowedError(GlasswingError):
+    """Training is switched off, or this session has used its training jobs."""
+
+
+@dataclass(frozen=True)
+class ClassroomConfig:
+    models: tuple[str, ...] | None = None  # None: every model in the zoo
+    datasets: tuple[str, ...] | None = None  # None: every dataset
+    preloaded_run: Path | None = None  # a run folder shown to every student
+    read_only: bool = False  # students explain and attack but cannot train
+    max_upload_mb: int | None = None  # None: the server default (core.config.max_upload_bytes)
+    max_epochs: int | None = None  # None: no limit
+    max_training_jobs_per_session: int | None = None  # None: no limit
+    session_idle_minutes: int = DEFAULT_IDLE_MINUTES
+
+    # ---- the questions the dashboard asks ------------------------------------------------------
+
+    @property
+    def is_default(self) -> bool:
+        return self == ClassroomConfig()
+
+    @property
+    def can_train(self) -> bool:
+        return not self.read_only and self.max_training_jobs_per_session != 0
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        if self.max_upload_mb is None:
+            return config.max_upload_bytes()
+        return self.max_upload_mb * 1024 * 1024
+
+    def allowed_models(self, all_names: list[str] | tuple[str, ...]) -> list[str]:
+        """The models students see, in the teacher's order; a name the zoo lacks is an error."""
+        return _allowed("models", self.models, all_names)
+
+    def allowed_datasets(self, all_names: list[str] | tuple[str, ...]) -> list[str]:
+        return _allowed("datasets", self.datasets, all_names)
+
+    def check_can_train(self, jobs_started: int = 0) -> None:
+        """Raise unless this session may start a training job (``jobs_started``: jobs it already ran)."""
+        if self.read_only:
+            raise TrainingNotAllowedError(
+                "Training is switched off on this classroom server: you can explain and attack the models, "
+                "but not train them.")
+        limit = self.max_training_jobs_per_session
+        if limit is not None and jobs_started >= limit:
+            if limit == 0:
+                raise TrainingNotAllowedError("Training is switched off on this classroom server.")
+            raise TrainingNotAllowedError(
+                f"You have already started {jobs_started} training job{'s' if jobs_started != 1 else ''}; "
+                f"this classroom allows {limit} per session.")
+
+    def check_epochs(self, epochs: int) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ParameterError(f"epochs must be a whole number of at least 1, got {epochs!r}.")
+        if self.max_epochs is not None and epochs > self.max_epochs:
+            raise ParameterError(f"epochs: this classroom allows at most {self.max_epochs} epochs per "
+                                 f"training run; choose {self.max_epochs} or fewer (you asked for {epochs}).")
+
+    def check_upload(self, size_bytes: int) -> None:
+        limit = self.upload_limit_bytes
+        if size_bytes > limit:
+            raise ParameterError(f"upload: the file is {size_bytes / 2**20:.1f} MB, larger than the "
+                                 f"{limit / 2**20:.0f} MB this server accepts; choose a smaller file.")
+
+    def check_model(self, name: str, all_names: list[str] | tuple[str, ...]) -> None:
+        """Raise unless students may use the model ``name``."""
+        if name not in self.allowed_models(all_names):
+            raise ParameterError(f"model: {name!r} is not available in this classroom; choose one of "
+                                 f"{', '.join(self.allowed_models(all_names))}.")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("models", "datasets"):
+            out[key] = list(out[key]) if out[key] is not None else None
+        out["preloaded_run"] = str(self.preloaded_run) if self.preloaded_run else None
+        return out
+
+    def describe(self) -> list[str]:
+        """One sentence per restriction in force, for a banner on the dashboard."""
+        lines = []
+        if self.read_only:
+            lines.append("Read-only classroom: explain and attack models; training is off.")
+        elif self.max_training_jobs_per_session == 0:
+            lines.append("Training is off.")
+        if self.models is not None:
+            lines.append(f"Models: {', '.join(self.models)}.")
+        if self.datasets is not None:
+            lines.append(f"Datasets: {', '.join(self.datasets)}.")
+        if self.preloaded_run is not None:
+            lines.append(f"Preloaded run: {self.preloaded_run.name}.")
+        if self.max_epochs is not None and self.can_train:
+            lines.append(f"At most {self.max_epochs} epochs per training run.")
+        if self.max_training_jobs_per_session and not self.read_only:
+            lines.append(f"At most {self.max_training_jobs_per_session} training jobs per session.")
+        if self.max_upload_mb is not None:
+            lines.append(f"Uploads up to {self.max_upload_mb} MB.")
+        return lines
+
+
+def _allowed(key: str, configured: tuple[str, ...] | None, all_names) -> list[str]:
+    names = list(all_names)
+    if configured is None:
+        return names
+    missing = [n for n in configured if n not in names]
+    if missing:
+        raise ClassroomConfigError(
+            f"Classroom setting '{key}' names {', '.join(repr(m) for m in missing)}, which "
+            f"{'does' if len(missing) == 1 else 'do'} not exist; known {key}: {', '.join(sorted(names))}.")
+    return list(configured)
+
+
+# ---- parsing and validation -------------------------------------------------------------------
+
+_ENV_KEYS = {
+    "models": "GLASSWING_MODELS",
+    "datasets": "GLASSWING_DATASETS",
+    "preloaded_run": "GLASSWING_PRELOADED_RUN",
+    "read_only": "GLASSWING_READ_ONLY",
+    "max_upload_mb": "GLASSWING_MAX_UPLOAD_MB",
+    "max_epochs": "GLASSWING_MAX_EPOCHS",
+    "max_training_jobs_per_session": "GLASSWING_MAX_TRAINING_JOBS_PER_SESSION",
+    "session_idle_minutes": "GLASSWING_SESSION_IDLE_MINUTES",
+}
+_MINIMUM = {"max_upload_mb": 1, "max_epochs": 1, "max_training_jobs_per_session": 0,
+            "session_idle_minutes": 1}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ClassroomConfigError(f"{where} must be a list of names, got {value!r}.")
+    names = tuple(v.strip() for v in value if v.strip())
+    if not names:
+        raise ClassroomConfigError(f"{where} must name at least one entry (leave it out to allow all).")
+    return names
+
+
+def _bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ClassroomConfigError(f"{where} must be true or false (1/0, yes/no), got {value!r}.")
+
+
+def _int(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ClassroomConfigError(f"{where} must be a whole number, got {value!r}.") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ClassroomConfigError(f"{where} must be a whole number, got {value!r}.")
+    if value < minimum:
+        raise ClassroomConfigError(f"{where} must be at least {minimum}, got {value}.")
+    return value
+
+
+def _run_folder(value: Any, where: str, base: Path | None) -> Path:
+    from core.zoo import RUN_MODEL_FILE  # lazy: imports Keras
+
+    if not isinstance(value, str) or not value.strip():
+        raise ClassroomConfigError(f"{where} must be the path of a finished training run, got {value!r}.")
+    raw = Path(value.strip()).expanduser()
+    candidates = [raw] if raw.is_absolute() else [config.runs_dir() / raw, *([base / raw] if base else []),
+                                                  Path.cwd() / raw]
+    for path in candidates:
+        if (path / RUN_MODEL_FILE).is_file():
+            return path.resolve()
+    raise ClassroomConfigError(f"{where}: no finished run (a folder with {RUN_MODEL_FILE}) at "
+                               f"{' or '.join(str(p) for p in candidates)}.")
+
+
+def _parse(raw: Mapping[str, Any], source: str, base: Path | None) -> dict:
+    known = {f.name for f in fields(ClassroomConfig)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"{source}: '{key}'" if not source.startswith("GLASSWING_") else source
+        if key not in known:
+            raise ClassroomConfigError(f"{source}: unknown setting {key!r}; known settings: "
+                                       f"{', '.join(sorted(known))}.")
+        if key in ("models", "datasets"):
+            out[key] = _names(value, where)
+        elif key == "read_only":
+            out[key] = _bool(value, where)
+        elif key == "preloaded_run":
+            out[key] = _run_folder(value, where, base)
+        else:
+            out[key] = _int(value, where, _MINIMUM[key])
+    return out
+
+
+def from_toml(path: str | Path) -> ClassroomConfig:
+    """The configuration in a TOML file (settings at the top level, or under ``[classroom]``)."""
+    path = Path(path).expanduser()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ClassroomConfigError(f"Classroom config {path}: no such file (set by {ENV_FILE}).") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ClassroomConfigError(f"Classroom config {path}: not valid TOML ({exc}).") from None
+    if set(raw) == {"classroom"} and isinstance(raw["classroom"], dict):
+        raw = raw["classroom"]
+    return ClassroomConfig(**_parse(raw, f"Classroom config {path}", path.parent))
+
+
+def from_env(environ: Mapping[str, str] | None = None,
+             base: ClassroomConfig | None = None) -> ClassroomConfig:
+    """``base`` (default: no restriction) with the settings given by environment variables."""
+    environ = os.environ if environ is None else environ
+    updates = {}
+    for key, var in _ENV_KEYS.items():
+        value = environ.get(var)
+        if value is None or (value.strip() == "" and key != "read_only"):
+            continue
+        updates.update(_parse({key: value}, var, None))
+    return replace(base or ClassroomConfig(), **updates)
+
+
+def load_classroom(environ: Mapping[str, str] | None = None) -> ClassroomConfig:
+    """The server's configuration: the file named by ``GLASSWING_CLASSROOM``, then the environment."""
+    environ = os.environ if environ is None else environ
+    file = environ.get(ENV_FILE, "").strip()
+    return from_env(environ, base=from_toml(file) if file else None)

@@ -1,0 +1,99 @@
+"""The entry points the CLI and the Evaluate page call: evaluate and baseline, cached per split.
+
+Results are cached in a process-wide :class:`~core.evaluate.cache.ResultCache`, so a page rerun or a
+second session asking for the same (model, dataset split) gets the result instantly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.errors import ParameterError
+from core.evaluate.baseline import BaselineResult, run_baseline
+from core.evaluate.cache import ResultCache, items_fingerprint, model_identity
+from core.evaluate.classmap import is_run
+from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, Progress, evaluate
+from core.evaluate.source import EvalSplit
+from core.zoo import RUN_META_FILE, LoadedModel
+
+_CACHE = ResultCache(max_entries=8, max_size=200_000)
+SPLIT_SETTINGS = ("val_fraction", "test_fraction", "seed")
+RUN_CONFIG_FILE = "config.json"  # core.train.runs.CONFIG_FILE: the run's TrainConfig
+
+
+def default_cache() -> ResultCache:
+    """The process-wide cache (shared by every session of a server)."""
+    return _CACHE
+
+
+def _run_files(loaded: LoadedModel) -> list[dict[str, Any]]:
+    """The run's ``config.json`` and ``run.json`` (and a ``config`` mapping inside it), when readable."""
+    if not is_run(loaded):
+        return []
+    found = []
+    for name in (RUN_CONFIG_FILE, RUN_META_FILE):
+        try:
+            data = json.loads((loaded.path.parent / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            found.append(data)
+            if isinstance(data.get("config"), dict):
+                found.append(data["config"])
+    return found
+
+
+def run_split_settings(loaded: LoadedModel) -> dict[str, Any]:
+    """The split settings a run was trained with (``val_fraction``, ``test_fraction``, ``seed``), so that
+    "val" means the run's own held-out images; empty for a model that is not a run."""
+    settings: dict[str, Any] = {}
+    for scope in _run_files(loaded):
+        for key in SPLIT_SETTINGS:
+            value = scope.get(key)
+            if key not in settings and isinstance(value, (int, float)) and not isinstance(value, bool):
+                settings[key] = value
+    return settings
+
+
+def run_dataset(loaded: LoadedModel) -> str | None:
+    """The dataset a run was trained on (its config's ``data``), or None."""
+    for scope in _run_files(loaded):
+        if isinstance(scope.get("data"), str) and scope["data"]:
+            return scope["data"]
+    return None
+
+
+def evaluate_split(
+    loaded: LoadedModel,
+    split: EvalSplit,
+    batch_size: int = 32,
+    n_bins: int = DEFAULT_BINS,
+    progress: Progress | None = None,
+    cache: ResultCache | None = None,
+) -> EvaluationResult:
+    """:func:`~core.evaluate.evaluator.evaluate` on one split, reusing a cached result when the model
+    file and every image are unchanged. ``progress`` is only called when work is actually done."""
+    cache = _CACHE if cache is None else cache
+    key = ("evaluate", model_identity(loaded), split.dataset_id, split.split,
+           items_fingerprint(split.items, split.class_names), n_bins)
+    return cache.get_or_compute(
+        key,
+        lambda: evaluate(loaded, split.items, split.class_names, batch_size=batch_size,
+                         dataset_id=split.dataset_id, split=split.split, n_bins=n_bins, progress=progress),
+        size=lambda result: result.num_items,
+    )
+
+
+def baseline_split(split: EvalSplit, cache: ResultCache | None = None) -> BaselineResult:
+    """HOG + linear SVM trained on the split's train items and scored on its items, cached."""
+    if split.split == "train":
+        raise ParameterError("The baseline learns from the train split, so score it on another split "
+                             "(val or test).")
+    cache = _CACHE if cache is None else cache
+    key = ("baseline", split.dataset_id, split.split, items_fingerprint(split.items, split.class_names),
+           items_fingerprint(split.train_items, split.class_names))
+    return cache.get_or_compute(
+        key, lambda: run_baseline(split.train_items, split.items, split.class_names),
+        size=lambda result: result.test_size,
+    )

@@ -1,0 +1,56 @@
+"""Explanation methods: which pixels made a classifier predict what it did.
+
+    from core.explain import explain
+    (exp,) = explain(model, pixels[None], "gradcam")   # exp.heatmap: float32 (H, W) in [0, 1]
+
+Methods are registered by name (:func:`list_methods`, :func:`get_method`); each is one small module
+over :class:`~core.explain.base.ExplanationMethod`. Their hot paths are compiled with ``tf.function``
+once per model and layer and cached (:mod:`core.explain.compiled`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import keras
+import numpy as np
+
+# Importing the method modules registers them, in the order the dashboard lists them.
+# isort: off
+from core.explain import gradcam, gradcam_pp, layercam, scorecam  # noqa: F401
+from core.explain import saliency, smoothgrad, integrated_gradients  # noqa: F401
+# isort: on
+from core.explain.base import Explanation, ExplanationMethod, peak_location
+from core.explain.layers import layer_choices
+from core.explain.params import Param
+from core.explain.registry import get_method, list_methods, method_names, register_method
+from core.explain.targets import ClassTarget, Target, TopClass
+
+__all__ = [
+    "ClassTarget", "Explanation", "ExplanationMethod", "Param", "Target", "TopClass", "explain",
+    "get_method", "layer_choices", "list_methods", "method_names", "peak_location", "register_method",
+]
+
+
+def explain(model: Any, images: np.ndarray, method: str, layer: str | None = None,
+            target: int | Sequence[int] | Target | None = None, **params: Any) -> list[Explanation]:
+    """Explain ``model``'s predictions for ``images`` with ``method``; one :class:`Explanation` each.
+
+    ``model`` is a ``keras.Model`` (raw pixels in, probabilities out) or a ``LoadedModel`` (its lock
+    is held, its default CAM layer and class names used). ``images`` are float32 raw pixels
+    ``(N, H, W, 3)`` at the model's input size. ``layer`` is for CAM methods (default: the last
+    spatial layer) and ignored by the others. ``target`` is a class index, one per image, or a
+    callable on the logits (default: each image's top prediction). ``params`` are the method's
+    declared parameters (see ``get_method(method).params``).
+    """
+    explainer = get_method(method)
+    keras_model, class_names, lock = model, None, nullcontext()
+    if not isinstance(model, keras.Model) and hasattr(model, "model"):  # a core.zoo LoadedModel
+        keras_model, class_names, lock = model.model, model.class_names, model.lock
+        if layer is None and explainer.uses_layer:
+            layer = model.default_cam_layer or None
+    with lock:
+        return explainer.explain(keras_model, images, layer=layer, target=target, class_names=class_names,
+                                 **params)

@@ -1,0 +1,1 @@
+"""Inside the network: the layer table, receptive fields, feature maps and filter visualisation."""
