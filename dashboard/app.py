@@ -12,17 +12,37 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from core.errors import GlasswingError  # noqa: E402
 from dashboard import state  # noqa: E402
-from dashboard.views import explain  # noqa: E402
+from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
 
 st.set_page_config(page_title="Glasswing", page_icon="🔍", layout="wide")
 state.init_session()
+try:
+    room = state.classroom()
+except GlasswingError as exc:  # a teacher's typo must say which key is wrong, not crash every page
+    st.error(f"Classroom configuration: {exc}")
+    st.stop()
 
-PAGES = [
-    st.Page(explain.main, title="Explain", icon="🔍", url_path="explain", default=True),
-]
+# The loop a user walks: look at data, train, evaluate, explain, check the explanation, attack.
+PAGES = {
+    "See": [
+        st.Page(explain.main, title="Explain", icon="🔍", url_path="explain", default=True),
+        st.Page(trust.main, title="Trust", icon="⚖️", url_path="trust"),
+        st.Page(architecture.main, title="Architecture", icon="🧱", url_path="architecture"),
+    ],
+    "Build": [
+        st.Page(data.main, title="Data", icon="🖼️", url_path="data"),
+        *([st.Page(train.main, title="Train", icon="🏋️", url_path="train")] if room.can_train else []),
+        st.Page(evaluate.main, title="Evaluate", icon="📊", url_path="evaluate"),
+    ],
+    "Probe": [st.Page(attack.main, title="Attack", icon="⚔️", url_path="attack")],
+    "Learn": [st.Page(lesson.main, title="Lesson", icon="🎓", url_path="lesson")],
+}
 
 page = st.navigation(PAGES)
 with st.sidebar:
+    for line in room.describe():
+        st.caption(line)
     st.caption("Glasswing · see what an image classifier sees")
 page.run()

@@ -9,11 +9,13 @@ explicit keys and kept small (images are stored once per session, by digest).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
+from core.classroom import ClassroomConfig, load_classroom
 from core.zoo import LoadedModel, load_model
 
 
@@ -35,11 +37,28 @@ def image_digest(pixels: np.ndarray) -> str:
 
 
 def init_session() -> None:
-    """Guarded initialisation of every session-state key the app uses."""
+    """Guarded initialisation of every session-state key the app uses.
+
+    ``session_id`` names this browser session's private folder (uploads, imported datasets) and owns
+    its training runs; it is random, so one student cannot guess another's.
+    """
+    if "session_id" not in st.session_state:
+        st.session_state["session_id"] = uuid.uuid4().hex
     defaults = {"images": {}, "model_name": None}
     for key, value in defaults.items():
         if key not in st.session_state:
             st.session_state[key] = value
+
+
+def session_id() -> str:
+    init_session()
+    return st.session_state["session_id"]
+
+
+@st.cache_resource(show_spinner=False)
+def classroom() -> ClassroomConfig:
+    """The teacher's configuration, read once per process (restart the server to change it)."""
+    return load_classroom()
 
 
 def add_image(name: str, pixels: np.ndarray) -> SessionImage:

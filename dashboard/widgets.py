@@ -8,27 +8,31 @@ from core.errors import GlasswingError, ImageError
 from core.images import load_image
 from core.samples import SAMPLES, load_sample
 from core.zoo import list_models
-from dashboard.state import SessionImage, add_image, init_session
+from dashboard.state import SessionImage, add_image, classroom, init_session, session_id
 
 STATUS_BADGE = {"ready": "ready", "cached": "ready to convert", "needs download": "needs download",
                 "unavailable": "unavailable", "untrained": "train first"}
 
 
 def model_picker(key: str = "model", include_runs: bool = True) -> str:
-    """Pick a zoo model (or a finished run); returns its name or run folder."""
-    specs = [s for s in list_models() if s.pretrained]
-    options = [s.name for s in specs]
-    labels = {s.name: f"{s.title} · {STATUS_BADGE.get(s.status(), s.status())}" for s in specs}
-    if include_runs:
-        try:
-            from core.train.runs import list_runs  # fine-tuned runs appear next to the zoo models
-        except ImportError:
-            list_runs = None
-        if list_runs is not None:
-            for run in list_runs(owner=st.session_state.get("session_id")):
-                if run.status == "complete":
-                    options.append(str(run.path))
-                    labels[str(run.path)] = f"Run: {run.name} · {run.base_model}"
+    """Pick a zoo model (or a finished run of this session, or a shared one); returns its name or run folder.
+
+    In a classroom only the teacher's models (and preloaded run) are offered.
+    """
+    from core.train.runs import list_runs
+
+    room = classroom()
+    specs = {s.name: s for s in list_models() if s.pretrained}
+    options = room.allowed_models([name for name in specs])
+    labels = {n: f"{specs[n].title} · {STATUS_BADGE.get(specs[n].status(), specs[n].status())}" for n in options}
+    if room.preloaded_run is not None:
+        options.insert(0, str(room.preloaded_run))
+        labels[str(room.preloaded_run)] = f"Class model: {room.preloaded_run.name}"
+    if include_runs:  # fine-tuned runs appear next to the zoo models
+        for run in list_runs(owner=session_id()):
+            if run.complete and str(run.path) not in labels:
+                options.append(str(run.path))
+                labels[str(run.path)] = f"Run: {run.name} · {run.base_model}"
     default = options.index("efficientnet_lite0") if "efficientnet_lite0" in options else 0
     return st.selectbox("Model", options, index=default, key=key, format_func=lambda n: labels.get(n, n),
                         help="Zoo models with ImageNet weights, and your finished training runs.")
@@ -65,9 +69,7 @@ def _cached_sample(name: str) -> SessionImage:
 
 
 def _decode_upload(name: str, data: bytes) -> SessionImage | None:
-    from core.config import max_upload_bytes
-
-    limit = max_upload_bytes()
+    limit = classroom().upload_limit_bytes
     if len(data) > limit:
         st.error(f"{name}: {len(data) / 2**20:.1f} MB is over the {limit / 2**20:.0f} MB upload limit.")
         return None

@@ -1,0 +1,10 @@
+"""Evaluate page (placeholder until it is built)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def main() -> None:
+    st.title("Evaluate")
+    st.info("This page is being built.")

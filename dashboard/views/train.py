@@ -1,0 +1,10 @@
+"""Train page (placeholder until it is built)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def main() -> None:
+    st.title("Train")
+    st.info("This page is being built.")
