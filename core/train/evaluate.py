@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.evaluate.metrics import confusion_matrix
 from core.train.loop import StopRequested
 
 _EPS = 1e-7  # probabilities are clipped before the log, as Keras' cross-entropy does
@@ -49,8 +50,7 @@ def metrics_from(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) 
         return {"count": 0, "accuracy": None, "loss": None, "per_class": {}, "confusion": []}
     predicted = probs.argmax(axis=1)
     picked = np.clip(probs[np.arange(n), labels], _EPS, 1.0)
-    confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    confusion = confusion_matrix(labels, predicted, k)
     per_class = {}
     for c, name in enumerate(class_names):
         total = int(confusion[c].sum())

@@ -316,13 +316,10 @@ def delete_run(ref: str | os.PathLike, owner: str | None = EVERYONE,
 
 
 def forget_model(run_dir: Path) -> None:
-    """Drop a deleted run's model from the zoo's process cache (keyed by resolved path), if loaded."""
+    """Drop a deleted run's model from the zoo's process cache, if loaded."""
     from core import zoo
 
-    cache, lock = getattr(zoo, "_cache", None), getattr(zoo, "_cache_lock", None)
-    if isinstance(cache, dict) and lock is not None:
-        with lock:
-            cache.pop(str(Path(run_dir).resolve()), None)
+    zoo.forget(run_dir)
 
 
 def clean_partial_deletes(root: str | os.PathLike | None = None, older_than: float = 3600.0) -> int:

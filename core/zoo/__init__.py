@@ -9,6 +9,7 @@ offline.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -16,14 +17,14 @@ import keras
 
 from core.atomic import atomic_path
 from core.errors import GlasswingError
-from core.modelgraph import last_conv_layer_name
+from core.modelgraph import conv_layer_names
 from core.zoo.download import Progress
 from core.zoo.files import load_keras_file
 from core.zoo.loaded import LoadedModel
 from core.zoo.registry import ModelSpec, get_spec, imagenet_labels, list_models, register_model
 
 __all__ = ["LoadedModel", "ModelSpec", "get_spec", "imagenet_labels", "list_models", "load_model",
-           "register_model", "resolve_source", "clear_cache", "RUN_MODEL_FILE", "RUN_META_FILE"]
+           "register_model", "resolve_source", "clear_cache", "forget", "RUN_MODEL_FILE", "RUN_META_FILE"]
 
 RUN_MODEL_FILE = "model.keras"
 RUN_META_FILE = "run.json"
@@ -79,14 +80,28 @@ def _load_run(run_dir: Path) -> LoadedModel:
     class_names = list(meta.get("class_names") or _class_names_for(model))
     return LoadedModel(name=meta.get("name") or run_dir.name, model=model, input_size=_input_size(model),
                        class_names=class_names,
-                       default_cam_layer=meta.get("default_cam_layer") or last_conv_layer_name(model),
+                       default_cam_layer=meta.get("default_cam_layer") or _default_cam_layer(model),
                        source=f"fine-tuned run {run_dir}", path=run_dir / RUN_MODEL_FILE)
+
+
+def _default_cam_layer(model) -> str | None:
+    """The last spatial layer, or None for a model without one (it still predicts; CAM methods say why not)."""
+    names = conv_layer_names(model)
+    return names[-1] if names else None
+
+
+def forget(name_or_path: str | os.PathLike) -> None:
+    """Drop one model from the process cache (a deleted run, a replaced file); the next load reads it again."""
+    text = str(name_or_path)  # a zoo name or a path that may no longer exist: drop both spellings
+    with _cache_lock:
+        _cache.pop(text, None)
+        _cache.pop(str(Path(text).resolve()), None)
 
 
 def _load_file(path: Path) -> LoadedModel:
     model = load_keras_file(path)
     return LoadedModel(name=path.stem, model=model, input_size=_input_size(model),
-                       class_names=_class_names_for(model), default_cam_layer=last_conv_layer_name(model),
+                       class_names=_class_names_for(model), default_cam_layer=_default_cam_layer(model),
                        source=f"model file {path}", path=path)
 
 

@@ -26,7 +26,7 @@ class LoadedModel:
     model: keras.Model
     input_size: tuple[int, int]  # (height, width)
     class_names: list[str]
-    default_cam_layer: str
+    default_cam_layer: str | None  # None: the model has no spatial layer for CAM methods
     source: str  # a sentence saying where the weights came from
     path: Path | None = None  # the .keras file it was loaded from, if any
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)

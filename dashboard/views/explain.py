@@ -8,10 +8,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.errors import GlasswingError
-from core.explain import get_method, list_methods
+from core.explain import get_method, layer_choices, list_methods
 from core.explain.overlay import overlay
 from core.images import to_png_bytes
-from core.modelgraph import conv_layer_names
 from core.zoo import get_spec
 from dashboard import state
 from dashboard.widgets import image_picker, model_picker, param_widgets
@@ -92,15 +91,22 @@ def _top_chart(top: list[dict]) -> None:
 
 
 def _controls(loaded, top):
-    method_names = [m.name for m in list_methods()]
-    titles = {m.name: m.title for m in list_methods()}
-    methods = st.multiselect("Methods (side by side)", method_names, default=["gradcam"],
+    layers = layer_choices(loaded.model)
+    # A model without a spatial layer (e.g. a plain dense network) can still be explained by gradients.
+    offered = [m for m in list_methods() if layers or not m.uses_layer]
+    titles = {m.name: m.title for m in offered}
+    default = ["gradcam"] if "gradcam" in titles else [next(iter(titles))]
+    methods = st.multiselect("Methods (side by side)", list(titles), default=default,
                              format_func=lambda n: titles[n], key="explain_methods",
                              help="Each method answers 'where did the model look?' differently.")
-    layers = conv_layer_names(loaded.model)
-    default_layer = loaded.default_cam_layer if loaded.default_cam_layer in layers else layers[-1]
-    layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(default_layer), key="explain_layer",
-                         help="Deeper layers: coarser, more semantic maps. Earlier layers: finer, more local.")
+    layer = None
+    if layers:
+        default_layer = loaded.default_cam_layer if loaded.default_cam_layer in layers else layers[-1]
+        layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(default_layer),
+                             key="explain_layer",
+                             help="Deeper layers: coarser, more semantic maps. Earlier layers: finer, more local.")
+    else:
+        st.caption("This model has no convolutional layer, so only gradient methods apply.")
     top_indices = [t["index"] for t in top]
     class_options = [None] + top_indices + [i for i in range(loaded.num_classes) if i not in top_indices]
     target = st.selectbox(

@@ -1,0 +1,204 @@
+"""Scoring heatmaps against ground-truth masks: the pointing game and the energy inside the mask.
+
+- Pointing game (Zhang et al. 2016): a hit when the heatmap's hottest pixel falls on the object
+  (optionally within ``tolerance`` pixels of it).
+- Energy in mask: the share of the heatmap's total mass that lies on the object's pixels.
+
+Both are reported per method over a split of a dataset with masks (the shapes datasets), next to two
+references that use no model at all: a centre-bias map (a Gaussian in the middle of the image, which
+is where objects tend to be) and a uniform map (whose energy share is just the object's area).
+A method is only informative if it beats them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from core.errors import DataError, ParameterError
+from core.explain import explain, get_method
+from core.explain.base import peak_location
+
+CENTRE = "centre-bias"
+UNIFORM = "uniform"
+BATCH = 16  # images explained per call
+Progress = Callable[[int, int, str], None]
+
+
+def _mask_for(heatmap: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ParameterError(f"Parameter 'mask' must be a 2-D array, got shape {mask.shape}.")
+    if mask.shape != heatmap.shape:  # nearest neighbour keeps it boolean
+        mask = cv2.resize(mask.astype(np.uint8), (heatmap.shape[1], heatmap.shape[0]),
+                          interpolation=cv2.INTER_NEAREST)
+    return mask.astype(bool)
+
+
+def pointing_hit(heatmap: np.ndarray, mask: np.ndarray, tolerance: int = 0) -> bool:
+    """True when the hottest pixel lies on the mask, or within ``tolerance`` pixels of it."""
+    heatmap = np.asarray(heatmap, np.float32)
+    mask = _mask_for(heatmap, mask)
+    if tolerance > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1, 2 * tolerance + 1))
+        mask = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    row, col = peak_location(heatmap)
+    return bool(mask[row, col])
+
+
+def energy_in_mask(heatmap: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the heatmap's total (non-negative) mass on the mask; 0 for an all-zero map."""
+    heatmap = np.clip(np.asarray(heatmap, np.float64), 0.0, None)
+    mask = _mask_for(heatmap, mask)
+    total = heatmap.sum()
+    return float(heatmap[mask].sum() / total) if total > 0 else 0.0
+
+
+def centre_bias_map(shape: tuple[int, int], sigma_fraction: float = 0.25) -> np.ndarray:
+    """A Gaussian bump centred on the image (sigma = ``sigma_fraction`` of each side)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    g = np.exp(-0.5 * (((yy - cy) / (sigma_fraction * h)) ** 2 + ((xx - cx) / (sigma_fraction * w)) ** 2))
+    return (g / g.max()).astype(np.float32)
+
+
+@dataclass
+class MethodScore:
+    method: str
+    images: int = 0
+    hits: int = 0
+    energy_sum: float = 0.0
+    ms: float = 0.0
+
+    @property
+    def pointing(self) -> float:
+        return self.hits / self.images if self.images else 0.0
+
+    @property
+    def energy(self) -> float:
+        return self.energy_sum / self.images if self.images else 0.0
+
+    def add(self, heatmap: np.ndarray, mask: np.ndarray, tolerance: int) -> None:
+        self.images += 1
+        self.hits += pointing_hit(heatmap, mask, tolerance)
+        self.energy_sum += energy_in_mask(heatmap, mask)
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "images": self.images, "pointing_game": round(self.pointing, 4),
+                "energy_in_mask": round(self.energy, 4), "ms": round(self.ms, 1)}
+
+
+@dataclass
+class GroundTruthReport:
+    dataset: str
+    split: str
+    target: str  # "label" (the true class) or "predicted"
+    tolerance: int
+    scores: list[MethodScore]  # the methods, then the two references
+    skipped: int = 0  # images without a mask
+    accuracy: float | None = None  # the model's accuracy on the images scored
+    notes: list[str] = field(default_factory=list)
+
+    def score(self, method: str) -> MethodScore:
+        return next(s for s in self.scores if s.method == method)
+
+    def to_json(self) -> dict:
+        return {"dataset": self.dataset, "split": self.split, "target": self.target, "tolerance": self.tolerance,
+                "skipped": self.skipped, "accuracy": self.accuracy, "notes": self.notes,
+                "scores": [s.to_json() for s in self.scores]}
+
+
+def score_arrays(model: Any, images: np.ndarray, masks: Sequence[np.ndarray], methods: Sequence[str],
+                 labels: Sequence[int] | None = None, tolerance: int = 0,
+                 params: dict[str, dict] | None = None) -> list[MethodScore]:
+    """Pointing game and energy per method (then the centre-bias and uniform references) on arrays.
+
+    ``images`` are raw pixels ``(N, H, W, 3)`` at the model's input size; ``labels`` the class to
+    explain per image (default: each image's top prediction).
+    """
+    if len(images) != len(masks):
+        raise ParameterError(f"Got {len(images)} images but {len(masks)} masks.")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
+        raise ParameterError(f"Parameter 'tolerance' must be a whole number of pixels, 0 or more, got {tolerance!r}.")
+    for name in methods:
+        get_method(name)  # unknown names fail before any work
+    out = []
+    for name in methods:
+        score = MethodScore(name)
+        start = time.perf_counter()
+        for i in range(0, len(images), BATCH):
+            target = None if labels is None else [int(v) for v in labels[i:i + BATCH]]
+            exps = explain(model, images[i:i + BATCH], name, target=target, **(params or {}).get(name, {}))
+            for exp, mask in zip(exps, masks[i:i + BATCH], strict=True):
+                score.add(exp.heatmap, mask, tolerance)
+        score.ms = (time.perf_counter() - start) * 1000.0
+        out.append(score)
+    centre, uniform = MethodScore(CENTRE), MethodScore(UNIFORM)
+    for image, mask in zip(images, masks, strict=True):
+        centre.add(centre_bias_map(image.shape[:2]), mask, tolerance)
+        flat = np.ones(image.shape[:2], np.float32)
+        uniform.images += 1
+        uniform.energy_sum += energy_in_mask(flat, mask)  # its "peak" is arbitrary: no pointing score
+    return [*out, centre, uniform]
+
+
+def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str = "test", limit: int | None = 200,
+                  target: str = "label", tolerance: int = 0, seed: int = 0,
+                  progress: Progress | None = None) -> GroundTruthReport:
+    """Open ``source`` (a folder, zip or built-in id with masks) and score ``methods`` on ``split``.
+
+    ``loaded`` is a :class:`~core.zoo.LoadedModel`. Images are taken in a seeded, class-balanced order
+    (every ``limit`` images cover the classes evenly) and resized to the model's input.
+    """
+    from core.data import open_dataset
+    from core.images import load_image, resize_for_model
+
+    if target not in ("label", "predicted"):
+        raise ParameterError(f"Parameter 'target' must be 'label' or 'predicted', got {target!r}.")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ParameterError(f"Parameter 'limit' must be a whole number of images, 1 or more, got {limit!r}.")
+    dataset = open_dataset(source)
+    if not dataset.has_masks:
+        raise DataError(f"Dataset {dataset.id!r} has no ground-truth masks; use a shapes dataset.")
+    if dataset.num_classes != loaded.num_classes:
+        raise ParameterError(f"The model has {loaded.num_classes} classes but dataset {dataset.id!r} has "
+                             f"{dataset.num_classes}; use a model trained on it.")
+    items = _balanced(dataset.items(split), seed)[:limit]
+    pixels, masks, labels, skipped = [], [], [], 0
+    for n, item in enumerate(items, 1):
+        mask = dataset.load_mask(item)
+        if mask is None:
+            skipped += 1
+            continue
+        pixels.append(resize_for_model(load_image(item.path), loaded.input_size))
+        masks.append(mask)
+        labels.append(item.label)
+        if progress and (n % 20 == 0 or n == len(items)):
+            progress(n, len(items), "Loading images and masks")
+    if not pixels:
+        raise DataError(f"No image of split {split!r} in {dataset.id!r} has a mask.")
+    images = np.stack(pixels)
+    predicted = np.argmax(loaded.predict(images), axis=-1)
+    accuracy = float(np.mean(predicted == np.asarray(labels)))
+    explain_for = labels if target == "label" else [int(p) for p in predicted]
+    scores = score_arrays(loaded, images, masks, methods, explain_for, tolerance)
+    return GroundTruthReport(dataset.id, split, target, tolerance, scores, skipped, accuracy)
+
+
+def _balanced(items: list, seed: int) -> list:
+    """Round-robin over classes, each class in a seeded random order."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list] = {}
+    for item in items:
+        by_class.setdefault(int(item.label), []).append(item)
+    queues = [[members[i] for i in rng.permutation(len(members))] for _, members in sorted(by_class.items())]
+    out = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        out += [q[rank] for q in queues if rank < len(q)]
+    return out
