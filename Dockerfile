@@ -8,7 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     GLASSWING_PRETRAINED=/app/pretrained GLASSWING_DATA=/data GLASSWING_RUNS=/runs \
     TF_CPP_MIN_LOG_LEVEL=2
 
-RUN useradd --create-home --uid 1000 glasswing
+# DejaVu fonts label the exported confusion-matrix PNGs; nothing else comes from apt.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 glasswing
 WORKDIR /app
 
 # Dependencies first, so code changes do not reinstall them.
@@ -29,7 +32,8 @@ RUN python -m core models --prepare efficientnet_lite0 \
     && mkdir -p /data /runs && chown -R glasswing:glasswing /app/pretrained /data /runs
 
 USER glasswing
-# Datasets, training runs and (optionally) a weights cache live on volumes.
+# Datasets (and per-session uploads) and training runs live on volumes; mount one on /app/pretrained too
+# to keep downloaded ImageNet weights across containers (it then starts empty: bake or download again).
 VOLUME ["/data", "/runs"]
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -31,6 +31,8 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) -m bench.bench_explain
+	$(PY) -m bench.bench_train
+	$(PY) -m bench.bench_trust
 
 clean-venv:
 	rm -rf $(VENV)

@@ -9,6 +9,7 @@ explicit keys and kept small (images are stored once per session, by digest).
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -48,6 +49,28 @@ def init_session() -> None:
     for key, value in defaults.items():
         if key not in st.session_state:
             st.session_state[key] = value
+    _housekeeping(st.session_state["session_id"])
+
+
+_last_sweep = [0.0]  # per process: when idle sessions' folders were last swept
+_SWEEP_EVERY = 300.0
+
+
+def _housekeeping(sid: str) -> None:
+    """Mark this session's upload folder as used, and now and then remove idle sessions' folders."""
+    from core.data import sessions
+
+    now = time.time()
+    if now - st.session_state.get("_touched", 0.0) > 60:
+        st.session_state["_touched"] = now
+        if sessions.session_dir(sid, create=False).is_dir():
+            sessions.touch_session(sid)
+    if now - _last_sweep[0] > _SWEEP_EVERY:
+        _last_sweep[0] = now
+        try:
+            sessions.cleanup_idle_sessions(classroom().session_idle_minutes * 60.0, now=now)
+        except OSError:
+            pass  # a sweep that fails (a file in use) is retried at the next sweep
 
 
 def session_id() -> str:
