@@ -26,20 +26,42 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 Image.MAX_IMAGE_PIXELS = None
 
 
+# Leading bytes of the formats we read: a file that starts like one but does not open is damaged,
+# not "not an image".
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"),
+               (b"GIF89a", "GIF"))
+
+
+def _sniff(head: bytes) -> str | None:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((fmt for magic, fmt in _SIGNATURES if head.startswith(magic)), None)
+
+
 def _open(source: str | os.PathLike | bytes, name: str) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
             raise ImageError(f"{name}: the file is empty (0 bytes).")
         fp: io.BytesIO | Path = io.BytesIO(source)
+        head = bytes(source[:16])
     else:
         fp = Path(source)
+        if fp.is_dir():
+            raise ImageError(f"{name}: is a folder, not an image file.")
         if not fp.is_file():
             raise ImageError(f"{name}: no such file.")
         if fp.stat().st_size == 0:
             raise ImageError(f"{name}: the file is empty (0 bytes).")
+        with open(fp, "rb") as fh:
+            head = fh.read(16)
     try:
         return Image.open(fp)
     except UnidentifiedImageError:
+        fmt = _sniff(head)
+        if fmt is not None:
+            raise ImageError(
+                f"{name}: starts like a {fmt} file but the image data is corrupt or truncated."
+            ) from None
         raise ImageError(
             f"{name}: not an image Glasswing can read (supported: JPEG, PNG, WebP, BMP, GIF)."
         ) from None

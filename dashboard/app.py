@@ -27,17 +27,18 @@ except GlasswingError as exc:  # a teacher's typo must say which key is wrong, n
 # The loop a user walks: look at data, train, evaluate, explain, check the explanation, attack.
 PAGES = {
     "See": [
-        st.Page(explain.main, title="Explain", icon="🔍", url_path="explain", default=True),
-        st.Page(trust.main, title="Trust", icon="⚖️", url_path="trust"),
-        st.Page(architecture.main, title="Architecture", icon="🧱", url_path="architecture"),
+        st.Page(explain.main, title="Explain", icon=":material/visibility:", url_path="explain", default=True),
+        st.Page(trust.main, title="Trust", icon=":material/verified:", url_path="trust"),
+        st.Page(architecture.main, title="Architecture", icon=":material/account_tree:", url_path="architecture"),
     ],
     "Build": [
-        st.Page(data.main, title="Data", icon="🖼️", url_path="data"),
-        *([st.Page(train.main, title="Train", icon="🏋️", url_path="train")] if room.can_train else []),
-        st.Page(evaluate.main, title="Evaluate", icon="📊", url_path="evaluate"),
+        st.Page(data.main, title="Data", icon=":material/photo_library:", url_path="data"),
+        *([st.Page(train.main, title="Train", icon=":material/model_training:", url_path="train")]
+          if room.can_train else []),
+        st.Page(evaluate.main, title="Evaluate", icon=":material/grid_on:", url_path="evaluate"),
     ],
-    "Probe": [st.Page(attack.main, title="Attack", icon="⚔️", url_path="attack")],
-    "Learn": [st.Page(lesson.main, title="Lesson", icon="🎓", url_path="lesson")],
+    "Probe": [st.Page(attack.main, title="Attack", icon=":material/bolt:", url_path="attack")],
+    "Learn": [st.Page(lesson.main, title="Lesson", icon=":material/school:", url_path="lesson")],
 }
 
 page = st.navigation(PAGES)

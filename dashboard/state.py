@@ -9,6 +9,7 @@ explicit keys and kept small (images are stored once per session, by digest).
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,15 +42,39 @@ def init_session() -> None:
     """Guarded initialisation of every session-state key the app uses.
 
     ``session_id`` names this browser session's private folder (uploads, imported datasets) and owns
-    its training runs; it is random, so one student cannot guess another's.
+    its training runs; it is random, so one student cannot guess another's. Outside classroom mode it
+    is kept in the address (``?session=...``) so reloading the page keeps the session.
     """
     if "session_id" not in st.session_state:
-        st.session_state["session_id"] = uuid.uuid4().hex
+        st.session_state["session_id"] = _session_from_url() or uuid.uuid4().hex
+    _keep_session_in_url(st.session_state["session_id"])
     defaults = {"images": {}, "model_name": None}
     for key, value in defaults.items():
         if key not in st.session_state:
             st.session_state[key] = value
     _housekeeping(st.session_state["session_id"])
+
+
+_SESSION_PARAM = "session"
+
+
+def _url_sessions_allowed() -> bool:
+    # On a classroom server a teacher could copy their own address bar (with their session in it) to
+    # the whole room, so there a reload starts a fresh session instead.
+    return classroom().is_default
+
+
+def _session_from_url() -> str | None:
+    """A session id carried in the address, so a browser reload finds its uploads and training job."""
+    if not _url_sessions_allowed():
+        return None
+    value = st.query_params.get(_SESSION_PARAM, "")
+    return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
+
+
+def _keep_session_in_url(sid: str) -> None:
+    if _url_sessions_allowed() and st.query_params.get(_SESSION_PARAM) != sid:
+        st.query_params[_SESSION_PARAM] = sid  # page switches drop query parameters: put it back
 
 
 _last_sweep = [0.0]  # per process: when idle sessions' folders were last swept

@@ -49,3 +49,26 @@ def test_corrupt_upload_gets_a_message_and_the_page_keeps_working(app):
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, format="PNG")
     assert _decode_upload("red.png", buf.getvalue()).pixels.shape == (30, 40, 3)
+
+
+def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
+    import re
+
+    import numpy as np
+
+    from core.explain import explain
+    from core.images import resize_for_model
+    from core.samples import load_sample
+    from core.trust import score_heatmap
+
+    text = " ".join(_captions(app))
+    deletion = re.search(r"deletion (\d\.\d\d)", text)
+    insertion = re.search(r"insertion (\d\.\d\d)", text)
+    assert deletion and insertion, text
+    # Independent recomputation: the same Grad-CAM heatmap scored by core directly.
+    pixels = load_sample("cat")
+    (exp,) = explain(lite0, resize_for_model(pixels, lite0.input_size)[None], "gradcam")
+    curves = score_heatmap(lite0, pixels, exp.heatmap, exp.class_index)
+    assert float(deletion.group(1)) == pytest.approx(curves.deletion_auc, abs=0.011)
+    assert float(insertion.group(1)) == pytest.approx(curves.insertion_auc, abs=0.011)
+    assert np.isfinite(curves.deletion_auc) and curves.deletion_auc < curves.insertion_auc

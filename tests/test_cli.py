@@ -63,6 +63,10 @@ def test_explain_json_writes_overlay_and_heatmap(lite0, cat_jpeg, tmp_path):
     (["predict", "--model", "nope", "x.jpg"], "Unknown model 'nope'"),
     (["predict", "--top", "0", "x.jpg"], "--top must be at least 1"),
     (["explain", "--method", "magic", "x.jpg"], "Unknown explanation method 'magic'"),
+    (["predict", "--model", "missing.keras", "x.jpg"], "No model file missing.keras"),
+    (["predict", "--model", "runs/no-such-run", "x.jpg"], "No run folder or model file at runs/no-such-run"),
+    (["runs", "--root", "pyproject.toml", "list"], "is a file, not a folder"),
+    (["attack", "--eps", "2", "--seed", str(2**40), "x.jpg"], "at most 2,147,483,647"),
 ])
 def test_errors_are_one_sentence_with_nonzero_exit(args, needle):
     proc = cli(*args)

@@ -49,14 +49,15 @@ class Param:
         if self.type is int and number != int(number):
             raise ParameterError(f"{self.name} must be a whole number, got {value!r}.")
         unit = f" {self.unit}" if self.unit else ""
+        fmt = _fmt_int if self.type is int else _fmt_float
         if self.min is not None and (number < self.min or (not self.min_inclusive and number == self.min)):
             if self.max is not None and self.min_inclusive:
-                raise ParameterError(f"{self.name} must be between {self.min:g} and {self.max:g}{unit}, "
+                raise ParameterError(f"{self.name} must be between {fmt(self.min)} and {fmt(self.max)}{unit}, "
                                      f"got {value!r}.")
             word = "at least" if self.min_inclusive else "more than"
-            raise ParameterError(f"{self.name} must be {word} {self.min:g}{unit}, got {value!r}.")
+            raise ParameterError(f"{self.name} must be {word} {fmt(self.min)}{unit}, got {value!r}.")
         if self.max is not None and number > self.max:
-            raise ParameterError(f"{self.name} must be at most {self.max:g}{unit}, got {value!r}.")
+            raise ParameterError(f"{self.name} must be at most {fmt(self.max)}{unit}, got {value!r}.")
         return int(number) if self.type is int else number
 
     def to_dict(self) -> dict:
@@ -102,3 +103,11 @@ class Configurable:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+def _fmt_int(bound: float) -> str:
+    return f"{int(bound):,}"  # 2,147,483,647 rather than 2.14748e+09
+
+
+def _fmt_float(bound: float) -> str:
+    return f"{bound:g}"

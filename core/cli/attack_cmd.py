@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import emit_json
+from core.errors import ParameterError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from core.images import load_image, resize_for_model, to_png_bytes
     from core.zoo import load_model
 
-    # Check the attack and defence before loading anything.
+    # Check the attack, the defence and the output folder before loading anything.
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ParameterError(f"--out must be a folder, but {args.out} is a file.")
     options = {"steps": args.steps, "step_size": args.step_size, "seed": args.seed}
     attack = create_attack(args.method, eps=args.eps, **{k: v for k, v in options.items() if v is not None})
     defence = create_defence(args.defence) if args.defence else None
@@ -65,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     linf_rounded = linf_per_image(rounded, result.original)
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create the folder {out} ({exc.strerror or exc}).") from None
     taken: set[Path] = set()
     results = []
     for i, path in enumerate(args.images):

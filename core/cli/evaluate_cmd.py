@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from core.evaluate import baseline_split, evaluate_split, open_split, run_dataset, run_split_settings
     from core.zoo import load_model
 
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():  # say so before the work
+        raise ParameterError(f"--out must be a folder, but {args.out} is a file.")
     loaded = load_model(args.model)
     data = args.data or run_dataset(loaded)
     if data is None:

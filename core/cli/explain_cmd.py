@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import emit_json
+from core.errors import ParameterError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,16 +34,27 @@ def run(args: argparse.Namespace) -> int:
     from core.zoo import load_model
 
     get_method(args.method)  # unknown method: fail before loading anything
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out must be a folder, but {out} is a file.")
     loaded = load_model(args.model, weights=args.weights)
     target = loaded.class_index(args.target, "--target") if args.target is not None else None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: cannot create the folder {out} ({exc.strerror or exc}).") from None
     results = []
+    stems: set[str] = set()
     for path in args.images:
         image = load_image(path)
         batch = resize_for_model(image, loaded.input_size)[None]
         (exp,) = explain(loaded, batch, args.method, layer=args.layer, target=target)
-        stem = f"{Path(path).stem}_{args.method}"
+        # cat.jpg and cat.png (or a/cat.jpg and b/cat.jpg) must not overwrite each other's outputs.
+        stem, n = f"{Path(path).stem}_{args.method}", 1
+        while stem in stems:
+            n += 1
+            stem = f"{Path(path).stem}_{args.method}_{n}"
+        stems.add(stem)
         npy_path, png_path = out / f"{stem}.npy", out / f"{stem}.png"
         buf = io.BytesIO()
         np.save(buf, exp.heatmap)

@@ -126,6 +126,9 @@ def build_config(args: argparse.Namespace):
             raise ParameterError(f"--config: cannot read {path} ({exc.strerror or exc}).") from None
         except ValueError as exc:
             raise ParameterError(f"--config: {path} is not valid JSON ({exc}).") from None
+        if not isinstance(values, dict):
+            raise ParameterError(f"--config: {path} must hold a JSON object of settings, got "
+                                 f"{type(values).__name__}.")
     for flag, field_name in _FIELDS.items():
         value = getattr(args, flag)
         if value is not None:

@@ -161,7 +161,11 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                              "exported.")
     run_dir = info.path
     out = Path(out_dir) if out_dir is not None else run_dir / EXPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"Cannot write the exports to {out} ({exc.strerror or exc}); "
+                             "choose a folder.") from None
     model = load_keras_file(run_dir / runs.MODEL_FILE)
     images = _images(run_dir, "val", parity_images)
     reference = _batched(lambda x: model(x, training=False), images)

@@ -175,7 +175,11 @@ def create_run(meta: dict[str, Any], root: str | os.PathLike | None = None,
                run_id: str | None = None) -> Path:
     """Make ``root/<id>/`` with a ``run.json`` saying ``running``; returns the folder."""
     base = runs_root(root)
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. train --out names a file
+        raise RunError(f"Cannot use {base} as the runs folder ({exc.strerror or exc}); choose a folder "
+                       "(train --out or GLASSWING_RUNS).") from None
     run_id = run_id or new_run_id(str(meta.get("base_model") or "run"))
     if not _RUN_ID.match(run_id):
         raise ParameterError(f"run id {run_id!r} may only hold letters, digits, '.', '_' and '-'.")
@@ -239,6 +243,9 @@ def list_runs(owner: str | None = None, include_shared: bool = True,
     (runs being deleted) are never listed.
     """
     base = runs_root(root)
+    if base.exists() and not base.is_dir():
+        raise RunError(f"The runs folder {base} is a file, not a folder. Point --root (or GLASSWING_RUNS) "
+                       "at a folder.")
     if not base.is_dir():
         return []
     infos = []
@@ -261,6 +268,8 @@ def get_run(ref: str | os.PathLike, owner: str | None = EVERYONE,
     elif not path.is_dir():
         known = [i.id for i in list_runs(owner, root=root)][:20]
         raise UnknownNameError(f"No run {text!r}. Known runs: {', '.join(known) or 'none yet'}.")
+    elif not (path / RUN_META).is_file():  # any other folder given by path (delete would remove it!)
+        raise RunError(f"{text} is not a training run (it has no {RUN_META}).")
     info = _info(path.resolve())
     if not _visible(info, owner, include_shared=True):
         raise RunError(f"Run {info.id} belongs to another session.")

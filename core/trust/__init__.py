@@ -1,7 +1,7 @@
 """Can this explanation be trusted? Faithfulness curves, sanity checks and ground-truth scores.
 
     from core.trust import deletion_insertion, sanity_check, score_arrays
-    curves = deletion_insertion(model, pixels, heatmap)      # curves.deletion_auc (low = good), .insertion_auc
+    curves = deletion_insertion(model, pixels, heatmap)  # .deletion_auc (low = good), .insertion_auc
     check = sanity_check(model, pixels, "gradcam")            # check.passed, check.steps[i].spearman / .ssim
 
 Modules: :mod:`~core.trust.faithfulness` (deletion / insertion), :mod:`~core.trust.sanity` (cascading
@@ -24,7 +24,8 @@ from core.trust.sanity import SanityResult, SanityStep, sanity_check, similarity
 from core.trust.service import ImageScore, compare_methods, score_heatmap, score_image
 
 __all__ = [
-    "BASELINES", "Curves", "GroundTruthReport", "ImageScore", "MethodScore", "SanityResult", "SanityStep", "auc",
-    "centre_bias_map", "compare_methods", "deletion_insertion", "energy_in_mask", "naive_curves", "pointing_hit",
-    "random_heatmap", "sanity_check", "score_arrays", "score_dataset", "score_heatmap", "score_image", "similarity",
+    "BASELINES", "Curves", "GroundTruthReport", "ImageScore", "MethodScore", "SanityResult", "SanityStep",
+    "auc", "centre_bias_map", "compare_methods", "deletion_insertion", "energy_in_mask", "naive_curves",
+    "pointing_hit", "random_heatmap", "sanity_check", "score_arrays", "score_dataset", "score_heatmap",
+    "score_image", "similarity",
 ]

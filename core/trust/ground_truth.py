@@ -109,14 +109,15 @@ class GroundTruthReport:
         return next(s for s in self.scores if s.method == method)
 
     def to_json(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "target": self.target, "tolerance": self.tolerance,
+        return {"dataset": self.dataset, "split": self.split, "target": self.target,
+                "tolerance": self.tolerance,
                 "skipped": self.skipped, "accuracy": self.accuracy, "notes": self.notes,
                 "scores": [s.to_json() for s in self.scores]}
 
 
 def score_arrays(model: Any, images: np.ndarray, masks: Sequence[np.ndarray], methods: Sequence[str],
                  labels: Sequence[int] | None = None, tolerance: int = 0,
-                 params: dict[str, dict] | None = None) -> list[MethodScore]:
+                 params: dict[str, dict] | None = None, layer: str | None = None) -> list[MethodScore]:
     """Pointing game and energy per method (then the centre-bias and uniform references) on arrays.
 
     ``images`` are raw pixels ``(N, H, W, 3)`` at the model's input size; ``labels`` the class to
@@ -125,7 +126,8 @@ def score_arrays(model: Any, images: np.ndarray, masks: Sequence[np.ndarray], me
     if len(images) != len(masks):
         raise ParameterError(f"Got {len(images)} images but {len(masks)} masks.")
     if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
-        raise ParameterError(f"Parameter 'tolerance' must be a whole number of pixels, 0 or more, got {tolerance!r}.")
+        raise ParameterError(f"Parameter 'tolerance' must be a whole number of pixels, 0 or more, "
+                             f"got {tolerance!r}.")
     for name in methods:
         get_method(name)  # unknown names fail before any work
     out = []
@@ -134,7 +136,8 @@ def score_arrays(model: Any, images: np.ndarray, masks: Sequence[np.ndarray], me
         start = time.perf_counter()
         for i in range(0, len(images), BATCH):
             target = None if labels is None else [int(v) for v in labels[i:i + BATCH]]
-            exps = explain(model, images[i:i + BATCH], name, target=target, **(params or {}).get(name, {}))
+            exps = explain(model, images[i:i + BATCH], name, layer=layer, target=target,
+                           **(params or {}).get(name, {}))
             for exp, mask in zip(exps, masks[i:i + BATCH], strict=True):
                 score.add(exp.heatmap, mask, tolerance)
         score.ms = (time.perf_counter() - start) * 1000.0
@@ -148,8 +151,8 @@ def score_arrays(model: Any, images: np.ndarray, masks: Sequence[np.ndarray], me
     return [*out, centre, uniform]
 
 
-def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str = "test", limit: int | None = 200,
-                  target: str = "label", tolerance: int = 0, seed: int = 0,
+def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str = "test",
+                  limit: int | None = 200, target: str = "label", tolerance: int = 0, seed: int = 0,
                   progress: Progress | None = None) -> GroundTruthReport:
     """Open ``source`` (a folder, zip or built-in id with masks) and score ``methods`` on ``split``.
 

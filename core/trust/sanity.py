@@ -70,9 +70,9 @@ class SanityResult:
         """A plain-language sentence for students."""
         rho, ssim = self.final.spearman, self.final.ssim
         if self.passed:
-            return (f"Passed: once the model's weights were replaced by random numbers, the {self.method} map "
-                    f"changed (rank correlation {rho:.2f}, SSIM {ssim:.2f} with the original). The map depends "
-                    "on what the model learned, as an explanation should.")
+            return (f"Passed: once the model's weights were replaced by random numbers, the {self.method} "
+                    f"map changed (rank correlation {rho:.2f}, SSIM {ssim:.2f} with the original). The map "
+                    "depends on what the model learned, as an explanation should.")
         return (f"Failed: even with every weight of the model randomised, the {self.method} map still looks "
                 f"like the original (rank correlation {rho:.2f}, SSIM {ssim:.2f}). It mostly shows the image "
                 "itself, such as its edges, rather than what the model learned; do not read it as the "
@@ -130,9 +130,15 @@ def randomise_layer(layer: keras.layers.Layer, rng: np.random.Generator) -> None
         var.assign(rng.normal(0.0, std, value.shape).astype(value.dtype) if std > 0 else np.zeros_like(value))
 
 
+def _clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+    if isinstance(layer, keras.layers.Lambda):  # its config holds code: reuse the function, not the config
+        return keras.layers.Lambda(layer.function, name=layer.name)
+    return layer.__class__.from_config(layer.get_config())
+
+
 def fresh_copy(model: keras.Model) -> keras.Model:
-    """An independent copy (same graph and layer names, its own weights)."""
-    copy = keras.models.clone_model(model)
+    """An independent copy (same graph and layer names, its own weights); the model is not touched."""
+    copy = keras.models.clone_model(model, clone_function=_clone_layer)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -150,7 +156,8 @@ def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None =
     if hasattr(model, "default_cam_layer") and layer is None:
         layer = model.default_cam_layer or None
     if isinstance(max_stages, bool) or not isinstance(max_stages, int) or not 1 <= max_stages <= 64:
-        raise ParameterError(f"Parameter 'max_stages' must be a whole number from 1 to 64, got {max_stages!r}.")
+        raise ParameterError(f"Parameter 'max_stages' must be a whole number from 1 to 64, "
+                             f"got {max_stages!r}.")
     if not 0.0 < float(threshold) <= 1.0:
         raise ParameterError(f"Parameter 'threshold' must be above 0 and at most 1, got {threshold!r}.")
     (original,) = explain(model, np.asarray(image, np.float32)[None], method, layer=layer, target=class_index,

@@ -57,8 +57,9 @@ class ImageScore:
         return out
 
 
-def score_image(loaded: Any, image: np.ndarray, method: str, layer: str | None = None, target: int | None = None,
-                baseline: str = "blur", steps: int = DEFAULT_STEPS, sanity: bool = True,
+def score_image(loaded: Any, image: np.ndarray, method: str, layer: str | None = None,
+                target: int | None = None, baseline: str = "blur", steps: int = DEFAULT_STEPS,
+                sanity: bool = True,
                 **params: Any) -> ImageScore:
     """Explain one image with ``method``, score the heatmap and (optionally) sanity-check the method."""
     pixels = _pixels(loaded, image)
@@ -66,12 +67,13 @@ def score_image(loaded: Any, image: np.ndarray, method: str, layer: str | None =
     curves = score_heatmap(loaded, pixels, exp.heatmap, exp.class_index, baseline, steps)
     check = sanity_check(loaded, pixels, method, layer=layer, class_index=exp.class_index, **params) \
         if sanity else None
-    return ImageScore(method, exp.layer, exp.class_index, loaded.label(exp.class_index), exp.prob, exp.heatmap,
-                      curves, check)
+    return ImageScore(method, exp.layer, exp.class_index, loaded.label(exp.class_index), exp.prob,
+                      exp.heatmap, curves, check)
 
 
-def compare_methods(loaded: Any, image: np.ndarray, methods: Sequence[str] | None = None, target: int | None = None,
-                    baseline: str = "blur", steps: int = DEFAULT_STEPS, layer: str | None = None,
+def compare_methods(loaded: Any, image: np.ndarray, methods: Sequence[str] | None = None,
+                    target: int | None = None, baseline: str = "blur", steps: int = DEFAULT_STEPS,
+                    layer: str | None = None,
                     params: dict[str, dict] | None = None, with_random: bool = True) -> list[ImageScore]:
     """Every method (default: all registered) on one image, best first by insertion minus deletion area.
 
@@ -84,7 +86,8 @@ def compare_methods(loaded: Any, image: np.ndarray, methods: Sequence[str] | Non
     pixels = _pixels(loaded, image)
     rows = []
     for name in methods:
-        (exp,) = explain(loaded, pixels[None], name, layer=layer, target=target, **(params or {}).get(name, {}))
+        extra = (params or {}).get(name, {})
+        (exp,) = explain(loaded, pixels[None], name, layer=layer, target=target, **extra)
         target = exp.class_index if target is None else target  # every method explains the same class
         curves = score_heatmap(loaded, pixels, exp.heatmap, exp.class_index, baseline, steps)
         rows.append(ImageScore(name, exp.layer, exp.class_index, loaded.label(exp.class_index), exp.prob,

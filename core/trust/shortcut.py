@@ -57,9 +57,9 @@ class ShortcutReport:
 
     def reading(self) -> str:
         if self.energy_on_watermark > 3 * self.box_area or self.stamped_to_circle > 0.3:
-            return (f"The model took the shortcut: on watermarked circles {self.energy_on_watermark:.0%} of the "
-                    f"heatmap sits on the watermark, which covers only {self.box_area:.1%} of the image, and "
-                    f"stamping the watermark on other shapes makes {self.stamped_to_circle:.0%} of them "
+            return (f"The model took the shortcut: on watermarked circles {self.energy_on_watermark:.0%} of "
+                    f"the heatmap sits on the watermark, which covers only {self.box_area:.1%} of the image, "
+                    f"and stamping the watermark on other shapes makes {self.stamped_to_circle:.0%} of them "
                     f"'circles'. Circle accuracy falls from {self.val_circle_accuracy:.0%} (validation, "
                     f"watermarked) to {self.test_circle_accuracy:.0%} on clean test images.")
         return ("The model does not rely much on the watermark: its heatmaps stay on the shapes and the "
@@ -86,15 +86,20 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray, only: int | None = None) -> 
     return float(np.mean(pred[keep] == labels[keep])) if keep.any() else 0.0
 
 
-def shortcut_report(loaded: Any, source: str = DATASET, method: str = "gradcam", examples: int = 6,
+def shortcut_report(loaded: Any, source: str = DATASET, method: str = "saliency", examples: int = 6,
                     max_explained: int = 60) -> ShortcutReport:
-    """Measure the shortcut of ``loaded`` (a LoadedModel trained on ``source``)."""
+    """Measure the shortcut of ``loaded`` (a LoadedModel trained on ``source``).
+
+    The default method is saliency: the lesson's small CNN ends in Flatten + Dense, so its evidence is
+    tied to positions, and Grad-CAM's spatially averaged weights often cancel to an empty map there.
+    """
     from core.data import open_dataset
     from core.trust.ground_truth import energy_in_mask, pointing_hit
 
     dataset = open_dataset(source)
     if "circle" not in dataset.class_names or "test" not in dataset.splits or "val" not in dataset.splits:
-        raise DataError(f"Dataset {dataset.id!r} is not a shapes-shortcut dataset (circle class, val and test).")
+        raise DataError(f"Dataset {dataset.id!r} is not a shapes-shortcut dataset "
+                        "(a circle class, val and test splits).")
     if list(dataset.class_names) != list(loaded.class_names):
         raise DataError(f"The model's classes ({', '.join(loaded.class_names)}) are not those of "
                         f"{dataset.id!r}; train it on that dataset first.")
@@ -117,8 +122,9 @@ def shortcut_report(loaded: Any, source: str = DATASET, method: str = "gradcam",
     exps = explain(loaded, circles, method, target=circle) if len(circles) else []
     peaks = [pointing_hit(e.heatmap, box) for e in exps]
     energy = [energy_in_mask(e.heatmap, box) for e in exps]
-    shown = [{"pixels": np.clip(x, 0, 255).astype(np.uint8), "heatmap": e.heatmap, "label": loaded.label(circle),
-              "prob": e.prob} for x, e in zip(circles[:examples], exps[:examples], strict=False)]
+    shown = [{"pixels": np.clip(x, 0, 255).astype(np.uint8), "heatmap": e.heatmap,
+              "label": loaded.label(circle), "prob": e.prob}
+             for x, e in zip(circles[:examples], exps[:examples], strict=False)]
     return ShortcutReport(
         class_names=list(dataset.class_names),
         val_accuracy=_accuracy(val_pred, val_y), test_accuracy=_accuracy(test_pred, test_y),

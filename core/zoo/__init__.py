@@ -43,6 +43,11 @@ def resolve_source(name_or_path: str) -> str:
         return "file"
     if path.is_dir():
         raise GlasswingError(f"{name_or_path} is a folder but not a finished run (no {RUN_MODEL_FILE} in it).")
+    if path.suffix == ".keras":
+        raise GlasswingError(f"No model file {name_or_path}: give an existing .keras file, a run folder or a "
+                             "model name (python -m core models lists them).")
+    if len(path.parts) > 1 and not path.exists():
+        raise GlasswingError(f"No run folder or model file at {name_or_path}.")
     get_spec(name_or_path)  # raises UnknownNameError listing the known names
     return "zoo"
 

@@ -15,6 +15,7 @@ import keras
 from core.errors import GlasswingError
 
 MAX_MODEL_BYTES = 1024 * 1024 * 1024  # 1 GiB: VGG16 with its head is ~530 MB
+MAX_CONFIG_BYTES = 32 * 1024 * 1024  # the architecture as JSON: ResNet50's is well under 1 MB
 
 
 class ModelFileError(GlasswingError):
@@ -42,6 +43,17 @@ def check_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> dict
         raise ModelFileError(f"{path.name}: not a .keras model file (Keras 3 saves models as a zip archive).")
     try:
         with zipfile.ZipFile(path) as archive:
+            # A zip bomb inside the model: judge the sizes it declares before unpacking anything.
+            # (Reading past a declared size fails zipfile's CRC check, so declared sizes are binding.)
+            unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > max_bytes:
+                raise ModelFileError(
+                    f"{path.name}: refused, it unpacks to {unpacked / 2**20:,.0f} MB, more than the "
+                    f"{max_bytes / 2**20:.0f} MB limit for model files (a possible zip bomb).")
+            if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+                raise ModelFileError(
+                    f"{path.name}: refused, its config.json unpacks to more than "
+                    f"{MAX_CONFIG_BYTES / 2**20:.0f} MB, far more than any real architecture.")
             config = json.loads(archive.read("config.json"))
     except (KeyError, json.JSONDecodeError, zipfile.BadZipFile, UnicodeDecodeError):
         raise ModelFileError(f"{path.name}: the .keras archive has no readable config.json.") from None

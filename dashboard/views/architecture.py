@@ -1,10 +1,95 @@
-"""Architecture page (placeholder until it is built)."""
+"""Architecture page: the layer table textbooks draw by hand, the stages, and what happens inside."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
+
+from dashboard.views import architecture_inside as inside
+from dashboard.views.architecture_model import blocks_frame, layers_frame, load_page_model, table_data
+from dashboard.widgets import image_picker, model_picker
+
+ALL_BLOCKS = "All blocks"
 
 
 def main() -> None:
-    st.title("Architecture")
-    st.info("This page is being built.")
+    st.title("Inside the network")
+    st.caption("Every layer of a real model: what it computes, how the image shrinks and deepens stage by "
+               "stage, and what each channel responds to.")
+    with st.sidebar:
+        name = model_picker(key="architecture_model")
+        st.caption("Image for feature maps and the receptive field")
+        images = image_picker(key="architecture_images")
+    image = images[0] if images else None
+    page_model = load_page_model(name)
+    if page_model is None:
+        return
+    if page_model.loaded is None:
+        st.info("This model's ImageNet weights are not downloaded, so Glasswing shows its architecture with "
+                "untrained weights: the table, the stages and receptive fields are exact; feature maps and "
+                "filters need the real weights (download them on the Explain page).")
+    data = table_data(name, page_model.loaded is not None, page_model.model)
+    tabs = st.tabs(["Layers", "Stages", "Feature maps", "Receptive field", "Filters"])
+    with tabs[0]:
+        _layers_ui(data)
+    with tabs[1]:
+        _stages_ui(data["stages"])
+    with tabs[2]:
+        inside.feature_maps_ui(page_model, data, image)
+    with tabs[3]:
+        inside.receptive_ui(page_model, data, image)
+    with tabs[4]:
+        inside.filters_ui(page_model, data)
+
+
+def _layers_ui(data: dict) -> None:
+    t = data["totals"]
+    cols = st.columns(4)
+    cols[0].metric("Layers", f"{len(data['rows']):,}")
+    cols[1].metric("Parameters", f"{t['total']:,}")
+    cols[2].metric("Trainable", f"{t['trainable']:,}")
+    cols[3].metric("Frozen (non-trainable)", f"{t['non_trainable']:,}")
+    st.caption("Parameters are the numbers training can change. Frozen ones (BatchNorm statistics, a "
+               "frozen backbone) are used but not updated.")
+    st.subheader("Blocks")
+    st.dataframe(blocks_frame(data["blocks"]), hide_index=True, width="stretch", key="architecture_blocks")
+    st.subheader("Layers")
+    names = [ALL_BLOCKS] + [b["name"] for b in data["blocks"]]
+    block = st.selectbox("Show the layers of", names, key="architecture_block",
+                         help="Layers are grouped into the blocks the model's authors named.")
+    rows = data["rows"] if block == ALL_BLOCKS else [r for r in data["rows"] if r["block"] == block]
+    st.dataframe(layers_frame(rows), hide_index=True, width="stretch", key="architecture_layers",
+                 column_config={"params": st.column_config.NumberColumn(format="%d")})
+    st.caption("Kernel: the window a convolution or pooling layer slides over its input. Stride: how far it "
+               "moves each step (2 halves the height and width). Output shape: height x width x channels.")
+
+
+def stage_figure(stage_rows: list[dict]) -> go.Figure:
+    """Bars for the spatial size of each stage, a line for its depth (channels)."""
+    labels = [f"stage {s['index']}" for s in stage_rows]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_bar(x=labels, y=[s["height"] for s in stage_rows], name="height x width",
+                text=[f"{s['height']}x{s['width']}" for s in stage_rows], textposition="outside",
+                hovertext=[f"{s['first']} ... {s['last']} · {s['layers']} layers · {s['params']:,} params"
+                           for s in stage_rows])
+    fig.add_scatter(x=labels, y=[s["channels_out"] for s in stage_rows], name="channels", mode="lines+markers+text",
+                    text=[str(s["channels_out"]) for s in stage_rows], textposition="top center",
+                    secondary_y=True)
+    fig.update_yaxes(title_text="feature map side (pixels)", secondary_y=False)
+    fig.update_yaxes(title_text="channels (depth)", secondary_y=True)
+    fig.update_layout(height=340, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def _stages_ui(stage_rows: list[dict]) -> None:
+    if not stage_rows:
+        st.info("This model has no layers with spatial feature maps.")
+        return
+    st.caption("A CNN works at a few resolutions. At each stage the feature maps get smaller (bars) and "
+               "deeper (line): fewer positions, each described by more channels.")
+    st.plotly_chart(stage_figure(stage_rows), width="stretch", key="architecture_stages_chart")
+    st.dataframe([{"stage": s["index"], "size": f"{s['height']}x{s['width']}", "channels in": s["channels_in"],
+                   "channels out": s["channels_out"], "downsampling": f"1/{s['downsampling']}",
+                   "layers": s["layers"], "params": s["params"], "from": s["first"], "to": s["last"]}
+                  for s in stage_rows], hide_index=True, width="stretch", key="architecture_stages")

@@ -1,10 +1,66 @@
-"""Attack page (placeholder until it is built)."""
+"""Attack page: a change too small for us to see can flip a model's answer, and move where it looks."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.attacks import create_attack
+from core.errors import GlasswingError
+from dashboard import state
+from dashboard.views.attack_compute import run_attack
+from dashboard.views.attack_controls import AttackRequest, attack_controls
+from dashboard.views.attack_results import show_results
+from dashboard.views.attack_robustness import defence_section, robustness_section
+from dashboard.widgets import image_picker, model_picker
+
+REQUEST_KEY = "attack_request"  # the last valid request: results survive reruns, not just the click
+
 
 def main() -> None:
-    st.title("Attack")
-    st.info("This page is being built.")
+    st.title("Attack a prediction")
+    st.caption("An adversarial example is a photo changed on purpose, by tiny amounts per pixel, so that the "
+               "model changes its answer. Pick a photo and a model, then press **Run attack**.")
+    with st.sidebar:
+        model_name = model_picker(key="attack_model")
+    try:
+        with st.spinner(f"Loading {model_name} (first time only) ..."):
+            loaded = state.get_model(model_name)
+    except GlasswingError as exc:  # e.g. weights not downloaded yet: the Explain page offers the download
+        st.error(str(exc))
+        return
+    images = image_picker(key="attack_images")
+    if not images:
+        st.info("Choose a sample photo, upload an image or take one with the camera.")
+        return
+    current = images[0]
+    if len(images) > 1:
+        current = st.radio("Image to attack", images, format_func=lambda im: im.name, horizontal=True,
+                           key="attack_current")
+    probs = state.predict(model_name, current.digest, current.pixels)
+    top = loaded.top_k(probs, min(5, loaded.num_classes))
+    with st.sidebar:
+        st.subheader("Attack")
+        submitted = attack_controls(model_name, current.digest, loaded, top)
+    if submitted is not None:
+        try:  # validate before running: a nonsense value gets the core's message naming the parameter
+            create_attack(submitted.method, **submitted.params)
+        except GlasswingError as exc:
+            st.session_state.pop(REQUEST_KEY, None)
+            st.error(str(exc))
+            return
+        st.session_state[REQUEST_KEY] = submitted
+    request: AttackRequest | None = st.session_state.get(REQUEST_KEY)
+    if request is None or (request.model_name, request.digest) != (model_name, current.digest):
+        st.markdown(f"**Before:** {top[0]['label']} ({top[0]['prob']:.1%})")
+        st.info("Set epsilon and the other parameters in the sidebar, then press **Run attack**.")
+        return
+    try:
+        with st.spinner(f"Running {request.method.upper()} ..."):
+            result = run_attack(model_name, current.digest, request.method, request.params_key, request.target,
+                                _pixels=current.pixels)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    show_results(model_name, loaded, current, request, result)
+    robustness_section(model_name, loaded, current, request, result)
+    defence_section(model_name, loaded, current, request, result)

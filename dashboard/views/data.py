@@ -1,10 +1,118 @@
-"""Data page (placeholder until it is built)."""
+"""Data page: choose or upload a dataset, read its report, see examples and preview augmentation.
+
+Session-state keys this page sets for the Train page:
+
+- ``st.session_state["train_dataset"]``: ``str``, the folder of the chosen dataset, set while the
+  dataset is usable and removed when it is not (an error in its report).
+- ``st.session_state["train_augment"]``: ``dict``, the augmentation as ``AugmentSpec.to_dict()``
+  (rebuild it with ``core.data.augment.AugmentSpec.from_dict``); the page also reads it back to
+  restore its sliders.
+
+The page is split into :mod:`data_source` (choices, built-ins, uploads), :mod:`data_report`
+(cached report and thumbnails) and :mod:`data_augment` (the live preview).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import GlasswingError
+from dashboard.views import data_augment, data_report, data_source
+from dashboard.views.data_source import Choice
+
+TRAIN_DATASET = "train_dataset"
+TRAIN_AUGMENT = data_augment.TRAIN_AUGMENT
+DATASET_KEY = "data_dataset"  # the dataset selectbox
+REMEMBERED = "data_selected"  # survives visits to other pages (widget values do not)
+DEFAULT_CHOICE = "builtin:shapes"
+
 
 def main() -> None:
     st.title("Data")
-    st.info("This page is being built.")
+    st.caption("Pick a built-in dataset or upload your own images, check what is in it, and choose how "
+               "training images are randomly changed (augmentation) so a model learns the object, "
+               "not the photo.")
+    choices, problem = data_source.dataset_choices()  # marks this session's uploads as in use ...
+    data_source.sweep_idle_sessions()  # ... before idle sessions' uploads are removed
+    if problem:
+        st.error(f"Classroom configuration: {problem}")
+    with st.sidebar:
+        choice = _dataset_picker(choices)
+        with st.expander("Add your own images", expanded=False):
+            data_source.upload_ui()
+    data_source.show_notices()
+    if choice is None:
+        st.info("No dataset is available yet: upload a zip of class folders in the sidebar.")
+        return
+    path = data_source.ensure_path(choice)
+    if path is None:
+        return
+    try:
+        loaded = data_report.load_dataset(str(path), data_report.fingerprint(path))
+    except (GlasswingError, OSError) as exc:
+        st.error(str(exc) if isinstance(exc, GlasswingError)
+                 else f"The dataset folder cannot be read ({exc}).")
+        st.session_state.pop(TRAIN_DATASET, None)
+        return
+
+    st.subheader(choice.label)
+    st.caption(f"{choice.description} Stored at `{path}`.")
+    report = loaded.report
+    data_report.report_ui(report)
+    if report.usable:
+        st.session_state[TRAIN_DATASET] = str(path)
+    else:
+        st.session_state.pop(TRAIN_DATASET, None)
+        st.info("Fix the problems above before training with this dataset; the preview below still works "
+                "with the images that were usable.")
+    if not report.num_images:
+        return
+
+    st.header("Examples")
+    st.caption("A few real images of each class, as they are stored (before resizing for a model).")
+    data_report.examples_ui(loaded)
+
+    st.header("Augmentation preview")
+    st.caption("Augmentation shows the model randomly changed copies of each training image, so it cannot "
+               "memorise exact pixels. Move a slider and the views update; anything that would change the "
+               "class (a flipped digit '6' becomes a '9') should stay off.")
+    data_arg = choice.builtin or str(path)
+    data_augment.preview_ui(loaded.by_class, loaded.class_names, data_arg)
+
+
+def _dataset_picker(choices: list[Choice]) -> Choice | None:
+    """The dataset selectbox; after an import (or a visit elsewhere) it selects the right entry."""
+    if not choices:
+        return None
+    by_key = {c.key: c for c in choices}
+    pending = st.session_state.pop(data_source.PENDING, None)
+    if pending in by_key:
+        st.session_state[DATASET_KEY] = pending
+    elif st.session_state.get(DATASET_KEY) not in by_key:
+        st.session_state[DATASET_KEY] = _remembered(choices)
+    key = st.selectbox("Dataset", list(by_key), key=DATASET_KEY, format_func=lambda k: _label(by_key[k]),
+                       on_change=lambda: st.session_state.pop(data_source.NOTICES, None),
+                       help="Built-in datasets work offline; your uploads stay private to this browser "
+                            "session.")
+    st.session_state[REMEMBERED] = key
+    chosen = by_key[key]
+    if chosen.description:
+        st.caption(chosen.description)
+    return chosen
+
+
+def _remembered(choices: list[Choice]) -> str:
+    keys = [c.key for c in choices]
+    if st.session_state.get(REMEMBERED) in keys:
+        return st.session_state[REMEMBERED]
+    train_path = st.session_state.get(TRAIN_DATASET)
+    for c in choices:
+        if train_path and c.path == train_path:
+            return c.key
+    return DEFAULT_CHOICE if DEFAULT_CHOICE in keys else keys[0]
+
+
+def _label(choice: Choice) -> str:
+    if choice.builtin:
+        return f"{choice.label} · built-in"
+    return choice.label

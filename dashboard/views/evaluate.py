@@ -1,10 +1,110 @@
-"""Evaluate page (placeholder until it is built)."""
+"""Evaluate page: how good is a model on a labelled split, which classes does it confuse, and why?
+
+Controls are in the sidebar (:mod:`evaluate_source`); the scores and charts are in
+:mod:`evaluate_charts`; the path from a confusion-matrix cell to its images and their Grad-CAMs is in
+:mod:`evaluate_drilldown`. Results come from ``core.evaluate.evaluate_split``, whose process-wide
+cache is keyed by the model file, the dataset, the split and every image's size and date: a rerun,
+or another session asking for the same evaluation, gets it at once, and progress is shown only when
+work is really done.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import GlasswingError
+from core.evaluate import EvaluationResult, evaluate_split, map_classes
+from core.zoo import LoadedModel
+from dashboard import state
+from dashboard.views import evaluate_charts as charts
+from dashboard.views import evaluate_drilldown as drill
+from dashboard.views.evaluate_source import Selection, cached_split, selection
+from dashboard.widgets import model_picker
+
+DONE = "evaluate_done"  # selections evaluated in this session: shown again without pressing Evaluate
+
 
 def main() -> None:
-    st.title("Evaluate")
-    st.info("This page is being built.")
+    st.title("Evaluate a model")
+    st.caption("Score a model on images it did not train on: how often it is right, which classes it confuses, "
+               "whether its confidence can be trusted, and what it looked at on each mistake.")
+    with st.sidebar:
+        model_name = model_picker(key="evaluate_model")
+    loaded = _load(model_name)
+    if loaded is None:
+        return
+    with st.sidebar:
+        sel = selection(model_name, loaded)
+        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="evaluate_opacity")
+        problem = _mismatch(sel, loaded) if sel is not None else None
+        pressed = st.button("Evaluate", type="primary", key="evaluate_run", disabled=sel is None or bool(problem))
+    if sel is None:
+        return
+    if problem:  # said before any image is scored: this model cannot be scored on these classes
+        st.error(problem)
+        return
+    done: set = st.session_state.setdefault(DONE, set())
+    if not pressed and sel.key not in done:
+        st.info("Choose a model, a dataset and a split in the sidebar, then press **Evaluate**.")
+        return
+    result = _evaluate(sel, loaded)
+    if result is None:
+        return
+    done.add(sel.key)
+    _results(result, sel, loaded, opacity)
+
+
+def _load(model_name: str) -> LoadedModel | None:
+    try:
+        with st.spinner(f"Loading {model_name} (first time only) ..."):
+            return state.get_model(model_name)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
+    """Why ``loaded`` cannot be scored on the chosen split (its classes do not match), or None."""
+    try:
+        split = cached_split(sel.data, sel.split, sel.settings)
+        map_classes(loaded, list(split.class_names))
+    except GlasswingError as exc:
+        return str(exc)
+    return None
+
+
+def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
+    """The cached evaluation of ``sel``, with a progress bar while images are being scored."""
+    bar = st.empty()
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0), text=f"Scoring {done} of {total} images ...")
+
+    try:
+        with st.spinner("Opening the split ..."):
+            split = cached_split(sel.data, sel.split, sel.settings)
+        return evaluate_split(loaded, split, progress=progress)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return None
+    finally:
+        bar.empty()
+
+
+def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opacity: float) -> None:
+    st.markdown(f"**{loaded.name}** on {sel.data_label}, **{sel.split}** split")
+    charts.summary(result)
+    clicked = charts.confusion_chart(result)
+    drill.cell_section(result, sel.model_name, loaded, clicked, opacity)
+    st.divider()
+    drill.mistakes_gallery(result)
+    st.divider()
+    left, right = st.columns(2)
+    with left:
+        charts.per_class_table(result)
+    with right:
+        charts.reliability_chart(result)
+    st.divider()
+    charts.baseline_section(result, sel)
+    st.divider()
+    charts.exports(result)

@@ -13,6 +13,7 @@ from core.explain.overlay import overlay
 from core.images import to_png_bytes
 from core.zoo import get_spec
 from dashboard import state
+from dashboard.views.trust_badges import score_badges
 from dashboard.widgets import image_picker, model_picker, param_widgets
 
 
@@ -143,3 +144,4 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
                        key=f"explain_dl_{method}")
     peak = np.unravel_index(int(np.argmax(result["heatmap"])), result["heatmap"].shape)
     st.caption(f"Peak at row {peak[0]}, column {peak[1]} of the {result['heatmap'].shape[0]}-pixel model input.")
+    score_badges(model_name, image.digest, image.pixels, result["heatmap"], result["class_index"])

@@ -1,10 +1,79 @@
-"""Lesson page (placeholder until it is built)."""
+"""Lesson page: a guided tour of the whole loop on built-in data, no upload needed.
+
+Look at the data, augment, train, evaluate, explain, discover the shortcut, attack. The step index is in
+session state and moves with Next/Back; each step is a short text for students and reuses core/.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.data.augment import PRESETS
+from core.errors import GlasswingError
+from dashboard import state
+from dashboard.views import lesson_data as ld
+from dashboard.views import lesson_steps as steps
+from dashboard.views.lesson_train import train_step
+
+STEP_KEY = "lesson_step"
+TITLES = ("Look at the data", "Augment", "Train", "Evaluate", "Explain", "Discover the shortcut", "Attack")
+
 
 def main() -> None:
-    st.title("Lesson")
-    st.info("This page is being built.")
+    st.title("Lesson: train, test, explain and fool an image classifier")
+    if STEP_KEY not in st.session_state:
+        st.session_state[STEP_KEY] = 0
+    per_class, epochs, preset = _settings()
+    step = min(max(int(st.session_state[STEP_KEY]), 0), len(TITLES) - 1)
+    st.progress((step + 1) / len(TITLES), text=f"Step {step + 1} of {len(TITLES)}: {TITLES[step]}")
+    try:
+        with st.spinner("Preparing the built-in shapes dataset (first time only) ..."):
+            folder = ld.dataset_folder(per_class)
+            info = ld.dataset_info(folder)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    st.header(f"{step + 1}. {TITLES[step]}")
+    if step == 0:
+        steps.data_step(folder, info)
+    elif step == 1:
+        steps.augment_step(info, preset)
+    elif step == 2:
+        train_step(folder, epochs, preset)
+    elif step == 3:
+        steps.evaluate_step(folder)
+    elif step == 4:
+        steps.explain_step(info)
+    elif step == 5:
+        steps.shortcut_step(folder, info)
+    else:
+        steps.attack_step(info)
+    _navigation(step)
+
+
+def _settings() -> tuple[int, int, str]:
+    """Sidebar: dataset size, epochs (within the classroom's limit) and augmentation."""
+    room = state.classroom()
+    max_epochs = min(room.max_epochs or 20, 20)
+    with st.sidebar:
+        st.subheader("Lesson settings")
+        per_class = st.number_input("Images per class", 20, 1000, ld.DEFAULT_PER_CLASS, step=20,
+                                    key="lesson_per_class", help="More images: better model, longer training.")
+        epochs = st.slider("Epochs", 1, max_epochs, min(ld.DEFAULT_EPOCHS, max_epochs), key="lesson_epochs",
+                           help="Passes over the training images." + (
+                               f" This classroom allows at most {room.max_epochs}." if room.max_epochs else ""))
+        preset = st.selectbox("Augmentation", list(PRESETS), index=0, key="lesson_augment",
+                              help="Random changes to the training images (step 2 shows them).")
+    return int(per_class), int(epochs), preset
+
+
+def _navigation(step: int) -> None:
+    st.divider()
+    back, _, forward = st.columns([1, 4, 1])
+    if back.button("← Back", key="lesson_back", disabled=step == 0, width="stretch"):
+        st.session_state[STEP_KEY] = step - 1
+        st.rerun()
+    if forward.button("Next →", key="lesson_next", disabled=step == len(TITLES) - 1, type="primary",
+                      width="stretch"):
+        st.session_state[STEP_KEY] = step + 1
+        st.rerun()

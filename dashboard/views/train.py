@@ -1,10 +1,31 @@
-"""Train page (placeholder until it is built)."""
+"""Train page: fine-tune a model on your images in the background, watch it learn, manage the runs.
+
+Settings sit in the sidebar (:mod:`train_form`), the running job in a live panel
+(:mod:`train_live`), finished runs below it (:mod:`train_runs`).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import state
+from dashboard.views.train_form import settings_ui
+from dashboard.views.train_live import live_panel
+from dashboard.views.train_runs import runs_ui
+
 
 def main() -> None:
-    st.title("Train")
-    st.info("This page is being built.")
+    st.title("Train a classifier")
+    st.caption("Teach a model your own classes. A pretrained model only needs a new last layer (transfer "
+               "learning), which takes seconds to minutes on a laptop; training runs in the background, so "
+               "you can keep exploring while it learns.")
+    room = state.classroom()
+    owner = state.session_id()
+    if not room.can_train:
+        st.warning("Training is switched off on this classroom server: you can explain, evaluate and attack "
+                   "the models, but not train new ones.")
+        return
+    with st.sidebar:
+        settings_ui(room, owner)
+    live_panel(owner)
+    runs_ui(owner)

@@ -1,10 +1,31 @@
-"""Trust page (placeholder until it is built)."""
+"""Trust page: can this explanation be trusted? Compare methods, sanity-check them, catch a shortcut."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.views import trust_compare, trust_sanity, trust_shortcut
+from dashboard.widgets import model_picker
+
+VIEWS = {  # views over one model and one photo; the shortcut lesson trains its own model
+    "Compare methods": trust_compare.show,
+    "Sanity check": trust_sanity.show,
+}
+SHORTCUT = "Shortcut lesson"
+
 
 def main() -> None:
-    st.title("Trust")
-    st.info("This page is being built.")
+    st.title("Can this explanation be trusted?")
+    st.caption("Heatmaps look convincing whether or not they mean anything. Here they are put to the test: "
+               "does removing the pixels they point at change the prediction, do they change when the "
+               "model is scrambled, and do they reveal a model that learned the wrong thing?")
+    with st.sidebar:
+        view = st.radio("View", [*VIEWS, SHORTCUT], key="trust_view",
+                        help="Compare ranks every method on one photo; Sanity check scrambles the model; "
+                             "Shortcut lesson trains a model that cheats and shows how to catch it.")
+    if view == SHORTCUT:
+        trust_shortcut.show()
+        return
+    with st.sidebar:
+        model_name = model_picker(key="trust_model")
+    VIEWS[view](model_name)

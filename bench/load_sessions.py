@@ -1,0 +1,421 @@
+"""Many people at once: N real browser sessions asking the dashboard for heatmaps while one model trains.
+
+    .venv/bin/python -m bench.load_sessions [--sessions 20] [--train | --no-train] [--uploads 1]
+                                            [--url http://host:port [--pid PID]] [--json]
+
+Starts ``streamlit run dashboard/app.py`` on a free port (or uses ``--url``), starts one training job
+(``python -m core train`` on the built-in shapes dataset, against the server's runs folder) and waits
+until it is training, then drives one headless Chromium (Debian's) with one browser context per
+session, i.e. one Streamlit websocket session each, like N students in N tabs:
+
+1. a warm-up session loads the Explain page alone (the model is loaded and compiled once per server);
+2. the other N-1 sessions open the page at the same moment; each waits for the sample photo's
+   "Grad-CAM · " caption (time to first heatmap), then uploads ``--uploads`` photos of its own (a
+   slightly different cat each, so nothing comes from the shared cache) and waits for each heatmap;
+3. every session closes and the server's memory is read again after a pause.
+
+Reported: throughput (heatmaps per second over the concurrent phase), p50/p95 of the time to the
+first heatmap and of the time to a heatmap for a new photo, and the server's resident memory (VmRSS
+from /proc, no psutil) with no session, one session, all sessions, and after they closed, which gives
+the memory per additional session. The issue's goal: 20 sessions with p95 under 3 s while one trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CAPTION = re.compile(r"Grad-CAM · ")
+TRAIN_ARGS = ["--data", "shapes", "--model", "efficientnet_lite0", "--epochs", "200", "--no-fast",
+              "--augment", "light", "--batch-size", "16", "--patience", "0"]
+
+
+# -- processes and memory ---------------------------------------------------------------------------------
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB, from /proc/<pid>/status (None once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def listening_pid(port: int) -> int | None:
+    """The pid of a local process listening on ``port`` (for ``--url`` without ``--pid``)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                next(fh)
+                for row in fh:
+                    cols = row.split()
+                    if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "0A":  # 0A = LISTEN
+                        inodes.add(cols[9])
+        except OSError:
+            continue
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
+
+
+def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+class Trainer:
+    """One ``python -m core train`` job whose progress lines are kept (to know it is really training)."""
+
+    def __init__(self, env: dict[str, str], runs: Path, args: list[str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "core", "train", *args, "--out", str(runs)],
+                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_training(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith(("[stage1]", "[stage2]")) for line in self.lines):
+            if self.proc.poll() is not None:
+                raise RuntimeError("training ended before it started:\n" + "\n".join(self.lines[-20:]))
+            if time.monotonic() > deadline:
+                raise RuntimeError("training did not start in time:\n" + "\n".join(self.lines[-20:]))
+            time.sleep(0.5)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # stops within a batch, the run is kept as "stopped"
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class MemoryProbe:
+    """Samples a process's VmRSS every ``interval`` seconds in a thread; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid, self.interval, self.peak = pid, interval, 0.0
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss_mb(self.pid) or 0.0)
+
+    def now(self) -> float:
+        value = rss_mb(self.pid) or 0.0
+        self.peak = max(self.peak, value)
+        return value
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+# -- sessions ---------------------------------------------------------------------------------------------
+@dataclass
+class SessionResult:
+    index: int
+    page_ready: float | None = None  # seconds from opening the page to its title (script running)
+    first_heatmap: float | None = None  # seconds from opening the page to the sample's heatmap
+    upload_heatmaps: list[float] = field(default_factory=list)  # seconds from upload to its heatmap
+    error: str | None = None
+    context: object = field(default=None, repr=False)  # the browser context, closed by the caller
+
+
+def make_photos(folder: Path, count: int) -> list[Path]:
+    """``count`` different photos of the sample cat (a little noise each), so no heatmap is cached."""
+    import numpy as np
+    from PIL import Image
+
+    from core.samples import load_sample
+
+    cat = load_sample("cat").astype(np.int16)
+    paths = []
+    for i in range(count):
+        noise = np.random.default_rng(i).integers(-3, 4, cat.shape)
+        path = folder / f"cat_{i:03d}.png"
+        Image.fromarray(np.clip(cat + noise, 0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+async def run_session(browser, url: str, index: int, photos: list[Path], timeout_ms: float) -> SessionResult:
+    result = SessionResult(index)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        start = time.perf_counter()
+        await page.goto(url)
+        await page.get_by_text("Explain a prediction").first.wait_for(state="visible")
+        result.page_ready = time.perf_counter() - start
+        await page.get_by_text(CAPTION).first.wait_for(state="visible")
+        result.first_heatmap = time.perf_counter() - start
+        if photos:
+            await page.get_by_text("Upload", exact=True).click()
+            uploader = page.locator("input[type='file']").first
+            await uploader.wait_for(state="attached")
+        for photo in photos:
+            start = time.perf_counter()
+            await uploader.set_input_files(str(photo))
+            await page.get_by_test_id("stImage").filter(has_text=photo.name).first.wait_for(state="visible")
+            await page.get_by_text(CAPTION).first.wait_for(state="visible")
+            result.upload_heatmaps.append(time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - one failed session is reported, the others go on
+        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    result.context = context  # closed later, after memory is read with every session still open
+    return result
+
+
+async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: MemoryProbe | None,
+                timeout_s: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    photos = make_photos(photos_dir, sessions * uploads)
+    per_session = [photos[i * uploads:(i + 1) * uploads] for i in range(sessions)]
+    memory: dict[str, float | None] = {"baseline": probe.now() if probe else None}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        warm_start = time.perf_counter()
+        warm = await run_session(browser, url, 0, per_session[0], timeout_s * 1000)
+        warm_seconds = time.perf_counter() - warm_start
+        memory["one_session"] = probe.now() if probe else None
+        start = time.perf_counter()
+        others = await asyncio.gather(*(run_session(browser, url, i, per_session[i], timeout_s * 1000)
+                                        for i in range(1, sessions)))
+        wall = time.perf_counter() - start
+        memory["all_sessions"] = probe.now() if probe else None
+        for result in [warm, *others]:
+            await result.context.close()
+        await browser.close()
+    return {"warm": warm, "warm_seconds": warm_seconds, "others": others, "wall": wall, "memory": memory}
+
+
+# -- report -----------------------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile: the ceil(q/100 * n)-th smallest (with 19 samples, p95 is the largest)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def summarise(outcome: dict, sessions: int, uploads: int, trainer: Trainer | None,
+              memory_after: float | None, peak: float | None) -> dict:
+    others: list[SessionResult] = outcome["others"]
+    done = [r for r in others if r.error is None]
+    first = [r.first_heatmap for r in others if r.first_heatmap is not None]
+    ready = [r.page_ready for r in others if r.page_ready is not None]
+    new = [t for r in others for t in r.upload_heatmaps]
+    heatmaps = len(first) + len(new)
+    mem = outcome["memory"]
+    per_session = None
+    if sessions > 1 and mem["all_sessions"] is not None and mem["one_session"] is not None:
+        per_session = (mem["all_sessions"] - mem["one_session"]) / (sessions - 1)
+    warm: SessionResult = outcome["warm"]
+    return {
+        "sessions": sessions, "uploads_per_session": uploads, "concurrent_sessions": sessions - 1,
+        "completed": len(done), "errors": [r.error for r in [warm, *others] if r.error],
+        "warm_up_seconds": round(outcome["warm_seconds"], 2),
+        "warm_up_first_heatmap_s": warm.first_heatmap, "wall_seconds": round(outcome["wall"], 2),
+        "heatmaps": heatmaps, "throughput_per_s": heatmaps / outcome["wall"] if outcome["wall"] else None,
+        "page_ready_p50_s": statistics.median(ready) if ready else None,
+        "page_ready_p95_s": percentile(ready, 95),
+        "first_heatmap_p50_s": statistics.median(first) if first else None,
+        "first_heatmap_p95_s": percentile(first, 95),
+        "new_photo_heatmap_p50_s": statistics.median(new) if new else None,
+        "new_photo_heatmap_p95_s": percentile(new, 95),
+        "any_heatmap_p95_s": percentile(first + new, 95),
+        "rss_mb": {**mem, "after_close": memory_after, "peak": peak},
+        "rss_per_additional_session_mb": per_session,
+        "training": None if trainer is None else {
+            "running_throughout": trainer.running,
+            "last_progress": next((line.strip() for line in reversed(trainer.lines)
+                                   if "epoch" in line or line.startswith("[")), None)},
+    }
+
+
+def print_table(report: dict, url: str) -> None:
+    def sec(value):
+        return "-" if value is None else f"{value:.2f} s"
+
+    def mb(value):
+        return "-" if value is None else f"{value:,.0f} MB"
+
+    rss = report["rss_mb"]
+    training = report["training"]
+    rows = [
+        ("server", url),
+        ("sessions (1 warm-up + concurrent)", f"1 + {report['concurrent_sessions']}, "
+                                              f"{report['uploads_per_session']} upload(s) each"),
+        ("training during the test", "no" if training is None else
+         ("yes, running throughout" if training["running_throughout"] else "yes, but it ended early")),
+        ("concurrent sessions completed", f"{report['completed']}/{report['concurrent_sessions']}"),
+        ("warm-up: first heatmap (cold server)", sec(report["warm_up_first_heatmap_s"])),
+        ("concurrent phase, wall time", sec(report["wall_seconds"])),
+        ("heatmaps delivered", str(report["heatmaps"])),
+        ("throughput", "-" if report["throughput_per_s"] is None
+         else f"{report['throughput_per_s']:.2f} heatmaps/s"),
+        ("time to the page's title, p50 / p95", f"{sec(report['page_ready_p50_s'])} / "
+                                                f"{sec(report['page_ready_p95_s'])}"),
+        ("time to first heatmap, p50 / p95", f"{sec(report['first_heatmap_p50_s'])} / "
+                                             f"{sec(report['first_heatmap_p95_s'])}"),
+        ("time to heatmap of a new photo, p50 / p95", f"{sec(report['new_photo_heatmap_p50_s'])} / "
+                                                      f"{sec(report['new_photo_heatmap_p95_s'])}"),
+        ("any heatmap, p95 (goal: under 3 s)", sec(report["any_heatmap_p95_s"])),
+        ("server RSS: no session / 1 / all", f"{mb(rss['baseline'])} / {mb(rss['one_session'])} / "
+                                             f"{mb(rss['all_sessions'])}"),
+        ("server RSS: peak / after sessions closed", f"{mb(rss['peak'])} / {mb(rss['after_close'])}"),
+        ("memory per additional session", mb(report["rss_per_additional_session_mb"])),
+    ]
+    if training is not None and training["last_progress"]:
+        rows.append(("training progress", training["last_progress"][:70]))
+    width = max(len(name) for name, _ in rows)
+    print("\nGlasswing load test")
+    print("-" * (width + 50))
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    for error in report["errors"]:
+        print(f"session error: {error}")
+
+
+# -- main -------------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.load_sessions", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sessions", type=int, default=20, help="browser sessions in all, one of them a warm-up "
+                   "(default 20)")
+    p.add_argument("--uploads", type=int, default=1, help="photos each session uploads and explains after "
+                   "the sample (default 1; 0 = only the sample)")
+    p.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
+                   help="run one training job during the test (default: yes)")
+    p.add_argument("--train-args", default=" ".join(TRAIN_ARGS),
+                   help=f"arguments for python -m core train (default: {' '.join(TRAIN_ARGS)})")
+    p.add_argument("--url", help="use this running dashboard instead of starting one")
+    p.add_argument("--pid", type=int, help="with --url: the server's process id (default: found by its port)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds a session may wait for a heatmap")
+    p.add_argument("--settle", type=float, default=10, help="seconds to wait after closing sessions before "
+                   "reading memory again (default 10)")
+    p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    args = p.parse_args(argv)
+    if args.sessions < 1 or args.uploads < 0 or args.timeout <= 0:
+        p.error("--sessions must be at least 1, --uploads 0 or more and --timeout positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
+        return 2
+    home = Path(tempfile.mkdtemp(prefix="glasswing-load-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.setdefault("GLASSWING_DATA", str(home / "data"))
+    env.setdefault("GLASSWING_RUNS", str(home / "runs"))
+    server = trainer = probe = None
+    try:
+        if args.url:
+            url = args.url.rstrip("/")
+            port = int(url.rsplit(":", 1)[1].split("/")[0]) if url.count(":") > 1 else 80
+            pid = args.pid or listening_pid(port)
+            wait_healthy(url, None)
+        else:
+            server, url = start_server(env, home / "streamlit.log")
+            pid = server.pid
+            wait_healthy(url, server)
+        if pid is None:
+            print("note: server process not found (give --pid); memory is not reported", file=sys.stderr)
+        probe = MemoryProbe(pid) if pid else None
+        if args.train:
+            print("Starting the training job and waiting until it trains ...", file=sys.stderr, flush=True)
+            trainer = Trainer(env, Path(env["GLASSWING_RUNS"]), args.train_args.split())
+            trainer.wait_training(timeout=args.timeout)
+        print(f"Driving {args.sessions} sessions against {url} ...", file=sys.stderr, flush=True)
+        outcome = asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout))
+        time.sleep(args.settle)
+        after = probe.now() if probe else None
+        peak = probe.peak if probe else None
+        report = summarise(outcome, args.sessions, args.uploads, trainer, after, peak)
+    finally:
+        if trainer is not None:
+            trainer.stop()
+        if probe is not None:
+            probe.close()
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(home, ignore_errors=True)
+    print_table(report, url)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    return 0 if not report["errors"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

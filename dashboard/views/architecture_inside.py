@@ -1,0 +1,197 @@
+"""The Architecture page's views of one image going through the network: feature maps, the path of one
+region (receptive field) and filter visualisation. All computation is in :mod:`core.inspect`."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import plotly.express as px
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.images import resize_for_model
+from core.inspect.activations import feature_maps, grid
+from core.inspect.filters import MAX_STEPS, maximize_activation
+from core.inspect.receptive import receptive_field, region_path
+from dashboard import state
+from dashboard.state import SessionImage
+from dashboard.views.architecture_model import PageModel, spatial_layers
+
+FILTER_TIME_BUDGET = 8.0  # seconds of gradient ascent at most per click (plus one compile)
+FILTER_SIZES = (64, 96, 112, 160)
+BOX_COLOUR = (255, 40, 40)
+
+
+def _default_index(layers: list[str], preferred: str | None) -> int:
+    return layers.index(preferred) if preferred in layers else len(layers) // 2
+
+
+def _model_input(page_model: PageModel, image: SessionImage | None) -> np.ndarray:
+    """The image as the model sees it (resized to its input), uint8; a grey canvas without an image."""
+    h, w = (int(d) for d in page_model.model.inputs[0].shape[1:3])
+    if image is None:
+        return np.full((h, w, 3), 200, np.uint8)
+    return np.clip(resize_for_model(image.pixels, (h, w)) + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---- feature maps ---------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _feature_grid(model_name: str, digest: str, layer: str, top: int, _pixels: np.ndarray) -> dict:
+    loaded = state.get_model(model_name)
+    maps = feature_maps(loaded, _pixels, layer, top=top)
+    return {"grid": grid(maps, cols=8, tile=96), "shape": maps.shape,
+            "channels": [(c.index, c.mean, c.max) for c in maps.channels], "layer": maps.layer}
+
+
+def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | None) -> None:
+    st.caption("Each channel of a layer is a detector: bright where it found its pattern. Here are the "
+               "channels that fired most (highest mean activation) for this image.")
+    if page_model.loaded is None:
+        st.info("Feature maps need the model's trained weights.")
+        return
+    layers = spatial_layers(data["rows"])
+    if not layers:
+        st.info("This model has no layers with spatial feature maps.")
+        return
+    layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.loaded.default_cam_layer),
+                         key="architecture_fm_layer", help="Early layers see edges and colours; late layers "
+                         "respond to parts of objects.")
+    top = st.slider("Channels to show", 4, 64, 16, step=4, key="architecture_fm_top")
+    if image is None:
+        st.info("Choose an image in the sidebar.")
+        return
+    try:
+        with st.spinner("Computing feature maps ..."):
+            result = _feature_grid(page_model.name, image.digest, layer, top, _pixels=image.pixels)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    h, w, c = result["shape"]
+    st.markdown(f"**{result['layer']}**: {c} channels of {h} x {w} for *{image.name}*")
+    st.image(result["grid"], caption=f"The {len(result['channels'])} most active channels (#index and mean "
+             f"activation under each map; yellow = strong)", width="stretch")
+    st.dataframe([{"channel": i, "mean activation": round(m, 4), "max activation": round(x, 4)}
+                  for i, m, x in result["channels"]], hide_index=True, key="architecture_fm_table")
+
+
+# ---- receptive field ------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _region(model_name: str, layer: str, row: int, col: int, _model) -> dict:
+    path = region_path(_model, layer, row, col)
+    field = receptive_field(_model, layer)
+    return {"rows": path.rows, "cols": path.cols, "size": path.size, "global": path.global_context,
+            "steps": [(s.layer, s.output_shape, s.rows, s.cols) for s in path.steps],
+            "field_size": field.size, "field_stride": field.stride}
+
+
+def draw_box(image: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    out = image.copy()
+    thickness = max(1, image.shape[0] // 112)
+    cv2.rectangle(out, (cols[0], rows[0]), (cols[1], rows[1]), BOX_COLOUR, thickness)
+    return out
+
+
+def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) -> None:
+    st.caption("Pick one position in a layer's feature map and see which input pixels it depends on. "
+               "Deeper layers see larger regions: that is how a network goes from edges to objects.")
+    rows_by_name = {r["name"]: r for r in data["rows"]}
+    layers = [n for n in spatial_layers(data["rows"]) if "/" not in n]  # top-level layers of the graph
+    if not layers:
+        st.info("No layer of this model's own graph has spatial feature maps.")
+        return
+    default = page_model.loaded.default_cam_layer if page_model.loaded else None
+    layer = st.selectbox("Layer", layers, index=_default_index(layers, default), key="architecture_rf_layer")
+    h, w, _ = rows_by_name[layer]["output_shape"]
+    c1, c2 = st.columns(2)
+    row = c1.slider("Row in the feature map", 0, h - 1, h // 2, key="architecture_rf_row") if h > 1 else 0
+    col = c2.slider("Column in the feature map", 0, w - 1, w // 2, key="architecture_rf_col") if w > 1 else 0
+    try:
+        with st.spinner("Tracing the region through the graph ..."):
+            result = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    (r0, r1), (c0, c1) = result["rows"], result["cols"]
+    left, right = st.columns([1, 1])
+    with left:
+        st.image(draw_box(_model_input(page_model, image), result["rows"], result["cols"]), width="stretch",
+                 caption=f"Position ({row}, {col}) of {layer} sees input rows {r0}-{r1}, columns {c0}-{c1}")
+    with right:
+        size, stride = result["field_size"], result["field_stride"]
+        st.metric("Receptive field", f"{size[0]} x {size[1]} px")
+        st.metric("Step between neighbouring positions", f"{stride[0]} px")
+        st.caption("The field size ignores the image border; near an edge part of the field falls outside "
+                   "the image (padding), so the box is smaller there.")
+        if result["global"]:
+            st.caption("This model also has global branches (squeeze-excite) that look at every pixel.")
+    show_all = st.checkbox("Show every layer on the path", key="architecture_rf_all")
+    stage_ends = {s["last"] for s in data["stages"]}
+    steps = [s for s in result["steps"] if show_all or s[0] in stage_ends or s[0] == layer]
+    st.dataframe([{"layer": name, "output shape": " x ".join(str(d) for d in shape),
+                   "rows": f"{rr[0]}-{rr[1]}", "columns": f"{cc[0]}-{cc[1]}",
+                   "region": f"{rr[1] - rr[0] + 1} x {cc[1] - cc[0] + 1}"} for name, shape, rr, cc in steps],
+                 hide_index=True, width="stretch", key="architecture_rf_table")
+    st.caption("From input to output: the region of each layer that feeds the chosen position.")
+
+
+# ---- filter visualisation -------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: int) -> dict:
+    loaded = state.get_model(model_name)
+    result = maximize_activation(loaded, layer, channel, steps=steps, size=size, time_budget=FILTER_TIME_BUDGET)
+    return {"image": result.image, "scores": result.scores, "steps": result.steps, "seconds": result.seconds,
+            "cut": result.stopped_by_budget, "layer": result.layer, "channel": result.channel}
+
+
+def filters_ui(page_model: PageModel, data: dict) -> None:
+    st.caption("What pattern makes a channel fire? Start from grey noise and change the pixels, step by "
+               "step, to raise the channel's activation (activation maximisation).")
+    if page_model.loaded is None:
+        st.info("Filter visualisation needs the model's trained weights.")
+        return
+    rows_by_name = {r["name"]: r for r in data["rows"]}
+    layers = [n for n in spatial_layers(data["rows"]) if rows_by_name[n]["type"].endswith("Conv2D")] \
+        or spatial_layers(data["rows"])
+    if not layers:
+        st.info("This model has no layers with spatial feature maps.")
+        return
+    with st.form("architecture_filter_form"):
+        layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.loaded.default_cam_layer),
+                             key="architecture_filter_layer")
+        depth = rows_by_name[layer]["output_shape"][-1]
+        channel = st.number_input(f"Channel (0 to {depth - 1})", min_value=0, max_value=int(depth) - 1, value=0,
+                                  step=1, key="architecture_filter_channel")
+        c1, c2 = st.columns(2)
+        steps = c1.slider("Steps", 8, min(128, MAX_STEPS), 48, step=8, key="architecture_filter_steps",
+                          help=f"More steps give a clearer pattern; a run stops after {FILTER_TIME_BUDGET:.0f} s.")
+        size = c2.select_slider("Image size (px)", FILTER_SIZES, value=112, key="architecture_filter_size",
+                                help="Smaller images are faster; the model's input size is the upper limit.")
+        go = st.form_submit_button("Visualise the channel")
+    if go:
+        st.session_state["architecture_filter_request"] = (page_model.name, layer, int(channel), int(steps),
+                                                           int(size))
+    request = st.session_state.get("architecture_filter_request")
+    if not request or request[0] != page_model.name:
+        st.info("Choose a layer and channel, then press the button (a few seconds on a CPU).")
+        return
+    try:
+        with st.spinner("Gradient ascent on the input ..."):
+            result = _filter_image(*request)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    left, right = st.columns(2)
+    with left:
+        big = cv2.resize(result["image"], (320, 320), interpolation=cv2.INTER_NEAREST)
+        st.image(big, caption=f"{result['layer']} · channel {result['channel']}", width="stretch")
+    with right:
+        fig = px.line(x=list(range(1, len(result["scores"]) + 1)), y=result["scores"],
+                      labels={"x": "step", "y": "mean activation"}, title="The channel's activation rises")
+        fig.update_layout(height=300, margin=dict(l=0, r=0, t=40, b=0))
+        st.plotly_chart(fig, width="stretch", key="architecture_filter_chart")
+    cut = " (stopped by the time limit)" if result["cut"] else ""
+    st.caption(f"{result['steps']} steps in {result['seconds']:.1f} s{cut}. Results are cached: asking again is "
+               "instant.")

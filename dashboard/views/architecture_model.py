@@ -1,0 +1,98 @@
+"""Which Keras model the Architecture page shows, and its layer table as plain, cached data.
+
+The layer table, the stages and receptive fields depend only on the graph, not on the weights, so a
+keras.applications model whose ImageNet weights are not downloaded is still shown: its architecture
+is built with ``weights=None`` (no download). Feature maps and filters need the real weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import pandas as pd
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.inspect.architecture import block_summary, layer_table, stages, totals
+from core.zoo import LoadedModel, get_spec
+from dashboard import state
+
+
+@dataclass(frozen=True)
+class PageModel:
+    name: str  # zoo name or run folder
+    model: keras.Model
+    loaded: LoadedModel | None  # None: architecture only, the weights are not available here
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _structure_only(name: str) -> keras.Model:
+    """A keras.applications architecture with untrained weights (nothing downloaded)."""
+    from core.zoo.keras_apps import APPS, build_flat
+
+    return build_flat(next(a for a in APPS if a.name == name), None)
+
+
+def _needs_download(name: str) -> bool:
+    try:
+        return get_spec(name).status() == "needs download"
+    except GlasswingError:  # a run folder
+        return False
+
+
+def load_page_model(name: str) -> PageModel | None:
+    """The model to inspect; on failure an error is shown and None returned."""
+    try:
+        if _needs_download(name):
+            with st.spinner(f"Building the {name} architecture (no weights needed) ..."):
+                return PageModel(name, _structure_only(name), None)
+        with st.spinner(f"Loading {name} (first time only) ..."):
+            loaded = state.get_model(name)
+        return PageModel(name, loaded.model, loaded)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def table_data(name: str, weights: bool, _model: keras.Model) -> dict:
+    """Layer rows, block summaries, totals and stages for ``name`` (plain data, cached per model)."""
+    rows = layer_table(_model)
+    return {"rows": [r.to_dict() for r in rows], "blocks": [b.__dict__ for b in block_summary(rows)],
+            "totals": totals(rows).__dict__, "stages": [s.__dict__ for s in stages(_model, rows)]}
+
+
+def _shape_text(shape) -> str:
+    return "" if shape is None else " x ".join("?" if d is None else str(d) for d in shape)
+
+
+def layers_frame(rows: list[dict]) -> pd.DataFrame:
+    """The textbook table: one line per layer."""
+    return pd.DataFrame({
+        "block": [r["block"] for r in rows],
+        "name": [r["name"] for r in rows],
+        "type": [r["type"] for r in rows],
+        "kernel": [r["kernel"] or "" for r in rows],
+        "stride": [r["stride"] or "" for r in rows],
+        "filters / units": [r["units"] if r["units"] else None for r in rows],
+        "output shape": [_shape_text(r["output_shape"]) for r in rows],
+        "params": [r["params"] for r in rows],
+        "trainable": [r["trainable"] for r in rows],
+    })
+
+
+def blocks_frame(blocks: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "block": [b["name"] for b in blocks],
+        "layers": [b["layers"] for b in blocks],
+        "output shape": [_shape_text(b["output_shape"]) for b in blocks],
+        "params": [b["params"] for b in blocks],
+        "trainable params": [b["trainable_params"] for b in blocks],
+    })
+
+
+def spatial_layers(rows: list[dict]) -> list[str]:
+    """Layers with (H, W, C) feature maps, in graph order (the ones whose maps can be shown)."""
+    return [r["name"] for r in rows if r["output_shape"] is not None and len(r["output_shape"]) == 3
+            and r["type"] != "InputLayer"]

@@ -1,0 +1,125 @@
+"""Attack page computations: thin, cached wrappers over core.attacks and core.explain.
+
+Each result is a plain dict of numpy arrays and numbers, cached with ``st.cache_data`` by the model
+name, the image digest and the parameters, so a rerun (or another session asking the same) is instant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.attacks import compare_defences, create_attack, create_defence, predict_probs, robustness_curve
+from core.images import resize_for_model
+from dashboard import state
+
+
+def model_pixels(model_name: str, pixels: np.ndarray) -> np.ndarray:
+    """The photo resized to the model's input, as float32 0..255 (what the attack perturbs)."""
+    return resize_for_model(pixels, state.get_model(model_name).input_size)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_attack(model_name: str, digest: str, method: str, params: tuple, target: int | None,
+               _pixels: np.ndarray) -> dict:
+    """One attack on one photo: images, predictions before/after (also after 8-bit and JPEG saving)."""
+    loaded = state.get_model(model_name)
+    attack = create_attack(method, **dict(params))
+    x = model_pixels(model_name, _pixels)[None]
+    with loaded.lock:
+        result = attack.generate(loaded, x, target=target)
+        rounded = result.rounded()
+        # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
+        jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
+        probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
+        probs_jpeg = predict_probs(loaded, jpeg)[0]
+    delta = result.perturbation[0]
+    return {
+        "original": x[0], "adversarial": result.adversarial[0], "rounded": rounded[0],
+        "probs_before": result.probs_before[0], "probs_after": result.probs_after[0],
+        "probs_png": probs_png, "probs_jpeg": probs_jpeg, "label": int(result.labels[0]),
+        "targeted": result.targeted, "success": bool(result.success[0]), "eps": result.eps,
+        "params": dict(attack.params), "step_size": getattr(attack, "step_size", None),
+        "linf": float(result.linf[0]), "l2": float(np.linalg.norm(delta)),
+        "changed_fraction": float(np.mean(np.abs(delta) > 1e-3)),
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def adversarial_heatmap(model_name: str, run_key: tuple, _adversarial: np.ndarray) -> dict:
+    """Grad-CAM of the adversarial image (its own top prediction), keyed by the run that made it."""
+    from core.explain import explain
+
+    loaded = state.get_model(model_name)
+    (exp,) = explain(loaded, _adversarial[None], "gradcam")  # explain() holds the model's lock
+    return {"heatmap": exp.heatmap, "class_index": exp.class_index, "prob": exp.prob, "layer": exp.layer}
+
+
+def other_params(method: str, chosen_method: str, chosen_params: dict) -> dict:
+    """The page's parameters for the chosen method (minus eps); the declared defaults for the other."""
+    if method != chosen_method:
+        return {}
+    return {k: v for k, v in chosen_params.items() if k != "eps"}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def image_curve(model_name: str, digest: str, label: int, epsilons: tuple, methods: tuple,
+                params: tuple, _pixels: np.ndarray) -> dict:
+    """For one photo: the probability of ``label`` and the top class after each attack at each epsilon."""
+    loaded = state.get_model(model_name)
+    x = model_pixels(model_name, _pixels)[None]
+    per_method = dict(params)
+    out: dict = {"epsilons": list(epsilons), "prob": {}, "still_right": {}}
+    with loaded.lock:
+        for method in methods:
+            probs, right = [], []
+            for eps in epsilons:
+                if eps == 0:
+                    p = predict_probs(loaded, x)[0]
+                else:
+                    attack = create_attack(method, eps=eps, **dict(per_method.get(method, ())))
+                    p = attack.generate(loaded, x, labels=[label]).probs_after[0]
+                probs.append(float(p[label]))
+                right.append(bool(p.argmax() == label))
+            out["prob"][method], out["still_right"][method] = probs, right
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dataset_images(model_name: str, data: str, limit: int) -> dict:
+    """Up to ``limit`` labelled images of a dataset's held-out split, labels as the model's outputs."""
+    from core.evaluate.classmap import map_classes
+    from core.evaluate.service import run_split_settings
+    from core.evaluate.source import open_split
+    from core.images import load_image
+
+    loaded = state.get_model(model_name)
+    split = open_split(data, **run_split_settings(loaded))
+    columns = map_classes(loaded, list(split.class_names)).columns
+    items = list(split.items)
+    stride = max(1, len(items) // limit)  # spread over the split rather than its first folder
+    chosen = items[::stride][:limit]
+    x = np.stack([resize_for_model(load_image(item.path), loaded.input_size) for item in chosen])
+    y = np.array([columns[item.label] for item in chosen], np.int32)
+    return {"x": x, "y": y, "dataset": split.dataset_id, "split": split.split}
+
+
+def dataset_curve(model_name: str, x: np.ndarray, y: np.ndarray, epsilons: tuple, methods: tuple,
+                  params: tuple, progress) -> dict:
+    """Accuracy against epsilon over a labelled set (core.attacks.robustness_curve)."""
+    loaded = state.get_model(model_name)
+    with loaded.lock:
+        curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
+                                 params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
+    return curve.to_dict()
+
+
+def defence_table(model_name: str, x: np.ndarray, y: np.ndarray, eps: float, method: str, params: dict,
+                  defences: list, progress) -> list[dict]:
+    """Each defence under the attack, naive and BPDA (core.attacks.compare_defences)."""
+    loaded = state.get_model(model_name)
+    with loaded.lock:
+        rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
+                                params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
+                                progress=progress)
+    return [r.to_dict() for r in rows]

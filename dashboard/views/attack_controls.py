@@ -1,0 +1,94 @@
+"""Attack page controls: the attack picker and parameter inputs generated from declared parameters.
+
+Inputs are not clamped to the declared ranges on purpose: the core's declaration validates every value
+and names the parameter in its error, so a nonsense value gets one clear message from one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from core.attacks import get_attack, list_attacks
+
+# A modest default for students: 2 of 255 levels (under 1%) is invisible yet flips most predictions.
+PAGE_DEFAULTS = {"eps": 2.0}
+DEFAULT_ATTACK = "pgd"
+
+
+@dataclass(frozen=True)
+class AttackRequest:
+    """Everything that determines one attack run (and its cache key)."""
+
+    model_name: str
+    digest: str
+    method: str
+    params: dict = field(default_factory=dict)
+    target: int | None = None  # None: untargeted (move away from the clean prediction)
+
+    @property
+    def params_key(self) -> tuple:
+        return tuple(sorted(self.params.items()))
+
+
+UNIT_TEXT = {"pixels": "pixel levels, of 255"}
+LABELS = {"eps": "epsilon"}
+
+
+def _label(p: dict) -> str:
+    unit = p["unit"] if p["unit"] != p["name"] else ""
+    unit = f" ({UNIT_TEXT.get(unit, unit)})" if unit else ""
+    return LABELS.get(p["name"], p["name"].replace("_", " ")) + unit
+
+
+def param_inputs(declared: list[dict], key: str, defaults: dict | None = None) -> dict:
+    """One input per declared parameter (``describe()["params"]``); values are checked by the core."""
+    defaults = defaults or {}
+    values = {}
+    for p in declared:
+        wkey, default = f"{key}_{p['name']}", defaults.get(p["name"], p["default"])
+        help_text = p["help"] + _range_text(p)
+        if p["type"] == "bool":
+            values[p["name"]] = st.checkbox(_label(p), value=bool(default), key=wkey, help=help_text)
+        elif p["type"] == "int":
+            values[p["name"]] = st.number_input(_label(p), value=int(default), step=1, key=wkey, help=help_text)
+        else:
+            values[p["name"]] = st.number_input(
+                _label(p), value=None if default is None else float(default), step=0.5, format="%.2f",
+                key=wkey, help=help_text, placeholder="automatic" if p["optional"] else None)
+    return values
+
+
+def _range_text(p: dict) -> str:
+    if p["min"] is None or p["max"] is None:
+        return ""
+    blank = " Leave empty for the automatic value." if p["optional"] else ""
+    return f" Allowed: {p['min']:g} to {p['max']:g}.{blank}"
+
+
+def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> AttackRequest | None:
+    """Sidebar: attack, its parameters and a target; returns the request when "Run attack" is pressed."""
+    names = list_attacks()
+    method = st.selectbox("Attack", names, index=names.index(DEFAULT_ATTACK) if DEFAULT_ATTACK in names else 0,
+                          format_func=lambda n: get_attack(n).title, key="attack_method",
+                          help="FGSM takes one step along the gradient's sign; PGD takes many small steps "
+                               "and is stronger at the same budget.")
+    declared = get_attack(method).describe()["params"]
+    with st.form("attack_form"):
+        params = param_inputs(declared, key=f"attack_{method}", defaults=PAGE_DEFAULTS)
+        eps = params.get("eps")
+        if isinstance(eps, (int, float)):
+            st.caption(f"Epsilon {eps:g} of 255 levels = {eps / 255:.4f} as a fraction ({eps / 255:.2%}): "
+                       "no pixel may change by more than this.")
+        runner_ups = [t["index"] for t in top[1:]]
+        options = [None] + runner_ups + [i for i in range(loaded.num_classes) if i not in runner_ups]
+        target = st.selectbox("Target class", options, key="attack_target",
+                              format_func=lambda i: "none: any other class (untargeted)" if i is None
+                              else f"{loaded.label(i)} ({i})",
+                              help="Untargeted: push the model away from its answer. Targeted: push it "
+                                   "towards one class you choose (harder).")
+        submitted = st.form_submit_button("Run attack", type="primary")
+    if not submitted:
+        return None
+    return AttackRequest(model_name=model_name, digest=digest, method=method, params=params, target=target)

@@ -1,0 +1,133 @@
+"""Attack page results: three images, predictions before/after, norms, Grad-CAM before/after, download."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.explain.overlay import overlay
+from core.images import to_png_bytes
+from dashboard import state
+from dashboard.views.attack_compute import adversarial_heatmap
+from dashboard.views.attack_controls import AttackRequest
+
+
+def magnified_perturbation(original: np.ndarray, adversarial: np.ndarray) -> tuple[np.ndarray, float]:
+    """The change as a picture: mid-grey is no change, stretched so the largest change is full scale.
+
+    Returns the uint8 picture and the magnification factor (how many times the change was multiplied).
+    """
+    delta = np.asarray(adversarial, np.float32) - np.asarray(original, np.float32)
+    largest = float(np.abs(delta).max()) if delta.size else 0.0
+    factor = 127.5 / largest if largest > 0 else 1.0
+    return np.clip(127.5 + delta * factor, 0, 255).astype(np.uint8), factor
+
+
+def _pred(loaded, probs: np.ndarray) -> str:
+    i = int(np.argmax(probs))
+    return f"{loaded.label(i)} ({float(probs[i]):.1%})"
+
+
+def show_results(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
+    before, after = int(np.argmax(r["probs_before"])), int(np.argmax(r["probs_after"]))
+    st.markdown(f"**Before:** {_pred(loaded, r['probs_before'])} &nbsp;→&nbsp; "
+                f"**After:** {_pred(loaded, r['probs_after'])}")
+    _verdict(loaded, r, before, after)
+    _three_images(r)
+    _norms(loaded, r)
+    _top_charts(loaded, r)
+    _heatmaps(model_name, loaded, image, request, r)
+    _download(loaded, image, request, r)
+
+
+def _verdict(loaded, r: dict, before: int, after: int) -> None:
+    if r["targeted"]:
+        goal = loaded.label(r["label"])
+        if r["success"]:
+            st.success(f"Targeted attack succeeded: the model now says {goal}.")
+        else:
+            st.warning(f"The model did not reach {goal} (it says {loaded.label(after)}): targeted attacks "
+                       "need a larger epsilon or more PGD steps.")
+    elif after != before:
+        st.success(f"The label changed from {loaded.label(before)} to {loaded.label(after)}, though no pixel "
+                   f"moved by more than {r['linf']:.2f} of 255 levels.")
+    else:
+        st.warning("The label did not change: try a larger epsilon, or PGD, which is stronger than FGSM.")
+
+
+def _three_images(r: dict) -> None:
+    picture, factor = magnified_perturbation(r["original"], r["adversarial"])
+    cols = st.columns(3)
+    cols[0].image(r["original"].astype(np.uint8), caption="Original (as the model sees it)", width="stretch")
+    cols[1].image(picture, width="stretch",
+                  caption=f"Perturbation magnified ×{factor:.0f} (grey: unchanged)")
+    cols[2].image(r["rounded"], caption="Adversarial", width="stretch")
+    st.caption(f"The middle picture is the change alone, multiplied by {factor:.0f} so you can see it: "
+               "brighter means a pixel went up, darker down. Unmagnified, it is invisible. The model adds "
+               "up thousands of such tiny nudges, each chosen along its own gradient, so together they "
+               "move its output a lot even though no single pixel changes visibly.")
+
+
+def _norms(loaded, r: dict) -> None:
+    eps = r["eps"]
+    cols = st.columns(4)
+    shown = [("Epsilon (budget)", f"{eps:g} / 255", f"{eps / 255:.2%} of the range"),
+             ("L-inf used", f"{r['linf']:.2f}", "largest change of any pixel"),
+             ("L2 used", f"{r['l2']:.1f}", "length of the whole change"),
+             ("Values changed", f"{r['changed_fraction']:.0%}", "of all pixel channels")]
+    for col, (label, value, note) in zip(cols, shown, strict=True):
+        col.metric(label, value, note, delta_color="off", delta_arrow="off")
+    extra = f" PGD took {r['params']['steps']} steps of {r['step_size']:.3g} levels." if r["step_size"] else ""
+    st.caption(f"Epsilon is the budget: every pixel channel (0..255) may move by at most {eps:g} levels, "
+               f"{eps / 255:.2%} of its range. L-inf and L2 are measured on the image actually produced, "
+               f"in pixel levels.{extra}")
+
+
+def _bars(loaded, probs: np.ndarray, title: str, key: str) -> None:
+    top = loaded.top_k(probs, min(5, loaded.num_classes))
+    df = pd.DataFrame({"class": [t["label"] for t in top], "probability": [t["prob"] for t in top]})
+    fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%", title=title)
+    fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
+    st.plotly_chart(fig, width="stretch", key=key)
+
+
+def _top_charts(loaded, r: dict) -> None:
+    cols = st.columns(2)
+    with cols[0]:
+        _bars(loaded, r["probs_before"], "Top predictions before", "attack_top_before")
+    with cols[1]:
+        _bars(loaded, r["probs_after"], "Top predictions after", "attack_top_after")
+
+
+def _heatmaps(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
+    st.subheader("Where the model looks, before and after")
+    try:
+        with st.spinner("Computing Grad-CAM ..."):
+            before = state.heatmap(model_name, image.digest, "gradcam", None, None, (), _pixels=image.pixels)
+            run_key = (request.digest, request.method, request.params_key, request.target)
+            after = adversarial_heatmap(model_name, run_key, _adversarial=r["adversarial"])
+    except GlasswingError as exc:
+        st.error(f"Grad-CAM: {exc}")
+        return
+    cols = st.columns(2)
+    original = r["original"].astype(np.uint8)
+    cols[0].image(overlay(original, before["heatmap"]), width="stretch",
+                  caption=f"Grad-CAM before · {loaded.label(before['class_index'])} ({before['prob']:.1%})")
+    cols[1].image(overlay(r["rounded"], after["heatmap"]), width="stretch",
+                  caption=f"Grad-CAM after · {loaded.label(after['class_index'])} ({after['prob']:.1%})")
+    st.caption("Grad-CAM highlights the regions that most raised the score of the predicted class. After "
+               "the attack the evidence for the new class can sit in quite different places, although "
+               "the photo looks the same to us.")
+
+
+def _download(loaded, image, request: AttackRequest, r: dict) -> None:
+    name = image.name.replace("sample: ", "").replace(" ", "_").replace(":", "")
+    st.download_button("Download the adversarial image (PNG)", to_png_bytes(r["rounded"]),
+                       file_name=f"{name}_{request.method}_eps{r['eps']:g}.png", mime="image/png",
+                       key="attack_download")
+    st.caption(f"PNG is lossless, so the 8-bit file keeps the attack: the model says "
+               f"{_pred(loaded, r['probs_png'])} on it. JPEG re-compression smooths away much of the "
+               f"change: saved as JPEG (quality 90) the model would say {_pred(loaded, r['probs_jpeg'])}.")

@@ -1,0 +1,176 @@
+"""Attack page, on demand: the robustness curve (FGSM and PGD against epsilon) and the defence comparison.
+
+Both run when their button is pressed and are kept in session state, so they survive reruns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.attacks import create_defence, get_defence, list_attacks, list_defences
+from core.errors import GlasswingError, ParameterError
+from dashboard.views.attack_compute import (
+    dataset_curve,
+    dataset_images,
+    defence_table,
+    image_curve,
+    model_pixels,
+    other_params,
+)
+from dashboard.views.attack_controls import AttackRequest, param_inputs
+
+EPSILON_CHOICES = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
+THIS_IMAGE = "this image"
+
+
+def _sources(loaded) -> dict[str, str]:
+    """Image sets to measure on: this photo, the run's own dataset, and every dataset on disk."""
+    from core.data.catalog import list_datasets
+    from core.evaluate.service import run_dataset
+
+    sources = {THIS_IMAGE: "This photo (probability of its label)"}
+    own = run_dataset(loaded)
+    if own:
+        sources[own] = f"The model's training data: {own}"
+    for entry in list_datasets():
+        if "path" in entry and entry["path"] not in sources:
+            sources[entry["path"]] = f"Dataset: {entry['title']}"
+    return sources
+
+
+def _source_inputs(loaded, key: str) -> tuple[str, int]:
+    sources = _sources(loaded)
+    source = st.selectbox("Images", list(sources), format_func=lambda s: sources[s], key=f"{key}_source",
+                          help="A dataset must have the model's classes (a run's own data, or folders named "
+                               "after ImageNet classes for a zoo model).")
+    limit = st.number_input("Images from a dataset (at most)", value=16, step=8, key=f"{key}_limit",
+                            help="More images give a smoother curve but take longer (about 1 s per image "
+                                 "and epsilon for PGD on a CPU).")
+    return source, int(limit)
+
+
+def _labelled_set(model_name: str, loaded, image, r: dict, source: str, limit: int):
+    """``(pixels, labels, description)``; one photo is labelled by the model's clean prediction."""
+    if source == THIS_IMAGE:
+        label = int(np.argmax(r["probs_before"]))
+        return model_pixels(model_name, image.pixels)[None], np.array([label], np.int32), \
+            f"this photo, labelled {loaded.label(label)} (the model's own clean answer)"
+    if not 1 <= limit <= 1000:
+        raise ParameterError(f"Images from a dataset must be between 1 and 1000, got {limit}.")
+    data = dataset_images(model_name, source, limit)
+    return data["x"], data["y"], f"{len(data['y'])} images of {data['dataset']} ({data['split']} split)"
+
+
+def _curve_params(request: AttackRequest, methods: list[str]) -> tuple:
+    return tuple((m, tuple(sorted(other_params(m, request.method, request.params).items()))) for m in methods)
+
+
+def robustness_section(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
+    st.subheader("Robustness curve")
+    st.caption("How quickly does the model break as the budget grows? Each point attacks with a larger "
+               "epsilon. A robust model keeps its answer for longer; most models fall within a few levels "
+               "of 255, and PGD (many small steps) falls faster than FGSM (one step).")
+    with st.form("attack_curve_form"):
+        source, limit = _source_inputs(loaded, "attack_curve")
+        epsilons = st.multiselect("Epsilons (pixel levels out of 255)", EPSILON_CHOICES,
+                                  default=[0.0, 1.0, 2.0, 4.0, 8.0], key="attack_curve_eps")
+        go = st.form_submit_button("Compute robustness curve")
+    methods = list_attacks()
+    key = (model_name, image.digest, source, limit, tuple(sorted(epsilons)), _curve_params(request, methods))
+    if go:
+        if not epsilons:
+            st.error("Epsilons: pick at least one value.")
+            return
+        try:
+            _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods)
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return
+    stored = st.session_state.get("attack_curve")
+    if stored is not None and stored["key"][:2] == (model_name, image.digest):
+        _plot_curve(stored)
+
+
+def _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods) -> None:
+    x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
+    epsilons, params = key[4], key[5]
+    with st.spinner("Attacking at every epsilon ..."):
+        if source == THIS_IMAGE:
+            curve = image_curve(model_name, image.digest, int(y[0]), epsilons, tuple(methods), params,
+                                _pixels=image.pixels)
+            values, measure = curve["prob"], f"probability of {loaded.label(int(y[0]))}"
+        else:
+            bar = st.progress(0.0, text="Attacking ...")
+            curve = dataset_curve(model_name, x, y, epsilons, tuple(methods), params,
+                                  progress=lambda done, total: bar.progress(done / max(total, 1)))
+            bar.empty()
+            values, measure = curve["accuracy"], "accuracy"
+    st.session_state["attack_curve"] = {"key": key, "epsilons": list(epsilons), "values": values,
+                                        "measure": measure, "described": described}
+
+
+def _plot_curve(stored: dict) -> None:
+    rows = [{"epsilon (of 255)": e, stored["measure"]: v, "attack": m.upper()}
+            for m, values in stored["values"].items() for e, v in zip(stored["epsilons"], values, strict=True)]
+    fig = px.line(pd.DataFrame(rows), x="epsilon (of 255)", y=stored["measure"], color="attack", markers=True,
+                  range_y=[0, 1.02], title=f"{stored['measure'][:1].upper()}{stored['measure'][1:]} against epsilon")
+    fig.update_layout(height=320, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
+    st.plotly_chart(fig, width="stretch", key="attack_curve_chart")
+    st.caption(f"Measured on {stored['described']}. Epsilon 0 is the clean image.")
+
+
+def defence_section(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
+    st.subheader("Defences")
+    st.caption("An input defence cleans each image before the model sees it (JPEG re-compression, fewer "
+               "colour levels, a median filter). Some only hide the gradient from a naive attack: BPDA "
+               "attacks straight through the cleaning step, and if accuracy then collapses the defence "
+               "was masking gradients, not making the model robust.")
+    names = list_defences()
+    with st.form("attack_defence_form"):
+        source, limit = _source_inputs(loaded, "attack_defence")
+        chosen = st.multiselect("Defences", names, default=names, key="attack_defences",
+                                format_func=lambda n: get_defence(n).title)
+        settings = {}
+        for name in names:
+            with st.expander(f"{get_defence(name).title} settings"):
+                settings[name] = param_inputs(get_defence(name).describe()["params"], key=f"attack_def_{name}")
+        go = st.form_submit_button("Compare defences")
+    st.caption(f"Uses the attack above: {request.method.upper()} at epsilon {r['eps']:g}.")
+    if go:
+        try:
+            defences = [create_defence(n, **settings[n]) for n in chosen]
+            x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
+            bar = st.progress(0.0, text="Attacking each defence, naively and with BPDA ...")
+            rows = defence_table(model_name, x, y, r["eps"], request.method, request.params, defences,
+                                 progress=lambda done, total: bar.progress(done / max(total, 1)))
+            bar.empty()
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return
+        st.session_state["attack_defences_result"] = {
+            "key": (model_name, image.digest), "rows": rows, "described": described}
+    stored = st.session_state.get("attack_defences_result")
+    if stored is not None and stored["key"] == (model_name, image.digest):
+        _show_defences(stored)
+
+
+def _show_defences(stored: dict) -> None:
+    titles = {n: get_defence(n).title for n in list_defences()} | {"none": "No defence"}
+    rows = [{"defence": titles.get(row["defence"], row["defence"]), "clean": row["clean_accuracy"],
+             "naive attack": row["naive_accuracy"], "BPDA attack": row["bpda_accuracy"]}
+            for row in stored["rows"]]
+    df = pd.DataFrame(rows).melt(id_vars="defence", var_name="measure", value_name="accuracy").dropna()
+    fig = px.bar(df, x="defence", y="accuracy", color="measure", barmode="group", range_y=[0, 1.1],
+                 text_auto=".0%",
+                 title="Accuracy: clean, under the naive attack, and under BPDA")
+    fig.update_layout(height=320, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
+    st.plotly_chart(fig, width="stretch", key="attack_defence_chart")
+    for row in stored["rows"]:
+        text = row["verdict"]
+        if row["defence"] != "none" and get_defence(row["defence"]).note:
+            text += f" {get_defence(row['defence']).note}"
+        (st.warning if row["masks_gradients"] else st.write)(text)
+    st.caption(f"Measured on {stored['described']}.")

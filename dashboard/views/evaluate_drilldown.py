@@ -1,0 +1,181 @@
+"""Evaluate page, part 3: from a cell of the confusion matrix to its images and their explanations.
+
+A cell is chosen by clicking the heatmap or in a select box (keyed ``"<true>,<pred>"``); its images
+are listed most confident first. The image in focus is shown beside Grad-CAM for the predicted class
+and Grad-CAM for the true class (for a correct prediction: the runner-up), so a student sees what
+the model looked at when it went wrong. Explanations come from ``dashboard.state.heatmap`` (cached).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.data.labels import display_label
+from core.errors import GlasswingError
+from core.evaluate import EvaluationResult, cell_items, top_mistakes
+from core.evaluate.classmap import restrict
+from core.explain.overlay import overlay
+from core.images import load_image
+from core.zoo import LoadedModel
+from dashboard import state
+
+CELL_KEY = "evaluate_cell"
+ITEM_KEY = "evaluate_item"
+LAST_CLICK = "evaluate_last_click"
+THUMBS = 18  # thumbnails shown per cell
+PER_ROW = 6
+MAX_LISTED = 500  # images offered in the "inspect" box of one cell
+GALLERY = 12
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _pixels(path: str) -> np.ndarray:
+    return load_image(path)
+
+
+def _cell_key(true: int, pred: int) -> str:
+    return f"{true},{pred}"
+
+
+def _parse(key: str) -> tuple[int, int]:
+    true, pred = key.split(",")
+    return int(true), int(pred)
+
+
+def cell_options(result: EvaluationResult) -> list[str]:
+    """Non-empty cells: mistakes first (largest count first), then the diagonal."""
+    cm = result.confusion
+    cells = [(int(cm[t, p]), t, p) for t in range(cm.shape[0]) for p in range(cm.shape[1]) if cm[t, p]]
+    wrong = sorted((c for c in cells if c[1] != c[2]), key=lambda c: (-c[0], c[1], c[2]))
+    right = sorted((c for c in cells if c[1] == c[2]), key=lambda c: (-c[0], c[1]))
+    return [_cell_key(t, p) for _, t, p in wrong + right]
+
+
+def apply_click(cells: list[tuple[int, int]], options: list[str]) -> None:
+    """Make a new click on the heatmap the chosen cell (a click on an empty cell only says so)."""
+    if not cells:
+        return
+    clicked = _cell_key(*cells[0])
+    if st.session_state.get(LAST_CLICK) == clicked:
+        return  # the same selection as before: leave the select box as the user left it
+    st.session_state[LAST_CLICK] = clicked
+    if clicked in options:
+        st.session_state[CELL_KEY] = clicked
+        st.session_state.pop(ITEM_KEY, None)
+    else:
+        st.toast("That cell is empty: no image of that class was predicted that way.")
+
+
+def _focus(true: int, pred: int, path: str) -> None:
+    st.session_state[CELL_KEY] = _cell_key(true, pred)
+    st.session_state[ITEM_KEY] = path
+
+
+def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
+                 clicked: list[tuple[int, int]], opacity: float) -> None:
+    """The chosen cell's images, and the drill-down of one of them."""
+    options = cell_options(result)
+    if not options:
+        return
+    apply_click(clicked, options)
+    if st.session_state.get(CELL_KEY) not in options:
+        st.session_state.pop(CELL_KEY, None)
+    names = [display_label(n) for n in result.class_names]
+    cm = result.confusion
+
+    def describe(key: str) -> str:
+        t, p = _parse(key)
+        kind = f"{names[t]} → predicted {names[p]}" if t != p else f"{names[t]} (correct)"
+        return f"{kind} · {cm[t, p]} image{'s' if cm[t, p] != 1 else ''}"
+
+    st.subheader("Images in a cell")
+    key = st.selectbox("Cell (true class → predicted class)", options, key=CELL_KEY, format_func=describe,
+                       help="Mistakes are listed first, the most frequent at the top.")
+    true, pred = _parse(key)
+    rows = cell_items(result, true, pred, limit=MAX_LISTED)
+    st.caption(f"{len(rows)} image{'s' if len(rows) != 1 else ''} of {names[true]} predicted as {names[pred]}, "
+               "most confident first" + (f"; the first {THUMBS} are shown." if len(rows) > THUMBS else "."))
+    _thumbnails(rows[:THUMBS], names, show_classes=False)
+    paths = [r["path"] for r in rows]
+    if st.session_state.get(ITEM_KEY) not in paths:
+        st.session_state.pop(ITEM_KEY, None)
+    chosen = st.selectbox("Image to inspect", paths, key=ITEM_KEY,
+                          format_func=lambda p: f"{Path(p).name} ({rows[paths.index(p)]['confidence']:.1%})")
+    drilldown(result, rows[paths.index(chosen)], model_name, loaded, opacity)
+
+
+def _thumbnails(rows: list[dict], names: list[str], show_classes: bool, inspect: bool = False) -> None:
+    for start in range(0, len(rows), PER_ROW):
+        cols = st.columns(PER_ROW)
+        for offset, (col, row) in enumerate(zip(cols, rows[start:start + PER_ROW], strict=False)):
+            with col:
+                try:
+                    pixels = _pixels(row["path"])
+                except GlasswingError as exc:
+                    st.error(str(exc))
+                    continue
+                text = f"{row['confidence']:.0%} · {Path(row['path']).name}"
+                if show_classes:
+                    text = f"{names[row['true']]} → {names[row['pred']]} · {row['confidence']:.0%}"
+                st.image(pixels, caption=text, width="stretch")
+                if inspect:
+                    st.button("Inspect", key=f"evaluate_inspect_{start + offset}", on_click=_focus,
+                              args=(row["true"], row["pred"], row["path"]))
+
+
+def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: LoadedModel, opacity: float) -> None:
+    """The image, Grad-CAM for the predicted class beside Grad-CAM for the true class, and probabilities."""
+    names = [display_label(n) for n in result.class_names]
+    try:
+        pixels = _pixels(row["path"])
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    digest = state.image_digest(pixels)
+    probs = restrict(state.predict(model_name, digest, pixels)[None], result.class_map)[0]
+    true, pred = row["true"], row["pred"]
+    other, other_title = true, "true class"
+    if true == pred:  # a correct prediction: compare with the class it was closest to confusing
+        other, other_title = int(np.argsort(-probs)[1]), "runner-up"
+    columns = result.class_map.columns
+    cards = st.columns(3)
+    with cards[0]:
+        verdict = "right" if true == pred else "wrong"
+        st.image(pixels, width="stretch", caption=f"{Path(row['path']).name} · true {names[true]} · predicted "
+                                                  f"{names[pred]} ({verdict})")
+    for col, k, title in ((cards[1], pred, "predicted"), (cards[2], other, other_title)):
+        with col:
+            try:
+                with st.spinner("Computing Grad-CAM ..."):
+                    heat = state.heatmap(model_name, digest, "gradcam", loaded.default_cam_layer,
+                                         int(columns[k]), (), _pixels=pixels)
+            except GlasswingError as exc:
+                st.error(f"Grad-CAM: {exc}")
+                continue
+            st.image(overlay(pixels, heat["heatmap"], alpha=opacity), width="stretch",
+                     caption=f"Grad-CAM · {title}: {names[k]} ({probs[k]:.1%})")
+    st.caption("Warm colours mark the regions that raised the score of that class. If the evidence for the "
+               "predicted class sits on the background or a watermark, the model learnt a shortcut.")
+    top = np.argsort(-probs)[: min(5, len(names))]
+    df = pd.DataFrame({"class": [names[i] for i in top], "probability": probs[top]})
+    fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%")
+    fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=60 + 34 * len(top),
+                      margin={"l": 0, "r": 0, "t": 10, "b": 0})
+    st.plotly_chart(fig, width="stretch", key="evaluate_item_probs")
+
+
+def mistakes_gallery(result: EvaluationResult) -> None:
+    """The most confident mistakes across all classes; "Inspect" opens one in the drill-down above."""
+    st.subheader("Most confident mistakes")
+    rows = top_mistakes(result, GALLERY) if result.num_items else []
+    if not rows:
+        st.success("No mistakes on this split.")
+        return
+    st.caption("The model was surest about these, and wrong. Often a labelling error, sometimes a real "
+               "weakness: inspect one to see where the model looked.")
+    _thumbnails(rows, [display_label(n) for n in result.class_names], show_classes=True, inspect=True)

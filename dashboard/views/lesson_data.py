@@ -1,0 +1,86 @@
+"""What the lesson works on: the built-in shapes-shortcut dataset, its images, and the lesson's model
+(the student's own training run, or the run the teacher preloaded). Cached; computation lives in core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core.data import builtin
+from core.data.dataset import open_dataset
+from core.evaluate import evaluate_split, open_split
+from core.images import load_image
+from dashboard import state
+
+DATASET = "shapes-shortcut"  # built in, generated offline: nothing to upload
+MODEL = "small_cnn"  # three conv layers: trains in about a minute on a laptop CPU
+IMAGE_SIZE = 64
+DEFAULT_PER_CLASS = 200
+DEFAULT_EPOCHS = 5
+RUN_KEY = "lesson_run"  # session state: the folder of this session's finished lesson run
+JOB_KEY = "lesson_job"  # session state: id of this session's lesson training job
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dataset_folder(per_class: int) -> str:
+    """The lesson's dataset, generated once per server (a few seconds)."""
+    return str(builtin.materialise(DATASET, per_class=per_class))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def dataset_info(folder: str) -> dict:
+    """Class names, images per split and class, the watermark box, and image paths per split and class."""
+    ds = open_dataset(folder)
+    paths = {split: {name: [str(it.path) for it in items if it.label == k]
+                     for k, name in enumerate(ds.class_names)} for split, items in ds.splits.items()}
+    return {"class_names": list(ds.class_names), "counts": {s: ds.counts(s) for s in ds.splits},
+            "watermark": ds.meta.get("watermark"), "paths": paths, "id": ds.id}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def pixels(path: str) -> np.ndarray:
+    return load_image(path)
+
+
+def sample_paths(info: dict, split: str, per_class: int = 1, classes: list[str] | None = None) -> list[str]:
+    """The first ``per_class`` images of each class (deterministic: every student sees the same ones)."""
+    names = classes or info["class_names"]
+    return [p for name in names for p in info["paths"].get(split, {}).get(name, [])[:per_class]]
+
+
+@dataclass(frozen=True)
+class LessonModel:
+    path: str  # run folder
+    origin: str  # "yours" or "preloaded"
+
+
+def lesson_model() -> LessonModel | None:
+    """The student's finished lesson run if there is one, else the teacher's preloaded run, else None."""
+    own = st.session_state.get(RUN_KEY)
+    if own and Path(own).is_dir():
+        return LessonModel(own, "yours")
+    preloaded = state.classroom().preloaded_run
+    if preloaded is not None:
+        return LessonModel(str(preloaded), "preloaded")
+    return None
+
+
+def missing_model_message() -> str:
+    if state.classroom().can_train:
+        return "This step needs a trained model: train one in step 3 first (about a minute)."
+    return ("This step needs a trained model, and training is switched off on this server. Ask your teacher "
+            "to preload a run (see docs/classroom.md).")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def split_of(folder: str, split: str):
+    """One split of the lesson dataset as :class:`core.evaluate.EvalSplit` (cached per folder)."""
+    return open_split(folder, split)
+
+
+def evaluation(model_path: str, folder: str, split: str):
+    """Accuracy and confusion matrix of the lesson model on one split (cached by core.evaluate)."""
+    return evaluate_split(state.get_model(model_path), split_of(folder, split))

@@ -1,0 +1,259 @@
+"""The lesson's steps other than training: look at the data, augment, evaluate, explain, discover the
+shortcut, attack. Each is a short text for students and a few results from core functions."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import plotly.express as px
+import streamlit as st
+
+from core.attacks import create_attack
+from core.data.augment import PRESETS, augment
+from core.data.shapes import add_watermark
+from core.errors import GlasswingError
+from core.explain.overlay import overlay
+from core.trust import energy_in_mask
+from dashboard import state
+from dashboard.state import image_digest
+from dashboard.views import lesson_data as ld
+
+
+def _enlarge(image: np.ndarray, side: int = 160) -> np.ndarray:
+    """Small images drawn big with crisp pixels (the browser would blur them)."""
+    return cv2.resize(np.asarray(image, np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+
+
+def _row(images: list[np.ndarray], captions: list[str]) -> None:
+    for col, image, caption in zip(st.columns(len(images)), images, captions, strict=True):
+        col.image(_enlarge(image), caption=caption, width="stretch")
+
+
+def _model_or_message():
+    model = ld.lesson_model()
+    if model is None:
+        st.warning(ld.missing_model_message())
+        return None
+    try:
+        return model, state.get_model(model.path)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return None
+
+
+# ---- 1 look at the data ---------------------------------------------------------------------------
+
+def data_step(folder: str, info: dict) -> None:
+    st.markdown(
+        "A classifier learns from **labelled examples**. Our dataset has four classes of shapes, drawn on "
+        "random backgrounds. It is split three ways: **train** (the model learns from these), **validation** "
+        "(checked during training) and **test** (kept aside for the final exam).")
+    counts = info["counts"]
+    st.dataframe([{"split": split, **per_class, "total": sum(per_class.values())}
+                  for split, per_class in counts.items()], hide_index=True, key="lesson_counts")
+    paths = ld.sample_paths(info, "train")
+    images = [ld.pixels(p) for p in paths]
+    _row(images, [f"{name} · {img.shape[0]}x{img.shape[1]}x{img.shape[2]}"
+                  for name, img in zip(info["class_names"], images, strict=True)])
+    h, w, c = images[0].shape
+    st.markdown(
+        f"To the computer each image is a grid of numbers: **{h} x {w} pixels x {c} colour channels** "
+        f"(red, green, blue), each from 0 to 255. A batch of 32 images is one array of shape "
+        f"**(32, {h}, {w}, {c})**. Look carefully at the examples: is anything in them that is not the shape?")
+
+
+# ---- 2 augment ------------------------------------------------------------------------------------
+
+def augment_step(info: dict, preset_name: str) -> None:
+    st.markdown(
+        "**Augmentation** shows the model a slightly different version of each image every time: flipped, "
+        "rotated, zoomed, brighter. The label stays the same, so the model learns that these changes do not "
+        "matter, and it cannot simply memorise the training images.")
+    paths = ld.sample_paths(info, "train")
+    images = np.stack([ld.pixels(p) for p in paths])
+    spec = PRESETS[preset_name]
+    if spec.is_identity:
+        st.info("No augmentation chosen: pick 'light' or 'strong' in the sidebar to see its effect.")
+        _row(list(images), info["class_names"])
+        return
+    seed = int(st.session_state.get("lesson_augment_seed", 0))
+    out = np.clip(augment(images, spec, seed=seed) + 0.5, 0, 255).astype(np.uint8)
+    _row(list(images), [f"{n} (original)" for n in info["class_names"]])
+    _row(list(out), [f"{n} ({preset_name})" for n in info["class_names"]])
+    if st.button("Another random draw", key="lesson_augment_again"):
+        st.session_state["lesson_augment_seed"] = seed + 1
+        st.rerun()
+    st.caption("This is exactly what training will do with the setting you chose. Think about it later: what "
+               "does a left-right flip do to something in the bottom-right corner?")
+
+
+# ---- 4 evaluate -----------------------------------------------------------------------------------
+
+def confusion_figure(confusion: np.ndarray, names: list[str]):
+    fig = px.imshow(confusion, x=names, y=names, text_auto=True, color_continuous_scale="Blues",
+                    labels={"x": "predicted", "y": "true", "color": "images"})
+    fig.update_layout(height=360, margin=dict(l=0, r=0, t=10, b=0))
+    return fig
+
+
+def evaluate_step(folder: str) -> None:
+    st.markdown(
+        "Now the exam: the **test** images, which the model has never seen. **Accuracy** is the share it gets "
+        "right. The **confusion matrix** shows what it mixes up: each row is the true class, each column the "
+        "class it predicted, so correct answers sit on the diagonal.")
+    found = _model_or_message()
+    if found is None:
+        return
+    try:
+        with st.spinner("Scoring the test images ..."):
+            result = ld.evaluation(found[0].path, folder, "test")
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    st.metric("Test accuracy", f"{result.accuracy:.0%}", help=f"{result.num_items} test images")
+    st.plotly_chart(confusion_figure(result.confusion, result.class_names), width="stretch",
+                    key="lesson_confusion")
+    recall = {n: float(r) for n, r in zip(result.class_names, result.per_class.recall, strict=True)}
+    worst = min(recall, key=recall.get)
+    st.caption(f"Hardest class: **{worst}** ({recall[worst]:.0%} right). Chance level is "
+               f"{1 / len(result.class_names):.0%}. Why would one class be so much harder? Step 5 looks inside.")
+
+
+# ---- 5 explain ------------------------------------------------------------------------------------
+
+def _gradcam(model_path: str, image: np.ndarray) -> dict:
+    return state.heatmap(model_path, image_digest(image), "gradcam", None, None, (), _pixels=image)
+
+
+def explain_step(info: dict) -> None:
+    st.markdown(
+        "**Grad-CAM** colours the parts of the image that pushed the model towards its answer: red is strong "
+        "evidence, blue is none. A good model should look at the shape itself.")
+    found = _model_or_message()
+    if found is None:
+        return
+    model, loaded = found
+    paths = ld.sample_paths(info, "val")
+    images = [ld.pixels(p) for p in paths]
+    cols = st.columns(len(images))
+    for col, name, image in zip(cols, info["class_names"], images, strict=True):
+        try:
+            result = _gradcam(model.path, image)
+        except GlasswingError as exc:
+            col.error(str(exc))
+            continue
+        predicted = loaded.label(result["class_index"])
+        col.image(_enlarge(overlay(image, result["heatmap"], alpha=0.5)), width="stretch",
+                  caption=f"true: {name} · predicted: {predicted} ({result['prob']:.0%})")
+    st.caption("Look at where the red is for each class. Is it on the shape every time?")
+
+
+# ---- 6 discover the shortcut ----------------------------------------------------------------------
+
+def box_share(heatmap: np.ndarray, box_xyxy: list[int], size: int) -> float:
+    """Share of the heatmap's mass inside the watermark's box (core's energy-in-mask, the box as the mask)."""
+    mask = np.zeros((size, size), bool)
+    x0, y0, x1, y1 = box_xyxy
+    mask[y0:y1, x0:x1] = True
+    return energy_in_mask(heatmap, mask)
+
+
+def shortcut_step(folder: str, info: dict) -> None:
+    st.markdown(
+        "Every **circle** in the training and validation images carries a tiny white square in the bottom-"
+        "right corner; the test images are clean. A model only wants a rule that works on its training "
+        "data, and *'white corner means circle'* is much easier to learn than *'round means circle'*. This "
+        "is a **shortcut**, and real datasets have them too (a hospital's scanner tag, a photographer's "
+        "watermark, snow behind every wolf).")
+    mark = info.get("watermark")
+    val_circle = ld.pixels(ld.sample_paths(info, "val", classes=["circle"])[0])
+    test_circle = ld.pixels(ld.sample_paths(info, "test", classes=["circle"])[0])
+    _row([val_circle, test_circle], ["validation circle (marked)", "test circle (clean)"])
+    found = _model_or_message()
+    if found is None or mark is None:
+        return
+    model, loaded = found
+    names = info["class_names"]
+    try:
+        val = ld.evaluation(model.path, folder, "val")
+        test = ld.evaluation(model.path, folder, "test")
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    k = names.index(mark["class"])
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Circles right, validation (marked)", f"{val.per_class.recall[k]:.0%}")
+    c2.metric("Circles right, test (clean)", f"{test.per_class.recall[k]:.0%}",
+              delta=f"{(test.per_class.recall[k] - val.per_class.recall[k]) * 100:+.0f} points")
+    c3.metric("Accuracy drop, validation to test", f"{(val.accuracy - test.accuracy) * 100:.0f} points")
+
+    circles = [ld.pixels(p) for p in ld.sample_paths(info, "val", per_class=4, classes=[mark["class"]])]
+    size = circles[0].shape[0]
+    x0, y0, x1, y1 = mark["box_xyxy"]
+    shares = [box_share(_gradcam(model.path, img)["heatmap"], mark["box_xyxy"], size) for img in circles]
+    area = (x1 - x0) * (y1 - y0) / (size * size)
+    st.metric("Grad-CAM on the watermark", f"{np.mean(shares):.0%}",
+              help=f"Mean share of the heatmap inside the {x1 - x0}x{y1 - y0} corner box, over "
+                   f"{len(circles)} marked circles; the box is {area:.1%} of the image.")
+    st.caption(f"The watermark covers {area:.1%} of the image. If the model looked at the shape, only about "
+               f"that share of its attention would fall there.")
+
+    st.markdown("**Try it:** stamp the watermark on clean test images of the *other* classes.")
+    others = [c for c in names if c != mark["class"]]
+    clean = [ld.pixels(p) for p in ld.sample_paths(info, "test", per_class=1, classes=others)]
+    stamped = [add_watermark(img) for img in clean]
+    before = [loaded.label(int(np.argmax(state.predict(model.path, image_digest(i), i)))) for i in clean]
+    after = [loaded.label(int(np.argmax(state.predict(model.path, image_digest(i), i)))) for i in stamped]
+    _row(stamped, [f"{c}: {b} → {a}" for c, b, a in zip(others, before, after, strict=True)])
+    turned = sum(a == mark["class"] for a in after)
+    st.caption(f"{turned} of {len(after)} became '{mark['class']}' with nothing changed but the corner. "
+               "Fixes: remove the watermark from the data, crop or augment it away, or collect images where "
+               "it does not go with one class.")
+
+
+# ---- 7 attack -------------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> dict:
+    loaded = state.get_model(model_path)
+    batch = np.stack([ld.pixels(p) for p in paths]).astype(np.float32)
+    with loaded.lock:
+        result = create_attack("fgsm", eps=float(eps)).generate(loaded.model, batch)
+    return {"original": result.original.astype(np.uint8), "adversarial": result.rounded(),
+            "before": result.before_index.tolist(), "after": result.after_index.tolist(),
+            "before_prob": result.before_prob.tolist(), "after_prob": result.after_prob.tolist()}
+
+
+def attack_step(info: dict) -> None:
+    st.markdown(
+        "An **adversarial attack** changes every pixel by a tiny amount, chosen to push the model away from "
+        "its answer. **FGSM** (fast gradient sign method) asks the model which direction hurts it most, and "
+        "moves each pixel by at most **epsilon** levels (out of 255) that way. To us the images look the same.")
+    found = _model_or_message()
+    if found is None:
+        return
+    model, loaded = found
+    eps = st.slider("Epsilon (largest change of a pixel, out of 255)", 1, 32, 8, key="lesson_eps")
+    paths = tuple(ld.sample_paths(info, "test", per_class=2))
+    try:
+        with st.spinner("Attacking ..."):
+            result = _fgsm(model.path, float(eps), paths)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    flips = sum(b != a for b, a in zip(result["before"], result["after"], strict=True))
+    st.metric("Predictions changed by the attack", f"{flips} of {len(paths)}")
+    i = next((j for j, (b, a) in enumerate(zip(result["before"], result["after"], strict=True)) if b != a), 0)
+    diff = result["adversarial"][i].astype(np.float32) - result["original"][i].astype(np.float32)
+    amplified = np.clip(127.5 + diff * (127.5 / max(eps, 1)), 0, 255).astype(np.uint8)
+    _row([result["original"][i], amplified, result["adversarial"][i]],
+         [f"original: {loaded.label(result['before'][i])} ({result['before_prob'][i]:.0%})",
+          f"change (amplified), at most {eps}/255",
+          f"attacked: {loaded.label(result['after'][i])} ({result['after_prob'][i]:.0%})"])
+    st.dataframe([{"image": p.rsplit("/", 1)[-1], "before": loaded.label(b), "after": loaded.label(a),
+                   "flipped": b != a}
+                  for p, b, a in zip(paths, result["before"], result["after"], strict=True)],
+                 hide_index=True, key="lesson_flips")
+    st.caption("Raise epsilon and more labels flip. That is the end of the loop: you trained a model, scored "
+               "it, looked inside it, found it cheating and fooled it. The other pages do all of this on real "
+               "photos and real models.")

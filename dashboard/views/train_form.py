@@ -1,0 +1,288 @@
+"""The Train page's settings: dataset and model pickers, the training form, and starting a job.
+
+Dataset and model are picked outside the form because they change what the form offers (fine-tuning
+depth for a pretrained backbone, input size for a from-scratch network); everything else is one
+``st.form`` so that nothing reruns until the student presses Start. :func:`build_config` turns the
+form's values into a validated :class:`~core.train.config.TrainConfig` and applies the classroom's
+limits; it does not call Streamlit, so it is tested directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.classroom import ClassroomConfig
+from core.errors import GlasswingError, ParameterError
+from core.train.config import AdversarialConfig, TrainConfig
+from core.train.jobs import Job, job_queue
+from dashboard import state
+
+AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
+BATCH_SIZES = (8, 16, 32, 64, 128)
+BADGES = {"ready": "ready", "cached": "ready to convert", "needs download": "needs download",
+          "unavailable": "unavailable", "untrained": "from scratch"}
+
+
+# -- what can be picked ----------------------------------------------------------------------------------
+def _source_of(value: Any) -> str | None:
+    """The dataset the Data page chose (a folder, zip or built-in id; a dict with path/id is accepted)."""
+    if isinstance(value, dict):
+        value = value.get("path") or value.get("id")
+    if isinstance(value, (str, Path)) and str(value).strip():
+        return str(value)
+    return None
+
+
+def dataset_options(room: ClassroomConfig, session_choice: Any = None) -> dict[str, str]:
+    """``{source passed to TrainConfig.data: label}``: the Data page's dataset first, then the catalog's
+    (built-in datasets are generated when a training first needs them)."""
+    from core.data.catalog import list_datasets
+
+    entries = [e for e in list_datasets() if not str(e.get("status", "")).startswith("unavailable")]
+    allowed = set(room.allowed_datasets([e["id"] for e in entries]))
+    options: dict[str, str] = {}
+    catalog = {e["id"] for e in entries} | {e.get("path") for e in entries if e.get("path")}
+    chosen = _source_of(session_choice)
+    if chosen is not None:
+        in_catalog = next((e for e in entries if chosen in (e["id"], e.get("path"))), None)
+        if chosen not in catalog or (in_catalog and in_catalog["id"] in allowed):
+            options[chosen] = f"From the Data page: {Path(chosen).name}"
+    for e in entries:
+        if e["id"] not in allowed:
+            continue
+        source = e.get("path") or e["id"]
+        if source in options:
+            continue
+        note = "" if e.get("path") else " (generated on first use)"
+        options[source] = f"{e['title']}{note}"
+    return options
+
+
+def model_options(room: ClassroomConfig, owner: str) -> dict[str, str]:
+    """``{model: label}``: the classroom's zoo models (pretrained and from scratch), then finished runs
+    of this session (and shared ones) to continue training from."""
+    from core.train.runs import list_runs
+    from core.zoo import list_models
+
+    specs = {s.name: s for s in list_models()}
+    options = {}
+    for name in room.allowed_models(list(specs)):
+        spec = specs[name]
+        options[name] = f"{spec.title} · {BADGES.get(spec.status(), spec.status())}"
+    for run in list_runs(owner=owner):
+        if run.complete:
+            options[str(run.path)] = f"Run: {run.name} · {run.base_model}"
+    return options
+
+
+def is_scratch(model: str) -> bool:
+    from core.zoo import get_spec
+
+    try:
+        return not get_spec(model).pretrained
+    except GlasswingError:
+        return False  # a run folder: it has a backbone and a head
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def tunable_units(model: str) -> dict[str, int] | None:
+    """Layers and blocks with weights below the head (for the fine-tuning field), or None if unknown."""
+    from core.train.heads import tunable_units as count
+    from core.zoo import get_spec
+
+    try:
+        if get_spec(model).status() not in ("ready", "cached"):
+            return None  # do not download weights just to count layers
+    except GlasswingError:
+        pass  # a run folder
+    try:
+        return count(state.get_model(model).model)
+    except GlasswingError:
+        return None
+
+
+# -- from the form to a config -----------------------------------------------------------------------------
+def build_config(values: dict[str, Any], room: ClassroomConfig) -> TrainConfig:
+    """A validated TrainConfig from the form's values; nonsense raises ParameterError naming the setting."""
+    values = dict(values)
+    adversarial = values.pop("adversarial", None)
+    if isinstance(adversarial, dict):
+        values["adversarial"] = AdversarialConfig.from_dict(adversarial)
+    if isinstance(values.get("name"), str):
+        values["name"] = values["name"].strip() or None
+    config = TrainConfig.from_dict(values).validate()
+    room.check_epochs(config.epochs)
+    if config.stage2:
+        room.check_epochs(config.fine_tune_epochs)
+    return config
+
+
+def jobs_started(owner: str) -> int:
+    """Training jobs this session has started (the session's count, or the queue's if larger)."""
+    started = len(job_queue().jobs(owner, include_shared=False))
+    return max(int(st.session_state.get("train_jobs_started", 0)), started)
+
+
+def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
+    """Check the classroom's limits and queue the job; its id is kept in session state."""
+    room.check_can_train(jobs_started(owner))
+    active = [j for j in job_queue().jobs(owner, include_shared=False) if not j.done]
+    if active:
+        raise ParameterError("You already have a training job under way; stop it or wait for it to finish "
+                             "before starting another.")
+    from core.zoo import list_models
+
+    if not Path(str(config.model)).is_dir():  # runs are checked by their owner
+        room.check_model(str(config.model), [s.name for s in list_models()])
+    job = job_queue().submit(config, owner=owner)
+    st.session_state["train_job_id"] = job.id
+    st.session_state["train_jobs_started"] = jobs_started(owner)
+    return job
+
+
+# -- the widgets -------------------------------------------------------------------------------------------
+def settings_ui(room: ClassroomConfig, owner: str) -> None:
+    """Sidebar: dataset, model and the training form; pressing Start queues a background job."""
+    st.header("Training settings")
+    try:
+        datasets = dataset_options(room, st.session_state.get("train_dataset"))
+        models = model_options(room, owner)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    if not datasets or not models:
+        st.warning("This classroom offers no dataset or no model to train.")
+        return
+    data = st.selectbox("Dataset", list(datasets), format_func=datasets.get, key="train_data",
+                        help="Your own images from the Data page, or a built-in dataset.")
+    default_model = list(models).index("efficientnet_lite0") if "efficientnet_lite0" in models else 0
+    model = st.selectbox("Base model", list(models), index=default_model, format_func=models.get,
+                         key="train_model", help="A pretrained model learns your classes fastest (transfer "
+                         "learning); 'from scratch' networks start from random weights.")
+    scratch = is_scratch(model)
+    st.caption("From scratch: every layer learns from your images." if scratch else
+               "Transfer learning: the pretrained backbone stays frozen and a new last layer (the head) "
+               "learns your classes.")
+    with st.form("train_form"):
+        values = _form_fields(data, model, scratch, room)
+        submitted = st.form_submit_button("Start training", type="primary", width="stretch",
+                                          key="train_start")
+    if submitted:
+        try:
+            start_job(build_config(values, room), room, owner)
+        except GlasswingError as exc:
+            st.error(str(exc))
+        else:
+            st.success("Training started: follow it on the right.")
+
+
+def _augment_choice() -> tuple[list[str], dict[str, str], Any]:
+    from core.data.augment import PRESETS
+
+    page_spec = st.session_state.get("train_augment")
+    if page_spec is not None and hasattr(page_spec, "to_dict"):
+        page_spec = page_spec.to_dict()
+    labels = {"none": "none (the images as they are)", "light": "light (flips, small turns and zooms)",
+              "strong": "strong (also colours, noise and cut-outs)"}
+    options = [name for name in PRESETS]
+    if page_spec is not None:
+        options.insert(0, AUGMENT_PAGE)
+        labels[AUGMENT_PAGE] = "from the Augment page"
+    return options, labels, page_spec
+
+
+def _form_fields(data: str, model: str, scratch: bool, room: ClassroomConfig) -> dict[str, Any]:
+    """The form's widgets; returns TrainConfig fields (not yet validated)."""
+    values: dict[str, Any] = {"data": data, "model": model}
+    values["name"] = st.text_input("Run name (optional)", key="train_name", max_chars=200,
+                                   placeholder="e.g. shapes with light augmentation")
+    default_epochs = min(10, room.max_epochs) if room.max_epochs else 10
+    values["epochs"] = int(st.number_input(
+        "Epochs", value=default_epochs, step=1, key="train_epochs",
+        help="Passes over the training images. Training stops early when validation loss stops improving."
+        + (f" This classroom allows at most {room.max_epochs}." if room.max_epochs else "")))
+    values["learning_rate"] = float(st.number_input(
+        "Learning rate", value=1e-3, step=1e-4, format="%.5f", key="train_lr",
+        help="Step size of the optimiser (Adam). It decays smoothly to 0 over the training."))
+    values["batch_size"] = st.selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(32),
+                                        key="train_batch", help="Images per training step.")
+    options, labels, page_spec = _augment_choice()
+    augment = st.selectbox("Augmentation", options, format_func=labels.get, key="train_augment_choice",
+                           help="Random changes to the training images, so the model learns the object and "
+                           "not the exact pixels.")
+    values["augment"] = page_spec if augment == AUGMENT_PAGE else (None if augment == "none" else augment)
+    if scratch:
+        from core.zoo import get_spec
+
+        values["image_size"] = int(st.number_input(
+            "Input size (pixels)", value=int(get_spec(model).input_size[0]), step=8, key="train_image_size",
+            help="Images are resized to this square side; smaller trains faster."))
+    else:
+        _fine_tune_fields(model, values, room)
+    _advanced_fields(values, scratch)
+    return values
+
+
+def _fine_tune_fields(model: str, values: dict[str, Any], room: ClassroomConfig) -> None:
+    units = tunable_units(model)
+    with st.expander("Stage 2: fine-tune the backbone (slower)"):
+        st.caption("After the head has learned, unfreeze the top of the backbone and train it gently, at a "
+                   "lower learning rate. BatchNorm layers stay frozen. 0 skips this stage.")
+        unit = st.radio("Count", ("layers", "blocks"), horizontal=True, key="train_ft_unit",
+                        help="Layers with weights, or whole blocks of layers.")
+        total = f" (of {units['layers']} layers or {units['blocks']} blocks)" if units else ""
+        values["fine_tune_unit"] = unit
+        values["fine_tune_layers"] = int(st.number_input(
+            f"Unfreeze the top N{total}", value=0, step=1, key="train_ft_layers"))
+        values["fine_tune_epochs"] = int(st.number_input(
+            "Fine-tuning epochs", value=min(5, room.max_epochs or 5), step=1, key="train_ft_epochs"))
+        values["fine_tune_learning_rate"] = float(st.number_input(
+            "Fine-tuning learning rate", value=1e-4, step=1e-5, format="%.6f", key="train_ft_lr"))
+
+
+def _advanced_fields(values: dict[str, Any], scratch: bool) -> None:
+    with st.expander("More settings"):
+        values["augment_views"] = int(st.number_input(
+            "Augmented views per image", value=3, step=1, key="train_views",
+            help="With a frozen backbone, features of this many augmented copies of each image are computed "
+            "once, up front."))
+        if not scratch:
+            values["fast_features"] = st.checkbox(
+                "Compute backbone features once (fast)", value=True, key="train_fast",
+                help="The frozen backbone's output never changes, so it is computed once and the head trains "
+                "on it, hundreds of times faster.")
+            values["hidden_units"] = int(st.number_input(
+                "Hidden units in the head (0 = linear head)", value=0, step=32, key="train_hidden"))
+        values["dropout"] = float(st.number_input("Dropout", value=0.2, step=0.05, key="train_dropout",
+                                                  help="Share of features randomly dropped while training."))
+        values["label_smoothing"] = float(st.number_input(
+            "Label smoothing", value=0.0, step=0.05, key="train_smoothing",
+            help="0.1 moves 10% of each target to the other classes, so the model is less over-confident."))
+        values["class_weights"] = st.checkbox("Weigh rare classes more", value=True,
+                                              key="train_class_weights")
+        values["early_stopping_patience"] = int(st.number_input(
+            "Early stopping patience (epochs, 0 = off)", value=3, step=1, key="train_patience"))
+        values["val_fraction"] = float(st.number_input(
+            "Validation share", value=0.2, step=0.05, key="train_val_fraction",
+            help="Used when the dataset has no val/ folder."))
+        values["test_fraction"] = float(st.number_input(
+            "Test share", value=0.0, step=0.05, key="train_test_fraction",
+            help="Used when the dataset has no test/ folder."))
+        values["seed"] = int(st.number_input("Seed", value=0, step=1, key="train_seed",
+                                             help="Same seed, same data split and same result."))
+        adversarial = st.checkbox("Adversarial training (slower)", value=False, key="train_adv",
+                                  help="Replace part of every batch with attacked copies of it, for a model "
+                                  "that resists small perturbations. Uses the settings below.")
+        settings = {
+            "method": st.selectbox("Attack", ("fgsm", "pgd"), key="train_adv_method"),
+            "eps": float(st.number_input("Attack strength eps (pixel levels, 0-255)", value=4.0, step=1.0,
+                                         key="train_adv_eps")),
+            "ratio": float(st.number_input("Share of each batch attacked", value=0.5, step=0.1,
+                                           key="train_adv_ratio")),
+        }
+        if adversarial:
+            values["fast_features"] = False
+            values["adversarial"] = settings

@@ -1,0 +1,164 @@
+"""The Train page's "Your runs": finished and failed runs of this session (and shared ones), with
+rename, share, delete, export and a way to evaluate or explain them."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.train import runs
+from core.train.runs import RunInfo, delete_run, list_runs, rename_run, share_run
+from dashboard.views.train_charts import curve_figure, curve_points, curves_from_history, stage2_start
+from dashboard.views.train_live import run_summary
+
+EXPORT_LABELS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel (zip)",
+                 "tflite-float16": "TFLite, float16", "tflite-int8": "TFLite, int8 (smallest)"}
+
+
+def is_mine(run: RunInfo, owner: str) -> bool:
+    """This session may change the run: it owns it, or created it and shared it."""
+    return run.owner == owner or (run.owner is None and run.meta.get("creator") == owner)
+
+
+def runs_ui(owner: str) -> None:
+    st.subheader("Your runs")
+    all_runs = list_runs(owner=owner)
+    if not all_runs:
+        st.caption("Your finished trainings will be listed here, with their accuracy, for you to rename, "
+                   "share, export or delete. They also appear in the model picker of every page.")
+        return
+    st.dataframe(_table(all_runs, owner), hide_index=True, width="stretch", key="train_runs_table",
+                 column_config={"val accuracy": st.column_config.NumberColumn(format="percent"),
+                                "test accuracy": st.column_config.NumberColumn(format="percent")})
+    by_id = {r.id: r for r in all_runs}
+    run_id = st.selectbox("Run", list(by_id), key="train_runs_pick",
+                          format_func=lambda i: f"{by_id[i].name} · {by_id[i].status}")
+    run = by_id[run_id]
+    if run.error:
+        st.error(f"This run failed: {run.error}")
+    if run.complete:
+        st.caption("Finished runs are in the model picker of the Explain, Evaluate, Trust and Attack pages "
+                   f"as “Run: {run.name}”.")
+        _open_elsewhere(run)
+    with st.expander("Curves and confusion matrix", expanded=False):
+        _details(run)
+    if is_mine(run, owner):
+        _manage(run, owner)
+    else:
+        st.caption("A run shared by someone else: you can use and export it, but not change it.")
+    if run.complete:
+        _export(run, owner)
+
+
+def _table(all_runs: list[RunInfo], owner: str) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "name": r.name, "status": r.status, "base model": r.base_model,
+        "val accuracy": r.metrics.get("val_accuracy"), "test accuracy": r.metrics.get("test_accuracy"),
+        "shared": r.owner is None, "yours": is_mine(r, owner), "created": r.created, "id": r.id,
+    } for r in all_runs])
+
+
+def _open_elsewhere(run: RunInfo) -> None:
+    from dashboard.views import evaluate, explain
+
+    cols = st.columns(2)
+    if cols[0].button("Explain its predictions", key="train_run_explain", icon=":material/visibility:"):
+        st.session_state["explain_model"] = str(run.path)  # the Explain page's model picker
+        st.switch_page(st.Page(explain.main, title="Explain", url_path="explain", default=True))
+    cols[1].page_link(st.Page(evaluate.main, title="Evaluate", url_path="evaluate"), icon=":material/grid_on:",
+                      label=f"Evaluate it (pick “Run: {run.name}”)")
+
+
+def _details(run: RunInfo) -> None:
+    curves = curves_from_history(runs.read_json(run.path, runs.HISTORY_FILE))
+    points = curve_points(curves)
+    if points.empty:
+        st.caption("No training curves were saved for this run.")
+    else:
+        left, right = st.columns(2)
+        start = stage2_start(curves)
+        left.plotly_chart(curve_figure(points, "loss", start), width="stretch", key="train_run_loss")
+        right.plotly_chart(curve_figure(points, "accuracy", start), width="stretch", key="train_run_accuracy")
+    if run.complete:
+        run_summary(run.path, key="train_run")
+
+
+def _manage(run: RunInfo, owner: str) -> None:
+    rename_col, share_col, delete_col = st.columns(3)
+    with rename_col:
+        new_name = st.text_input("New name", value=run.name, key=f"train_rename_{run.id}", max_chars=200)
+        if st.button("Rename", key=f"train_rename_go_{run.id}"):
+            _act(lambda: rename_run(run.id, new_name, owner=owner), "Renamed.")
+    with share_col:
+        shared = st.toggle("Shared with every session", value=run.owner is None, key=f"train_share_{run.id}",
+                           help="A shared run appears in everyone's model pickers. Only you can change it.")
+        if shared != (run.owner is None):
+            _act(lambda: share_run(run.id, shared=shared, owner=owner),
+                 "Shared with everyone." if shared else "Private again.")
+    with delete_col:
+        sure = st.checkbox("Yes, delete this run for good", key=f"train_delete_sure_{run.id}")
+        if st.button("Delete run", key=f"train_delete_{run.id}", disabled=not sure, type="secondary"):
+            _act(lambda: delete_run(run.id, owner=owner), f"Deleted {run.name}.")
+
+
+def _act(action, done: str) -> None:
+    try:
+        action()
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    st.toast(done)
+    st.rerun()
+
+
+def _export(run: RunInfo, owner: str) -> None:
+    from core.train.export import FORMATS
+
+    with st.container(border=True):
+        st.markdown("**Export**")
+        fmt = st.selectbox("Format", FORMATS, format_func=EXPORT_LABELS.get, key="train_export_format",
+                           help="Every export is loaded back and compared with the Keras model on the "
+                           "validation images.")
+        key = f"{run.id}:{fmt}"
+        done = st.session_state.setdefault("train_exports", {})
+        if st.button("Prepare the export", key="train_export_go"):
+            from core.train.export import export_run
+
+            try:
+                with st.spinner(f"Exporting {EXPORT_LABELS[fmt]} and checking it ..."):
+                    report = export_run(run.path, [fmt], owner=owner)
+            except GlasswingError as exc:
+                st.error(str(exc))
+            else:
+                done[key] = report["exports"][0]
+        result = done.get(key)
+        if result is None:
+            return
+        path = Path(result["path"])
+        if not path.exists():
+            done.pop(key, None)
+            return
+        st.caption(f"{result['bytes'] / 1e6:.1f} MB · same top class as the Keras model on "
+                   f"{result['top1_agreement']:.1%} of {result['count']} validation images · largest "
+                   f"probability difference {result['max_abs_diff']:.2g}")
+        name = f"{run.id}-saved_model.zip" if path.is_dir() else f"{run.id}-{path.name}"
+        st.download_button(f"Download {EXPORT_LABELS[fmt]}", data=lambda p=path: _file_bytes(p),
+                           file_name=name, mime="application/octet-stream", key="train_export_download",
+                           icon=":material/download:")
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The file itself, or a folder (SavedModel) zipped in memory."""
+    if path.is_file():
+        return path.read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for item in sorted(path.rglob("*")):
+            if item.is_file():
+                zf.write(item, Path(path.name) / item.relative_to(path))
+    return buf.getvalue()

@@ -1,0 +1,111 @@
+"""Trust page, compare view: every explanation method on the current photo, ranked by deletion/insertion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.explain import get_method, list_methods
+from core.explain.overlay import overlay
+from core.trust import BASELINES
+from core.trust.service import RANDOM
+from dashboard import state
+from dashboard.views import trust_common
+from dashboard.views.trust_badges import curves_figure
+
+BASELINE_HELP = {"blur": "a blurred copy of the photo", "mean": "the photo's mean colour", "black": "black"}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def ranking(model_name: str, digest: str, methods: tuple[str, ...], baseline: str, steps: int,
+            _pixels: np.ndarray) -> list[dict]:
+    """Every method scored on one image, best first (plain dicts, cached per image and settings)."""
+    from core.trust import compare_methods
+
+    rows = compare_methods(state.get_model(model_name), _pixels, methods, baseline=baseline, steps=steps)
+    return [{"method": r.method, "label": r.label, "prob": r.prob, "heatmap": r.heatmap,
+             "fractions": r.curves.fractions, "deletion": r.curves.deletion, "insertion": r.curves.insertion,
+             "deletion_auc": r.curves.deletion_auc, "insertion_auc": r.curves.insertion_auc,
+             "score": r.curves.score} for r in rows]
+
+
+def _title(name: str) -> str:
+    return "Random map (reference)" if name == RANDOM else get_method(name).title
+
+
+def show(model_name: str) -> None:
+    st.subheader("Which method points at the evidence the model really uses?")
+    st.caption("Each heatmap is tested the same way. Deletion: blur away its hottest pixels first and watch "
+               "the class probability; a faithful map makes it fall fast (low area). Insertion: reveal them "
+               "first on a blurred photo; the probability should rise fast (high area). A random map is "
+               "scored too: a method below it orders pixels no better than chance.")
+    loaded = trust_common.load(model_name)
+    if loaded is None:
+        return
+    image = trust_common.current_image("trust_compare_images")
+    if image is None:
+        return
+    names = [m.name for m in list_methods()]
+    with st.form("trust_compare_form"):
+        methods = st.multiselect("Methods", names, default=names, format_func=_title,
+                                 key="trust_compare_methods")
+        c1, c2 = st.columns(2)
+        baseline = c1.selectbox("Removed pixels become", BASELINES, key="trust_compare_baseline",
+                                format_func=lambda b: BASELINE_HELP[b])
+        steps = c2.slider("Steps per curve", 8, 64, 32, 4, key="trust_compare_steps",
+                          help="More steps: smoother curves, a little slower.")
+        submitted = st.form_submit_button("Rank the methods", type="primary")
+    request = (model_name, image.digest, tuple(methods), baseline, int(steps))
+    if submitted:
+        st.session_state["trust_compare_request"] = request
+    if st.session_state.get("trust_compare_request") != request:
+        st.info("Press **Rank the methods** to score every chosen method on this photo.")
+        return
+    if not methods:
+        st.warning("Pick at least one method.")
+        return
+    try:
+        with st.spinner(f"Explaining and scoring {len(methods)} methods ..."):
+            rows = ranking(*request, _pixels=image.pixels)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    _results(image, rows, baseline)
+
+
+def _results(image, rows: list[dict], baseline: str) -> None:
+    first = rows[0]
+    st.markdown(f"**Explaining:** {first['label']} ({first['prob']:.1%}) · removed pixels become "
+                f"{BASELINE_HELP[baseline]}")
+    table = pd.DataFrame([{"rank": i + 1, "method": _title(r["method"]), "deletion AUC ↓": r["deletion_auc"],
+                           "insertion AUC ↑": r["insertion_auc"], "insertion − deletion ↑": r["score"]}
+                          for i, r in enumerate(rows)])
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:]})
+    random_score = next((r["score"] for r in rows if r["method"] == RANDOM), None)
+    if random_score is not None:
+        worse = [_title(r["method"]) for r in rows if r["method"] != RANDOM and r["score"] < random_score]
+        if worse:
+            st.warning(f"Below the random map on this photo: {', '.join(worse)}. Their pixel ranking "
+                       "does not follow what the model relies on here.")
+        else:
+            st.success("Every method beats the random map on this photo.")
+    fig = go.Figure()
+    for r in rows:
+        fig.add_scatter(x=r["fractions"], y=r["deletion"], name=_title(r["method"]), mode="lines",
+                        line={"dash": "dot"} if r["method"] == RANDOM else None)
+    fig.update_layout(title="Deletion curves (lower is better)", height=300, yaxis_range=[0, 1.02],
+                      xaxis_title="fraction of pixels removed", yaxis_title="probability",
+                      margin=dict(l=0, r=0, t=40, b=0))
+    st.plotly_chart(fig, width="stretch", key="trust_compare_chart")
+    cols = st.columns(4)
+    for i, r in enumerate(rows):
+        with cols[i % 4]:
+            st.image(overlay(image.pixels, r["heatmap"]), width="stretch",
+                     caption=f"#{i + 1} {_title(r['method'])} · del {r['deletion_auc']:.2f} · "
+                             f"ins {r['insertion_auc']:.2f}")
+            with st.popover("Curves", width="stretch"):
+                st.plotly_chart(curves_figure(r), width="stretch", key=f"trust_compare_curves_{r['method']}")

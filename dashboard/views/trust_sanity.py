@@ -1,0 +1,111 @@
+"""Trust page, sanity-check view: does the explanation change when the model's weights are scrambled?"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.explain import get_method, list_methods
+from core.explain.overlay import overlay
+from dashboard import state
+from dashboard.views import trust_common
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray) -> dict:
+    """The cascading randomisation check of one method on one image (a plain dict, cached)."""
+    from core.images import resize_for_model
+    from core.trust import sanity_check
+
+    loaded = state.get_model(model_name)
+    result = sanity_check(loaded, resize_for_model(_pixels, loaded.input_size), method, max_stages=max_stages)
+    return {"method": method, "passed": result.passed, "reading": result.reading(),
+            "threshold": result.threshold, "layer": result.layer, "class_index": result.class_index,
+            "notes": result.notes,
+            "steps": [{"layer": s.layer, "randomised": s.layers_randomised, "spearman": s.spearman,
+                       "ssim": s.ssim, "heatmap": s.heatmap} for s in result.steps]}
+
+
+def show(model_name: str) -> None:
+    st.subheader("Sanity check: scramble the model, watch the explanation")
+    st.caption("Adebayo et al. (2018) replaced a model's learned weights with random numbers, layer by layer "
+               "from the top, and found that some popular heatmaps barely changed. An explanation that "
+               "survives a scrambled model is showing the photo (its edges), not what the model learned.")
+    loaded = trust_common.load(model_name)
+    if loaded is None:
+        return
+    image = trust_common.current_image("trust_sanity_images")
+    if image is None:
+        return
+    names = [m.name for m in list_methods()]
+    with st.form("trust_sanity_form"):
+        methods = st.multiselect("Methods", names, default=[n for n in ("gradcam", "saliency") if n in names],
+                                 format_func=lambda n: get_method(n).title, key="trust_sanity_methods")
+        stages = st.slider("Randomisation stages", 2, 12, 6, key="trust_sanity_stages",
+                           help="Checkpoints of the cascade; deep models randomise several layers per stage.")
+        submitted = st.form_submit_button("Run the sanity check", type="primary")
+    request = (model_name, image.digest, tuple(methods), int(stages))
+    if submitted:
+        st.session_state["trust_sanity_request"] = request
+    if st.session_state.get("trust_sanity_request") != request:
+        st.info("Press **Run the sanity check**: each method is recomputed on a scrambled copy of the model "
+                "(the model everyone uses is never changed).")
+        return
+    results = []
+    for method in methods:
+        try:
+            with st.spinner(f"Scrambling a copy of the model for {get_method(method).title} ..."):
+                results.append(check(model_name, image.digest, method, int(stages), _pixels=image.pixels))
+        except GlasswingError as exc:
+            st.error(f"{get_method(method).title}: {exc}")
+    if results:
+        _summary(results)
+        _similarity_plot(results)
+        for result in results:
+            _cascade(image, result)
+
+
+def _summary(results: list[dict]) -> None:
+    cols = st.columns(len(results))
+    for col, r in zip(cols, results, strict=True):
+        with col:
+            title = get_method(r["method"]).title
+            if r["passed"]:
+                st.success(f"**{title}: passed**")
+            else:
+                st.error(f"**{title}: failed**")
+            st.caption(r["reading"])
+
+
+def _similarity_plot(results: list[dict]) -> None:
+    fig = go.Figure()
+    for r in results:
+        title = get_method(r["method"]).title
+        xs = [s["layer"] for s in r["steps"]]
+        fig.add_scatter(x=xs, y=[s["spearman"] for s in r["steps"]], name=f"{title} · rank correlation",
+                        mode="lines+markers")
+        fig.add_scatter(x=xs, y=[s["ssim"] for s in r["steps"]], name=f"{title} · SSIM", mode="lines+markers",
+                        line={"dash": "dot"})
+    fig.add_hline(y=results[0]["threshold"], line_dash="dash", line_color="grey",
+                  annotation_text="pass below this once every layer is random")
+    fig.update_layout(title="Similarity to the original explanation as layers are randomised (top first)",
+                      height=340, yaxis_range=[-1.02, 1.02], xaxis_title="randomised down to layer",
+                      yaxis_title="similarity", margin=dict(l=0, r=0, t=40, b=0))
+    st.plotly_chart(fig, width="stretch", key="trust_sanity_chart")
+    st.caption("1 means the same map as the trained model's. A trustworthy method drops towards 0 as more of "
+               "the model is scrambled.")
+
+
+def _cascade(image, result: dict) -> None:
+    st.markdown(f"**{get_method(result['method']).title}**"
+                + (f" on layer {result['layer']}" if result["layer"] else ""))
+    steps = result["steps"]
+    cols = st.columns(min(len(steps), 7))
+    picks = np.linspace(0, len(steps) - 1, 7).round().astype(int)
+    shown = steps if len(steps) <= 7 else [steps[i] for i in picks]
+    for col, s in zip(cols, shown, strict=False):
+        caption = "trained model" if s["randomised"] == 0 else (
+            f"random down to {s['layer']} · ρ {s['spearman']:.2f}")
+        col.image(overlay(image.pixels, s["heatmap"]), caption=caption, width="stretch")

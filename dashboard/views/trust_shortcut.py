@@ -1,0 +1,124 @@
+"""Trust page, shortcut lesson: train a model on shapes with a watermark, then catch it cheating."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.explain.overlay import overlay
+from core.trust.shortcut import DATASET, shortcut_config
+from dashboard import state
+
+JOB_KEY = "trust_shortcut_job"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def report(run_path: str, method: str) -> dict:
+    """The shortcut measurements of one finished run (cached per run folder)."""
+    from core.trust.shortcut import shortcut_report
+
+    loaded = state.get_model(run_path)
+    with loaded.lock:
+        result = shortcut_report(loaded, DATASET, method)
+    return {**result.to_json(), "examples": result.examples}
+
+
+def _lesson_runs() -> list:
+    from core.train.runs import list_runs
+
+    return [r for r in list_runs(owner=state.session_id())
+            if r.complete and (r.meta.get("config") or {}).get("data") == DATASET]
+
+
+def show() -> None:
+    st.subheader("The shortcut lesson")
+    st.caption("In the *shapes-shortcut* dataset every circle used for training carries a small white "
+               "square in the bottom-right corner. The test images are clean. A model can score well by "
+               "spotting the "
+               "square instead of the circle - and the explanations give it away.")
+    room = state.classroom()
+    if room.can_train:
+        _train_form()
+        _job_status()
+    else:
+        st.info("Training is turned off in this classroom; pick a shortcut model trained earlier below.")
+    runs = _lesson_runs()
+    if not runs:
+        st.info("No finished shortcut model yet: train one above (about a minute on a laptop).")
+        return
+    run = st.selectbox("Shortcut model", runs, key="trust_shortcut_run",
+                       format_func=lambda r: f"{r.name} · {r.created or r.id}")
+    try:
+        with st.spinner("Measuring the shortcut on validation and clean test images ..."):
+            result = report(str(run.path), "saliency")
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return
+    _show_report(result)
+
+
+def _train_form() -> None:
+    with st.form("trust_shortcut_form"):
+        c1, c2 = st.columns(2)
+        epochs = c1.slider("Epochs", 2, 30, 8, key="trust_shortcut_epochs",
+                           help="Passes over the training images; the watermark is learned within a few.")
+        seed = c2.number_input("Seed", 0, 9999, 0, key="trust_shortcut_seed")
+        submitted = st.form_submit_button("Train the shortcut model", type="primary")
+    if submitted:
+        from core.train.jobs import job_queue
+
+        try:
+            config = shortcut_config(epochs=int(epochs), seed=int(seed))
+            job = job_queue().submit(config, owner=state.session_id())
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[JOB_KEY] = job.id
+
+
+@st.fragment(run_every=2.0)
+def _job_status() -> None:
+    job_id = st.session_state.get(JOB_KEY)
+    if not job_id:
+        return
+    from core.train.jobs import COMPLETE, job_queue
+
+    try:
+        job = job_queue().get(job_id, owner=state.session_id())
+    except GlasswingError:
+        return
+    snap = job.snapshot()
+    if not job.done:
+        st.progress(min(float(snap["progress"] or 0.0), 1.0),
+                    text=f"{snap['status']}: {snap['message'] or 'training'}")
+        if st.button("Stop training", key="trust_shortcut_stop"):
+            job.stop()
+        return
+    st.session_state.pop(JOB_KEY, None)
+    if job.status == COMPLETE:
+        st.success(f"Trained: validation accuracy {snap['val_accuracy']:.1%}.")
+        st.rerun(scope="app")
+    else:
+        st.error(f"Training {job.status}: {job.error or snap['message']}")
+
+
+def _show_report(r: dict) -> None:
+    st.markdown("#### 1. It looks great on validation")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Validation accuracy (watermarked circles)", f"{r['val_accuracy']:.1%}")
+    c2.metric("Test accuracy (clean images)", f"{r['test_accuracy']:.1%}", f"{-r['accuracy_drop']:+.1%}")
+    c3.metric("Circles: validation → clean test", f"{r['test_circle_accuracy']:.1%}",
+              f"{-r['circle_drop']:+.1%} from {r['val_circle_accuracy']:.1%}")
+    st.markdown("#### 2. The heatmaps land on the watermark")
+    st.caption(f"Saliency maps for 'circle' on watermarked validation circles: {r['peaks_on_watermark']:.0%} "
+               f"of the peaks fall on the watermark and {r['energy_on_watermark']:.0%} of the heat sits "
+               f"inside it, "
+               f"although it covers only {r['box_area']:.1%} of the image.")
+    cols = st.columns(max(1, min(6, len(r["examples"]))))
+    for col, ex in zip(cols, r["examples"], strict=False):
+        col.image(overlay(ex["pixels"], ex["heatmap"]), caption=f"{ex['label']} {ex['prob']:.0%}",
+                  width="stretch")
+    st.markdown("#### 3. The watermark alone makes a circle")
+    st.metric("Clean squares, triangles and stars called 'circle' once stamped",
+              f"{r['stamped_to_circle']:.0%}")
+    st.info(r["reading"])

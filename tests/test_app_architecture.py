@@ -1,0 +1,151 @@
+"""The Architecture page under AppTest: the layer table against Keras's own counts (a tiny run, ResNet50 and
+VGG16 built without weights), feature maps with the layer's shape, the receptive field and filters."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TINY_CLASSES = ["circle", "square", "triangle", "star"]
+
+
+def open_page(at: AppTest, url_path: str, **state) -> AppTest:
+    """Open a callable page registered with st.navigation directly (AppTest.switch_page only finds files):
+    st.Page names a page by the hash of its url_path. ``state`` presets widget values before the first run,
+    so the default page and model are never rendered."""
+    from streamlit.util import calc_hash
+
+    for key, value in state.items():
+        at.session_state[key] = value
+    at._page_hash = calc_hash(url_path)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def tiny_model() -> keras.Model:
+    from core.zoo.scratch import small_cnn
+
+    return small_cnn(num_classes=len(TINY_CLASSES), input_size=(32, 32))
+
+
+@pytest.fixture(scope="module")
+def tiny_run() -> Path:
+    """A finished, shared run folder (as the training engine writes it) holding the tiny model."""
+    run_dir = Path(os.environ["GLASSWING_RUNS"]).resolve() / "20250101-000000-tiny-arch01"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tiny_model().save(run_dir / "model.keras")
+    (run_dir / "run.json").write_text(json.dumps({
+        "name": "tiny", "status": "complete", "owner": None, "base_model": "small_cnn",
+        "created": "2025-01-01T00:00:00+00:00", "class_names": TINY_CLASSES}))
+    return run_dir
+
+
+def _layer_frame(at: AppTest):
+    frames = [df.value for df in at.dataframe if "trainable" in df.value.columns]
+    assert len(frames) == 1
+    return frames[0]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _check_table(at: AppTest, model: keras.Model) -> None:
+    frame = _layer_frame(at)
+    expected = [(la.name, type(la).__name__, la.count_params()) for la in model.layers]
+    assert list(zip(frame["name"], frame["type"], frame["params"], strict=True)) == expected
+    shapes = [" x ".join(str(d) for d in la.output.shape[1:]) for la in model.layers]
+    assert list(frame["output shape"]) == shapes
+    assert int(_metric(at, "Parameters").replace(",", "")) == model.count_params()
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert int(_metric(at, "Trainable").replace(",", "")) == trainable
+    assert int(frame["params"].sum()) == model.count_params()
+
+
+@pytest.fixture
+def tiny_page(tiny_run):
+    return open_page(AppTest.from_file(APP, default_timeout=180), "architecture",
+                     architecture_model=str(tiny_run))
+
+
+def test_tiny_run_table_matches_keras(tiny_page, tiny_run):
+    from core.zoo import load_model
+
+    model = load_model(str(tiny_run)).model
+    _check_table(tiny_page, model)
+    frame = _layer_frame(tiny_page)
+    conv1 = frame[frame["name"] == "conv1"].iloc[0]
+    assert (conv1["kernel"], conv1["stride"], conv1["filters / units"]) == ("3x3", "1", 32)
+    assert bool(conv1["trainable"]) and not bool(frame[frame["name"] == "pool1"].iloc[0]["trainable"])
+    # Grouped by block: choosing one block shows only its layers.
+    tiny_page.selectbox(key="architecture_block").set_value("conv1").run()
+    assert set(_layer_frame(tiny_page)["block"]) == {"conv1"}
+
+
+def test_stages_of_the_tiny_run(tiny_page):
+    stage_table = next(df.value for df in tiny_page.dataframe if "channels out" in df.value.columns)
+    assert list(stage_table["size"]) == ["32x32", "16x16", "8x8", "4x4"]
+    assert list(stage_table["channels out"]) == [32, 64, 64, 64]
+    assert any(chart for chart in tiny_page.get("plotly_chart"))
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16"])
+def test_keras_applications_table_without_download(name):
+    from core.zoo.keras_apps import APPS, build_flat
+
+    at = open_page(AppTest.from_file(APP, default_timeout=300), "architecture", architecture_model=name)
+    assert not at.error, [e.value for e in at.error]
+    model = build_flat(next(a for a in APPS if a.name == name), None)
+    _check_table(at, model)
+
+
+def test_feature_maps_have_the_layer_shape(tiny_page, tiny_run):
+    from core.inspect.activations import feature_maps
+    from core.samples import load_sample
+    from core.zoo import load_model
+
+    tiny_page.selectbox(key="architecture_fm_layer").set_value("conv2").run()
+    assert not tiny_page.exception, tiny_page.exception
+    text = " ".join(m.value for m in tiny_page.markdown)
+    assert "**conv2**: 64 channels of 16 x 16" in text
+    channels = next(df.value for df in tiny_page.dataframe if "mean activation" in df.value.columns)
+    assert len(channels) == 16 and channels["mean activation"].is_monotonic_decreasing
+    # Core level: the maps behind the grid are the layer's own output.
+    loaded = load_model(str(tiny_run))
+    maps = feature_maps(loaded, load_sample("cat"), "conv2", top=16)
+    assert maps.shape == tuple(loaded.model.get_layer("conv2").output.shape[1:])
+    assert maps.maps.shape == (16, 16, 16)
+    assert [c.index for c in maps.channels] == list(channels["channel"])
+
+
+def test_receptive_field_path(tiny_page):
+    tiny_page.selectbox(key="architecture_rf_layer").set_value("conv3").run()
+    tiny_page.slider(key="architecture_rf_row").set_value(0).run()
+    tiny_page.slider(key="architecture_rf_col").set_value(0).run()
+    assert not tiny_page.exception, tiny_page.exception
+    # conv3 (after two 2x2 pools, three 3x3 convs): field 3 + 2*2 + 2*4 = 18... at (0, 0) clipped to the image.
+    metrics = {m.label: m.value for m in tiny_page.metric}
+    assert metrics["Receptive field"] == "18 x 18 px" and metrics["Step between neighbouring positions"] == "4 px"
+    path = next(df.value for df in tiny_page.dataframe if "region" in df.value.columns)
+    assert list(path["layer"])[-1] == "conv3"
+    assert list(path["rows"])[-1] == "0-0"
+
+
+def test_filter_visualisation_runs_on_a_button(tiny_page):
+    assert not any("channel 3" in c for img in tiny_page.get("image") for c in getattr(img, "captions", []))
+    tiny_page.selectbox(key="architecture_filter_layer").set_value("conv2")
+    tiny_page.number_input(key="architecture_filter_channel").set_value(3)
+    tiny_page.slider(key="architecture_filter_steps").set_value(8)
+    tiny_page.button(key="FormSubmitter:architecture_filter_form-Visualise the channel").click().run()
+    assert not tiny_page.exception, tiny_page.exception
+    captions = [c for img in tiny_page.get("image") for c in img.captions]
+    assert "conv2 · channel 3" in captions
+    assert any("8 steps" in c.value for c in tiny_page.caption)

@@ -1,0 +1,120 @@
+"""The Attack page under Streamlit's AppTest: the default attack on the cat flips the label and shows the
+three images and Grad-CAM before/after; a nonsense parameter is rejected by name; the curve renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+RUN = "FormSubmitter:attack_form-Run attack"
+CURVE = "FormSubmitter:attack_curve_form-Compute robustness curve"
+
+
+def open_page(at: AppTest, url_path: str) -> AppTest:
+    """Open a callable page registered with st.navigation (AppTest.switch_page only finds files)."""
+    at.run()
+    assert not at.exception, at.exception
+    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("url_pathname") == url_path)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def at(lite0):
+    """The Attack page with the cat sample and EfficientNet-Lite0 (the defaults), attacked once."""
+    at = open_page(AppTest.from_file(APP, default_timeout=300), "attack")
+    at.button(key=RUN).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at) -> str:
+    captions = [c for img in at.get("image") for c in img.captions]
+    return " ".join(captions + [m.value for m in at.markdown] + [c.value for c in at.caption]
+                    + [s.value for s in at.success])
+
+
+def _before_after(at) -> tuple[str, str]:
+    line = next(m.value for m in at.markdown if "**After:**" in m.value)
+    before = line.split("**Before:**")[1].split("(")[0].strip()
+    after = line.split("**After:**")[1].split("(")[0].strip()
+    return before, after
+
+
+def test_default_attack_changes_label_and_shows_images_and_heatmaps(at):
+    assert not at.error, [e.value for e in at.error]
+    before, after = _before_after(at)
+    assert before == "Egyptian cat" and after != before
+    assert any("label changed" in s.value for s in at.success)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert captions[:3] == ["Original (as the model sees it)",
+                            next(c for c in captions if c.startswith("Perturbation magnified ×")), "Adversarial"]
+    assert any(c.startswith("Grad-CAM before · Egyptian cat") for c in captions)
+    assert any(c.startswith(f"Grad-CAM after · {after}") for c in captions)
+    # The norms shown are the ones used: L-inf within the default budget of 2 levels.
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Epsilon (budget)"] == "2 / 255"
+    assert 0 < float(metrics["L-inf used"]) <= 2.0 + 1e-6
+    assert at.get("download_button"), "the adversarial PNG can be downloaded"
+    assert len(at.get("plotly_chart")) == 2  # top-5 before and after
+
+
+def test_nonsense_parameters_are_rejected_by_name(at):
+    at.number_input(key="attack_pgd_eps").set_value(300.0)
+    at.button(key=RUN).click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["eps must be at most 255 pixels, got 300.0."]
+    at.number_input(key="attack_pgd_eps").set_value(2.0)
+    at.number_input(key="attack_pgd_steps").set_value(0)
+    at.button(key=RUN).click().run()
+    assert any(e.value.startswith("steps must be") for e in at.error), [e.value for e in at.error]
+    # Back to sensible values: the page works again (the cached result comes straight back).
+    at.number_input(key="attack_pgd_steps").set_value(10)
+    at.button(key=RUN).click().run()
+    assert not at.error and not at.exception
+    assert _before_after(at)[0] != _before_after(at)[1]
+
+
+def test_targeted_attack_reaches_the_chosen_class(at):
+    tiger_cat = 282
+    at.selectbox(key="attack_target").set_value(tiger_cat)
+    at.button(key=RUN).click().run()
+    assert not at.exception, at.exception
+    assert any("Targeted attack succeeded: the model now says tiger cat" in s.value for s in at.success)
+    assert _before_after(at)[1] == "tiger cat"
+    at.selectbox(key="attack_target").set_value(None)
+    at.button(key=RUN).click().run()
+
+
+def test_robustness_curve_renders_and_falls_with_epsilon(at):
+    at.multiselect(key="attack_curve_eps").set_value([0.0, 2.0])
+    at.button(key=CURVE).click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 3  # top-5 before/after and the curve
+    stored = at.session_state["attack_curve"]
+    assert stored["epsilons"] == [0.0, 2.0] and set(stored["values"]) == {"fgsm", "pgd"}
+    # Epsilon 0 is the clean probability of the label (Egyptian cat 0.771, the reference output) ...
+    assert stored["values"]["pgd"][0] == pytest.approx(0.771, abs=0.01)
+    # ... and the attacks at epsilon 2 lower it; PGD (which flipped the label above) takes it below half.
+    assert stored["values"]["fgsm"][1] < stored["values"]["fgsm"][0]
+    assert stored["values"]["pgd"][1] < 0.5
+    assert "Measured on this photo" in _texts(at)
+
+
+def test_magnified_perturbation_is_grey_where_unchanged_and_full_scale_at_the_largest_change():
+    from dashboard.views.attack_results import magnified_perturbation
+
+    original = np.full((2, 2, 3), 100.0, np.float32)
+    adversarial = original.copy()
+    adversarial[0, 0, 0] += 2.0
+    adversarial[1, 1, 2] -= 1.0
+    picture, factor = magnified_perturbation(original, adversarial)
+    assert factor == pytest.approx(127.5 / 2.0)
+    assert picture[0, 0, 0] == 255 and picture[1, 1, 2] == int(127.5 - 63.75)
+    assert picture[0, 1, 1] == 127  # unchanged: mid-grey

@@ -1,0 +1,190 @@
+"""The Data page under Streamlit's AppTest: built-in shapes, its report, a live augmentation grid,
+and a hostile upload that is refused with a specific message while the page keeps working."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The page on its own (the explain page, which app.py opens first, would load a model for nothing).
+PAGE = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from dashboard import state
+from dashboard.views import data
+state.init_session()
+data.main()
+"""
+
+
+@pytest.fixture
+def app():
+    at = AppTest.from_string(PAGE, default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [w.value for w in at.warning] + [s.value for s in at.subheader]
+    return "\n".join(str(p) for p in parts)
+
+
+def _grid(at) -> list:
+    """The augmentation rows: image lists whose captions start with 'original' and go on with views."""
+    return [img for img in at.get("image") if img.captions and img.captions[0] == "original"]
+
+
+def _png(colour, size=(24, 24)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_shapes_report_examples_and_augmentation_grid(app):
+    app.selectbox(key="data_dataset").set_value("builtin:shapes").run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Usable images"] == "800" and metrics["Classes"] == "4"
+    text = _texts(app)
+    for name in ("circle", "square", "triangle", "star"):
+        assert f"**{name}** · 200 images" in text
+    rows = _grid(app)
+    assert len(rows) == 2  # two images by default, each: the original and five views
+    assert rows[0].captions == ["original", "view 1", "view 2", "view 3", "view 4", "view 5"]
+    # The spec is carried to the Train page, and shown as a snippet to copy.
+    assert app.session_state["train_dataset"].endswith(os.path.join("builtin", "shapes"))
+    assert app.session_state["train_augment"]["flip"] == "horizontal"  # the default 'light' preset
+    codes = [c.value for c in app.code]
+    assert any("--augment light" in c and "--data shapes" in c for c in codes)
+    assert any("keras.layers.RandomRotation" in c for c in codes)
+
+
+def test_slider_changes_the_grid_and_the_carried_spec(app):
+    before = [img.value for img in _grid(app)]
+    app.slider(key="data_aug_rotation").set_value(90.0).run()
+    assert not app.exception, app.exception
+    after = [img.value for img in _grid(app)]
+    assert len(after) == len(before)
+    assert after[0][0] == before[0][0]  # the original is untouched
+    assert after[0][1:] != before[0][1:]  # every view is redrawn
+    assert app.session_state["train_augment"]["rotation"] == 90.0
+    assert app.selectbox(key="data_aug_preset").value == "custom"
+    assert any("augment.json" in c.value for c in app.code)  # a custom spec goes through a file
+
+    app.button(key="data_aug_reseed").click().run()  # same settings, new random draw
+    reseeded = [img.value for img in _grid(app)]
+    assert reseeded[0][1:] != after[0][1:] and reseeded[0][0] == after[0][0]
+
+    app.selectbox(key="data_aug_preset").set_value("none").run()
+    assert app.slider(key="data_aug_rotation").value == 0.0
+    identity = _grid(app)[0].value
+    assert len(set(identity)) == 1  # no augmentation: every view is the original image
+    assert app.session_state["train_augment"] == {**app.session_state["train_augment"], "rotation": 0.0}
+
+
+def test_hostile_zip_is_refused_specifically_and_the_page_keeps_working(app, tmp_path):
+    data_root = Path(os.environ["GLASSWING_DATA"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../escaped.png", _png((255, 0, 0)))
+        zf.writestr("/abs-escaped.png", _png((0, 255, 0)))
+        for i in range(3):
+            zf.writestr(f"pets/cats/c{i}.png", _png((200, 20 * i, 0)))
+            zf.writestr(f"pets/dogs/d{i}.png", _png((0, 20 * i, 200)))
+    app.file_uploader(key="data_zip").set_value(("evil.zip", buf.getvalue(), "application/zip"))
+    app.button(key="data_zip_submit").click().run()
+    assert not app.exception, app.exception
+    errors = " ".join(e.value for e in app.error)
+    assert "2 archive entries were refused" in errors
+    assert "'..' in a path would write outside the dataset folder" in errors
+    assert "absolute paths are not allowed in an archive" in errors
+    # Nothing escaped: no file of that name anywhere above or beside the session folders.
+    assert not list(data_root.parent.rglob("*escaped.png")) and not Path("/abs-escaped.png").exists()
+    # The good part of the archive is selected and usable.
+    assert app.selectbox(key="data_dataset").value.startswith("session:upload-")
+    assert {m.label: m.value for m in app.metric}["Classes"] == "2"
+    assert "/sessions/" in app.session_state["train_dataset"]
+    assert len(_grid(app)) == 2
+
+    # Not a zip at all: one specific sentence, no dataset, and the built-ins still work.
+    app.file_uploader(key="data_zip").set_value(("notes.zip", b"this is not a zip", "application/zip"))
+    app.button(key="data_zip_submit").click().run()
+    assert not app.exception, app.exception
+    assert any("not a readable zip archive" in e.value for e in app.error)
+    app.selectbox(key="data_dataset").set_value("builtin:shapes").run()
+    assert not app.exception and not app.error
+    assert len(_grid(app)) == 2
+
+
+def test_images_per_class_upload_reports_bad_files(app):
+    app.text_input(key="data_class_name_0").set_value("red")
+    app.text_input(key="data_class_name_1").set_value("blue")
+    app.file_uploader(key="data_class_files_0").set_value(
+        [(f"r{i}.png", _png((220, 10, 10)), "image/png") for i in range(3)])
+    app.file_uploader(key="data_class_files_1").set_value(
+        [(f"b{i}.png", _png((10, 10, 220 - i)), "image/png") for i in range(3)]
+        + [("broken.png", b"\x89PNG\r\n\x1a\nnot really", "image/png")])
+    app.button(key="data_class_submit").click().run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="data_dataset").value.startswith("session:classes-")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Classes"] == "2" and metrics["Usable images"] == "6" and metrics["Skipped files"] == "1"
+    assert any("exactly duplicate" in w.value for w in app.warning)  # the three red squares are identical
+    skipped = [d.value for d in app.dataframe if "reason" in d.value.columns]
+    assert skipped and "broken.png" in " ".join(skipped[0]["file"])
+
+
+def test_class_upload_without_names_is_a_clear_error(app):
+    app.file_uploader(key="data_class_files_0").set_value([("a.png", _png((1, 2, 3)), "image/png")])
+    app.button(key="data_class_submit").click().run()
+    assert not app.exception, app.exception
+    assert any("Class 1 has images but no name" in e.value for e in app.error)
+    assert len(_grid(app)) == 2  # the chosen dataset is still shown
+
+
+def test_augmented_views_are_deterministic_under_a_seed():
+    from core.data.augment import AugmentSpec, augment
+    from core.images import load_image, resize_for_model
+    from dashboard.views.data_augment import augmented_views
+
+    with Image.new("RGB", (40, 30), (0, 0, 0)) as img:
+        pixels = np.zeros((30, 40, 3), np.uint8)
+        pixels[5:20, 10:30] = (250, 200, 0)
+        img = Image.fromarray(pixels)
+    path = Path(os.environ["GLASSWING_DATA"]) / "seed-test.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    spec = AugmentSpec(rotation=40.0, brightness=0.3)
+    originals, views = augmented_views((str(path),), (0,), spec.to_json(), 7, 4, 32)
+    # The oracle: core's augment on the same batch with the same seed (what training applies).
+    expected = augment(np.repeat(resize_for_model(load_image(path), (32, 32))[None], 4, 0), spec, seed=7)
+    np.testing.assert_array_equal(views[0], np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+    assert originals.shape == (1, 32, 32, 3) and views.shape == (1, 4, 32, 32, 3)
+
+
+def test_classroom_list_limits_the_datasets_offered(monkeypatch):
+    from dashboard import state
+
+    monkeypatch.setenv("GLASSWING_DATASETS", "faces")
+    state.classroom.clear()
+    try:
+        at = AppTest.from_string(PAGE, default_timeout=180)
+        at.run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="data_dataset").options == ["Faces vs non-faces · built-in"]
+        assert {m.label: m.value for m in at.metric}["Usable images"] == "200"
+        assert len(_grid(at)) == 2
+    finally:
+        state.classroom.clear()

@@ -1,0 +1,215 @@
+"""The Evaluate page under AppTest, on a tiny run that is right (or wrong) by construction.
+
+The run's model averages the image's colour and scores class ``c`` with ``SCALE * mean(channel c)``
+(see tests/test_evaluate_model.py). Its test split holds three pure images per colour plus three
+images labelled red that are greener than red, so the confusion matrix is known exactly:
+``[[3, 0, 0], [0, 3, 0], [0, 3, 3]]`` (rows and columns: blue, green, red).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+SESSION = "evaluate-page-test"
+SIZE = 8
+SCALE = 0.02
+CLASSES = ["blue", "green", "red"]
+PURE = {
+    "red": [(255, 0, 0), (200, 20, 10), (150, 0, 30)],
+    "green": [(0, 255, 0), (20, 180, 10), (40, 220, 60)],
+    "blue": [(0, 0, 255), (10, 30, 170), (60, 40, 230)],
+}
+MISLABELLED_RED = [(100, 150, 0), (50, 250, 0), (100, 200, 0)]
+EXPECTED_ORDER = [(50, 250, 0), (100, 200, 0), (100, 150, 0)]  # most confident "green" first
+EXPECTED_MATRIX = [[3, 0, 0], [0, 3, 0], [0, 3, 3]]
+
+
+def _name(rgb) -> str:
+    return "c{:03d}-{:03d}-{:03d}.png".format(*rgb)
+
+
+def _write(path: Path, rgb, side: int = 12) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((side, side, 3), rgb, np.uint8)).save(path)
+
+
+def _colour_model():
+    """Identity 1x1 conv -> average pooling -> Dense (red, green, blue feed columns 2, 1, 0) -> softmax."""
+    import keras
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False, name="conv")
+    x = keras.layers.GlobalAveragePooling2D()(conv(inputs))
+    logits = keras.layers.Dense(3, name="logits")(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(logits))
+    kernel = np.zeros((3, 3), np.float32)
+    for channel, column in enumerate([2, 1, 0]):
+        kernel[channel, column] = SCALE
+    conv.set_weights([np.eye(3, dtype=np.float32)[None, None]])
+    model.get_layer("logits").set_weights([kernel, np.zeros(3, np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory) -> Path:
+    """A finished, shared run under GLASSWING_RUNS whose config names its own dataset."""
+    from core import config
+
+    data = tmp_path_factory.mktemp("evaluate-colours")
+    for split in ("train", "val", "test"):
+        for name, colours in PURE.items():
+            for rgb in colours:
+                _write(data / split / name / _name(rgb), rgb)
+    for rgb in MISLABELLED_RED:
+        _write(data / "test" / "red" / _name(rgb), rgb)
+    run_dir = config.runs_dir() / "evaluate-colour-run"
+    run_dir.mkdir(parents=True)
+    _colour_model().save(run_dir / "model.keras")
+    (run_dir / "run.json").write_text(json.dumps({
+        "id": run_dir.name, "name": "colour-run", "status": "complete", "class_names": CLASSES,
+        "base_model": "tiny colour model", "created": "2026-01-01T00:00:00+00:00"}))
+    (run_dir / "config.json").write_text(json.dumps({"data": str(data), "val_fraction": 0.2,
+                                                     "test_fraction": 0.0, "seed": 0}))
+    # A dataset of this session whose classes the run does not know.
+    from core.data.sessions import session_dir
+
+    other = session_dir(SESSION) / "upload-animals"
+    for name in ("cat", "dog"):
+        for i in range(3):
+            _write(other / name / f"{name}{i}.png", (40 * i, 90, 200))
+    (other / "dataset.json").write_text(json.dumps({"id": "upload-animals", "source": "animals.zip"}))
+    return run_dir
+
+
+def open_page(run_dir: Path) -> AppTest:
+    """The app opened straight on the Evaluate page with the run chosen, then evaluated."""
+    from core.train.runs import list_runs
+
+    option = next(str(r.path) for r in list_runs(owner=SESSION) if r.path.name == run_dir.name)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["session_id"] = SESSION
+    at.session_state["evaluate_model"] = option
+    at._page_hash = calc_hash("evaluate")  # st.navigation pages are hashed by their url_path
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="evaluate_split").value == "test"  # the run's own held-out split by default
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def page(colour_run) -> AppTest:
+    return open_page(colour_run)
+
+
+def _decode(value):
+    """Plotly writes numpy arrays as ``{"dtype", "bdata" (base64), "shape"}``; other values pass through."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
+        return flat.reshape(shape).tolist()
+    return value
+
+
+def _charts(at: AppTest) -> list[dict]:
+    """Each plotly figure's JSON with its first trace's arrays decoded."""
+    figures = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    for fig in figures:
+        fig["data"][0] = {key: _decode(value) for key, value in fig["data"][0].items()}
+    return figures
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c for img in at.get("image") for c in img.captions]
+
+
+def _rgb(caption: str) -> tuple[int, ...]:
+    name = next(part for part in caption.replace("·", " ").split() if part.endswith(".png"))
+    return tuple(int(v) for v in Path(name).stem[1:].split("-"))
+
+
+def test_confusion_matrix_has_the_right_counts_and_totals(page):
+    assert not page.error, [e.value for e in page.error]
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics["Images"] == "12" and metrics["Accuracy"] == "75.0%"
+    matrix = _charts(page)[0]["data"][0]
+    assert matrix["type"] == "heatmap"
+    assert matrix["x"] == CLASSES and matrix["y"] == CLASSES
+    assert matrix["customdata"] == EXPECTED_MATRIX  # the counts behind the colours
+    np.testing.assert_allclose(np.sum(matrix["z"], axis=1), 1.0)  # row-normalised colours by default
+    assert np.sum(matrix["customdata"]) == 12
+    page.radio(key="evaluate_norm").set_value("Counts").run()
+    assert _charts(page)[0]["data"][0]["z"] == EXPECTED_MATRIX
+
+
+def test_per_class_table_matches_the_matrix(page):
+    table = page.dataframe[0].value
+    assert table["class"].tolist() == CLASSES
+    assert table["support"].tolist() == [3, 3, 6]
+    assert table["recall"].tolist() == pytest.approx([1.0, 1.0, 0.5])
+    assert table["precision"].tolist() == pytest.approx([1.0, 0.5, 1.0])
+
+
+def test_choosing_a_cell_shows_its_images_most_confident_first(page):
+    # The default cell is the most frequent mistake: red images predicted as green.
+    assert page.selectbox(key="evaluate_cell").value == "2,1"
+    thumbs = [c for c in _captions(page) if c.endswith(".png") and "%" in c]
+    assert [_rgb(c) for c in thumbs] == EXPECTED_ORDER
+    page.selectbox(key="evaluate_cell").set_value("0,0").run()
+    assert not page.exception, page.exception
+    thumbs = [c for c in _captions(page) if c.endswith(".png") and "%" in c]
+    assert sorted(_rgb(c) for c in thumbs) == sorted(PURE["blue"])
+    assert page.selectbox(key="evaluate_item").value.endswith(".png")
+    page.selectbox(key="evaluate_cell").set_value("2,1").run()
+
+
+def test_drilldown_shows_gradcam_for_the_predicted_and_the_true_class(page):
+    page.selectbox(key="evaluate_cell").set_value("2,1").run()
+    assert Path(page.selectbox(key="evaluate_item").value).name == _name(EXPECTED_ORDER[0])
+    overlays = [c for c in _captions(page) if c.startswith("Grad-CAM")]
+    assert len(overlays) == 2
+    assert overlays[0].startswith("Grad-CAM · predicted: green")
+    assert overlays[1].startswith("Grad-CAM · true class: red")
+    images = [img for img in page.get("image") if any(c.startswith("Grad-CAM") for c in img.captions)]
+    assert len(images) == 2
+
+
+def test_inspecting_a_confident_mistake_opens_it(page):
+    page.button(key="evaluate_inspect_2").click().run()  # the third most confident mistake
+    assert not page.exception, page.exception
+    assert page.selectbox(key="evaluate_cell").value == "2,1"
+    assert Path(page.selectbox(key="evaluate_item").value).name == _name(EXPECTED_ORDER[2])
+
+
+def test_exports_and_baseline(page):
+    keys = {b.key for b in page.get("download_button")}
+    assert {"evaluate_dl_csv", "evaluate_dl_png", "evaluate_dl_html"} <= keys
+    page.button(key="evaluate_baseline").click().run()
+    assert not page.exception, page.exception
+    labels = {m.label for m in page.metric}
+    assert {"CNN accuracy", "Baseline accuracy"} <= labels
+
+
+def test_a_dataset_with_other_classes_gets_a_clear_message(page):
+    page.selectbox(key="evaluate_data").set_value("session:upload-animals").run()
+    assert not page.exception, page.exception
+    assert page.button(key="evaluate_run").disabled  # said before anything is scored
+    assert any("trained on the classes" in e.value for e in page.error), [e.value for e in page.error]
+
+
+def test_a_click_on_the_heatmap_picks_the_cell():
+    from dashboard.views.evaluate_charts import _cell_of
+
+    assert _cell_of({"point_index": [2, 1], "x": "green", "y": "red"}, CLASSES) == (2, 1)
+    assert _cell_of({"x": "green", "y": "red"}, CLASSES) == (2, 1)
+    assert _cell_of({"x": "nowhere"}, CLASSES) is None

@@ -1,0 +1,163 @@
+"""The Lesson page under AppTest: every step clicked through with a tiny training job, and the classroom's
+limits (read-only, a preloaded run, epochs, jobs per session) enforced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TINY = {"lesson_per_class": 20, "lesson_epochs": 1}  # 14 train, 3 val, 3 test images per class
+
+
+def open_lesson(**state) -> AppTest:
+    """Open the Lesson page directly (st.Page names a callable page by the hash of its url_path)."""
+    from streamlit.util import calc_hash
+
+    at = AppTest.from_file(APP, default_timeout=240)
+    for key, value in {**TINY, **state}.items():
+        at.session_state[key] = value
+    at._page_hash = calc_hash("lesson")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for kind in ("info", "warning", "success", "error") for e in at.get(kind)]
+    parts += [c for img in at.get("image") for c in img.captions]
+    return " ".join(str(p) for p in parts)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture
+def classroom(monkeypatch):
+    """Set classroom environment variables for one test; the server's cached config is re-read."""
+    from dashboard import state
+
+    def apply(**env: str) -> None:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        state.classroom.clear()
+
+    state.classroom.clear()
+    yield apply
+    monkeypatch.undo()
+    state.classroom.clear()
+
+
+@pytest.fixture(scope="module")
+def preloaded_run() -> Path:
+    """A finished lesson run, trained the way the lesson trains (tiny settings), as a teacher would preload."""
+    from core.data import builtin
+    from core.train.engine import train
+    from dashboard.views.lesson_train import lesson_config
+
+    folder = builtin.materialise("shapes-shortcut", per_class=TINY["lesson_per_class"])
+    return Path(train(lesson_config(str(folder), 1, "none")).run_dir)
+
+
+def _jobs(owner: str) -> int:
+    from core.train.jobs import job_queue
+
+    return len(job_queue().jobs(owner=owner, include_shared=False))
+
+
+def test_lesson_end_to_end(classroom):
+    from core.train.jobs import job_queue
+
+    at = open_lesson()
+    # 1 data: counts per split and the image shapes.
+    counts = next(df.value for df in at.dataframe if "split" in df.value.columns)
+    assert dict(zip(counts["split"], counts["total"], strict=True)) == {"train": 56, "val": 12, "test": 12}
+    assert "64 x 64 pixels x 3" in texts(at)
+    # 2 augment: the preview shows originals and augmented copies.
+    click(at, "lesson_next")
+    at.selectbox(key="lesson_augment").set_value("light").run()
+    assert "circle (light)" in texts(at)
+    at.selectbox(key="lesson_augment").set_value("none").run()
+    # 3 train: a background job owned by this session, followed live, then used by the next steps.
+    click(at, "lesson_next")
+    assert at.session_state["lesson_step"] == 2
+    click(at, "lesson_train_start")
+    job = job_queue().get(at.session_state["lesson_job"], owner=at.session_state["session_id"])
+    assert job.config.epochs == 1 and job.config.model == "small_cnn"
+    assert job.wait(300)
+    at.run()
+    assert not at.exception, at.exception
+    assert "Training finished" in texts(at), texts(at)
+    assert Path(at.session_state["lesson_run"]).is_dir()
+    # The classroom allows one job per session: a second start is refused with a reason.
+    classroom(GLASSWING_MAX_TRAINING_JOBS_PER_SESSION="1")
+    before = _jobs(at.session_state["session_id"])
+    click(at, "lesson_train_start")
+    assert "this classroom allows 1 per session" in texts(at)
+    assert _jobs(at.session_state["session_id"]) == before
+    # 4 evaluate: accuracy and a confusion matrix over the 12 clean test images.
+    click(at, "lesson_next")
+    accuracy = metrics(at)["Test accuracy"]
+    assert accuracy.endswith("%") and 0 <= int(accuracy[:-1]) <= 100
+    assert at.get("plotly_chart")
+    # 5 explain: Grad-CAM on one validation image per class.
+    click(at, "lesson_next")
+    assert texts(at).count("true: ") == 4
+    # 6 shortcut: validation vs clean test, heatmap share on the watermark, stamped images.
+    click(at, "lesson_next")
+    found = metrics(at)
+    assert {"Circles right, validation (marked)", "Circles right, test (clean)",
+            "Grad-CAM on the watermark"} <= set(found)
+    assert "became 'circle'" in texts(at)
+    # 7 attack: FGSM on two test images per class.
+    click(at, "lesson_next")
+    assert metrics(at)["Predictions changed by the attack"].endswith("of 8")
+    at.slider(key="lesson_eps").set_value(32).run()
+    assert not at.exception, at.exception
+    assert at.button(key="lesson_next").disabled
+    click(at, "lesson_back")
+    assert at.session_state["lesson_step"] == 5
+
+
+def test_read_only_lesson_explains_and_starts_no_job(classroom):
+    classroom(GLASSWING_READ_ONLY="1")
+    at = open_lesson(lesson_step=2)
+    assert "Training is switched off on this classroom server" in texts(at)
+    assert not [b for b in at.button if b.key == "lesson_train_start"]
+    assert "Ask your teacher to preload a run" in texts(at)
+    assert _jobs(at.session_state["session_id"]) == 0
+    click(at, "lesson_next")  # evaluate without a model: a message, not a crash
+    assert "Ask your teacher to preload a run" in texts(at)
+
+
+def test_read_only_lesson_uses_the_preloaded_run(classroom, preloaded_run):
+    classroom(GLASSWING_READ_ONLY="true", GLASSWING_PRELOADED_RUN=str(preloaded_run))
+    at = open_lesson(lesson_step=2)
+    assert "Your teacher trained the model for you" in texts(at)
+    assert _jobs(at.session_state["session_id"]) == 0
+    click(at, "lesson_next")
+    assert "Test accuracy" in metrics(at)
+    click(at, "lesson_next")
+    click(at, "lesson_next")
+    assert "Circles right, test (clean)" in metrics(at)
+
+
+def test_epochs_are_capped_by_the_classroom(classroom):
+    classroom(GLASSWING_MAX_EPOCHS="2")
+    at = open_lesson(lesson_epochs=2, lesson_step=2)
+    assert at.slider(key="lesson_epochs").max == 2
+    from dashboard import state
+    from dashboard.views.lesson_train import lesson_config
+
+    with pytest.raises(Exception, match="at most 2 epochs"):
+        state.classroom().check_epochs(lesson_config("shapes-shortcut", 3, "none").epochs)

@@ -1,0 +1,168 @@
+"""The Train page under Streamlit's AppTest: a short background training on a tiny generated dataset runs
+to completion and is listed; nonsense is refused naming the setting; runs can be renamed, exported and
+deleted; a read-only classroom has no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from core.train import runs
+from core.train.jobs import job_queue
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+CLASSES = ("red", "green", "blue")
+
+
+def make_colour_dataset(root: Path, per_class: int = 12, size: int = 32) -> Path:
+    """Three classes told apart by their dominant colour, with noise."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            colour = rng.uniform(0, 100, 3)
+            colour[label] = rng.uniform(170, 255)
+            image = np.broadcast_to(colour, (size, size, 3)) + rng.normal(0, 15, (size, size, 3))
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / name / f"{name}_{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory) -> Path:
+    return make_colour_dataset(tmp_path_factory.mktemp("train-page") / "colours")
+
+
+def open_train_page(dataset: Path | None = None) -> AppTest:
+    """The app opened straight on the Train page (pages registered by st.navigation hash their url_path)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    if dataset is not None:
+        at.session_state["train_dataset"] = str(dataset)  # as the Data page leaves it
+    at._page_hash = calc_hash("train")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.success]
+    parts += [h.value for h in at.subheader] + [w.value for w in at.warning] + [i.value for i in at.info]
+    parts += [e.value for e in at.error]
+    return " ".join(str(p) for p in parts)
+
+
+def choose_small_cnn(at: AppTest, epochs: int = 3) -> None:
+    at.selectbox(key="train_model").set_value("small_cnn").run()
+    assert not at.exception, at.exception
+    at.number_input(key="train_image_size").set_value(32)
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.selectbox(key="train_batch").set_value(8)
+
+
+def test_the_form_defaults_to_the_data_pages_dataset_and_a_pretrained_model(colours):
+    at = open_train_page(colours)
+    assert at.selectbox(key="train_data").value == str(colours)
+    assert "From the Data page: colours" in at.selectbox(key="train_data").format_func(str(colours))
+    assert at.selectbox(key="train_model").value == "efficientnet_lite0"
+    assert "shapes" in at.selectbox(key="train_data").options[1].lower() or any(
+        "shapes" in o.lower() for o in at.selectbox(key="train_data").options)
+    assert "No training yet" in texts(at)
+
+
+def test_nonsense_settings_are_refused_naming_them(colours):
+    at = open_train_page(colours)
+    choose_small_cnn(at, epochs=0)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert any("epochs" in e.value for e in at.error), [e.value for e in at.error]
+    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_lr").set_value(0.0)
+    at.button(key="train_start").click().run()
+    assert any("learning_rate" in e.value for e in at.error), [e.value for e in at.error]
+    assert not job_queue().jobs(at.session_state["session_id"], include_shared=False)
+
+
+def test_training_runs_in_the_background_to_completion_and_is_listed(colours):
+    at = open_train_page(colours)
+    choose_small_cnn(at, epochs=3)
+    at.text_input(key="train_name").set_value("colours from scratch")
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    owner = at.session_state["session_id"]
+    job = job_queue().get(at.session_state["train_job_id"], owner)
+    assert job.config.model == "small_cnn" and job.config.epochs == 3 and job.config.image_size == 32
+    assert "Current training: colours from scratch" in texts(at)
+    # The script returned while the job trains on its worker thread.
+    assert job.wait(timeout=180), job.snapshot()
+    assert job.status == "complete", job.error
+
+    at.run()  # a later rerun (as the live panel's timer would do) finds the job again and shows its end
+    assert not at.exception, at.exception
+    page = texts(at)
+    assert "Finished. Validation accuracy" in page
+    assert any(m.label == "Validation accuracy" for m in at.metric)
+    assert len(at.get("plotly_chart")) >= 3  # loss, accuracy and the confusion matrix
+    listed = runs.list_runs(owner=owner, include_shared=False)
+    assert [r.name for r in listed] == ["colours from scratch"] and listed[0].complete
+    (table,) = [d.value for d in at.dataframe if "status" in d.value.columns]  # the run list
+    # Shared runs (made by other tests in this process) may be listed too; ours is there and complete.
+    mine = table[table["name"] == "colours from scratch"]
+    assert mine["status"].tolist() == ["complete"], table
+
+    # Rename, export and delete (with confirmation) from the run list.
+    run_id = listed[0].id
+    at.text_input(key=f"train_rename_{run_id}").set_value("colours v1")
+    at.button(key=f"train_rename_go_{run_id}").click().run()
+    assert runs.get_run(run_id, owner).name == "colours v1"
+    at.button(key="train_export_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.get("download_button"), "no download button after the export"
+    assert (listed[0].path / "export" / "model.keras").is_file()
+    assert at.button(key=f"train_delete_{run_id}").disabled
+    at.checkbox(key=f"train_delete_sure_{run_id}").check().run()
+    at.button(key=f"train_delete_{run_id}").click().run()
+    assert not at.exception, at.exception
+    assert runs.list_runs(owner=owner, include_shared=False) == []
+
+
+def test_one_session_does_not_see_another_sessions_job(colours):
+    first = open_train_page(colours)
+    choose_small_cnn(first, epochs=1)
+    first.button(key="train_start").click().run()
+    job = job_queue().get(first.session_state["train_job_id"], first.session_state["session_id"])
+    second = open_train_page(colours)
+    assert "No training yet" in texts(second)
+    job.wait(timeout=180)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    from dashboard import state
+
+    monkeypatch.setenv("GLASSWING_READ_ONLY", "1")
+    state.classroom.clear()  # the classroom config is cached per process
+    yield
+    monkeypatch.delenv("GLASSWING_READ_ONLY")
+    state.classroom.clear()
+
+
+def test_a_read_only_classroom_has_no_training(read_only, colours):
+    from dashboard import state
+
+    # app.py leaves the Train page out of the navigation when the classroom cannot train ...
+    assert state.classroom().read_only and not state.classroom().can_train
+    # ... and the page refuses on its own too, whoever reaches it.
+    at = AppTest.from_function(_render_train_page, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any("Training is switched off" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "train_start"]
+
+
+def _render_train_page() -> None:
+    from dashboard.views import train
+
+    train.main()

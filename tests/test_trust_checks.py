@@ -1,0 +1,230 @@
+"""Sanity check and ground-truth scores on a small CNN trained here on the shapes images, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from core.data import shapes
+from core.errors import ParameterError
+from core.explain import registry
+from core.explain.base import Context, ExplanationMethod
+from core.trust import centre_bias_map, energy_in_mask, pointing_hit, sanity_check, score_arrays, similarity
+from core.trust.sanity import fresh_copy
+
+SIZE, PER_CLASS = 32, 150
+
+
+def _shapes(first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    images, labels, masks = [], [], []
+    for label in range(len(shapes.SHAPE_CLASSES)):
+        for i in range(first, first + count):
+            image, mask = shapes.render_shape(label, SIZE, 0, i)
+            images.append(image)
+            labels.append(label)
+            masks.append(mask)
+    return np.stack(images).astype(np.float32), np.array(labels), np.stack(masks)
+
+
+def _cnn() -> keras.Model:
+    """A small GAP CNN; its first layer centres each image on its mean colour (shapes differ by colour)."""
+    pixels = keras.Input((SIZE, SIZE, 3), name="pixels")
+    def centre(t):
+        return keras.ops.abs(t - keras.ops.mean(t, axis=(1, 2), keepdims=True)) / 128.0
+
+    x = keras.layers.Lambda(centre, name="centre")(pixels)
+    for i, filters in enumerate((16, 32, 64), start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=0.8, name=f"bn{i}")(x)
+        x = keras.layers.ReLU(name=f"relu{i}")(x)
+        if i < 3:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(len(shapes.SHAPE_CLASSES), name="logits")(x)
+    return keras.Model(pixels, keras.layers.Activation("softmax", name="probabilities")(x))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    x, y, _ = _shapes(0, PER_CLASS)
+    model = _cnn()
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=12, batch_size=32, verbose=0, shuffle=True)
+    return model
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return _shapes(PER_CLASS, 30)
+
+
+class EdgeMap(ExplanationMethod):
+    """A 'method' that ignores the model: the image's edge strength. It must fail the sanity check."""
+
+    name = "test_edges"
+    title = "Edge map (test)"
+    description = "Sobel edge magnitude of the image; ignores the model."
+    uses_layer = False
+
+    def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict):
+        grey = images.mean(axis=-1)
+        maps = np.stack([np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+                         for g in grey])
+        probs = ctx.model(images, training=False).numpy()
+        idx = np.where(class_idx < 0, probs.argmax(-1), class_idx)
+        return maps, idx, probs[np.arange(len(idx)), idx]
+
+
+@pytest.fixture
+def edge_method():
+    registry.register_method(EdgeMap)
+    yield EdgeMap.name
+    registry._METHODS.pop(EdgeMap.name, None)  # keep the shared registry as the other tests expect it
+
+
+def test_sanity_check_passes_real_methods_and_flags_an_edge_map(trained, held_out, edge_method):
+    weights = [w.copy() for w in trained.get_weights()]
+    images = held_out[0][[0, 70]]
+    for method in ("gradcam", "saliency"):
+        for image in images:
+            result = sanity_check(trained, image, method)
+            assert [s.layer for s in result.steps] == ["original", "logits", "conv3", "conv2", "conv1"]
+            assert result.passed, (method, [(s.spearman, s.ssim) for s in result.steps])
+    for image in images:
+        result = sanity_check(trained, image, edge_method)
+        assert not result.passed
+        assert min(s.spearman for s in result.steps) > 0.99 and "Failed" in result.reading()
+    # The shared model was never touched.
+    for before, after in zip(weights, trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_pointing_game_beats_centre_bias(trained, held_out):
+    images, labels, masks = held_out
+    accuracy = float(np.mean(trained.predict(images, verbose=0).argmax(-1) == labels))
+    assert accuracy > 0.35  # chance is 0.25
+    # Shapes sit near the middle, so the centre-bias map is a strong reference. SmoothGrad's fine map
+    # beats it; Grad-CAM's coarse 8x8 map (on 32-pixel images) at least beats a uniform map's energy.
+    scores = {s.method: s for s in score_arrays(trained, images, masks, ["smoothgrad", "gradcam"], labels,
+                                               params={"smoothgrad": {"samples": 10}})}
+    report = (accuracy, {k: v.to_json() for k, v in scores.items()})
+    assert scores["smoothgrad"].pointing > scores["centre-bias"].pointing + 0.05, report
+    assert scores["gradcam"].energy > scores["uniform"].energy, report
+
+
+def test_ground_truth_maths():
+    mask = np.zeros((10, 10), bool)
+    mask[2:4, 2:4] = True
+    heat = np.zeros((10, 10), np.float32)
+    heat[3, 3], heat[8, 8] = 1.0, 1.0
+    assert energy_in_mask(heat, mask) == pytest.approx(0.5)
+    assert pointing_hit(heat, mask)  # the first maximum in raster order is (3, 3)
+    heat[3, 3] = 0.5
+    assert not pointing_hit(heat, mask) and not pointing_hit(heat, mask, tolerance=3)
+    assert pointing_hit(heat, mask, tolerance=8)  # (8, 8) is about 7 pixels from the mask
+    assert energy_in_mask(np.zeros((10, 10)), mask) == 0.0
+    assert centre_bias_map((9, 9))[4, 4] == pytest.approx(1.0)
+    assert similarity(heat, heat) == pytest.approx((1.0, 1.0))
+    assert similarity(heat, np.zeros_like(heat)) == (0.0, 0.0)
+    with pytest.raises(ParameterError, match="tolerance"):
+        score_arrays(None, np.zeros((1, 4, 4, 3)), [mask], ["gradcam"], tolerance=-1)
+
+
+def test_fresh_copy_is_independent(trained):
+    copy = fresh_copy(trained)
+    copy.get_layer("logits").kernel.assign(np.zeros_like(copy.get_layer("logits").kernel.numpy()))
+    assert np.abs(trained.get_layer("logits").kernel.numpy()).sum() > 0
+
+
+# -- the CLI -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    from core.zoo.scratch import small_cnn
+
+    keras.utils.set_random_seed(1)
+    path = tmp_path_factory.mktemp("trust_cli") / "cnn.keras"
+    small_cnn(4, (SIZE, SIZE)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shape_png(tmp_path_factory):
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("trust_img") / "star.png"
+    Image.fromarray(shapes.render_shape(3, SIZE, 0, 1)[0]).save(path)
+    return path
+
+
+def _cli(argv, capsys):
+    from core.cli import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_scores_images(saved_model, shape_png, capsys):
+    code, out, err = _cli(["trust", "--model", str(saved_model), "--method", "gradcam,saliency",
+                           "--steps", "8", str(shape_png), "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["method"] for r in rows] == ["gradcam", "saliency"]
+    for row in rows:
+        f = row["faithfulness"]
+        assert 0 <= f["deletion_auc"] <= 1 and 0 <= f["insertion_auc"] <= 1 and f["steps"] == 8
+        assert row["sanity"]["steps"][0]["layer"] == "original" and isinstance(row["sanity"]["passed"], bool)
+    code, out, _ = _cli(["trust", "--model", str(saved_model), "--no-sanity", "--baseline", "black",
+                         str(shape_png)], capsys)
+    assert code == 0 and "deletion AUC" in out and "sanity" not in out
+
+
+def test_cli_scores_a_dataset(saved_model, capsys):
+    from core.data import builtin
+
+    folder = builtin.materialise("shapes", image_size=SIZE, per_class=10)
+    code, out, err = _cli(["trust", "--model", str(saved_model), "--data", str(folder), "--method", "gradcam",
+                           "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["split"] == "test" and [s["method"] for s in report["scores"]] == ["gradcam", "centre-bias",
+                                                                                   "uniform"]
+    assert report["scores"][0]["images"] == 8  # 2 test images per class
+    code, out, _ = _cli(["trust", "--model", str(saved_model), "--data", str(folder)], capsys)
+    assert code == 0 and "pointing game" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--method", "nope", "x.png"], "Unknown explanation method 'nope'"),
+    (["--baseline", "grey", "x.png"], "--baseline must be one of"),
+    ([], "either images"),
+    (["--data", "shapes", "x.png"], "either images"),
+    (["--steps", "1", "x.png"], "--steps must be from 2 to 512"),
+])
+def test_cli_rejects_nonsense(saved_model, capsys, argv, message):
+    try:
+        code, _, err = _cli(["trust", "--model", str(saved_model), *argv], capsys)
+    except SystemExit as exc:  # argparse errors
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and message in err
+
+
+def test_shortcut_report_runs_on_a_small_shortcut_dataset(trained):
+    from core.data import builtin
+    from core.trust.shortcut import shortcut_config, shortcut_report
+    from core.zoo.loaded import LoadedModel
+
+    folder = builtin.materialise("shapes-shortcut", image_size=SIZE, per_class=10)
+    loaded = LoadedModel("test", trained, (SIZE, SIZE), list(shapes.SHAPE_CLASSES), "conv3", "a test model")
+    report = shortcut_report(loaded, str(folder), examples=2)
+    assert 0 <= report.val_accuracy <= 1 and 0 <= report.test_circle_accuracy <= 1
+    side = shapes.watermark_box(SIZE)[2] - shapes.watermark_box(SIZE)[0]
+    assert report.box_area == pytest.approx(side * side / SIZE**2)
+    assert len(report.examples) == 2 and report.examples[0]["heatmap"].shape == (SIZE, SIZE)
+    assert "accuracy_drop" in report.to_json() and report.reading()
+    assert shortcut_config(epochs=3).validate().data == "shapes-shortcut"
