@@ -363,3 +363,53 @@ def test_a_run_can_be_the_backbone_of_a_new_run(scratch_run, colours, tmp_path):
     assert not np.array_equal(weights(before, "fc1")[0], weights(after, "fc1")[0])
     names = [layer.name for layer in after.layers[-4:]]
     assert names == ["head_hidden", "head_dropout", "logits", "probabilities"]
+
+
+def test_an_export_killed_at_a_random_moment_leaves_only_whole_files(scratch_run, tmp_path):
+    """SIGKILL during export: the run stays complete, every visible export file is whole, and a new
+    export over the leftovers succeeds."""
+    import tensorflow as tf
+
+    from core.train.export import export_run
+    from core.zoo.files import load_keras_file
+
+    run_dir = tmp_path / "runs" / scratch_run[0].run_dir.name
+    shutil.copytree(scratch_run[0].run_dir, run_dir)
+    before = _digest(run_dir)
+    out = tmp_path / "export"
+    script = ("from core.train.export import export_run; "
+              f"export_run({str(run_dir)!r}, out_dir={str(out)!r})")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "the export process never created its folder"
+            time.sleep(0.02)
+        delay = random.uniform(0.0, 6.0)  # from the folder's creation to (about) the end of the export
+        print(f"killing {delay:.2f} s after the export folder appeared")
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode in (-signal.SIGKILL, 0), process.stderr.read().decode()[-2000:]
+
+    assert _digest(run_dir) == before, "exporting never touches the run itself"
+    visible = {p.name for p in out.iterdir() if not p.name.startswith(".")} if out.exists() else set()
+    if "model.keras" in visible:
+        load_keras_file(out / "model.keras")
+    if "saved_model" in visible:
+        tf.saved_model.load(str(out / "saved_model"))
+    for tflite in out.glob("*.tflite") if out.exists() else []:
+        tf.lite.Interpreter(model_path=str(tflite)).allocate_tensors()
+    if "export.json" in visible:
+        assert len(json.loads((out / "export.json").read_text())["exports"]) == 4
+    if process.returncode == 0:
+        assert {"model.keras", "saved_model", "export.json"} <= visible
+
+    report = export_run(run_dir, out_dir=out)  # a restarted export goes through over whatever was left
+    assert [item["format"] for item in report["exports"]] == ["keras", "savedmodel", "tflite-float16",
+                                                              "tflite-int8"]
