@@ -16,11 +16,9 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Converts the offline default model once (a few seconds), then serves the dashboard.
+# Serves the dashboard; the default model is converted (first run only) and warmed while it starts.
 run: $(VENV)/.installed
-	$(PY) -m core models --prepare efficientnet_lite0
-	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+	$(PY) -m dashboard --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: $(VENV)/.dev-installed
 	$(PY) -m ruff check core dashboard tests bench

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.load_sessions [--sessions 20] [--train | --no-train] [--uploads 1]
                                             [--url http://host:port [--pid PID]] [--json]
 
-Starts ``streamlit run dashboard/app.py`` on a free port (or uses ``--url``), starts one training job
+Starts ``python -m dashboard`` on a free port (or uses ``--url``), starts one training job
 (``python -m core train`` on the built-in shapes dataset, against the server's runs folder) and waits
 until it is training, then drives one headless Chromium (Debian's) with one browser context per
 session, i.e. one Streamlit websocket session each, like N students in N tabs:
@@ -110,7 +110,7 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
     port = free_port()
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
+            [sys.executable, "-m", "dashboard", "--server.port",
              str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)

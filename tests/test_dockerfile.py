@@ -118,7 +118,7 @@ def test_healthcheck_hits_streamlit_health_on_the_exposed_port(dockerfile):
     assert port == "8501" and f":{port}/_stcore/health" in health.args
     (cmd,) = first(instructions, "CMD")
     argv = json.loads(cmd.args)  # exec form, so signals reach Streamlit (no shell in between)
-    assert argv[:4] == ["python", "-m", "streamlit", "run"] and (ROOT / argv[4]).is_file()
+    assert argv[:3] == ["python", "-m", "dashboard"] and (ROOT / "dashboard" / "__main__.py").is_file()
     assert f"--server.port={port}" in argv and "--server.address=0.0.0.0" in argv
     assert "--server.headless=true" in argv
 

@@ -62,7 +62,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 @pytest.fixture(scope="session")
 def server():
-    """The dashboard served by ``streamlit run`` on a free local port, with its own data folders."""
+    """``python -m dashboard`` (what make run serves) on a free local port, with its own data folders."""
     home = Path(tempfile.mkdtemp(prefix="glasswing-browser-"))
     port = _free_port()
     log = home / "streamlit.log"
@@ -70,7 +70,7 @@ def server():
            "PYTHONPATH": str(ROOT)}
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+            [sys.executable, "-m", "dashboard",
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)

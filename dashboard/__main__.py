@@ -1,0 +1,57 @@
+"""``python -m dashboard [streamlit options]``: serve the dashboard with the default model warmed up.
+
+``streamlit run dashboard/app.py`` works too, but Streamlit runs the app (and so imports TensorFlow,
+loads the model and compiles Grad-CAM) only when the first browser connects. This launcher does that
+work on a background thread while the server starts, in the same process, so the first visitor finds
+the model loaded and the explanation functions compiled (core caches models and compiled functions
+per process). It also replaces ``python -m core models --prepare`` before the server: converting the
+offline default model on first run happens here, with its progress on the console.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def warm_up() -> None:
+    """Load the model the Explain page opens on and run its first requests once (errors only logged).
+
+    The faithfulness badges, computed after the heatmap is on screen, compile on first use.
+    """
+    started = time.perf_counter()
+    try:
+        from core.classroom import load_classroom
+        from core.explain import explain
+        from core.images import resize_for_model
+        from core.samples import load_sample
+        from core.zoo import list_models, load_model
+
+        name = load_classroom().default_model([s.name for s in list_models() if s.pretrained])
+        loaded = load_model(name)
+        batch = resize_for_model(load_sample("cat"), loaded.input_size)[None]
+        with loaded.lock:  # the first page waits on this lock: keep it to what the heatmap needs
+            loaded.predict(batch)
+            if loaded.default_cam_layer is not None:
+                explain(loaded, batch, "gradcam")
+        importlib.import_module("dashboard.views.explain")  # the first page's own imports
+        print(f"Glasswing: {name} loaded and compiled in {time.perf_counter() - started:.1f} s", flush=True)
+    except Exception as exc:  # noqa: BLE001 - the page reports the same error to the user, with context
+        print(f"Glasswing: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from streamlit.web import cli as stcli
+
+    threading.Thread(target=warm_up, name="glasswing-warm-up", daemon=True).start()
+    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    return stcli.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""``python -m dashboard``: the launcher that warms the default model while Streamlit starts."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import dashboard.__main__ as launcher
+from core.explain import compiled
+from core.zoo import load_model
+
+
+def test_warm_up_loads_the_default_model_and_compiles_its_grad_cam(monkeypatch, capsys):
+    for key in ("GLASSWING_CLASSROOM", "GLASSWING_MODELS", "GLASSWING_PRELOADED_RUN"):
+        monkeypatch.delenv(key, raising=False)
+    launcher.warm_up()
+    out = capsys.readouterr()
+    assert "efficientnet_lite0 loaded and compiled" in out.out, out.err
+    model = load_model("efficientnet_lite0").model  # the process cache: the page gets this object
+    assert compiled.cache_size(model) >= 1, "Grad-CAM's compiled function is cached for the first page"
+    assert "dashboard.views.explain" in sys.modules
+
+
+def test_warm_up_follows_the_classroom_and_never_raises(monkeypatch, capsys):
+    monkeypatch.setenv("GLASSWING_MODELS", "no_such_model")
+    launcher.warm_up()  # the page shows the configuration error; the launcher must still serve it
+    err = capsys.readouterr().err
+    assert "warm-up skipped" in err and "no_such_model" in err
+
+
+def test_main_serves_the_app_with_the_given_streamlit_options(monkeypatch):
+    from streamlit.web import cli as stcli
+
+    seen: dict = {}
+    monkeypatch.setattr(launcher, "warm_up", lambda: seen.setdefault("warmed", True))
+
+    def fake_streamlit_main() -> int:
+        seen["argv"] = list(sys.argv)
+        return 0
+
+    monkeypatch.setattr(stcli, "main", fake_streamlit_main)
+    monkeypatch.setattr(sys, "argv", ["python"])
+    assert launcher.main(["--server.port", "8765"]) == 0
+    assert seen["argv"] == ["streamlit", "run", str(launcher.APP), "--server.port", "8765"]
+    assert launcher.APP.is_file()
+    for _ in range(100):  # the warm-up thread has run (it does not block the server's start)
+        if "warmed" in seen:
+            break
+        time.sleep(0.01)
+    assert seen.get("warmed") is True
