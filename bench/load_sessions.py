@@ -1,12 +1,15 @@
-"""Many people at once: N real browser sessions asking the dashboard for heatmaps while one model trains.
+"""Many people at once: N dashboard sessions asking for heatmaps while one model trains.
 
     .venv/bin/python -m bench.load_sessions [--sessions 20] [--train | --no-train] [--uploads 1]
-                                            [--url http://host:port [--pid PID]] [--json]
+                                            [--client ws|browser] [--url http://host:port [--pid PID]] [--json]
 
 Starts ``python -m dashboard`` on a free port (or uses ``--url``), starts one training job
 (``python -m core train`` on the built-in shapes dataset, against the server's runs folder) and waits
-until it is training, then drives one headless Chromium (Debian's) with one browser context per
-session, i.e. one Streamlit websocket session each, like N students in N tabs:
+until it is training, then opens N Streamlit sessions, like N students in N tabs. By default each is a
+websocket client speaking the frontend's protocol (:mod:`bench.ws_session`: script runs, widget states,
+file uploads) without rendering anything, because N headless Chromium tabs on this 2-core machine would
+spend the CPU the server needs on N copies of the frontend (``--client browser`` does that, one browser
+context per session):
 
 1. a warm-up session loads the Explain page alone (the model is loaded and compiled once per server);
 2. the other N-1 sessions open the page at the same moment; each waits for the sample photo's
@@ -231,27 +234,82 @@ async def run_session(browser, url: str, index: int, photos: list[Path], timeout
     return result
 
 
-async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: MemoryProbe | None,
-                timeout_s: float) -> dict:
-    from playwright.async_api import async_playwright
+def _has_heatmap(run) -> bool:
+    return any(CAPTION.match(caption) for caption in run.images)
 
+
+async def run_ws_session(url: str, index: int, photos: list[Path], timeout_s: float) -> SessionResult:
+    """The same steps as :func:`run_session` over Streamlit's websocket protocol (nothing rendered)."""
+    from bench.ws_session import WsSession, radio_state
+
+    result = SessionResult(index)
+    session = WsSession(url)
+    try:
+        start = time.perf_counter()
+        await session.__aenter__()
+        first = await session.run(until=lambda r: "Explain a prediction" in r.texts, timeout=timeout_s)
+        result.page_ready = time.perf_counter() - start
+        if not _has_heatmap(first):
+            first = await session.run(until=_has_heatmap, timeout=timeout_s)  # the run goes on: read on
+        if first.exceptions or not _has_heatmap(first):
+            raise RuntimeError(f"no heatmap on the page: {first.exceptions or first.images}")
+        result.first_heatmap = time.perf_counter() - start
+        if photos:
+            source = radio_state(first.radios["Image source"], "Upload")
+            page = await session.run([source], timeout=timeout_s)
+            if not page.uploaders:
+                raise RuntimeError("the Upload source shows no file uploader")
+        for photo in photos:
+            start = time.perf_counter()
+            uploaded = await session.upload(page.uploaders[0], photo.name, photo.read_bytes())
+            done = await session.run(
+                [source, uploaded], timeout=timeout_s,
+                until=lambda r, name=photo.name: any(name in c for c in r.images) and _has_heatmap(r))
+            if done.exceptions or not _has_heatmap(done):
+                raise RuntimeError(f"no heatmap for {photo.name}: {done.exceptions or done.images}")
+            result.upload_heatmaps.append(time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - one failed session is reported, the others go on
+        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    result.context = session  # closed later, after memory is read with every session still open
+    return result
+
+
+async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: MemoryProbe | None,
+                timeout_s: float, client: str = "ws") -> dict:
     photos = make_photos(photos_dir, sessions * uploads)
     per_session = [photos[i * uploads:(i + 1) * uploads] for i in range(sessions)]
     memory: dict[str, float | None] = {"baseline": probe.now() if probe else None}
-    async with async_playwright() as pw:
+    browser = pw_context = None
+    if client == "browser":
+        from playwright.async_api import async_playwright
+
+        pw_context = async_playwright()
+        pw = await pw_context.__aenter__()
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+    def one(i: int):
+        if browser is not None:
+            return run_session(browser, url, i, per_session[i], timeout_s * 1000)
+        return run_ws_session(url, i, per_session[i], timeout_s)
+
+    try:
         warm_start = time.perf_counter()
-        warm = await run_session(browser, url, 0, per_session[0], timeout_s * 1000)
+        warm = await one(0)
         warm_seconds = time.perf_counter() - warm_start
         memory["one_session"] = probe.now() if probe else None
         start = time.perf_counter()
-        others = await asyncio.gather(*(run_session(browser, url, i, per_session[i], timeout_s * 1000)
-                                        for i in range(1, sessions)))
+        others = await asyncio.gather(*(one(i) for i in range(1, sessions)))
         wall = time.perf_counter() - start
         memory["all_sessions"] = probe.now() if probe else None
         for result in [warm, *others]:
-            await result.context.close()
-        await browser.close()
+            if browser is not None:
+                await result.context.close()
+            else:
+                await result.context.__aexit__(None, None, None)
+    finally:
+        if browser is not None:
+            await browser.close()
+            await pw_context.__aexit__(None, None, None)
     return {"warm": warm, "warm_seconds": warm_seconds, "others": others, "wall": wall, "memory": memory}
 
 
@@ -360,6 +418,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=10, help="seconds to wait after closing sessions before "
                    "reading memory again (default 10)")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.add_argument("--client", choices=("ws", "browser"), default="ws",
+                   help="ws: Streamlit's websocket protocol, nothing rendered (default; measures the server); "
+                        "browser: one headless Chromium context per session (on one machine, the N frontends "
+                        "compete with the server for the CPU)")
     args = p.parse_args(argv)
     if args.sessions < 1 or args.uploads < 0 or args.timeout <= 0:
         p.error("--sessions must be at least 1, --uploads 0 or more and --timeout positive")
@@ -368,7 +430,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not Path(CHROMIUM).exists():
+    if args.client == "browser" and not Path(CHROMIUM).exists():
         print(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", file=sys.stderr)
         return 2
     home = Path(tempfile.mkdtemp(prefix="glasswing-load-"))
@@ -394,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             trainer = Trainer(env, Path(env["GLASSWING_RUNS"]), args.train_args.split())
             trainer.wait_training(timeout=args.timeout)
         print(f"Driving {args.sessions} sessions against {url} ...", file=sys.stderr, flush=True)
-        outcome = asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout))
+        outcome = asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout, args.client))
         time.sleep(args.settle)
         after = probe.now() if probe else None
         peak = probe.peak if probe else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # name -> (skimage.data function, what the photo shows)
@@ -18,13 +20,18 @@ def sample_names() -> list[str]:
 
 
 def load_sample(name: str) -> np.ndarray:
-    """An RGB uint8 photo by sample name."""
-    import skimage.data
-
+    """An RGB uint8 photo by sample name (a fresh copy; decoded once per process)."""
     from core.errors import unknown_name
 
     if name not in SAMPLES:
         raise unknown_name("sample", name, list(SAMPLES))
+    return _decoded(name).copy()
+
+
+@functools.lru_cache(maxsize=len(SAMPLES))
+def _decoded(name: str) -> np.ndarray:
+    import skimage.data
+
     image = getattr(skimage.data, SAMPLES[name][0])()
     if image.ndim == 2:
         image = np.stack([image] * 3, axis=-1)

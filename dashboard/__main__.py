@@ -48,6 +48,9 @@ def warm_up() -> None:
 def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli
 
+    from dashboard.keras_session import keep_keras_session
+
+    keep_keras_session()  # app.py does it too (for `streamlit run`); here it holds from the first run
     threading.Thread(target=warm_up, name="glasswing-warm-up", daemon=True).start()
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     return stcli.main()

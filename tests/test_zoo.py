@@ -171,3 +171,24 @@ def test_cat_photo_top1_and_class_lookup(lite0, cat_image):
     assert lite0.class_index("egyptian_cat") == 285 and lite0.class_index("285") == 285
     with pytest.raises(Exception, match="--target"):
         lite0.class_index("1000", "--target")
+
+
+def test_sample_photos_are_decoded_once_and_handed_out_as_copies():
+    from core import samples
+
+    first = samples.load_sample("cat")
+    first[:] = 0  # a caller scribbling on its copy
+    again = samples.load_sample("cat")
+    assert again.dtype == np.uint8 and again.ndim == 3 and again.max() > 0
+    assert samples._decoded.cache_info().currsize >= 1
+
+
+def test_the_manifest_is_read_again_when_it_changes(monkeypatch, tmp_path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"m": {"file": "a.h5"}}))
+    monkeypatch.setattr(keras_apps, "MANIFEST", manifest)
+    assert keras_apps.manifest_entry("m") == {"file": "a.h5"}
+    keras_apps.manifest_entry("m")["file"] = "mutated"  # entries are copies
+    assert keras_apps.manifest_entry("m") == {"file": "a.h5"}
+    manifest.write_text(json.dumps({"m": {"file": "renamed.h5"}}))
+    assert keras_apps.manifest_entry("m") == {"file": "renamed.h5"}

@@ -31,9 +31,14 @@ def _lock(loaded: Any):
 
 
 def score_heatmap(loaded: Any, image: np.ndarray, heatmap: np.ndarray, class_index: int | None = None,
-                  baseline: str = "blur", steps: int = DEFAULT_STEPS) -> Curves:
-    """Deletion and insertion curves of an existing heatmap (e.g. one the Explain page drew)."""
-    with _lock(loaded):
+                  baseline: str = "blur", steps: int = DEFAULT_STEPS, exclusive: bool = True) -> Curves:
+    """Deletion and insertion curves of an existing heatmap (e.g. one the Explain page drew).
+
+    ``exclusive=False`` does not hold the model's lock: the curves only call a compiled, read-only
+    function of the model, which is safe beside other calls, so seconds of scoring need not hold up
+    everyone else's predictions on a shared model.
+    """
+    with _lock(loaded) if exclusive else nullcontext():
         return deletion_insertion(loaded.model, _pixels(loaded, image), heatmap, class_index, baseline, steps)
 
 

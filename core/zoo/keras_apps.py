@@ -40,8 +40,17 @@ class KerasApp:
     description: str
 
 
+_manifest: dict[tuple[int, int], dict] = {}  # (size, mtime_ns) -> parsed manifest
+
+
 def manifest_entry(name: str) -> dict:
-    return json.loads(MANIFEST.read_text())[name]
+    """The manifest's entry for ``name`` (the file is parsed again only when it changes)."""
+    info = MANIFEST.stat()
+    key = (info.st_size, info.st_mtime_ns)
+    if key not in _manifest:
+        _manifest.clear()
+        _manifest[key] = json.loads(MANIFEST.read_text())
+    return dict(_manifest[key][name])
 
 
 def weights_dir() -> Path:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import GlasswingError
@@ -83,11 +82,19 @@ def _load_model_ui(model_name: str):
         return None
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def top_figure(top: tuple[tuple[str, float], ...]) -> go.Figure:
+    """The top-k bar chart, built once per prediction (plotly figures are slow to build; never mutated)."""
+    labels, probs = [t[0] for t in top][::-1], [t[1] for t in top][::-1]  # the best at the top
+    fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs],
+                           textposition="auto", marker_color="#636efa"))
+    fig.update_layout(title="Top predictions", xaxis={"range": [0, 1], "title": "probability"},
+                      yaxis={"title": "class"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
+    return fig
+
+
 def _top_chart(top: list[dict]) -> None:
-    df = pd.DataFrame({"class": [t["label"] for t in top], "probability": [t["prob"] for t in top]})
-    fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%",
-                 title="Top predictions")
-    fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
+    fig = top_figure(tuple((t["label"], float(t["prob"])) for t in top))
     st.plotly_chart(fig, width="stretch", key="explain_top_chart")
 
 
@@ -139,7 +146,9 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     st.image(blended, width="stretch",
              caption=f"{meta.title} · {label} ({result['prob']:.1%})"
                      + (f" · layer {result['layer']}" if result["layer"] else "") + f" · {result['ms']:.0f} ms")
-    st.download_button("Download overlay", to_png_bytes(blended),
+    # Deferred: the PNG is encoded only when someone clicks (encoding every overlay on every run costs
+    # more than the rest of the card, and a classroom reruns this page for every student).
+    st.download_button("Download overlay", lambda: to_png_bytes(blended),
                        file_name=f"{image.name.replace(' ', '_').replace(':', '')}_{method}.png", mime="image/png",
                        key=f"explain_dl_{method}")
     peak = np.unravel_index(int(np.argmax(result["heatmap"])), result["heatmap"].shape)

@@ -30,3 +30,13 @@ def test_upload_a_photo_and_see_its_heatmap(page, tmp_path, cat_image):
     expect(page.get_by_test_id("stImage").filter(has_text="my_cat.png")).to_be_visible(timeout=120_000)
     expect(page.get_by_text(re.compile(r"Grad-CAM · Egyptian cat"))).to_be_visible(timeout=120_000)
     expect(page.get_by_role("button", name="Download overlay")).to_be_visible()
+    # The download is encoded on click: it must still be the overlay, a PNG of the photo's own size.
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download overlay").click()
+    saved = Path(tmp_path) / "overlay.png"
+    info.value.save_as(saved)
+    with Image.open(saved) as overlay:
+        assert overlay.format == "PNG" and overlay.size == (cat_image.shape[1], cat_image.shape[0])
+    # The faithfulness badges arrive from the background scorer without any click.
+    expect(page.get_by_text(re.compile(r"deletion \d\.\d\d")).first).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"insertion \d\.\d\d")).first).to_be_visible()
