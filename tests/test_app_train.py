@@ -100,6 +100,8 @@ def test_training_runs_in_the_background_to_completion_and_is_listed(colours):
     assert job.wait(timeout=180), job.snapshot()
     assert job.status == "complete", job.error
 
+    # Someone else shares a newer run meanwhile: the run list still opens on this session's own run.
+    runs.create_run({"owner": None, "name": "someone else's newer run", "base_model": "small_cnn"})
     at.run()  # a later rerun (as the live panel's timer would do) finds the job again and shows its end
     assert not at.exception, at.exception
     page = texts(at)

@@ -36,7 +36,9 @@ def runs_ui(owner: str) -> None:
                  column_config={"val accuracy": st.column_config.NumberColumn(format="percent"),
                                 "test accuracy": st.column_config.NumberColumn(format="percent")})
     by_id = {r.id: r for r in all_runs}
-    run_id = st.selectbox("Run", list(by_id), key="train_runs_pick",
+    # Open on this session's newest run, not on a newer one someone else shared.
+    first_mine = next((i for i, r in enumerate(all_runs) if is_mine(r, owner)), 0)
+    run_id = st.selectbox("Run", list(by_id), index=first_mine, key="train_runs_pick",
                           format_func=lambda i: f"{by_id[i].name} · {by_id[i].status}")
     run = by_id[run_id]
     if run.error:
