@@ -87,7 +87,10 @@ def test_nonsense_settings_are_refused_naming_them(colours):
 
 
 def test_training_runs_in_the_background_to_completion_and_is_listed(colours):
+    # A run someone shared earlier is listed (and selected) before this session trains its own.
+    runs.create_run({"owner": None, "name": "someone else's older run", "base_model": "small_cnn"})
     at = open_train_page(colours)
+    assert at.selectbox(key="train_runs_pick").value is not None
     choose_small_cnn(at, epochs=3)
     at.text_input(key="train_name").set_value("colours from scratch")
     at.button(key="train_start").click().run()

@@ -36,9 +36,8 @@ def runs_ui(owner: str) -> None:
                  column_config={"val accuracy": st.column_config.NumberColumn(format="percent"),
                                 "test accuracy": st.column_config.NumberColumn(format="percent")})
     by_id = {r.id: r for r in all_runs}
-    # Open on this session's newest run, not on a newer one someone else shared.
-    first_mine = next((i for i, r in enumerate(all_runs) if is_mine(r, owner)), 0)
-    run_id = st.selectbox("Run", list(by_id), index=first_mine, key="train_runs_pick",
+    _pick_newest_own_run(all_runs, owner)
+    run_id = st.selectbox("Run", list(by_id), key="train_runs_pick",
                           format_func=lambda i: f"{by_id[i].name} · {by_id[i].status}")
     run = by_id[run_id]
     if run.error:
@@ -55,6 +54,17 @@ def runs_ui(owner: str) -> None:
         st.caption("A run shared by someone else: you can use and export it, but not change it.")
     if run.complete:
         _export(run, owner)
+
+
+def _pick_newest_own_run(all_runs: list[RunInfo], owner: str) -> None:
+    """Select this session's newest run when one appears (a training just finished), not a newer run
+    that someone else shared; otherwise keep the user's choice while it still exists."""
+    newest_mine = next((r.id for r in all_runs if is_mine(r, owner)), None)
+    if newest_mine is not None and st.session_state.get("train_runs_newest_mine") != newest_mine:
+        st.session_state["train_runs_newest_mine"] = newest_mine
+        st.session_state["train_runs_pick"] = newest_mine
+    elif st.session_state.get("train_runs_pick") not in {r.id for r in all_runs}:
+        st.session_state["train_runs_pick"] = newest_mine or all_runs[0].id
 
 
 def _table(all_runs: list[RunInfo], owner: str) -> pd.DataFrame:
