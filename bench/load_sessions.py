@@ -15,7 +15,9 @@ context per session):
 2. the other N-1 sessions open the page at the same moment; each waits for the sample photo's
    "Grad-CAM · " caption (time to first heatmap), then uploads ``--uploads`` photos of its own (a
    slightly different cat each, so nothing comes from the shared cache) and waits for each heatmap;
-3. every session closes and the server's memory is read again after a pause.
+3. every session closes; once Streamlit has dropped them (``--session-ttl``, see :func:`released_memory`)
+   the server's memory is read again;
+4. ``--rounds`` repeats 2-3 with new sessions and new photos, to show whether memory keeps growing.
 
 Reported: throughput (heatmaps per second over the concurrent phase), p50/p95 of the time to the
 first heatmap and of the time to a heatmap for a new photo, and the server's resident memory (VmRSS
@@ -109,13 +111,14 @@ def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 180) 
     raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
 
 
-def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict[str, str], log: Path, session_ttl: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dashboard", "--server.port",
              str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             "--server.disconnectedSessionTTL", str(session_ttl)],
             cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -189,8 +192,9 @@ class SessionResult:
     context: object = field(default=None, repr=False)  # the browser context, closed by the caller
 
 
-def make_photos(folder: Path, count: int) -> list[Path]:
-    """``count`` different photos of the sample cat (a little noise each), so no heatmap is cached."""
+def make_photos(folder: Path, count: int, first: int = 0) -> list[Path]:
+    """``count`` different photos of the sample cat (a little noise each), so no heatmap is cached;
+    ``first`` numbers them on from an earlier round's."""
     import numpy as np
     from PIL import Image
 
@@ -198,7 +202,7 @@ def make_photos(folder: Path, count: int) -> list[Path]:
 
     cat = load_sample("cat").astype(np.int16)
     paths = []
-    for i in range(count):
+    for i in range(first, first + count):
         noise = np.random.default_rng(i).integers(-3, 4, cat.shape)
         path = folder / f"cat_{i:03d}.png"
         Image.fromarray(np.clip(cat + noise, 0, 255).astype(np.uint8)).save(path)
@@ -275,8 +279,8 @@ async def run_ws_session(url: str, index: int, photos: list[Path], timeout_s: fl
 
 
 async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: MemoryProbe | None,
-                timeout_s: float, client: str = "ws") -> dict:
-    photos = make_photos(photos_dir, sessions * uploads)
+                timeout_s: float, client: str = "ws", round_index: int = 0) -> dict:
+    photos = make_photos(photos_dir, sessions * uploads, first=round_index * sessions * uploads)
     per_session = [photos[i * uploads:(i + 1) * uploads] for i in range(sessions)]
     memory: dict[str, float | None] = {"baseline": probe.now() if probe else None}
     browser = pw_context = None
@@ -313,6 +317,26 @@ async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: 
     return {"warm": warm, "warm_seconds": warm_seconds, "others": others, "wall": wall, "memory": memory}
 
 
+def released_memory(url: str, probe: MemoryProbe | None, ttl: float, settle: float) -> float | None:
+    """The server's memory once the closed sessions are gone.
+
+    Streamlit keeps a disconnected session for ``server.disconnectedSessionTTL`` seconds (so a
+    reconnecting tab finds it) and drops expired ones when another session disconnects; so: wait out
+    the TTL, open and close one more session, wait ``settle`` seconds, read.
+    """
+    time.sleep(ttl + 1)
+    asyncio.run(_open_and_close(url))
+    time.sleep(settle)
+    return probe.now() if probe else None
+
+
+async def _open_and_close(url: str) -> None:
+    from bench.ws_session import WsSession
+
+    async with WsSession(url) as session:
+        await session.run(until=lambda r: "Explain a prediction" in r.texts, timeout=120)
+
+
 # -- report -----------------------------------------------------------------------------------------------
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile: the ceil(q/100 * n)-th smallest (with 19 samples, p95 is the largest)."""
@@ -323,7 +347,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def summarise(outcome: dict, sessions: int, uploads: int, trainer: Trainer | None,
-              memory_after: float | None, peak: float | None) -> dict:
+              memory_after: list[float | None], peak: float | None) -> dict:
     others: list[SessionResult] = outcome["others"]
     done = [r for r in others if r.error is None]
     first = [r.first_heatmap for r in others if r.first_heatmap is not None]
@@ -387,7 +411,8 @@ def print_table(report: dict, url: str) -> None:
         ("any heatmap, p95 (goal: under 3 s)", sec(report["any_heatmap_p95_s"])),
         ("server RSS: no session / 1 / all", f"{mb(rss['baseline'])} / {mb(rss['one_session'])} / "
                                              f"{mb(rss['all_sessions'])}"),
-        ("server RSS: peak / after sessions closed", f"{mb(rss['peak'])} / {mb(rss['after_close'])}"),
+        ("server RSS: peak", mb(rss["peak"])),
+        ("server RSS once the sessions were gone, per round", " / ".join(mb(v) for v in rss["after_close"])),
         ("memory per additional session", mb(report["rss_per_additional_session_mb"])),
     ]
     if training is not None and training["last_progress"]:
@@ -417,14 +442,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=600, help="seconds a session may wait for a heatmap")
     p.add_argument("--settle", type=float, default=10, help="seconds to wait after closing sessions before "
                    "reading memory again (default 10)")
+    p.add_argument("--rounds", type=int, default=2, help="times to repeat the sessions with new ones and new "
+                   "photos, reading memory after each (default 2)")
+    p.add_argument("--session-ttl", type=int, default=5, help="the started server's "
+                   "server.disconnectedSessionTTL, seconds a closed session is kept (Streamlit's default: 120; with "
+                   "--url, give the running server's value)")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.add_argument("--client", choices=("ws", "browser"), default="ws",
                    help="ws: Streamlit's websocket protocol, nothing rendered (default; measures the server); "
                         "browser: one headless Chromium context per session (on one machine, the N frontends "
                         "compete with the server for the CPU)")
     args = p.parse_args(argv)
-    if args.sessions < 1 or args.uploads < 0 or args.timeout <= 0:
-        p.error("--sessions must be at least 1, --uploads 0 or more and --timeout positive")
+    if args.sessions < 1 or args.uploads < 0 or args.timeout <= 0 or args.rounds < 1 or args.session_ttl < 0:
+        p.error("--sessions and --rounds must be at least 1, --uploads and --session-ttl 0 or more and "
+                "--timeout positive")
     return args
 
 
@@ -445,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             pid = args.pid or listening_pid(port)
             wait_healthy(url, None)
         else:
-            server, url = start_server(env, home / "streamlit.log")
+            server, url = start_server(env, home / "streamlit.log", args.session_ttl)
             pid = server.pid
             wait_healthy(url, server)
         if pid is None:
@@ -457,8 +488,11 @@ def main(argv: list[str] | None = None) -> int:
             trainer.wait_training(timeout=args.timeout)
         print(f"Driving {args.sessions} sessions against {url} ...", file=sys.stderr, flush=True)
         outcome = asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout, args.client))
-        time.sleep(args.settle)
-        after = probe.now() if probe else None
+        after = [released_memory(url, probe, args.session_ttl, args.settle)]
+        for k in range(1, args.rounds):  # the same again with new sessions and new photos: does memory grow?
+            print(f"Round {k + 1} of {args.rounds} ...", file=sys.stderr, flush=True)
+            asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout, args.client, k))
+            after.append(released_memory(url, probe, args.session_ttl, args.settle))
         peak = probe.peak if probe else None
         report = summarise(outcome, args.sessions, args.uploads, trainer, after, peak)
     finally:

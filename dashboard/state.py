@@ -19,6 +19,7 @@ import streamlit as st
 
 from core.classroom import ClassroomConfig, load_classroom
 from core.zoo import LoadedModel, load_model
+from dashboard.priority import foreground
 
 
 @st.cache_resource(show_spinner=False)
@@ -126,7 +127,7 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with loaded.lock:
+    with foreground(), loaded.lock:
         return loaded.predict(batch)[0]
 
 
@@ -139,7 +140,7 @@ def heatmap(model_name: str, digest: str, method: str, layer: str | None, target
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with loaded.lock:
+    with foreground(), loaded.lock:
         (exp,) = explain(loaded, batch, method, layer=layer, target=target, **dict(params))
     return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
             "ms": exp.ms, "method": method}

@@ -95,10 +95,13 @@ def test_sanity_check_passes_real_methods_and_flags_an_edge_map(trained, held_ou
             result = sanity_check(trained, image, method)
             assert [s.layer for s in result.steps] == ["original", "logits", "conv3", "conv2", "conv1"]
             assert result.passed, (method, [(s.spearman, s.ssim) for s in result.steps])
+    assert "the Grad-CAM map changed" not in result.reading()  # the last one was saliency
+    assert "Saliency" in result.reading() and result.reading().startswith("Passed")
     for image in images:
         result = sanity_check(trained, image, edge_method)
         assert not result.passed
         assert min(s.spearman for s in result.steps) > 0.99 and "Failed" in result.reading()
+        assert "the Edge map (test) map" in result.reading()  # named by its title
     # The shared model was never touched.
     for before, after in zip(weights, trained.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -119,3 +121,23 @@ def test_nonsense_is_rejected(region_model, bright_corner):
     # A heatmap at another resolution is resized to the model's input.
     small = deletion_insertion(region_model, bright_corner, heat[::4, ::4], 0, "black", 8)
     assert small.deletion_auc < 0.2
+
+
+def test_a_pause_runs_before_every_batch_and_is_not_counted(region_model, bright_corner):
+    from core.trust.faithfulness import STEP_BATCH
+
+    heat = _region_heatmap()
+    plain = deletion_insertion(region_model, bright_corner, heat, 0, "blur", steps=16)
+    calls = []
+
+    def pause():
+        calls.append(time.perf_counter())
+        time.sleep(0.05)
+
+    started = time.perf_counter()
+    paused = deletion_insertion(region_model, bright_corner, heat, 0, "blur", steps=16, pause=pause)
+    wall_ms = (time.perf_counter() - started) * 1000.0
+    assert len(calls) == -(-len(step_counts(heat.size, 16)) // STEP_BATCH)  # one per batched call
+    np.testing.assert_array_equal(paused.deletion, plain.deletion)
+    np.testing.assert_array_equal(paused.insertion, plain.insertion)
+    assert paused.ms <= wall_ms - 50.0 * len(calls) + 1.0  # the time spent paused is left out

@@ -15,6 +15,7 @@ or copied from it (:func:`naive_curves` is the one-by-one reference).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -155,12 +156,14 @@ def _class_index(model: keras.Model, image: np.ndarray, class_index: int | None)
 
 def deletion_insertion(model: keras.Model, image: np.ndarray, heatmap: np.ndarray,
                        class_index: int | None = None, baseline: str = "blur", steps: int = DEFAULT_STEPS,
-                       seed: int = 0) -> Curves:
+                       seed: int = 0, pause: Callable[[], object] | None = None) -> Curves:
     """Deletion and insertion curves of ``heatmap`` for ``model`` on one image, batched and compiled.
 
     ``image`` is raw pixels ``(H, W, 3)`` (resized to the model's input if needed), ``heatmap`` any
     2-D importance map (resized to the input), ``class_index`` the class followed (default: the top
     prediction). The compiled function is cached per model (:mod:`core.explain.compiled`).
+    ``pause`` is called before each batched call: a server scoring in the background passes one that
+    waits while people wait for their own heatmaps (time spent in it is not counted in ``ms``).
     """
     steps = check_steps(steps)
     start = time.perf_counter()
@@ -172,13 +175,18 @@ def deletion_insertion(model: keras.Model, image: np.ndarray, heatmap: np.ndarra
     ranks = tf.constant(importance_ranks(heatmap, seed))
     image_t, base_t, index_t = tf.constant(pixels), tf.constant(base), tf.constant(index, tf.int32)
     deletion, insertion = [], []
+    paused = 0.0
     for i in range(0, len(counts), STEP_BATCH):
+        if pause is not None:
+            waited = time.perf_counter()
+            pause()
+            paused += time.perf_counter() - waited
         d, s = fn(image_t, base_t, ranks, tf.constant(counts[i:i + STEP_BATCH]), index_t)
         deletion.append(d.numpy())
         insertion.append(s.numpy())
     fractions = counts / float(heatmap.size)
     return Curves(index, baseline, fractions, np.concatenate(deletion).astype(np.float64),
-                  np.concatenate(insertion).astype(np.float64), (time.perf_counter() - start) * 1000.0)
+                  np.concatenate(insertion).astype(np.float64), (time.perf_counter() - start - paused) * 1000.0)
 
 
 def naive_curves(model: keras.Model, image: np.ndarray, heatmap: np.ndarray, class_index: int | None = None,

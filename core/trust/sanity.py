@@ -22,8 +22,8 @@ import numpy as np
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
-from core.errors import ParameterError
-from core.explain import compiled, explain
+from core.errors import GlasswingError, ParameterError
+from core.explain import compiled, explain, get_method
 
 MAX_STAGES = 8  # cascade checkpoints shown; deep models randomise several layers per checkpoint
 PASS_THRESHOLD = 0.5  # at the fully randomised model both similarities must fall below this to pass
@@ -69,11 +69,12 @@ class SanityResult:
     def reading(self) -> str:
         """A plain-language sentence for students."""
         rho, ssim = self.final.spearman, self.final.ssim
+        title = _method_title(self.method)
         if self.passed:
-            return (f"Passed: once the model's weights were replaced by random numbers, the {self.method} "
+            return (f"Passed: once the model's weights were replaced by random numbers, the {title} "
                     f"map changed (rank correlation {rho:.2f}, SSIM {ssim:.2f} with the original). The map "
                     "depends on what the model learned, as an explanation should.")
-        return (f"Failed: even with every weight of the model randomised, the {self.method} map still looks "
+        return (f"Failed: even with every weight of the model randomised, the {title} map still looks "
                 f"like the original (rank correlation {rho:.2f}, SSIM {ssim:.2f}). It mostly shows the image "
                 "itself, such as its edges, rather than what the model learned; do not read it as the "
                 "model's reasoning.")
@@ -185,3 +186,11 @@ def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None =
     notes = [] if len(steps) > 1 else ["The model has no convolution or dense layers to randomise."]
     return SanityResult(method, original.class_index, steps, float(threshold),
                         (time.perf_counter() - start) * 1000.0, original.layer, notes)
+
+
+def _method_title(name: str) -> str:
+    """The method's display name ("Grad-CAM"), or its registry name for one not registered."""
+    try:
+        return get_method(name).title
+    except GlasswingError:
+        return name

@@ -6,7 +6,7 @@ uint8 or float pixels of any size (resized to the model's input here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -31,15 +31,17 @@ def _lock(loaded: Any):
 
 
 def score_heatmap(loaded: Any, image: np.ndarray, heatmap: np.ndarray, class_index: int | None = None,
-                  baseline: str = "blur", steps: int = DEFAULT_STEPS, exclusive: bool = True) -> Curves:
+                  baseline: str = "blur", steps: int = DEFAULT_STEPS, exclusive: bool = True,
+                  pause: Callable[[], object] | None = None) -> Curves:
     """Deletion and insertion curves of an existing heatmap (e.g. one the Explain page drew).
 
     ``exclusive=False`` does not hold the model's lock: the curves only call a compiled, read-only
     function of the model, which is safe beside other calls, so seconds of scoring need not hold up
-    everyone else's predictions on a shared model.
+    everyone else's predictions on a shared model. ``pause``: see :func:`deletion_insertion`.
     """
     with _lock(loaded) if exclusive else nullcontext():
-        return deletion_insertion(loaded.model, _pixels(loaded, image), heatmap, class_index, baseline, steps)
+        return deletion_insertion(loaded.model, _pixels(loaded, image), heatmap, class_index, baseline, steps,
+                                  pause=pause)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import GlasswingError
+from dashboard.priority import wait_for_quiet
 
 STEPS = 32
 BASELINE = "blur"
@@ -33,8 +34,10 @@ def _score(model_name: str, pixels: np.ndarray, heatmap: np.ndarray, class_index
     from core.zoo import load_model
 
     # core's process cache (the object state.get_model shares), without Streamlit's: this is not a
-    # script thread. Not exclusive: the worker must not hold up predictions on the same model.
-    result = score_heatmap(load_model(model_name), pixels, heatmap, class_index, BASELINE, STEPS, exclusive=False)
+    # script thread. Not exclusive: the worker must not hold up predictions on the same model; and it
+    # steps aside between batches while anyone waits for a prediction or a heatmap.
+    result = score_heatmap(load_model(model_name), pixels, heatmap, class_index, BASELINE, STEPS, exclusive=False,
+                           pause=wait_for_quiet)
     return {"fractions": result.fractions, "deletion": result.deletion, "insertion": result.insertion,
             "deletion_auc": result.deletion_auc, "insertion_auc": result.insertion_auc, "ms": result.ms}
 
