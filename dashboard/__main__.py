@@ -45,12 +45,25 @@ def warm_up() -> None:
         print(f"Glasswing: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
 
 
+def skip_repl_check() -> None:
+    """Skip Streamlit's one-time "are we in a REPL?" check, which warns people who ``import streamlit``
+    outside ``streamlit run``. This launcher always serves the app with ``streamlit run``, and the check
+    calls ``inspect.stack()``, which maps the ~4,500 modules TensorFlow loads to files: 0.4 s on the first
+    visitor's script run, the one waiting for the first heatmap. (A missing flag in a later Streamlit
+    only means the check runs.)"""
+    from streamlit import delta_generator
+
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        delta_generator._use_warning_has_been_displayed = True
+
+
 def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli
 
     from dashboard.keras_session import keep_keras_session
 
     keep_keras_session()  # app.py does it too (for `streamlit run`); here it holds from the first run
+    skip_repl_check()
     threading.Thread(target=warm_up, name="glasswing-warm-up", daemon=True).start()
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     return stcli.main()
