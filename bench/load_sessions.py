@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.load_sessions [--sessions 20] [--train | --no-train] [--uploads 1]
                                             [--client ws|browser] [--url http://host:port [--pid PID]] [--json]
 
-Starts ``python -m dashboard`` on a free port (or uses ``--url``), starts one training job
-(``python -m core train`` on the built-in shapes dataset, against the server's runs folder) and waits
-until it is training, then opens N Streamlit sessions, like N students in N tabs. By default each is a
+Starts ``python -m dashboard`` on a free port (or uses ``--url``), starts one training job and waits
+until it is training (by default as a student does: the Train page's form, so the job is a thread of
+the server; ``--train-in process`` runs ``python -m core train`` beside it instead), then opens N Streamlit
+sessions, like N students in N tabs. By default each is a
 websocket client speaking the frontend's protocol (:mod:`bench.ws_session`: script runs, widget states,
 file uploads) without rendering anything, because N headless Chromium tabs on this 2-core machine would
 spend the CPU the server needs on N copies of the frontend (``--client browser`` does that, one browser
@@ -337,6 +338,62 @@ async def _open_and_close(url: str) -> None:
         await session.run(until=lambda r: "Explain a prediction" in r.texts, timeout=120)
 
 
+class PageTrainer:
+    """The same training started by a student on the Train page: a job thread inside the server.
+
+    The settings mirror :data:`TRAIN_ARGS` (EfficientNet-Lite0 on shapes, 200 epochs, light augmentation,
+    no feature cache, batch 16, no early stopping), sent as the form's widget states.
+    """
+
+    def __init__(self, url: str, runs: Path) -> None:
+        self.url, self.runs = url, runs
+        self.run_dir: Path | None = None
+        asyncio.run(self._start())
+
+    async def _start(self) -> None:
+        from bench.ws_session import WsSession, widget_state
+
+        async with WsSession(self.url) as session:
+            page = await session.run(page="train", until=lambda r: "train_start" in r.widgets, timeout=300)
+            w = page.widgets
+            light = next(o for o in w["train_augment_choice"].options if o.startswith("light"))
+            states = [widget_state(w["train_epochs"], double_value=200),
+                      widget_state(w["train_augment_choice"], string_value=light),
+                      widget_state(w["train_fast"], bool_value=False),
+                      widget_state(w["train_batch"], string_value="16"),
+                      widget_state(w["train_patience"], double_value=0),
+                      widget_state(w["train_start"], trigger_value=True)]
+            done = await session.run(states, page="train", timeout=300)
+            if not any("Current training" in t for t in done.texts):
+                raise RuntimeError(f"the Train page did not start a job: {done.texts[-5:]}")
+
+    def wait_training(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._status() != "running":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the page's training did not start in time ({self._status()})")
+            time.sleep(0.5)
+        time.sleep(5)  # into its first batches
+
+    def _status(self) -> str | None:
+        metas = sorted(self.runs.glob("*/run.json"))
+        if not metas:
+            return None
+        self.run_dir = metas[-1].parent
+        return json.loads(metas[-1].read_text()).get("status")
+
+    @property
+    def running(self) -> bool:
+        return self._status() == "running"
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"[server job] run {self.run_dir.name if self.run_dir else '?'} is {self._status()}"]
+
+    def stop(self) -> None:
+        """The job ends with the server."""
+
+
 # -- report -----------------------------------------------------------------------------------------------
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile: the ceil(q/100 * n)-th smallest (with 19 samples, p95 is the largest)."""
@@ -346,7 +403,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def summarise(outcome: dict, sessions: int, uploads: int, trainer: Trainer | None,
+def summarise(outcome: dict, sessions: int, uploads: int, trainer: Trainer | PageTrainer | None,
               memory_after: list[float | None], peak: float | None) -> dict:
     others: list[SessionResult] = outcome["others"]
     done = [r for r in others if r.error is None]
@@ -435,8 +492,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "the sample (default 1; 0 = only the sample)")
     p.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
                    help="run one training job during the test (default: yes)")
+    p.add_argument("--train-in", choices=("server", "process"), default="server",
+                   help="server: a student starts the training on the Train page, a job thread in the server "
+                        "(default); process: a separate python -m core train, like a batch job")
     p.add_argument("--train-args", default=" ".join(TRAIN_ARGS),
-                   help=f"arguments for python -m core train (default: {' '.join(TRAIN_ARGS)})")
+                   help="with --train-in process: arguments for python -m core train (default: "
+                        f"{' '.join(TRAIN_ARGS)})")
     p.add_argument("--url", help="use this running dashboard instead of starting one")
     p.add_argument("--pid", type=int, help="with --url: the server's process id (default: found by its port)")
     p.add_argument("--timeout", type=float, default=600, help="seconds a session may wait for a heatmap")
@@ -484,7 +545,10 @@ def main(argv: list[str] | None = None) -> int:
         probe = MemoryProbe(pid) if pid else None
         if args.train:
             print("Starting the training job and waiting until it trains ...", file=sys.stderr, flush=True)
-            trainer = Trainer(env, Path(env["GLASSWING_RUNS"]), args.train_args.split())
+            if args.train_in == "server":
+                trainer = PageTrainer(url, Path(env["GLASSWING_RUNS"]))
+            else:
+                trainer = Trainer(env, Path(env["GLASSWING_RUNS"]), args.train_args.split())
             trainer.wait_training(timeout=args.timeout)
         print(f"Driving {args.sessions} sessions against {url} ...", file=sys.stderr, flush=True)
         outcome = asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout, args.client))

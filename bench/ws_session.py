@@ -30,6 +30,7 @@ class RunResult:
     radios: dict[str, object] = field(default_factory=dict)  # label -> Radio proto
     uploaders: list[object] = field(default_factory=list)  # FileUploader protos
     texts: list[str] = field(default_factory=list)  # headings and markdown
+    widgets: dict[str, object] = field(default_factory=dict)  # user key -> widget proto (any kind)
     exceptions: list[str] = field(default_factory=list)
 
 
@@ -75,11 +76,16 @@ class WsSession:
                 self.session_id = msg.new_session.initialize.session_id or self.session_id
             await self._messages.put(msg)
 
-    async def run(self, widget_states: list | None = None, until=None, timeout: float = 600) -> RunResult:
-        """Ask for a script run and collect what it sends until ``until(result)`` is true or it finishes."""
+    async def run(self, widget_states: list | None = None, until=None, timeout: float = 600,
+                  page: str = "") -> RunResult:
+        """Ask for a script run and collect what it sends until ``until(result)`` is true or it finishes.
+
+        ``page``: a page's url path ("train"); the default is the page the session is on.
+        """
         back = BackMsg()
         back.rerun_script.query_string = ""
         back.rerun_script.page_script_hash = ""
+        back.rerun_script.page_name = page
         for state in widget_states or []:
             back.rerun_script.widget_states.widgets.append(state)
         await self._ws.send(back.SerializeToString())
@@ -148,8 +154,19 @@ def radio_state(radio, value: str):
     return state
 
 
+def widget_state(widget, **value):
+    """A widget's state, e.g. ``widget_state(w, double_value=3)`` or ``widget_state(w, trigger_value=True)``."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    return WidgetState(id=widget.id, **value)
+
+
 def _collect(element, result: RunResult) -> None:
     kind = element.WhichOneof("type")
+    proto = getattr(element, kind)
+    widget_id = getattr(proto, "id", "")
+    if widget_id.startswith("$$ID-"):  # "$$ID-<hash>-<user key>" for widgets given a key
+        result.widgets[widget_id.split("-", 2)[-1]] = proto
     if kind == "imgs":
         result.images.extend(img.caption for img in element.imgs.imgs)
     elif kind == "radio":

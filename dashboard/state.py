@@ -18,8 +18,8 @@ import numpy as np
 import streamlit as st
 
 from core.classroom import ClassroomConfig, load_classroom
+from core.priority import foreground
 from core.zoo import LoadedModel, load_model
-from dashboard.priority import foreground
 
 
 @st.cache_resource(show_spinner=False)

@@ -108,8 +108,8 @@ def test_badge_scoring_steps_aside_while_someone_waits_for_a_heatmap(lite0):
 
     import numpy as np
 
+    from core import priority
     from core.samples import load_sample
-    from dashboard import priority
     from dashboard.views.trust_badges import heatmap_key, scoring
 
     pixels = load_sample("astronaut")
@@ -130,7 +130,7 @@ def test_wait_for_quiet_waits_for_foreground_work_and_gives_up_after_max_wait():
     import threading
     import time
 
-    from dashboard import priority
+    from core import priority
 
     assert priority.wait_for_quiet(0.0)
     held, release = threading.Event(), threading.Event()

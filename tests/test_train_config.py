@@ -279,3 +279,24 @@ def test_importing_the_package_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, env={**os.environ})
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_job_steps_aside_between_batches_while_someone_waits_for_a_heatmap(tmp_path, monkeypatch):
+    from core import priority
+    from core.train import jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "PRIORITY_MAX_WAIT", 0.5)
+    gate = threading.Event()
+    queue = JobQueue(max_concurrent=1, runs_root=tmp_path, runner=_fake_runner(gate))
+    job = queue.submit(TrainConfig(data="shapes"))
+    time.sleep(0.2)
+    with priority.foreground():  # a page computing a heatmap: each batch waits the full max_wait
+        before = len(job.curves()["batch"])
+        time.sleep(1.2)
+        during = len(job.curves()["batch"]) - before
+    time.sleep(0.3)
+    after = len(job.curves()["batch"]) - before - during
+    gate.set()
+    assert job.wait(5) and job.status == COMPLETE
+    assert 1 <= during <= 4, during  # about one batch per 0.5 s: it progresses, slowly
+    assert after > 3 * during, (during, after)  # quiet again: full speed (a batch per 10 ms)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import priority
 from core.errors import GlasswingError, ParameterError, UnknownNameError
 from core.train import runs
 from core.train.config import TrainConfig
@@ -32,6 +33,7 @@ COMPLETE, STOPPED, FAILED = runs.COMPLETE, runs.STOPPED, runs.FAILED
 FINISHED = (COMPLETE, STOPPED, FAILED)
 MAX_BATCH_EVENTS = 3000  # per job; beyond it every other batch event is dropped (the curve keeps its shape)
 MAX_FINISHED_JOBS = 50  # finished jobs remembered per process
+PRIORITY_MAX_WAIT = 1.0  # seconds a job waits, per batch, for people's heatmaps (core.priority)
 
 Runner = Callable[..., Any]  # engine.train's signature
 
@@ -101,6 +103,8 @@ class Job(Listener):
 
     def on_batch(self, event: dict) -> None:
         self._add(event)
+        # A job runs in the server's process: between batches it lets a waiting heatmap go first.
+        priority.wait_for_quiet(max_wait=PRIORITY_MAX_WAIT)
 
     def on_epoch(self, event: dict) -> None:
         self._add(event)

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import GlasswingError
-from dashboard.priority import wait_for_quiet
+from core.priority import wait_for_quiet
 
 STEPS = 32
 BASELINE = "blur"

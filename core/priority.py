@@ -1,9 +1,11 @@
-"""Foreground first: what a person is waiting for runs before background work.
+"""Foreground first: in a server process, what a person is waiting for runs before background work.
 
-A classroom's badges (faithfulness scores, seconds of forward passes each) are scored on one background
-thread. On two cores they would otherwise slow down the heatmaps twenty students are waiting for, so
-the page's own model calls run inside :func:`foreground`, and the background scorer calls
-:func:`wait_for_quiet` between its batches.
+On a classroom server the dashboard scores faithfulness badges on a background thread and trains
+students' models on job threads, in the process that also computes everyone's heatmaps. On two cores
+that background work would slow down the heatmaps twenty students are waiting for. So the pages run
+their model calls inside :func:`foreground`, and background work calls :func:`wait_for_quiet` between
+its batches: it steps aside while anyone waits, but never for longer than its ``max_wait``, so it
+always progresses. With nothing in the foreground (the CLI, a quiet server) waiting costs nothing.
 """
 
 from __future__ import annotations
