@@ -13,6 +13,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core.errors import GlasswingError  # noqa: E402
+from core.priority import foreground  # noqa: E402
 from dashboard import state  # noqa: E402
 from dashboard.keras_session import keep_keras_session  # noqa: E402
 from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
@@ -48,4 +49,5 @@ with st.sidebar:
     for line in room.describe():
         st.caption(line)
     st.caption("Glasswing · see what an image classifier sees")
-page.run()
+with foreground():  # someone waits for this page: badge scoring and training jobs step aside (core.priority)
+    page.run()

@@ -149,3 +149,26 @@ def test_wait_for_quiet_waits_for_foreground_work_and_gives_up_after_max_wait():
     threading.Timer(0.2, release.set).start()
     assert priority.wait_for_quiet(5.0)  # quiet again as soon as the foreground work ends
     worker.join(5)
+
+
+def test_every_page_run_counts_as_foreground_work(lite0, monkeypatch):
+    """app.py runs the page inside core.priority.foreground, so background work steps aside meanwhile."""
+    from contextlib import contextmanager
+
+    import dashboard.state  # noqa: F401 - binds the real foreground() for its model calls: only app.py's is seen
+    from core import priority
+
+    seen = []
+    real = priority.foreground
+
+    @contextmanager
+    def recording():
+        with real():
+            seen.append(priority.in_flight())
+            yield
+
+    monkeypatch.setattr(priority, "foreground", recording)
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert not at.exception, at.exception
+    assert seen and seen[0] >= 1, "the page did not run as foreground work"
+    assert priority.in_flight() == 0, "foreground work was left marked after the run"
