@@ -302,9 +302,10 @@ async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: 
         warm = await one(0)
         warm_seconds = time.perf_counter() - warm_start
         memory["one_session"] = probe.now() if probe else None
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         others = await asyncio.gather(*(one(i) for i in range(1, sessions)))
         wall = time.perf_counter() - start
+        client_cpu = time.process_time() - cpu_start  # this load generator's own share of the cores
         memory["all_sessions"] = probe.now() if probe else None
         for result in [warm, *others]:
             if browser is not None:
@@ -315,7 +316,8 @@ async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: 
         if browser is not None:
             await browser.close()
             await pw_context.__aexit__(None, None, None)
-    return {"warm": warm, "warm_seconds": warm_seconds, "others": others, "wall": wall, "memory": memory}
+    return {"warm": warm, "warm_seconds": warm_seconds, "others": others, "wall": wall, "memory": memory,
+            "client_cpu": client_cpu}
 
 
 def released_memory(url: str, probe: MemoryProbe | None, ttl: float, settle: float) -> float | None:
@@ -421,6 +423,7 @@ def summarise(outcome: dict, sessions: int, uploads: int, trainer: Trainer | Pag
         "completed": len(done), "errors": [r.error for r in [warm, *others] if r.error],
         "warm_up_seconds": round(outcome["warm_seconds"], 2),
         "warm_up_first_heatmap_s": warm.first_heatmap, "wall_seconds": round(outcome["wall"], 2),
+        "client_cpu_seconds": round(outcome["client_cpu"], 2),
         "heatmaps": heatmaps, "throughput_per_s": heatmaps / outcome["wall"] if outcome["wall"] else None,
         "page_ready_p50_s": statistics.median(ready) if ready else None,
         "page_ready_p95_s": percentile(ready, 95),
@@ -456,6 +459,7 @@ def print_table(report: dict, url: str) -> None:
         ("concurrent sessions completed", f"{report['completed']}/{report['concurrent_sessions']}"),
         ("warm-up: first heatmap (cold server)", sec(report["warm_up_first_heatmap_s"])),
         ("concurrent phase, wall time", sec(report["wall_seconds"])),
+        ("CPU used meanwhile by this script (not Chromium)", sec(report["client_cpu_seconds"])),
         ("heatmaps delivered", str(report["heatmaps"])),
         ("throughput", "-" if report["throughput_per_s"] is None
          else f"{report['throughput_per_s']:.2f} heatmaps/s"),
