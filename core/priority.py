@@ -2,10 +2,11 @@
 
 On a classroom server the dashboard scores faithfulness badges on a background thread and trains
 students' models on job threads, in the process that also computes everyone's heatmaps. On two cores
-that background work would slow down the heatmaps twenty students are waiting for. So the pages run
-their model calls inside :func:`foreground`, and background work calls :func:`wait_for_quiet` between
-its batches: it steps aside while anyone waits, but never for longer than its ``max_wait``, so it
-always progresses. With nothing in the foreground (the CLI, a quiet server) waiting costs nothing.
+that background work would slow down the heatmaps twenty students are waiting for. So the dashboard
+runs every page (and marks its model calls) inside :func:`foreground`, and background work calls
+:func:`wait_for_quiet` between its batches: it steps aside while anyone waits, but never for longer
+than its ``max_wait``, so it always progresses. With nothing in the foreground (the CLI, a quiet
+server) waiting costs nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _quiet = threading.Condition()
 
 @contextmanager
 def foreground() -> Iterator[None]:
-    """Mark model work that a person is waiting for (a prediction, a heatmap)."""
+    """Mark work that a person is waiting for (a page's script run, a prediction, a heatmap); nests."""
     global _in_flight
     with _quiet:
         _in_flight += 1
