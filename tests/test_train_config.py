@@ -294,7 +294,7 @@ def test_a_job_steps_aside_between_batches_while_someone_waits_for_a_heatmap(tmp
         before = len(job.curves()["batch"])
         time.sleep(1.2)
         during = len(job.curves()["batch"]) - before
-    time.sleep(0.3)
+    time.sleep(0.5)
     after = len(job.curves()["batch"]) - before - during
     gate.set()
     assert job.wait(5) and job.status == COMPLETE
