@@ -349,7 +349,6 @@ class PageTrainer:
 
     def __init__(self, url: str, runs: Path) -> None:
         self.url, self.runs = url, runs
-        self.run_dir: Path | None = None
         asyncio.run(self._start())
 
     async def _start(self) -> None:
@@ -371,26 +370,28 @@ class PageTrainer:
 
     def wait_training(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while self._status() != "running":
+        while not self.running:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the page's training did not start in time ({self._status()})")
+                raise RuntimeError(f"the page's training did not start in time ({self.lines[0]})")
             time.sleep(0.5)
         time.sleep(5)  # into its first batches
 
-    def _status(self) -> str | None:
-        metas = sorted(self.runs.glob("*/run.json"))
-        if not metas:
-            return None
-        self.run_dir = metas[-1].parent
-        return json.loads(metas[-1].read_text()).get("status")
+    def _run(self):
+        """The newest run in the server's runs folder, as core reads it (None before the job made one)."""
+        from core.train.runs import EVERYONE, list_runs
+
+        found = list_runs(owner=EVERYONE, root=self.runs)
+        return found[0] if found else None
 
     @property
     def running(self) -> bool:
-        return self._status() == "running"
+        run = self._run()
+        return run is not None and run.status == "running"
 
     @property
     def lines(self) -> list[str]:
-        return [f"[server job] run {self.run_dir.name if self.run_dir else '?'} is {self._status()}"]
+        run = self._run()
+        return [f"[server job] run {run.id} is {run.status}" if run else "[server job] no run yet"]
 
     def stop(self) -> None:
         """The job ends with the server."""

@@ -147,11 +147,7 @@ class WsSession:
 
 def radio_state(radio, value: str):
     """The widget state that picks ``value`` in a radio (sent by its formatted label)."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-    state = WidgetState(id=radio.id)
-    state.string_value = value
-    return state
+    return widget_state(radio, string_value=value)
 
 
 def widget_state(widget, **value):

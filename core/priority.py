@@ -3,7 +3,7 @@
 On a classroom server the dashboard scores faithfulness badges on a background thread and trains
 students' models on job threads, in the process that also computes everyone's heatmaps. On two cores
 that background work would slow down the heatmaps twenty students are waiting for. So the dashboard
-runs every page (and marks its model calls) inside :func:`foreground`, and background work calls
+runs every page (its predictions and heatmaps included) inside :func:`foreground`, and background work calls
 :func:`wait_for_quiet` between its batches: it steps aside while anyone waits, but never for longer
 than its ``max_wait``, so it always progresses. With nothing in the foreground (the CLI, a quiet
 server) waiting costs nothing.

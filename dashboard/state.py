@@ -18,7 +18,6 @@ import numpy as np
 import streamlit as st
 
 from core.classroom import ClassroomConfig, load_classroom
-from core.priority import foreground
 from core.zoo import LoadedModel, load_model
 
 
@@ -127,7 +126,7 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with foreground(), loaded.lock:
+    with loaded.lock:
         return loaded.predict(batch)[0]
 
 
@@ -140,7 +139,7 @@ def heatmap(model_name: str, digest: str, method: str, layer: str | None, target
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with foreground(), loaded.lock:
+    with loaded.lock:
         (exp,) = explain(loaded, batch, method, layer=layer, target=target, **dict(params))
     return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
             "ms": exp.ms, "method": method}

@@ -155,7 +155,6 @@ def test_every_page_run_counts_as_foreground_work(lite0, monkeypatch):
     """app.py runs the page inside core.priority.foreground, so background work steps aside meanwhile."""
     from contextlib import contextmanager
 
-    import dashboard.state  # noqa: F401 - binds the real foreground() for its model calls: only app.py's is seen
     from core import priority
 
     seen = []
