@@ -1,10 +1,11 @@
 """Background training jobs: one queue per process, a few trainings at a time, the rest waiting in line.
 
-The dashboard submits a config and gets a :class:`Job` back at once; training runs on a worker thread,
-never on Streamlit's script thread, so navigation and reruns neither block nor restart it. A page
-reads ``job.snapshot()`` and ``job.events(since)`` on every rerun to draw progress and curves, and
-``job.stop()`` ends the job within a batch. Jobs belong to an ``owner`` (a session id; None is shared)
-and a session only sees its own jobs and the shared ones.
+The dashboard submits a config and gets a :class:`Job` back at once; a worker thread runs it, by
+default in a child process at a lower priority (:mod:`core.train.worker`; ``GLASSWING_TRAIN_IN=thread``
+trains on the worker thread itself), never on Streamlit's script thread, so navigation and reruns
+neither block nor restart it. A page reads ``job.snapshot()`` and ``job.events(since)`` on every rerun
+to draw progress and curves, and ``job.stop()`` ends the job within a batch. Jobs belong to an
+``owner`` (a session id; None is shared) and a session only sees its own jobs and the shared ones.
 
 At most ``GLASSWING_MAX_TRAINING_JOBS`` (default 1) jobs train at once; a 2-core machine is saturated
 by one. Finished jobs are kept (bounded) so a page can still show how a job ended.
@@ -36,6 +37,26 @@ MAX_FINISHED_JOBS = 50  # finished jobs remembered per process
 PRIORITY_MAX_WAIT = 1.0  # seconds a job waits, per batch, for people's heatmaps (core.priority)
 
 Runner = Callable[..., Any]  # engine.train's signature
+
+
+def train_in() -> str:
+    """``GLASSWING_TRAIN_IN``: ``process`` (default: a child process, see :mod:`core.train.worker`) or
+    ``thread`` (the job queue's worker thread, in this process)."""
+    value = os.environ.get("GLASSWING_TRAIN_IN", "").strip().lower() or "process"
+    if value not in ("process", "thread"):
+        raise ParameterError(f"GLASSWING_TRAIN_IN must be 'process' or 'thread', got {value!r}.")
+    return value
+
+
+def default_runner() -> Runner:
+    """What runs a job when the queue was given no runner: see :func:`train_in`."""
+    if train_in() == "thread":
+        from core.train.engine import train
+
+        return train
+    from core.train.worker import train_in_child
+
+    return train_in_child
 
 
 def max_training_jobs() -> int:
@@ -71,6 +92,7 @@ class Job(Listener):
     _seq: int = 0
     _batch_events: int = 0
     _latest: dict[str, Any] = field(default_factory=dict, repr=False)
+    yield_to_pages: bool = True  # training on a thread of this process: pause between batches for pages
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -103,8 +125,8 @@ class Job(Listener):
 
     def on_batch(self, event: dict) -> None:
         self._add(event)
-        # A job runs in the server's process: between batches it lets a waiting heatmap go first.
-        priority.wait_for_quiet(max_wait=PRIORITY_MAX_WAIT)
+        if self.yield_to_pages:  # a job on a thread of the server lets a waiting heatmap go first
+            priority.wait_for_quiet(max_wait=PRIORITY_MAX_WAIT)
 
     def on_epoch(self, event: dict) -> None:
         self._add(event)
@@ -239,9 +261,10 @@ class JobQueue:
     def _work(self, job: Job) -> None:
         status, error, result = FAILED, None, None
         try:
-            runner = self._runner
-            if runner is None:
-                from core.train.engine import train as runner
+            runner = self._runner or default_runner()
+            from core.train.worker import train_in_child
+
+            job.yield_to_pages = runner is not train_in_child  # the OS does it for a lower-priority process
             outcome = runner(job.config, runs_root=job.run_dir.parent, owner=job.owner, listener=job,
                              stop_event=job._stop, run_id=job.id)
             result = outcome.to_dict() if hasattr(outcome, "to_dict") else dict(outcome or {})
