@@ -13,12 +13,13 @@ stay in a realistic range) and wrapped per the model contract: raw pixels in, pr
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import core  # noqa: F401 - sets TensorFlow's environment (core/__init__.py) before TensorFlow loads
+
+# isort: split
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -25,7 +25,8 @@ import tempfile
 import threading
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import core  # noqa: F401 - sets TensorFlow's environment (core/__init__.py) before TensorFlow loads
+
 _TMP = tempfile.mkdtemp(prefix="glasswing-bench-train-")
 os.environ.setdefault("GLASSWING_DATA", os.path.join(_TMP, "data"))
 os.environ.setdefault("GLASSWING_RUNS", os.path.join(_TMP, "runs"))

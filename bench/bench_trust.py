@@ -18,9 +18,10 @@ Models are built with random weights (speed does not depend on them), as in benc
 from __future__ import annotations
 
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import core  # noqa: F401 - sets TensorFlow's environment (core/__init__.py) before TensorFlow loads
+
+# isort: split
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

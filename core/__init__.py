@@ -8,5 +8,11 @@ __version__ = "0.1.0"
 
 import os as _os
 
+# Both must be set before TensorFlow is imported: entry points import ``core`` first.
 # TensorFlow's C++ start-up chatter is noise for CLI users and in the dashboard's logs.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow 2.21's oneDNN kernels corrupt the heap on some AVX-512 CPUs (seen on one with AVX512_FP16:
+# the input gradient of a 1x1 stride-2 convolution, as in ResNet's shortcuts, ends the process with
+# "corrupted size vs. prev_size"; tests/test_tensorflow_env.py). TensorFlow's own kernels are as fast
+# within ~15% for forward passes and Grad-CAM here. TF_ENABLE_ONEDNN_OPTS=1 turns oneDNN back on.
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

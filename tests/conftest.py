@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import core  # noqa: F401 - sets TensorFlow's environment (core/__init__.py) before TensorFlow loads
 
 # Every test session writes into its own folders, never into the developer's data/, runs/ or pretrained/.
 # The converted zoo models are shared between sessions in a cache keyed by nothing but the file names,

@@ -75,6 +75,8 @@ def test_a_job_trains_in_a_lower_priority_process_and_its_events_reach_the_page(
     assert not job.yield_to_pages  # the OS gives the pages priority; the job does not pause itself
     assert job.wait(120) and job.status == COMPLETE, job.snapshot()
     assert [e["epoch"] for e in job.curves()["epoch"]] == [1, 2, 3]
+    phases = [e["status"] for e in job.events() if e["kind"] == "status"]
+    assert phases[:3] == ["queued", "starting", "loading"] and phases[-1] == COMPLETE
     assert job.snapshot()["val_accuracy"] == job.result["val_accuracy"] is not None
     info = runs.get_run(job.run_dir.name, owner="session-1", root=tmp_path)
     assert info.status == runs.COMPLETE and info.complete

@@ -3,8 +3,9 @@
 The engine calls a :class:`Listener` with plain, JSON-able dicts:
 
 - ``on_status({"kind": "status", "status", "message", ...})`` when the phase changes
-  (``loading``, ``features``, ``stage1``, ``stage2``, ``evaluating``, ``saving``, then ``complete``,
-  ``stopped`` or ``failed``);
+  (``starting`` when a job's child process starts, see :mod:`core.train.worker`; then ``loading``,
+  ``features``, ``stage1``, ``stage2``, ``evaluating``, ``saving``, then ``complete``, ``stopped`` or
+  ``failed``);
 - ``on_batch({"kind": "batch", "phase", "epoch", "epochs", "step", "steps", "loss", "accuracy", ...})``
   after every training batch (``loss``/``accuracy`` are running means over the epoch so far; feature
   extraction batches have ``phase == "features"`` and no loss);

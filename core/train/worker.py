@@ -71,6 +71,8 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     job = {"config": config.to_dict(), "runs_root": None if runs_root is None else str(runs_root),
            "owner": owner, "run_id": run_id}
+    listener.on_status({"kind": "status", "status": "starting", "message": "Starting the training process",
+                        "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
     try:
         proc = subprocess.Popen([sys.executable, "-m", "core.train.worker"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT, text=True, encoding="utf-8")
@@ -91,6 +93,8 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
             try:
                 message = json.loads(line)
             except ValueError:
+                message = None
+            if not isinstance(message, dict):
                 continue  # not ours (cannot happen: fd 1 is the protocol's alone); never let it end the job
             kind = message.get("kind")
             if kind in ("result", "error"):

@@ -23,10 +23,10 @@ from dashboard.views.train_charts import (
     stage2_start,
 )
 
-PHASES = {"queued": "Waiting in line", "loading": "Opening the data and the model",
-          "features": "Computing backbone features", "stage1": "Training", "stage2": "Fine-tuning",
-          "evaluating": "Evaluating", "saving": "Saving", "complete": "Finished", "stopped": "Stopped",
-          "failed": "Failed", "stopping": "Stopping"}
+PHASES = {"queued": "Waiting in line", "starting": "Starting the training process",
+          "loading": "Opening the data and the model", "features": "Computing backbone features",
+          "stage1": "Training", "stage2": "Fine-tuning", "evaluating": "Evaluating", "saving": "Saving",
+          "complete": "Finished", "stopped": "Stopped", "failed": "Failed", "stopping": "Stopping"}
 
 
 def current_job(owner: str) -> Job | None:
