@@ -4,13 +4,13 @@
                                             [--client ws|browser] [--url http://host:port [--pid PID]] [--json]
 
 Starts ``python -m dashboard`` on a free port (or uses ``--url``), starts one training job and waits
-until it is training (by default as a student does: the Train page's form, so the job is a thread of
-the server; ``--train-in process`` runs ``python -m core train`` beside it instead), then opens N Streamlit
-sessions, like N students in N tabs. By default each is a
-websocket client speaking the frontend's protocol (:mod:`bench.ws_session`: script runs, widget states,
-file uploads) without rendering anything, because N headless Chromium tabs on this 2-core machine would
-spend the CPU the server needs on N copies of the frontend (``--client browser`` does that, one browser
-context per session):
+until it is training (by default as a student does: the Train page's form, so the job is the server's
+own, in its child process or on its thread as ``GLASSWING_TRAIN_IN`` says; ``--train-in process`` runs
+``python -m core train`` beside it instead), then opens N Streamlit sessions, like N students in N tabs.
+By default each is a websocket client speaking the frontend's protocol (:mod:`bench.ws_session`:
+script runs, widget states, file uploads) without rendering anything, because N headless Chromium tabs
+on this 2-core machine would spend the CPU the server needs on N copies of the frontend (``--client
+browser`` does that, one browser context per session):
 
 1. a warm-up session loads the Explain page alone (the model is loaded and compiled once per server);
 2. the other N-1 sessions open the page at the same moment; each waits for the sample photo's
@@ -341,7 +341,7 @@ async def _open_and_close(url: str) -> None:
 
 
 class PageTrainer:
-    """The same training started by a student on the Train page: a job thread inside the server.
+    """The same training started by a student on the Train page: a job of the server's queue.
 
     The settings mirror :data:`TRAIN_ARGS` (EfficientNet-Lite0 on shapes, 200 epochs, light augmentation,
     no feature cache, batch 16, no early stopping), sent as the form's widget states.
@@ -498,8 +498,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
                    help="run one training job during the test (default: yes)")
     p.add_argument("--train-in", choices=("server", "process"), default="server",
-                   help="server: a student starts the training on the Train page, a job thread in the server "
-                        "(default); process: a separate python -m core train, like a batch job")
+                   help="server: a student starts the training on the Train page, a job of the server (default; "
+                        "GLASSWING_TRAIN_IN decides child process or thread); process: a separate "
+                        "python -m core train, like a batch job")
     p.add_argument("--train-args", default=" ".join(TRAIN_ARGS),
                    help="with --train-in process: arguments for python -m core train (default: "
                         f"{' '.join(TRAIN_ARGS)})")

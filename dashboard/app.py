@@ -51,5 +51,5 @@ with st.sidebar:
     for line in room.describe():
         st.caption(line)
     st.caption("Glasswing · see what an image classifier sees")
-with foreground():  # someone waits for this page: badge scoring and training jobs step aside (core.priority)
+with foreground():  # someone waits for this page: badge scoring (and in-process training) step aside (core.priority)
     page.run()

@@ -164,8 +164,11 @@ def test_the_same_seed_gives_the_same_model(colours, tmp_path):
     assert first.history["stage1"]["loss"] == pytest.approx(second.history["stage1"]["loss"], rel=1e-4)
 
 
-def test_stop_button_ends_the_job_within_a_batch(colours, tmp_path):
+def test_stop_button_ends_the_job_within_a_batch(colours, tmp_path, monkeypatch):
+    """The engine's own stop, on a thread (tests/test_train_worker.py stops a job's child process)."""
     from core.train.jobs import STOPPED, JobQueue
+
+    monkeypatch.setenv("GLASSWING_TRAIN_IN", "thread")
 
     queue = JobQueue(max_concurrent=1, runs_root=tmp_path)
     job = queue.submit(scratch_config(colours, epochs=200, early_stopping_patience=0), owner="session-1")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -74,8 +75,9 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
     listener.on_status({"kind": "status", "status": "starting", "message": "Starting the training process",
                         "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
     try:
+        # Same working directory as this process: relative paths (GLASSWING_DATA=mydata) mean the same there.
         proc = subprocess.Popen([sys.executable, "-m", "core.train.worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT, text=True, encoding="utf-8")
+                                stdout=subprocess.PIPE, env=env, text=True, encoding="utf-8")
     except OSError as exc:
         raise TrainingProcessError(f"Cannot start the training process ({exc}).") from None
     finished = threading.Event()
@@ -111,6 +113,7 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
         if proc.poll() is None:  # the caller is going away (an exception here): do not leave it training
             proc.kill()
             proc.wait()
+            _mark_failed(runs_root, run_id, "The training was ended because the server stopped following it.")
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
@@ -119,15 +122,16 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
     if outcome is not None and outcome["kind"] == "result":
         return outcome["result"]
     if outcome is not None:
-        raise _error_class(outcome.get("error", ""))(outcome.get("message") or "Training failed.")
-    message = _death_message(returncode)
-    _mark_failed(runs_root, run_id, message)
-    raise TrainingProcessError(message)
+        error = _error_class(outcome.get("error", ""))(outcome.get("message") or "Training failed.")
+    else:
+        error = TrainingProcessError(_death_message(returncode))
+    _mark_failed(runs_root, run_id, str(error))  # the engine has done it, unless it never got the chance
+    raise error
 
 
 def _forward_stop(proc: subprocess.Popen, stop_event: threading.Event, finished: threading.Event) -> None:
     while not finished.is_set():
-        if stop_event.wait(0.2):
+        if stop_event.wait(0.05):
             try:
                 proc.stdin.write("stop\n")
                 proc.stdin.flush()
@@ -151,7 +155,8 @@ def _error_class(name: str) -> type[GlasswingError]:
 def _death_message(returncode: int) -> str:
     if returncode < 0:
         signal_number = -returncode
-        hint = " (the machine may have run out of memory)" if signal_number == 9 else ""
+        hint = {9: " (the machine may have run out of memory)", 6: " (it crashed)", 11: " (it crashed)"}.get(
+            signal_number, "")
         return (f"The training process was killed by signal {signal_number}{hint} before it finished; "
                 "the run is marked failed.")
     return (f"The training process ended with exit code {returncode} before it finished; the server's log "
@@ -172,15 +177,23 @@ def _mark_failed(runs_root: str | os.PathLike | None, run_id: str | None, messag
 class _PipeListener(Listener):
     """Writes each event as a JSON line to the protocol stream."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], stop: threading.Event) -> None:
         self.stream = stream
+        self.stop = stop
+        self.gone = False
         self.lock = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, default=_plain)
         with self.lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            if self.gone:
+                return
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # the parent is gone: nobody reads on; stop within a batch
+                self.gone = True
+                self.stop.set()
 
     def on_status(self, event: dict) -> None:
         self.send(event)
@@ -207,16 +220,19 @@ def _watch_stdin(stop: threading.Event) -> None:
 
 
 def main() -> int:
+    # Ctrl+C in the server's terminal reaches this process too: the server ends it (end of stdin).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # print() and TensorFlow's own output now go to stderr, never into the protocol
     sys.stdout = sys.stderr
-    listener = _PipeListener(protocol)
+    stop = threading.Event()
+    listener = _PipeListener(protocol, stop)
     try:
-        os.nice(train_nice())
+        if hasattr(os, "nice"):  # POSIX; elsewhere the job trains at the server's priority
+            os.nice(train_nice())
         job = json.loads(sys.stdin.readline() or "null")
         if not isinstance(job, dict):
             raise TrainingProcessError("The training process received no job.")
-        stop = threading.Event()
         threading.Thread(target=_watch_stdin, args=(stop,), daemon=True, name="glasswing-stop").start()
         from core.train.engine import train
 
