@@ -7,6 +7,10 @@ script runs on many threads: the server kept ~150 MB after a burst of 19 session
 later burst (bench/load_sessions.py). A fixed threshold (``mallopt(M_MMAP_THRESHOLD)``, which also turns
 the adjustment off) serves every block over 1 MB from its own mapping, unmapped on ``free``; model calls
 measured no slower with it. ``MALLOC_MMAP_THRESHOLD_`` in the environment means the operator chose.
+
+Smaller blocks freed by many threads leave free pages inside glibc's heaps; :func:`start_trimming`
+gives them back (``malloc_trim``) once a minute while no page is running (77 MB of 640 MB on a server
+after 80 sessions).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import threading
+import time
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD = 1 << 20
@@ -30,3 +36,35 @@ def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
         return False
     mallopt = getattr(libc, "mallopt", None)
     return bool(mallopt(M_MMAP_THRESHOLD, int(threshold))) if mallopt is not None else False
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def trim() -> bool:
+    """Give free pages inside the allocator's heaps back to the system now; True if any were."""
+    libc = _libc()
+    trim_fn = getattr(libc, "malloc_trim", None) if libc is not None else None
+    return bool(trim_fn(0)) if trim_fn is not None else False
+
+
+@functools.cache  # one trimmer per process, however often app.py asks
+def start_trimming(every: float = 60.0) -> threading.Thread | None:
+    """A daemon thread that trims every ``every`` seconds, skipping while any page runs (core.priority)."""
+    if _libc() is None or getattr(_libc(), "malloc_trim", None) is None:
+        return None
+    from core import priority
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            if priority.in_flight() == 0:  # it holds the allocator's locks for a few milliseconds
+                trim()
+
+    thread = threading.Thread(target=loop, name="glasswing-malloc-trim", daemon=True)
+    thread.start()
+    return thread

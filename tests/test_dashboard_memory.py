@@ -59,3 +59,35 @@ def test_memory_of_concurrent_bursts_goes_back_to_the_system():
 def test_an_operators_own_malloc_setting_is_left_alone():
     took, _ = _kept_after_bursts("on", MALLOC_MMAP_THRESHOLD_="262144")
     assert took == "False"
+
+
+SMALL_BLOCKS = """
+import threading, gc
+from dashboard.memory import trim
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
+barrier = threading.Barrier(8)
+kept = []
+def session():
+    blocks = [bytes(4000) for _ in range(20_000)]  # 80 MB in blocks malloc keeps in this thread's heap
+    barrier.wait()
+    kept.append(blocks[::1000])  # a few survive, so the heaps cannot simply shrink from the top
+    del blocks
+threads = [threading.Thread(target=session) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+gc.collect()
+before = rss_mb()
+took = trim()
+print(took, before - rss_mb())
+"""
+
+
+def test_trimming_gives_back_free_pages_inside_the_heaps():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    out = subprocess.run([sys.executable, "-c", SMALL_BLOCKS], cwd=REPO, capture_output=True, text=True,
+                         env={**clean, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    took, released = out.stdout.split()
+    assert took == "True" and float(released) > 200, out.stdout  # of ~640 MB freed by the threads
