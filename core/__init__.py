@@ -15,4 +15,13 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # the input gradient of a 1x1 stride-2 convolution, as in ResNet's shortcuts, ends the process with
 # "corrupted size vs. prev_size"; tests/test_tensorflow_env.py). TensorFlow's own kernels are as fast
 # within ~15% for forward passes and Grad-CAM here. TF_ENABLE_ONEDNN_OPTS=1 turns oneDNN back on.
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+if "TF_ENABLE_ONEDNN_OPTS" not in _os.environ:
+    import sys as _sys
+
+    if "tensorflow" in _sys.modules:  # too late to take effect: say so once, where the user can act
+        import warnings as _warnings
+
+        _warnings.warn("TensorFlow was imported before glasswing's core, so its oneDNN kernels stay on; they "
+                       "can crash on some AVX-512 CPUs. Import core first, or set TF_ENABLE_ONEDNN_OPTS.",
+                       RuntimeWarning, stacklevel=2)
+    _os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"

@@ -46,3 +46,10 @@ def test_core_turns_onednn_off_unless_the_user_chose():
 def test_the_gradient_that_crashed_the_process_with_onednn_runs():
     out = _python(CRASHED_WITH_ONEDNN)
     assert out.returncode == 0 and out.stdout.startswith("ok"), (out.returncode, out.stderr[-2000:])
+
+
+def test_importing_tensorflow_first_is_reported():
+    code = "import warnings\nwarnings.simplefilter('error')\nimport tensorflow\nimport core"
+    out = _python(code)
+    assert out.returncode != 0 and "Import core first" in out.stderr
+    assert _python(code, TF_ENABLE_ONEDNN_OPTS="0").returncode == 0  # the user chose: nothing to say

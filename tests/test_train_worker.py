@@ -163,3 +163,16 @@ def test_a_child_that_dies_without_a_word_is_reported_clearly(tmp_path, monkeypa
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     with pytest.raises(TrainingProcessError, match="Cannot start the training process"):
         train_in_child(TrainConfig(data="shapes"), runs_root=tmp_path, run_id="never")
+
+
+def test_a_job_stopped_before_its_process_starts_never_starts_one(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # would fail loudly if a process were started
+    stop = threading.Event()
+    stop.set()
+    recorder = Recorder()
+    result = train_in_child(TrainConfig(data="shapes"), runs_root=tmp_path, listener=recorder, stop_event=stop,
+                            run_id="never")
+    assert result["status"] == STOPPED and recorder.events[-1]["status"] == STOPPED
+    assert not (tmp_path / "never").exists()

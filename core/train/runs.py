@@ -119,6 +119,8 @@ def _process_alive(record: dict[str, Any]) -> bool | None:
     if record.get("host") != socket.gethostname():
         return None
     pid = record["pid"]
+    if os.name == "nt":  # there os.kill(pid, 0) would terminate the process, not probe it
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

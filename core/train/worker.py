@@ -72,6 +72,11 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     job = {"config": config.to_dict(), "runs_root": None if runs_root is None else str(runs_root),
            "owner": owner, "run_id": run_id}
+    if stop_event.is_set():  # stopped between leaving the queue and now: do not start a process for nothing
+        listener.on_status({"kind": "status", "status": runs.STOPPED, "message": "Stopped before training started.",
+                            "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
+        return {"run_dir": str(runs.runs_root(runs_root) / (run_id or "not-created")), "status": runs.STOPPED,
+                "val_accuracy": None, "metrics": {}, "history": {}, "timings": {}}
     listener.on_status({"kind": "status", "status": "starting", "message": "Starting the training process",
                         "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
     try:
