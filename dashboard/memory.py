@@ -30,32 +30,29 @@ def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
     """Serve blocks over ``threshold`` bytes from their own mappings; True if glibc took the setting."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, musl, Windows): their allocators decide for themselves
-        return False
-    mallopt = getattr(libc, "mallopt", None)
+    mallopt = _glibc("mallopt")
     return bool(mallopt(M_MMAP_THRESHOLD, int(threshold))) if mallopt is not None else False
 
 
-def _libc() -> ctypes.CDLL | None:
+@functools.cache
+def _glibc(name: str):
+    """glibc's function ``name``, or None (macOS, musl, Windows: their allocators decide for themselves)."""
     try:
-        return ctypes.CDLL("libc.so.6")
+        return getattr(ctypes.CDLL("libc.so.6"), name, None)
     except OSError:
         return None
 
 
 def trim() -> bool:
     """Give free pages inside the allocator's heaps back to the system now; True if any were."""
-    libc = _libc()
-    trim_fn = getattr(libc, "malloc_trim", None) if libc is not None else None
-    return bool(trim_fn(0)) if trim_fn is not None else False
+    malloc_trim = _glibc("malloc_trim")
+    return bool(malloc_trim(0)) if malloc_trim is not None else False
 
 
 @functools.cache  # one trimmer per process, however often app.py asks
 def start_trimming(every: float = 60.0) -> threading.Thread | None:
     """A daemon thread that trims every ``every`` seconds, skipping while any page runs (core.priority)."""
-    if _libc() is None or getattr(_libc(), "malloc_trim", None) is None:
+    if _glibc("malloc_trim") is None:
         return None
     from core import priority
 

@@ -27,6 +27,12 @@ TRAIN = 3.0  # forward and backward through the whole network
 HEAD = 0.01  # a dense head on precomputed features
 
 
+def status_event(status: str, message: str) -> dict:
+    """A status event from outside the engine (queued, starting, cancelled, ...): no progress yet."""
+    return {"kind": "status", "status": status, "message": message, "progress": 0.0, "eta_seconds": None,
+            "elapsed_seconds": 0.0}
+
+
 class Listener:
     """Receives training events; override what you need. Methods must return quickly."""
 

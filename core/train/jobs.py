@@ -27,7 +27,7 @@ from core import priority
 from core.errors import GlasswingError, ParameterError, UnknownNameError
 from core.train import runs
 from core.train.config import TrainConfig
-from core.train.events import Listener
+from core.train.events import Listener, status_event
 
 QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
 COMPLETE, STOPPED, FAILED = runs.COMPLETE, runs.STOPPED, runs.FAILED
@@ -208,8 +208,7 @@ class JobQueue:
         root = runs.runs_root(self.runs_root)
         run_id = runs.new_run_id(str(config.model))
         job = Job(id=run_id, owner=owner, config=config, run_dir=root / run_id, _queue=self)
-        job.on_status({"kind": "status", "status": QUEUED, "message": "Waiting for a free training slot",
-                       "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
+        job.on_status(status_event(QUEUED, "Waiting for a free training slot"))
         with self._lock:
             self._waiting.append(job)
             self._dispatch()
@@ -245,8 +244,7 @@ class JobQueue:
                 return
             self._waiting.remove(job)
             self._finish(job, STOPPED, None)
-        job.on_status({"kind": "status", "status": STOPPED, "message": "Cancelled before it started.",
-                       "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
+        job.on_status(status_event(STOPPED, "Cancelled before it started."))
 
     def _dispatch(self) -> None:
         with self._lock:
@@ -275,8 +273,7 @@ class JobQueue:
             error = f"Unexpected error ({type(exc).__name__}): {exc}"
             traceback.print_exc(file=sys.stderr)
         if error is not None and not any(e.get("status") == FAILED for e in job.events()):
-            job.on_status({"kind": "status", "status": FAILED, "message": error, "progress": 0.0,
-                           "eta_seconds": None, "elapsed_seconds": 0.0})
+            job.on_status(status_event(FAILED, error))
         with self._lock:
             if job in self._running:
                 self._running.remove(job)

@@ -32,7 +32,7 @@ from core.config import REPO_ROOT
 from core.errors import GlasswingError, ParameterError
 from core.train import runs
 from core.train.config import TrainConfig
-from core.train.events import Listener
+from core.train.events import Listener, status_event
 
 EVENT_KINDS = ("status", "batch", "epoch")
 DEFAULT_NICE = 10
@@ -69,16 +69,13 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
     stop_event = stop_event or threading.Event()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
            "GLASSWING_TRAIN_NICE": str(train_nice())}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     job = {"config": config.to_dict(), "runs_root": None if runs_root is None else str(runs_root),
            "owner": owner, "run_id": run_id}
     if stop_event.is_set():  # stopped between leaving the queue and now: do not start a process for nothing
-        listener.on_status({"kind": "status", "status": runs.STOPPED, "message": "Stopped before training started.",
-                            "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
+        listener.on_status(status_event(runs.STOPPED, "Stopped before training started."))
         return {"run_dir": str(runs.runs_root(runs_root) / (run_id or "not-created")), "status": runs.STOPPED,
                 "val_accuracy": None, "metrics": {}, "history": {}, "timings": {}}
-    listener.on_status({"kind": "status", "status": "starting", "message": "Starting the training process",
-                        "progress": 0.0, "eta_seconds": None, "elapsed_seconds": 0.0})
+    listener.on_status(status_event("starting", "Starting the training process"))
     try:
         # Same working directory as this process: relative paths (GLASSWING_DATA=mydata) mean the same there.
         proc = subprocess.Popen([sys.executable, "-m", "core.train.worker"], stdin=subprocess.PIPE,
@@ -106,12 +103,8 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
             kind = message.get("kind")
             if kind in ("result", "error"):
                 outcome = message
-            elif kind == "batch":
-                listener.on_batch(message)
-            elif kind == "epoch":
-                listener.on_epoch(message)
-            elif kind == "status":
-                listener.on_status(message)
+            elif kind in EVENT_KINDS:
+                getattr(listener, f"on_{kind}")(message)
         returncode = proc.wait()
     finally:
         finished.set()
