@@ -16,15 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _in_flight = 0
+_started = 0  # foreground blocks ever entered: tells idle housekeeping whether anything ran since
 _quiet = threading.Condition()
 
 
 @contextmanager
 def foreground() -> Iterator[None]:
     """Mark work that a person is waiting for (a page's script run, a prediction, a heatmap); nests."""
-    global _in_flight
+    global _in_flight, _started
     with _quiet:
         _in_flight += 1
+        _started += 1
     try:
         yield
     finally:
@@ -43,3 +45,8 @@ def wait_for_quiet(max_wait: float = 2.0) -> bool:
 
 def in_flight() -> int:
     return _in_flight
+
+
+def started() -> int:
+    """How many foreground blocks have begun in this process (compare two readings to see activity)."""
+    return _started

@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli
 
     from dashboard.keras_session import keep_keras_session
-    from dashboard.memory import return_large_blocks, start_trimming
+    from dashboard.memory import return_large_blocks, start_idle_cleanup
 
     return_large_blocks()  # before the warm-up allocates: a burst of sessions' memory goes back afterwards
-    start_trimming()
+    start_idle_cleanup()
     keep_keras_session()  # app.py does it too (for `streamlit run`); here it holds from the first run
     skip_repl_check()
     threading.Thread(target=warm_up, name="glasswing-warm-up", daemon=True).start()

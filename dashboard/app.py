@@ -16,11 +16,11 @@ from core.errors import GlasswingError  # noqa: E402
 from core.priority import foreground  # noqa: E402
 from dashboard import state  # noqa: E402
 from dashboard.keras_session import keep_keras_session  # noqa: E402
-from dashboard.memory import return_large_blocks, start_trimming  # noqa: E402
+from dashboard.memory import return_large_blocks, start_idle_cleanup  # noqa: E402
 from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
 
 return_large_blocks()  # for `streamlit run` too (python -m dashboard did it already; both are idempotent)
-start_trimming()
+start_idle_cleanup()
 keep_keras_session()  # before this run ends: Streamlit would clear Keras' shared session after each run
 st.set_page_config(page_title="Glasswing", page_icon="🔍", layout="wide")
 state.init_session()

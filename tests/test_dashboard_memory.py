@@ -1,17 +1,24 @@
 """dashboard.memory: after bursts of concurrent threads allocating big temporary arrays (a classroom's
-sessions decoding uploads at the same moment), the process's memory goes back to where it was."""
+sessions decoding uploads at the same moment), the process's memory goes back to where it was; closed
+sessions' reference cycles are collected when no page runs."""
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(),
+from core import priority
+from dashboard.memory import cleanup_if_idle, start_idle_cleanup
+
+glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(),
                                 reason="glibc's allocator on Linux")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,6 +55,7 @@ def _kept_after_bursts(mode: str, **env: str) -> tuple[str, float]:
     return took, float(kept)
 
 
+@glibc_only
 def test_memory_of_concurrent_bursts_goes_back_to_the_system():
     took, kept = _kept_after_bursts("on")
     assert took == "True"
@@ -56,6 +64,7 @@ def test_memory_of_concurrent_bursts_goes_back_to_the_system():
     assert kept_without > kept + 50, (kept_without, kept)  # glibc's default keeps them: the test can tell
 
 
+@glibc_only
 def test_an_operators_own_malloc_setting_is_left_alone():
     took, _ = _kept_after_bursts("on", MALLOC_MMAP_THRESHOLD_="262144")
     assert took == "False"
@@ -84,6 +93,7 @@ print(took, before - rss_mb())
 """
 
 
+@glibc_only
 def test_trimming_gives_back_free_pages_inside_the_heaps():
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     out = subprocess.run([sys.executable, "-c", SMALL_BLOCKS], cwd=REPO, capture_output=True, text=True,
@@ -91,3 +101,33 @@ def test_trimming_gives_back_free_pages_inside_the_heaps():
     assert out.returncode == 0, out.stderr
     took, released = out.stdout.split()
     assert took == "True" and float(released) > 200, out.stdout  # of ~640 MB freed by the threads
+
+
+class _Session:
+    """Stands in for Streamlit's session objects, which refer to each other."""
+
+
+def test_closed_sessions_cycles_are_collected_once_idle_after_a_page_ran():
+    gc.collect()
+    gc.disable()  # only the cleaner may collect during this test
+    try:
+        runner, state = _Session(), _Session()
+        runner.state, state.runner = state, runner
+        state.photo = np.zeros((900, 1200, 3), np.uint8)  # what makes a closed session weigh
+        closed = weakref.ref(state)
+        del runner, state
+        assert closed() is not None  # reference counting alone cannot free a cycle
+
+        seen = priority.started()
+        assert cleanup_if_idle(seen) == seen and closed() is not None  # no page ran: nothing to do
+        with priority.foreground():  # a page starts ...
+            assert cleanup_if_idle(seen) == seen and closed() is not None  # ... and is never interrupted
+        seen = cleanup_if_idle(seen)  # it ended: collect
+        assert seen == priority.started() and closed() is None
+    finally:
+        gc.enable()
+
+
+def test_the_cleaner_is_one_daemon_thread_per_process():
+    thread = start_idle_cleanup()
+    assert thread is start_idle_cleanup() and thread.daemon and thread.is_alive()
