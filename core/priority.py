@@ -12,26 +12,28 @@ server) waiting costs nothing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _in_flight = 0
-_started = 0  # foreground blocks ever entered: tells idle housekeeping whether anything ran since
+_last_active = float("-inf")  # time.monotonic() when foreground work last began or ended
 _quiet = threading.Condition()
 
 
 @contextmanager
 def foreground() -> Iterator[None]:
     """Mark work that a person is waiting for (a page's script run, a prediction, a heatmap); nests."""
-    global _in_flight, _started
+    global _in_flight, _last_active
     with _quiet:
         _in_flight += 1
-        _started += 1
+        _last_active = time.monotonic()
     try:
         yield
     finally:
         with _quiet:
             _in_flight -= 1
+            _last_active = time.monotonic()
             if _in_flight == 0:
                 _quiet.notify_all()
 
@@ -47,6 +49,7 @@ def in_flight() -> int:
     return _in_flight
 
 
-def started() -> int:
-    """How many foreground blocks have begun in this process (compare two readings to see activity)."""
-    return _started
+def idle_seconds() -> float:
+    """Seconds since foreground work last ran: 0.0 while some runs, infinite if none ever did."""
+    with _quiet:
+        return 0.0 if _in_flight else time.monotonic() - _last_active

@@ -12,8 +12,8 @@ What a closed session held is only freed by Python's cyclic garbage collector: S
 objects (script runner, session state with the uploaded photos) refer to each other. Streamlit would
 collect after every script run, but that costs ~0.3 s of CPU per run with TensorFlow in the heap, so the
 dashboard turns it off (``runner.postScriptGC``) and :func:`start_idle_cleanup` collects instead, once
-a minute while no page runs and only if one ran since the last time: 19 closed sessions left ~50 MB
-that waited for Python's rare automatic full collections. It then gives free pages inside glibc's heaps
+a minute while no page runs, for 15 minutes after the last one: 19 closed sessions left ~50 MB that
+waited for Python's rare automatic full collections. It then gives free pages inside glibc's heaps
 back (``malloc_trim``), which smaller blocks freed by many threads leave behind (77 MB of 640 MB on a
 server after 80 sessions).
 """
@@ -61,29 +61,28 @@ def release_idle_memory() -> bool:
     return trim()
 
 
-def cleanup_if_idle(seen: int) -> int:
-    """One check of the cleaner: release memory if a page began since ``seen`` (an earlier reading of
-    ``priority.started()``) and none runs now. Returns the reading to pass next time."""
+def cleanup_if_idle(window: float = 900.0) -> bool:
+    """One check of the cleaner: release memory if no page runs now but one ran in the last ``window``
+    seconds. Closed sessions become garbage after the last page they ran, when Streamlit drops them
+    (``server.disconnectedSessionTTL``, 2 minutes by default), hence a window rather than "since the
+    last page". True if it released."""
     from core import priority
 
-    now = priority.started()
-    if now == seen or priority.in_flight():
-        return seen
+    if not 0.0 < priority.idle_seconds() <= window:
+        return False
     release_idle_memory()
-    return now
+    return True
 
 
 @functools.cache  # one cleaner per process, however often app.py asks
 def start_idle_cleanup(every: float = 60.0) -> threading.Thread:
     """A daemon thread running :func:`cleanup_if_idle` every ``every`` seconds. The collection holds the
-    GIL for ~0.2 s, so it never runs under a page someone waits for, nor on a server nobody uses."""
-    from core import priority
+    GIL for ~0.2 s, so it never runs under a page someone waits for, nor long after the last one."""
 
     def loop() -> None:
-        seen = priority.started()
         while True:
             time.sleep(every)
-            seen = cleanup_if_idle(seen)
+            cleanup_if_idle()
 
     thread = threading.Thread(target=loop, name="glasswing-idle-cleanup", daemon=True)
     thread.start()

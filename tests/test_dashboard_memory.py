@@ -107,7 +107,7 @@ class _Session:
     """Stands in for Streamlit's session objects, which refer to each other."""
 
 
-def test_closed_sessions_cycles_are_collected_once_idle_after_a_page_ran():
+def test_closed_sessions_cycles_are_collected_when_idle_after_pages_ran():
     gc.collect()
     gc.disable()  # only the cleaner may collect during this test
     try:
@@ -118,12 +118,10 @@ def test_closed_sessions_cycles_are_collected_once_idle_after_a_page_ran():
         del runner, state
         assert closed() is not None  # reference counting alone cannot free a cycle
 
-        seen = priority.started()
-        assert cleanup_if_idle(seen) == seen and closed() is not None  # no page ran: nothing to do
-        with priority.foreground():  # a page starts ...
-            assert cleanup_if_idle(seen) == seen and closed() is not None  # ... and is never interrupted
-        seen = cleanup_if_idle(seen)  # it ended: collect
-        assert seen == priority.started() and closed() is None
+        with priority.foreground():  # a page runs ...
+            assert not cleanup_if_idle() and closed() is not None  # ... and is never interrupted
+        assert not cleanup_if_idle(window=0.0) and closed() is not None  # too long ago: a quiet server rests
+        assert cleanup_if_idle() and closed() is None  # the page ended a moment ago: collect
     finally:
         gc.enable()
 
