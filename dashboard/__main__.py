@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.memory import return_large_blocks, start_idle_cleanup
 
     return_large_blocks()  # before the warm-up allocates: a burst of sessions' memory goes back afterwards
-    start_idle_cleanup()
+    try:
+        start_idle_cleanup()
+    except ValueError as exc:  # a nonsense setting: say which, before anything starts
+        print(exc, file=sys.stderr)
+        return 2
     keep_keras_session()  # app.py does it too (for `streamlit run`); here it holds from the first run
     skip_repl_check()
     threading.Thread(target=warm_up, name="glasswing-warm-up", daemon=True).start()

@@ -74,10 +74,25 @@ def cleanup_if_idle(window: float = 900.0) -> bool:
     return True
 
 
+def cleanup_interval() -> float:
+    """``GLASSWING_IDLE_CLEANUP_SECONDS`` (default 60): how often the idle cleaner looks."""
+    value = os.environ.get("GLASSWING_IDLE_CLEANUP_SECONDS", "").strip()
+    try:
+        every = float(value) if value else 60.0
+    except ValueError:
+        every = float("nan")
+    if not 0.1 <= every <= 86_400:  # also refuses nan and inf
+        raise ValueError(f"GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86400, "
+                         f"got {value!r}.")
+    return every
+
+
 @functools.cache  # one cleaner per process, however often app.py asks
-def start_idle_cleanup(every: float = 60.0) -> threading.Thread:
-    """A daemon thread running :func:`cleanup_if_idle` every ``every`` seconds. The collection holds the
-    GIL for ~0.2 s, so it never runs under a page someone waits for, nor long after the last one."""
+def start_idle_cleanup(every: float | None = None) -> threading.Thread:
+    """A daemon thread running :func:`cleanup_if_idle` every ``every`` seconds (default
+    :func:`cleanup_interval`). The collection holds the GIL for ~0.2 s, so it never runs under a page
+    someone waits for, nor long after the last one."""
+    every = cleanup_interval() if every is None else every
 
     def loop() -> None:
         while True:

@@ -129,3 +129,23 @@ def test_closed_sessions_cycles_are_collected_when_idle_after_pages_ran():
 def test_the_cleaner_is_one_daemon_thread_per_process():
     thread = start_idle_cleanup()
     assert thread is start_idle_cleanup() and thread.daemon and thread.is_alive()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
+def test_a_nonsense_cleanup_interval_is_refused_by_name(monkeypatch, value):
+    from dashboard.memory import cleanup_interval
+
+    monkeypatch.setenv("GLASSWING_IDLE_CLEANUP_SECONDS", value)
+    with pytest.raises(ValueError, match="GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds"):
+        cleanup_interval()
+
+
+def test_the_launcher_refuses_a_nonsense_cleanup_interval_before_serving(monkeypatch, capsys):
+    import dashboard.__main__ as launcher
+    from dashboard import memory
+
+    monkeypatch.setenv("GLASSWING_IDLE_CLEANUP_SECONDS", "soon")
+    monkeypatch.setattr(memory, "start_idle_cleanup", memory.start_idle_cleanup.__wrapped__)  # not the cached one
+    monkeypatch.setattr(launcher, "warm_up", lambda: pytest.fail("nothing may start"))
+    assert launcher.main([]) == 2
+    assert "GLASSWING_IDLE_CLEANUP_SECONDS" in capsys.readouterr().err

@@ -1,0 +1,105 @@
+"""A served dashboard gives a closed session's memory back: the real server, real websocket sessions.
+
+Each session uploads a big photo (its session state keeps the decoded pixels; Streamlit keeps the file).
+Once the sessions close and Streamlit drops them, they are reference cycles that only Python's garbage
+collector frees, and Streamlit's own collection after each run is off (.streamlit/config.toml): the idle
+cleaner (dashboard/memory.py) must free them, here within a few of its ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.load_sessions import rss_mb, start_server, wait_healthy
+
+pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="reads the server's memory from /proc")
+
+TTL = 1  # seconds Streamlit keeps a closed session
+TICK = 1.0  # the idle cleaner's interval in this server
+
+
+def _photos(folder: Path, count: int) -> list[Path]:
+    """Photos of 2400 x 2000 pixels (14 MB decoded each), different so nothing is shared between sessions."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, 2400, dtype=np.float32)[None, :, None]
+    paths = []
+    for i in range(count):
+        pixels = np.clip(ramp + rng.normal(0, 20, (2000, 2400, 3)), 0, 255).astype(np.uint8)
+        paths.append(folder / f"big_{i}.jpg")
+        Image.fromarray(pixels).save(paths[-1], quality=85)
+    return paths
+
+
+async def _upload_and_explain(url: str, photo: Path):
+    """One session: open Explain, switch to Upload, upload ``photo``, wait for its heatmap; left open."""
+    from bench.load_sessions import _has_heatmap
+    from bench.ws_session import WsSession, radio_state
+
+    session = WsSession(url)
+    await session.__aenter__()
+    first = await session.run(until=lambda r: "Image source" in r.radios and _has_heatmap(r), timeout=120)
+    source = radio_state(first.radios["Image source"], "Upload")
+    page = await session.run([source], until=lambda r: r.uploaders, timeout=120)
+    uploaded = await session.upload(page.uploaders[0], photo.name, photo.read_bytes())
+    done = await session.run([source, uploaded], timeout=120,
+                             until=lambda r: any(photo.name in c for c in r.images) and _has_heatmap(r))
+    assert not done.exceptions and _has_heatmap(done), done.exceptions or done.images
+    return session
+
+
+async def _visit(url: str, photos: list[Path]) -> list:
+    """Sessions uploading ``photos`` at the same time, left open."""
+    return list(await asyncio.gather(*(_upload_and_explain(url, p) for p in photos)))
+
+
+async def _close(sessions: list) -> None:
+    for session in sessions:
+        await session.__aexit__(None, None, None)
+
+
+async def _settled_rss(pid: int, url: str, photo: Path) -> float:
+    """The server's memory once closed sessions are dropped and the cleaner has had its ticks."""
+    await asyncio.sleep(TTL + 0.5)
+    # Streamlit drops expired sessions when another one disconnects: one more, small visit does that.
+    await _close(await _visit(url, [photo]))
+    await asyncio.sleep(TTL + 4 * TICK)
+    return rss_mb(pid)
+
+
+async def _scenario(url: str, pid: int, small: Path, big: list[Path]) -> tuple[float, float, float]:
+    # The baseline: a warm server that has served one upload already (the upload path and the model's
+    # and the badges' compiled functions are loaded once per process).
+    await _close(await _visit(url, [small]))
+    baseline = await _settled_rss(pid, url, small)
+    sessions = await _visit(url, big)
+    loaded = rss_mb(pid)
+    await _close(sessions)
+    return baseline, loaded, await _settled_rss(pid, url, small)
+
+
+def test_closed_sessions_memory_returns_to_the_baseline(tmp_path):
+    small, *big = _photos(tmp_path, 5)
+    small_path = tmp_path / "small.jpg"
+    Image.open(small).resize((480, 400)).save(small_path)
+    env = {**os.environ, "GLASSWING_DATA": str(tmp_path / "data"), "GLASSWING_RUNS": str(tmp_path / "runs"),
+           "GLASSWING_IDLE_CLEANUP_SECONDS": str(TICK), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    server, url = start_server(env, tmp_path / "server.log", TTL)
+    try:
+        wait_healthy(url, server)
+        baseline, loaded, after = asyncio.run(_scenario(url, server.pid, small_path, big))
+    finally:
+        server.terminate()
+        server.wait(30)
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+    held = loaded - baseline
+    assert held > 4 * 14, f"four sessions with 14 MB photos held only {held:.0f} MB: the test cannot tell"
+    assert after - baseline < 0.25 * held, (
+        f"baseline {baseline:.0f} MB, {loaded:.0f} MB with the four sessions, {after:.0f} MB after they closed")
