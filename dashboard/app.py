@@ -20,10 +20,14 @@ from dashboard.memory import return_large_blocks, start_idle_cleanup  # noqa: E4
 from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
 
 return_large_blocks()  # for `streamlit run` too (python -m dashboard did it already; both are idempotent)
-start_idle_cleanup()
 keep_keras_session()  # before this run ends: Streamlit would clear Keras' shared session after each run
 st.set_page_config(page_title="Glasswing", page_icon="🔍", layout="wide")
 state.init_session()
+try:
+    start_idle_cleanup()  # for `streamlit run` too (idempotent)
+except GlasswingError as exc:
+    st.error(f"Server setting: {exc}")
+    st.stop()
 try:
     room = state.classroom()
 except GlasswingError as exc:  # a teacher's typo must say which key is wrong, not crash every page

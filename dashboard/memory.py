@@ -12,7 +12,8 @@ What a closed session held is only freed by Python's cyclic garbage collector: S
 objects (script runner, session state with the uploaded photos) refer to each other. Streamlit would
 collect after every script run, but that costs ~0.3 s of CPU per run with TensorFlow in the heap, so the
 dashboard turns it off (``runner.postScriptGC``) and :func:`start_idle_cleanup` collects instead, once
-a minute while no page runs, for 15 minutes after the last one: 19 closed sessions left ~50 MB that
+a minute while no page runs, for 15 minutes after the last one (longer if Streamlit keeps
+closed sessions longer): 19 closed sessions left ~50 MB that
 waited for Python's rare automatic full collections. It then gives free pages inside glibc's heaps
 back (``malloc_trim``), which smaller blocks freed by many threads leave behind (77 MB of 640 MB on a
 server after 80 sessions).
@@ -65,7 +66,8 @@ def cleanup_if_idle(window: float = 900.0) -> bool:
     """One check of the cleaner: release memory if no page runs now but one ran in the last ``window``
     seconds. Closed sessions become garbage after the last page they ran, when Streamlit drops them
     (``server.disconnectedSessionTTL``, 2 minutes by default), hence a window rather than "since the
-    last page". True if it released."""
+    last page"; the cleaner uses 15 minutes or that TTL and two ticks, whichever is longer. True if it
+    released."""
     from core import priority
 
     if not 0.0 < priority.idle_seconds() <= window:
@@ -74,15 +76,27 @@ def cleanup_if_idle(window: float = 900.0) -> bool:
     return True
 
 
+def _session_ttl() -> float:
+    """Seconds Streamlit keeps a closed session before dropping it (``server.disconnectedSessionTTL``)."""
+    try:
+        from streamlit import config
+
+        return float(config.get_option("server.disconnectedSessionTTL"))
+    except Exception:  # noqa: BLE001 - outside a Streamlit server: its default
+        return 120.0
+
+
 def cleanup_interval() -> float:
     """``GLASSWING_IDLE_CLEANUP_SECONDS`` (default 60): how often the idle cleaner looks."""
     value = os.environ.get("GLASSWING_IDLE_CLEANUP_SECONDS", "").strip()
+    from core.errors import ParameterError
+
     try:
         every = float(value) if value else 60.0
     except ValueError:
         every = float("nan")
     if not 0.1 <= every <= 86_400:  # also refuses nan and inf
-        raise ValueError(f"GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86400, "
+        raise ParameterError(f"GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86400, "
                          f"got {value!r}.")
     return every
 
@@ -97,7 +111,8 @@ def start_idle_cleanup(every: float | None = None) -> threading.Thread:
     def loop() -> None:
         while True:
             time.sleep(every)
-            cleanup_if_idle()
+            # Read at each tick: Streamlit parses its command line after the launcher starts this thread.
+            cleanup_if_idle(window=max(900.0, _session_ttl() + 2 * every))
 
     thread = threading.Thread(target=loop, name="glasswing-idle-cleanup", daemon=True)
     thread.start()

@@ -149,3 +149,16 @@ def test_the_launcher_refuses_a_nonsense_cleanup_interval_before_serving(monkeyp
     monkeypatch.setattr(launcher, "warm_up", lambda: pytest.fail("nothing may start"))
     assert launcher.main([]) == 2
     assert "GLASSWING_IDLE_CLEANUP_SECONDS" in capsys.readouterr().err
+
+
+def test_the_app_shows_a_nonsense_cleanup_interval_instead_of_any_page(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import memory
+
+    monkeypatch.setenv("GLASSWING_IDLE_CLEANUP_SECONDS", "-1")
+    monkeypatch.setattr(memory, "start_idle_cleanup", memory.start_idle_cleanup.__wrapped__)  # not the cached one
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Server setting: GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86400, got '-1'."]
