@@ -60,13 +60,14 @@ def skip_repl_check() -> None:
 def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli
 
+    from core.errors import ParameterError
     from dashboard.keras_session import keep_keras_session
     from dashboard.memory import return_large_blocks, start_idle_cleanup
 
     return_large_blocks()  # before the warm-up allocates: a burst of sessions' memory goes back afterwards
     try:
         start_idle_cleanup()
-    except ValueError as exc:  # a nonsense setting: say which, before anything starts
+    except ParameterError as exc:  # a nonsense setting: say which, before anything starts
         print(exc, file=sys.stderr)
         return 2
     keep_keras_session()  # app.py does it too (for `streamlit run`); here it holds from the first run

@@ -129,6 +129,7 @@ def test_closed_sessions_cycles_are_collected_when_idle_after_pages_ran():
 def test_the_cleaner_is_one_daemon_thread_per_process():
     thread = start_idle_cleanup()
     assert thread is start_idle_cleanup() and thread.daemon and thread.is_alive()
+    assert thread.name == "glasswing-idle-cleanup"
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "nan", "inf"])
@@ -141,14 +142,20 @@ def test_a_nonsense_cleanup_interval_is_refused_by_name(monkeypatch, value):
 
 
 def test_the_launcher_refuses_a_nonsense_cleanup_interval_before_serving(monkeypatch, capsys):
+    from streamlit.web import cli as stcli
+
     import dashboard.__main__ as launcher
     from dashboard import memory
 
     monkeypatch.setenv("GLASSWING_IDLE_CLEANUP_SECONDS", "soon")
     monkeypatch.setattr(memory, "start_idle_cleanup", memory.start_idle_cleanup.__wrapped__)  # not the cached one
-    monkeypatch.setattr(launcher, "warm_up", lambda: pytest.fail("nothing may start"))
+    monkeypatch.setattr(memory, "return_large_blocks", lambda: False)  # leave this process's allocator alone
+    started = []
+    monkeypatch.setattr(launcher, "warm_up", lambda: started.append("warm-up"))
+    monkeypatch.setattr(stcli, "main", lambda: started.append("server") or 0)
     assert launcher.main([]) == 2
     assert "GLASSWING_IDLE_CLEANUP_SECONDS" in capsys.readouterr().err
+    assert started == []  # neither the server nor the warm-up
 
 
 def test_the_app_shows_a_nonsense_cleanup_interval_instead_of_any_page(monkeypatch):
