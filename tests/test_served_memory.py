@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.load_sessions import rss_mb, start_server, wait_healthy
+from bench.load_sessions import _open_and_close, rss_mb, run_ws_session, start_server, wait_healthy
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="reads the server's memory from /proc")
 
@@ -40,30 +40,16 @@ def _photos(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-async def _upload_and_explain(url: str, photo: Path):
-    """One session: open Explain, switch to Upload, upload ``photo``, wait for its heatmap; left open."""
-    from bench.load_sessions import _has_heatmap
-    from bench.ws_session import WsSession, radio_state
-
-    session = WsSession(url)
-    await session.__aenter__()
-    try:
-        first = await session.run(until=lambda r: "Image source" in r.radios and _has_heatmap(r), timeout=120)
-        source = radio_state(first.radios["Image source"], "Upload")
-        page = await session.run([source], until=lambda r: r.uploaders, timeout=120)
-        uploaded = await session.upload(page.uploaders[0], photo.name, photo.read_bytes())
-        done = await session.run([source, uploaded], timeout=120,
-                                 until=lambda r: any(photo.name in c for c in r.images) and _has_heatmap(r))
-        assert not done.exceptions and _has_heatmap(done), done.exceptions or done.images
-    except BaseException:
-        await session.__aexit__(None, None, None)
-        raise
-    return session
-
-
 async def _visit(url: str, photos: list[Path]) -> list:
-    """Sessions uploading ``photos`` at the same time, left open."""
-    return list(await asyncio.gather(*(_upload_and_explain(url, p) for p in photos)))
+    """Sessions each uploading one of ``photos`` at the same time and waiting for its heatmap (the load
+    bench's session); returned open."""
+    results = await asyncio.gather(*(run_ws_session(url, i, [p], 120) for i, p in enumerate(photos)))
+    sessions = [r.context for r in results]
+    errors = [r.error for r in results if r.error]
+    if errors:
+        await _close(sessions)
+    assert not errors, errors
+    return sessions
 
 
 async def _close(sessions: list) -> None:
@@ -71,15 +57,15 @@ async def _close(sessions: list) -> None:
         await session.__aexit__(None, None, None)
 
 
-async def _settled_rss(pid: int, url: str, photo: Path, below: float = 0.0, wait: float = 30.0) -> float:
+async def _settled_rss(pid: int, url: str, below: float = 0.0, wait: float = 30.0) -> float:
     """The server's memory once closed sessions are dropped and the cleaner has had its ticks.
 
-    Streamlit drops expired sessions when another one disconnects: one more, small visit does that. The
+    Streamlit drops expired sessions when another one disconnects: one more visit does that. The
     lowest reading over ``wait`` seconds counts (background work such as the badges' scoring may still
     hold a photo for a moment on a busy machine), stopping early once it is under ``below``.
     """
     await asyncio.sleep(TTL + 0.5)
-    await _close(await _visit(url, [photo]))
+    await _open_and_close(url)
     await asyncio.sleep(TTL + 2 * TICK)
     lowest = rss_mb(pid)
     deadline = time.monotonic() + wait
@@ -93,11 +79,11 @@ async def _scenario(url: str, pid: int, small: Path, big: list[Path]) -> tuple[f
     # The baseline: a warm server that has served one upload already (the upload path and the model's
     # and the badges' compiled functions are loaded once per process).
     await _close(await _visit(url, [small]))
-    baseline = await _settled_rss(pid, url, small, wait=4 * TICK)
+    baseline = await _settled_rss(pid, url, wait=4 * TICK)
     sessions = await _visit(url, big)
     loaded = rss_mb(pid)
     await _close(sessions)
-    return baseline, loaded, await _settled_rss(pid, url, small, below=baseline + 0.25 * (loaded - baseline))
+    return baseline, loaded, await _settled_rss(pid, url, below=baseline + 0.25 * (loaded - baseline))
 
 
 def test_closed_sessions_memory_returns_to_the_baseline(tmp_path):
