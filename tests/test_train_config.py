@@ -129,7 +129,8 @@ def test_runs_are_listed_per_owner(tmp_path):
 def test_rename_share_and_delete(tmp_path):
     run_dir = _fake_run(tmp_path, "r1", runs.COMPLETE, owner="alice")
     assert runs.rename_run("r1", "  My   model ", owner="alice", root=tmp_path).name == "My model"
-    assert runs.get_run(run_dir).path == run_dir.resolve()  # renaming keeps the folder (and the path)
+    # renaming keeps the folder (and the path)
+    assert runs.get_run(run_dir, root=tmp_path).path == run_dir.resolve()
     with pytest.raises(runs.RunError, match="another session"):
         runs.rename_run("r1", "x", owner="bob", root=tmp_path)
     with pytest.raises(ParameterError, match="name"):
@@ -160,9 +161,96 @@ def test_a_running_run_whose_process_died_is_interrupted(tmp_path):
         assert runs.get_run("mine", root=tmp_path).status == runs.RUNNING
         with pytest.raises(runs.RunError, match="still training"):
             runs.delete_run("mine", root=tmp_path)
-    # A folder without run.json (killed between mkdir and the first write) is incomplete.
+    # A folder without run.json (killed between mkdir and the first write) is listed as incomplete, but
+    # is not a run to act on: nothing without run.json is ever deleted.
     (tmp_path / "empty").mkdir()
-    assert runs.get_run("empty", root=tmp_path).status == runs.INCOMPLETE
+    assert {i.id: i.status for i in runs.list_runs(runs.EVERYONE, root=tmp_path)}["empty"] == runs.INCOMPLETE
+    with pytest.raises(runs.RunError, match="not a training run"):
+        runs.delete_run("empty", root=tmp_path)
+    assert (tmp_path / "empty").is_dir()
+
+
+def _outside_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A runs folder and, beside it, a folder that looks like a run (with a file that must survive)."""
+    root, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "run.json").write_text('{"status": "complete", "id": "elsewhere"}')
+    (elsewhere / "precious.txt").write_text("keep me")
+    return root, elsewhere
+
+
+@pytest.mark.parametrize("how", ["symlink by id", "symlink by path", "dot-dot path", "absolute path",
+                                 "link inside the path"])
+@pytest.mark.parametrize("action", ["delete", "rename", "share", "export"])
+def test_runs_outside_the_runs_folder_are_never_touched(tmp_path, how, action):
+    from core.train.export import export_run
+
+    root, elsewhere = _outside_run(tmp_path)
+    if how.startswith("symlink"):
+        (root / "link").symlink_to(elsewhere, target_is_directory=True)
+        ref = "link" if how == "symlink by id" else str(root / "link")
+    elif how == "dot-dot path":
+        ref = f"{root}/../elsewhere"
+    elif how == "absolute path":
+        ref = str(elsewhere)
+    else:  # runs/sub -> tmp_path, then runs/sub/elsewhere
+        (root / "sub").symlink_to(tmp_path, target_is_directory=True)
+        ref = str(root / "sub" / "elsewhere")
+    act = {"delete": lambda: runs.delete_run(ref, root=root),
+           "rename": lambda: runs.rename_run(ref, "x", root=root),
+           "share": lambda: runs.share_run(ref, shared=False, new_owner="mallory", root=root),
+           "export": lambda: export_run(ref, ["keras"], root=root)}[action]
+    with pytest.raises(runs.RunError, match="symbolic link|not a run inside"):
+        act()
+    assert (elsewhere / "precious.txt").read_text() == "keep me"
+    assert (elsewhere / "run.json").read_text() == '{"status": "complete", "id": "elsewhere"}'
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["precious.txt", "run.json"]
+
+
+def test_cli_runs_delete_refuses_a_link_and_a_path_out(tmp_path):
+    root, elsewhere = _outside_run(tmp_path)
+    (root / "link").symlink_to(elsewhere, target_is_directory=True)
+    for ref in ("link", f"{root}/../elsewhere"):
+        proc = subprocess.run([sys.executable, "-m", "core", "runs", "--root", str(root), "delete", ref, "--yes"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.count("\n") == 1 and ("symbolic link" in proc.stderr or "not a run inside" in proc.stderr)
+    assert (elsewhere / "precious.txt").is_file()
+    assert (root / "link").is_symlink()
+
+
+def test_a_deleted_runs_leftovers_are_cleaned_by_the_next_delete(tmp_path):
+    leftover = tmp_path / ".deleting-old-abc123"
+    leftover.mkdir()
+    (leftover / "model.keras").write_bytes(b"x")
+    os.utime(leftover, (0, 0))  # left by a process killed long ago
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / ".deleting-link").symlink_to(outside, target_is_directory=True)
+    os.utime(tmp_path / ".deleting-link", (0, 0), follow_symlinks=False)
+    _fake_run(tmp_path, "r2", runs.COMPLETE)
+    runs.delete_run("r2", root=tmp_path)
+    assert not leftover.exists() and outside.is_dir()
+
+
+def test_split_json_cannot_lead_outside_its_dataset(tmp_path):
+    from core.errors import DataError
+    from core.train.data import items_from_split
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (tmp_path / "data" / "a" / "ok.png").write_bytes(b"x")
+    (tmp_path / "data" / "a" / "link.png").symlink_to(tmp_path / "secret.png")
+    good = {"root": str(tmp_path / "data"), "splits": {"val": [["a/ok.png", 0]]}}
+    assert [i.path.name for i in items_from_split(good, "val")] == ["ok.png"]
+    for rel in ("../secret.png", str(tmp_path / "secret.png"), "a/link.png", "a/../../secret.png"):
+        with pytest.raises(DataError, match="split.json names"):
+            items_from_split({**good, "splits": {"val": [[rel, 0]]}}, "val")
+    for broken in ({}, {"root": "x", "splits": {"val": [["a"]]}}, {"root": "x", "splits": []}):
+        with pytest.raises(DataError, match="split.json is not a split"):
+            items_from_split(broken, "val")
 
 
 def test_run_ids_cannot_escape_the_runs_folder(tmp_path):

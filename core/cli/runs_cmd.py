@@ -126,7 +126,7 @@ def run_export(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     if not formats or any(f not in FORMATS for f in formats):
         raise ParameterError(f"--formats must list some of {', '.join(FORMATS)}, got {args.formats!r}.")
-    report = export_run(_resolve(args), formats, args.out, parity_images=args.parity_images)
+    report = export_run(args.run_ref, formats, args.out, parity_images=args.parity_images, root=args.root)
     if args.json:
         emit_json(report)
         return 0
@@ -136,8 +136,3 @@ def run_export(args: argparse.Namespace) -> int:
               f"{item['max_abs_diff']:.2g})")
     return 0
 
-
-def _resolve(args: argparse.Namespace) -> str:
-    from core.train.runs import get_run
-
-    return str(get_run(args.run_ref, root=args.root).path)

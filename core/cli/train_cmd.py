@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
         stream.write(f"Exporting {', '.join(formats)} ...\n")
         stream.flush()
-        output["export"] = export_run(result.run_dir, formats)
+        output["export"] = export_run(result.run_dir, formats, root=args.out)
     if args.json:
         emit_json(output)
     else:

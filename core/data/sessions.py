@@ -6,6 +6,7 @@ whose marker is older than a given age, so uploads do not outlive the tab that m
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from core import config
 from core.errors import ParameterError
+from core.paths import child_folder, is_inside
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MARKER = ".last-used"
@@ -28,16 +30,24 @@ def _checked(session_id: str) -> str:
     return session_id
 
 
+def _folder(session_id: str) -> Path:
+    """The session's folder; refused when it is a link (or leads) out of the sessions folder."""
+    folder = sessions_root() / _checked(session_id)
+    if os.path.lexists(folder):
+        child_folder(sessions_root(), folder, "session")
+    return folder
+
+
 def touch_session(session_id: str) -> None:
     """Mark the session as in use now (called by :func:`session_dir`)."""
-    folder = sessions_root() / _checked(session_id)
+    folder = _folder(session_id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _MARKER).touch()
 
 
 def session_dir(session_id: str, create: bool = True) -> Path:
     """The folder for one browser session's uploads (created and marked as used by default)."""
-    folder = sessions_root() / _checked(session_id)
+    folder = _folder(session_id)
     if create:
         touch_session(session_id)
     return folder
@@ -55,8 +65,8 @@ def last_used(session_id: str) -> float | None:
 def cleanup_session(session_id: str) -> bool:
     """Delete one session's folder; True if there was one."""
     folder = sessions_root() / _checked(session_id)
-    if not folder.is_dir() or folder.is_symlink():
-        return False
+    if not folder.is_dir() or not is_inside(folder, sessions_root()):
+        return False  # a link, or anything else that is not a real session folder, is left alone
     shutil.rmtree(folder, ignore_errors=True)
     return not folder.exists()
 

@@ -85,7 +85,21 @@ def relative_items(items: Sequence[Item], root: Path) -> list[list[Any]]:
 
 
 def items_from_split(split: dict[str, Any], name: str, root: Path | None = None) -> list[Item]:
-    """Items of one split saved in a run's split.json, resolved against its (or a new) dataset root."""
-    base = Path(root) if root is not None else Path(split["root"])
-    return [Item(base / rel if not Path(rel).is_absolute() else Path(rel), int(label))
-            for rel, label in split["splits"].get(name, [])]
+    """Items of one split saved in a run's split.json, resolved against its (or a new) dataset root.
+
+    Every file must lie inside that root (relative, no ``..``, no link leading out), so an edited
+    split.json cannot make an export or an evaluation read files elsewhere.
+    """
+    from core.paths import OutsideRootError, file_inside
+
+    try:
+        base = Path(root) if root is not None else Path(split["root"])
+        entries = split["splits"].get(name, [])
+        pairs = [(str(rel), int(label)) for rel, label in entries]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise DataError("split.json is not a split this version of Glasswing wrote (it needs a root and "
+                        "splits of [path, label] pairs).") from None
+    try:
+        return [Item(file_inside(base, rel, "split.json"), label) for rel, label in pairs]
+    except OutsideRootError as exc:
+        raise DataError(str(exc)) from None

@@ -23,6 +23,7 @@ import numpy as np
 
 from core.atomic import atomic_path
 from core.errors import GlasswingError, ParameterError
+from core.paths import is_inside
 from core.train import runs
 from core.train.data import items_from_split
 
@@ -142,7 +143,7 @@ def _tflite_bytes(saved_model: Path, kind: str, representative: np.ndarray | Non
 def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                out_dir: str | os.PathLike | None = None, parity_images: int = PARITY_IMAGES,
                representative_images: int = REPRESENTATIVE_IMAGES,
-               owner: str | None = runs.EVERYONE) -> dict[str, Any]:
+               owner: str | None = runs.EVERYONE, root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Export a complete run in ``formats`` into ``out_dir`` (default ``<run>/export/``), with parity checks.
 
     Returns ``{"run_dir", "out_dir", "exports": [ExportResult dicts]}``; the report is also written
@@ -155,12 +156,14 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     if unknown or not formats:
         raise ParameterError(f"formats must be some of {', '.join(FORMATS)}, got "
                              f"{', '.join(unknown) or 'none'}.")
-    info = runs.get_run(run_ref, owner)
+    info = runs.get_run(run_ref, owner, root)
     if not info.complete:
         raise GlasswingError(f"Run {info.id} is {info.status}, not complete; only complete runs are "
                              "exported.")
     run_dir = info.path
     out = Path(out_dir) if out_dir is not None else run_dir / EXPORT_DIR
+    if out_dir is None and os.path.lexists(out) and not is_inside(out, run_dir):
+        raise GlasswingError(f"{out} is a link out of the run's folder; remove it, or export with --out DIR.")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -27,6 +27,7 @@ from typing import Any
 
 from core import atomic, config
 from core.errors import GlasswingError, ParameterError, UnknownNameError
+from core.paths import OutsideRootError, child_folder
 
 RUN_META = "run.json"
 MODEL_FILE = "model.keras"
@@ -262,17 +263,27 @@ def list_runs(owner: str | None = None, include_shared: bool = True,
 
 def get_run(ref: str | os.PathLike, owner: str | None = EVERYONE,
             root: str | os.PathLike | None = None) -> RunInfo:
-    """A run by id (a folder of ``root``) or by path; raises RunError if missing or not visible."""
+    """A run by id (a folder of ``root``) or by path; raises RunError if missing or not visible.
+
+    Only real folders directly inside the runs root are runs: a symbolic link, a path that climbs out
+    (``root/../elsewhere``) or a folder elsewhere is refused, since delete, rename and export act on
+    what this returns.
+    """
     text = str(ref)
-    path = Path(text).expanduser()
-    if _RUN_ID.match(text) and (runs_root(root) / text).is_dir():
-        path = runs_root(root) / text
-    elif not path.is_dir():
+    base = runs_root(root)
+    path = base / text if _RUN_ID.match(text) else Path(text).expanduser()
+    if not os.path.lexists(path):
         known = [i.id for i in list_runs(owner, root=root)][:20]
-        raise UnknownNameError(f"No run {text!r}. Known runs: {', '.join(known) or 'none yet'}.")
-    elif not (path / RUN_META).is_file():  # any other folder given by path (delete would remove it!)
+        raise UnknownNameError(f"No run {text!r} in {base}. Known runs: {', '.join(known) or 'none yet'}.")
+    try:
+        path = child_folder(base, path, "run")
+    except OutsideRootError as exc:
+        raise RunError(f"{exc} (Another runs folder: --root DIR or GLASSWING_RUNS.)") from None
+    if not path.is_dir() or path.name.startswith("."):
+        raise RunError(f"{text} is not a run folder.")
+    if not (path / RUN_META).is_file() or (path / RUN_META).is_symlink():
         raise RunError(f"{text} is not a training run (it has no {RUN_META}).")
-    info = _info(path.resolve())
+    info = _info(path)
     if not _visible(info, owner, include_shared=True):
         raise RunError(f"Run {info.id} belongs to another session.")
     return info
@@ -321,9 +332,13 @@ def delete_run(ref: str | os.PathLike, owner: str | None = EVERYONE,
     if info.status == RUNNING:
         raise RunError(f"Run {info.id} is still training; stop it first.")
     hidden = info.path.parent / f".deleting-{info.id}-{secrets.token_hex(3)}"
-    os.rename(info.path, hidden)
+    try:
+        os.rename(info.path, hidden)
+    except OSError as exc:
+        raise RunError(f"Could not delete run {info.id}: {exc.strerror or exc}.") from None
     shutil.rmtree(hidden, ignore_errors=True)
     forget_model(info.path)
+    clean_partial_deletes(info.path.parent)  # what an earlier delete left when its process died
 
 
 def forget_model(run_dir: Path) -> None:
@@ -340,7 +355,8 @@ def clean_partial_deletes(root: str | os.PathLike | None = None, older_than: flo
     if not base.is_dir():
         return 0
     for entry in base.iterdir():
-        if entry.name.startswith(".deleting-") and time.time() - entry.stat().st_mtime > older_than:
+        if (entry.name.startswith(".deleting-") and entry.is_dir() and not entry.is_symlink()
+                and time.time() - entry.stat().st_mtime > older_than):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed
