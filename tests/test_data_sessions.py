@@ -84,3 +84,21 @@ def test_cleanup_of_one_session_and_of_idle_sessions(data_dir):
     assert (data_dir / "sessions" / "recent" / "f.bin").exists()
     assert sessions.cleanup_idle_sessions(600, now=time.time() + 7200) == ["recent"]
     assert sessions.cleanup_idle_sessions(600) == []
+
+
+def test_a_session_folder_that_is_a_link_is_never_written_through_or_deleted(data_dir, tmp_path):
+    from core.paths import OutsideRootError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep me")
+    sessions.sessions_root().mkdir(parents=True)
+    (sessions.sessions_root() / "abc").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        sessions.session_dir("abc")
+    with pytest.raises(OutsideRootError, match="symbolic link"):
+        import_zip_bytes(zip_of({"a/1.png": png(1), "b/2.png": png(2)}), "abc")
+    assert sessions.cleanup_session("abc") is False
+    os.utime(elsewhere, (0, 0))
+    assert sessions.cleanup_idle_sessions(0.0) == []
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["precious.txt"]
