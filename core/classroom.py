@@ -88,6 +88,13 @@ class ClassroomConfig:
     def allowed_datasets(self, all_names: list[str] | tuple[str, ...]) -> list[str]:
         return _allowed("datasets", self.datasets, all_names)
 
+    def check_names(self, model_names: list[str] | tuple[str, ...],
+                    dataset_names: list[str] | tuple[str, ...]) -> None:
+        """Raise ClassroomConfigError now for a model or dataset the teacher named that does not exist,
+        rather than on whichever page first lists them."""
+        self.allowed_models(model_names)
+        self.allowed_datasets(dataset_names)
+
     def check_can_train(self, jobs_started: int = 0) -> None:
         """Raise unless this session may start a training job (``jobs_started``: jobs it already ran)."""
         if self.read_only:
@@ -245,13 +252,27 @@ def _parse(raw: Mapping[str, Any], source: str, base: Path | None) -> dict:
     return out
 
 
+_MAX_FILE_BYTES = 256 * 1024
+
+
 def from_toml(path: str | Path) -> ClassroomConfig:
     """The configuration in a TOML file (settings at the top level, or under ``[classroom]``)."""
     path = Path(path).expanduser()
+    if not path.exists():
+        raise ClassroomConfigError(f"Classroom config {path}: no such file (set by {ENV_FILE}).")
+    if not path.is_file():
+        raise ClassroomConfigError(f"Classroom config {path} is not a file (a folder or a device); "
+                                   f"{ENV_FILE} must name a .toml file.")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ClassroomConfigError(f"Classroom config {path}: no such file (set by {ENV_FILE}).") from None
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ClassroomConfigError(f"Classroom config {path} cannot be read ({exc.strerror or exc}).") from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ClassroomConfigError(f"Classroom config {path} is over {_MAX_FILE_BYTES // 1024} KB; a "
+                                   "classroom file holds a few settings.")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ClassroomConfigError(f"Classroom config {path}: not valid TOML ({exc}).") from None
     if set(raw) == {"classroom"} and isinstance(raw["classroom"], dict):

@@ -22,16 +22,16 @@ from dashboard.views import architecture, attack, data, evaluate, explain, lesso
 return_large_blocks()  # for `streamlit run` too (python -m dashboard did it already; both are idempotent)
 keep_keras_session()  # before this run ends: Streamlit would clear Keras' shared session after each run
 st.set_page_config(page_title="Glasswing", page_icon="🔍", layout="wide")
-state.init_session()
-try:
-    start_idle_cleanup()  # for `streamlit run` too (idempotent)
-except GlasswingError as exc:
-    st.error(f"Server setting: {exc}")
-    st.stop()
-try:
+try:  # the classroom first: the session (its address, its limits) depends on it
     room = state.classroom()
 except GlasswingError as exc:  # a teacher's typo must say which key is wrong, not crash every page
     st.error(f"Classroom configuration: {exc}")
+    st.stop()
+try:
+    state.init_session()
+    start_idle_cleanup()  # for `streamlit run` too (idempotent)
+except GlasswingError as exc:
+    st.error(f"Server setting: {exc}")
     st.stop()
 
 # The loop a user walks: look at data, train, evaluate, explain, check the explanation, attack.

@@ -9,15 +9,14 @@ explicit keys and kept small (images are stored once per session, by digest).
 from __future__ import annotations
 
 import hashlib
-import re
 import time
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from core.classroom import ClassroomConfig, load_classroom
+from core.data import sessions
 from core.zoo import LoadedModel, load_model
 
 
@@ -43,10 +42,11 @@ def init_session() -> None:
 
     ``session_id`` names this browser session's private folder (uploads, imported datasets) and owns
     its training runs; it is random, so one student cannot guess another's. Outside classroom mode it
-    is kept in the address (``?session=...``) so reloading the page keeps the session.
+    is kept in the address, signed by the server (``?session=<id>.<signature>``), so reloading the page
+    keeps the session while an id someone else chose is never taken.
     """
     if "session_id" not in st.session_state:
-        st.session_state["session_id"] = _session_from_url() or uuid.uuid4().hex
+        st.session_state["session_id"] = _session_from_url() or sessions.new_session_id()
     _keep_session_in_url(st.session_state["session_id"])
     defaults = {"images": {}, "model_name": None}
     for key, value in defaults.items():
@@ -65,16 +65,18 @@ def _url_sessions_allowed() -> bool:
 
 
 def _session_from_url() -> str | None:
-    """A session id carried in the address, so a browser reload finds its uploads and training job."""
+    """The session a signed address token names, so a browser reload finds its uploads and training job."""
     if not _url_sessions_allowed():
         return None
-    value = st.query_params.get(_SESSION_PARAM, "")
-    return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
+    return sessions.session_from_token(st.query_params.get(_SESSION_PARAM, ""))
 
 
 def _keep_session_in_url(sid: str) -> None:
-    if _url_sessions_allowed() and st.query_params.get(_SESSION_PARAM) != sid:
-        st.query_params[_SESSION_PARAM] = sid  # page switches drop query parameters: put it back
+    if not _url_sessions_allowed():
+        return
+    token = sessions.session_token(sid)
+    if st.query_params.get(_SESSION_PARAM) != token:
+        st.query_params[_SESSION_PARAM] = token  # page switches drop query parameters: put it back
 
 
 _last_sweep = [0.0]  # per process: when idle sessions' folders were last swept
@@ -83,8 +85,6 @@ _SWEEP_EVERY = 300.0
 
 def _housekeeping(sid: str) -> None:
     """Mark this session's upload folder as used, and now and then remove idle sessions' folders."""
-    from core.data import sessions
-
     now = time.time()
     if now - st.session_state.get("_touched", 0.0) > 60:
         st.session_state["_touched"] = now
@@ -105,8 +105,14 @@ def session_id() -> str:
 
 @st.cache_resource(show_spinner=False)
 def classroom() -> ClassroomConfig:
-    """The teacher's configuration, read once per process (restart the server to change it)."""
-    return load_classroom()
+    """The teacher's configuration, read once per process (restart the server to change it); a model or
+    dataset it names that does not exist is an error here, before any page runs."""
+    from core.data.catalog import list_datasets
+    from core.zoo import list_models
+
+    room = load_classroom()
+    room.check_names([s.name for s in list_models() if s.pretrained], [e["id"] for e in list_datasets()])
+    return room
 
 
 def add_image(name: str, pixels: np.ndarray) -> SessionImage:

@@ -6,10 +6,15 @@ whose marker is older than a given age, so uploads do not outlive the tab that m
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
+import secrets
 import shutil
+import threading
 import time
+import uuid
 from pathlib import Path
 
 from core import config
@@ -87,3 +92,68 @@ def cleanup_idle_sessions(max_idle_seconds: float, now: float | None = None) -> 
         if used is not None and now - used > max_idle_seconds and cleanup_session(folder.name):
             removed.append(folder.name)
     return removed
+
+
+# -- ids a browser may carry in its address --------------------------------------------------------------
+# A session id in the address (``?session=...``) lets a reload find its uploads and jobs. Only ids this
+# server issued are taken back: the address carries the id with an HMAC of it under a server secret, so
+# nobody can hand a victim a link with an id they chose and later read what the victim uploads.
+_SECRET_FILE = ".session-secret"
+_secret_lock = threading.Lock()
+_secret_cache: dict[str, bytes] = {}
+_TOKEN = re.compile(r"^([0-9a-f]{32})\.([0-9a-f]{32})$")
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _server_secret() -> bytes:
+    """GLASSWING_SESSION_SECRET, or a random secret kept (0600) in the data folder, shared by every
+    process (and replica) that uses that folder."""
+    configured = os.environ.get("GLASSWING_SESSION_SECRET", "")
+    if configured:
+        if len(configured) < 16:
+            raise ParameterError("GLASSWING_SESSION_SECRET must be at least 16 characters; unset it to let "
+                                 "Glasswing make one.")
+        return configured.encode("utf-8")
+    path = config.data_dir() / _SECRET_FILE
+    with _secret_lock:
+        if str(path) in _secret_cache:
+            return _secret_cache[str(path)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: of two processes starting at once, one writes and both read the same secret
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        for _ in range(50):  # the writer may not have finished its one write yet
+            value = path.read_text(encoding="ascii").strip()
+            if len(value) == 64:
+                break
+            time.sleep(0.01)
+        else:
+            raise ParameterError(f"{path} does not hold a session secret; delete it and restart the server.")
+        _secret_cache[str(path)] = value.encode("ascii")
+        return _secret_cache[str(path)]
+
+
+def _signature(session_id: str) -> str:
+    return hmac.new(_server_secret(), session_id.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def session_token(session_id: str) -> str:
+    """What the address carries for ``session_id``: the id and its signature."""
+    return f"{session_id}.{_signature(session_id)}"
+
+
+def session_from_token(token: str) -> str | None:
+    """The session id an address token stands for, or None for anything this server did not issue."""
+    match = _TOKEN.match(token or "")
+    if match is None:
+        return None
+    sid, signature = match.groups()
+    return sid if hmac.compare_digest(signature, _signature(sid)) else None
+
