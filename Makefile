@@ -1,4 +1,5 @@
-# Two commands do everything on a fresh machine:  make run  and  make test.
+# Two commands do everything on a fresh machine:  make run  and  make test  (system packages included:
+# scripts/system-packages.sh installs them with apt when it can, or names the command to run).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,9 +19,11 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 
 # Serves the dashboard; the default model is converted (first run only) and warmed while it starts.
 run: $(VENV)/.installed
+	@bash scripts/system-packages.sh --optional
 	$(PY) -m dashboard --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: $(VENV)/.dev-installed
+	@bash scripts/system-packages.sh
 	$(PY) -m ruff check core dashboard tests bench
 	$(PY) -m pytest
 
