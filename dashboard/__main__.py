@@ -45,16 +45,20 @@ def warm_up() -> None:
         print(f"Glasswing: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
 
 
-def skip_repl_check() -> None:
+def skip_repl_check() -> bool:
     """Skip Streamlit's one-time "are we in a REPL?" check, which warns people who ``import streamlit``
     outside ``streamlit run``. This launcher always serves the app with ``streamlit run``, and the check
     calls ``inspect.stack()``, which maps the ~4,500 modules TensorFlow loads to files: 0.4 s on the first
-    visitor's script run, the one waiting for the first heatmap. (A missing flag in a later Streamlit
-    only means the check runs.)"""
+    visitor's script run, the one waiting for the first heatmap. Returns whether it was skipped (only
+    under the Streamlit release this was checked against)."""
     from streamlit import delta_generator
 
-    if hasattr(delta_generator, "_use_warning_has_been_displayed"):
-        delta_generator._use_warning_has_been_displayed = True
+    from dashboard.streamlit_internals import may_patch
+
+    if not may_patch("the REPL check") or not hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        return False
+    delta_generator._use_warning_has_been_displayed = True
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

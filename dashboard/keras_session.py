@@ -23,9 +23,14 @@ def _close_matplotlib_figures() -> None:
 
 
 def keep_keras_session() -> bool:
-    """Install the replacement (idempotent). False if this Streamlit has no such hook (nothing to do)."""
+    """Install the replacement (idempotent). False under a Streamlit release it was not checked against,
+    or one without the hook (then Streamlit's own clean-up runs)."""
     from streamlit.runtime.scriptrunner import script_runner
 
+    from dashboard.streamlit_internals import may_patch
+
+    if not may_patch("the Keras session clean-up"):
+        return False
     current = getattr(script_runner, "_clean_problem_modules", None)
     if current is None:
         return False
