@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
+
+from core.errors import ParameterError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,21 +35,46 @@ def runs_dir() -> Path:
     return _env_path("GLASSWING_RUNS", REPO_ROOT / "runs")
 
 
-def _env_int(var: str, default: int) -> int:
-    value = os.environ.get(var)
-    if not value:
+Number = TypeVar("Number", int, float)
+
+
+def env_number(var: str, default: Number, low: Number, high: Number, what: str | None = None) -> Number:
+    """A number from environment variable ``var`` (``default`` when unset or blank), refused with one
+    sentence (:class:`ParameterError` naming ``var`` and the allowed range) unless ``low <= value <= high``.
+
+    The type of ``default`` decides: an ``int`` default wants a whole number, a ``float`` one any finite
+    number. ``what`` overrides the description in the sentence ("a number of seconds").
+    """
+    raw = os.environ.get(var, "").strip()
+    if not raw:
         return default
+    kind = type(default)
     try:
-        return int(value)
-    except ValueError as exc:
-        raise ValueError(f"Environment variable {var} must be a whole number, got {value!r}.") from exc
+        value = kind(raw)  # int("1.5"), int of 5000 digits and float("x") raise ValueError
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:  # nan fails every comparison, inf the upper bound
+        what = what or ("a whole number" if kind is int else "a number")
+        raise ParameterError(f"{var} must be {what} from {_show(low)} to {_show(high)}, got {raw!r}.")
+    return value
+
+
+def _show(number: float) -> str:
+    return f"{number:,}" if isinstance(number, int) else f"{number:,g}"
 
 
 def max_image_pixels() -> int:
     """Largest image (width x height) accepted; guards against decompression bombs."""
-    return _env_int("GLASSWING_MAX_IMAGE_PIXELS", 40_000_000)
+    return env_number("GLASSWING_MAX_IMAGE_PIXELS", 40_000_000, 1, 1_000_000_000)
 
 
 def max_upload_bytes() -> int:
     """Largest single upload (image or archive) accepted, in bytes."""
-    return _env_int("GLASSWING_MAX_UPLOAD_MB", 200) * 1024 * 1024
+    return env_number("GLASSWING_MAX_UPLOAD_MB", 200, 1, 100_000) * 1024 * 1024
+
+
+def check_settings() -> None:
+    """Read every limit above once, so that a nonsense setting is refused (ParameterError) when a server
+    or page starts instead of in the middle of an upload."""
+    max_image_pixels()
+    max_upload_bytes()

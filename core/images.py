@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from core import config
 from core.errors import ImageError
@@ -46,12 +47,7 @@ def _open(source: str | os.PathLike | bytes, name: str) -> Image.Image:
         head = bytes(source[:16])
     else:
         fp = Path(source)
-        if fp.is_dir():
-            raise ImageError(f"{name}: is a folder, not an image file.")
-        if not fp.is_file():
-            raise ImageError(f"{name}: no such file.")
-        if fp.stat().st_size == 0:
-            raise ImageError(f"{name}: the file is empty (0 bytes).")
+        _check_regular_file(fp, name)
         with open(fp, "rb") as fh:
             head = fh.read(16)
     try:
@@ -65,8 +61,33 @@ def _open(source: str | os.PathLike | bytes, name: str) -> Image.Image:
         raise ImageError(
             f"{name}: not an image Glasswing can read (supported: JPEG, PNG, WebP, BMP, GIF)."
         ) from None
-    except OSError as exc:
+    except ValueError as exc:  # Pillow refuses an oversized text or colour-profile chunk this way
+        raise _decode_error(name, exc) from None
+    except (OSError, EOFError, SyntaxError) as exc:
         raise ImageError(f"{name}: cannot be opened as an image ({exc}).") from None
+
+
+def _check_regular_file(path: Path, name: str) -> None:
+    """Refuse, before opening it, anything but a non-empty regular file (a FIFO would block the reader)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file.") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot be read ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{name}: is a folder, not an image file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{name}: is a pipe, a device or a socket, not an image file.")
+    if st.st_size == 0:
+        raise ImageError(f"{name}: the file is empty (0 bytes).")
+
+
+def _decode_error(name: str, exc: Exception) -> ImageError:
+    if "too large" in str(exc):  # "Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK"
+        return ImageError(f"{name}: refused, a text or colour-profile chunk in it unpacks to more than "
+                          f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB (a possible decompression bomb).")
+    return ImageError(f"{name}: the image data is corrupt or truncated ({exc}).")
 
 
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
@@ -134,7 +155,7 @@ def load_image(
             except ImageError:
                 raise
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise ImageError(f"{name}: the image data is corrupt or truncated ({exc}).") from None
+                raise _decode_error(name, exc) from None
     finally:
         img.close()
     if arr.ndim != 3 or arr.shape[2] != 3:

@@ -30,7 +30,7 @@ import os
 import threading
 import time
 
-from core.errors import ParameterError
+from core.config import env_number
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD = 1 << 20
@@ -91,16 +91,8 @@ def _session_ttl() -> float:
 
 
 def cleanup_interval() -> float:
-    """``GLASSWING_IDLE_CLEANUP_SECONDS`` (default 60): how often the idle cleaner looks."""
-    value = os.environ.get("GLASSWING_IDLE_CLEANUP_SECONDS", "").strip()
-    try:
-        every = float(value) if value else 60.0
-    except ValueError:
-        every = float("nan")
-    if not 0.1 <= every <= 86_400:  # also refuses nan and inf
-        raise ParameterError(
-            f"GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86400, got {value!r}.")
-    return every
+    """``GLASSWING_IDLE_CLEANUP_SECONDS`` (default 60, 0.1..86400): how often the idle cleaner looks."""
+    return env_number("GLASSWING_IDLE_CLEANUP_SECONDS", 60.0, 0.1, 86_400.0, what="a number of seconds")
 
 
 @functools.cache  # one cleaner per process, however often app.py asks

@@ -14,7 +14,9 @@ user must get. Archive cases list the entry names that must be refused and why (
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import os
 import stat
 import struct
@@ -65,6 +67,20 @@ def png_with_claimed_size(width: int, height: int) -> bytes:
 def real_bomb_png(width: int = 8000, height: int = 6000) -> bytes:
     """A genuine 48-megapixel bilevel PNG of a few kB: decoding it as RGB would take 144 MB."""
     return encode(Image.new("1", (width, height), 0), "PNG")
+
+
+@functools.cache  # about a second to build; the corpus writes it into several datasets
+def png_with_chunk_bomb(chunk_type: bytes, megabytes: int = 200) -> bytes:
+    """A small PNG carrying a text (zTXt) or colour-profile (iCCP) chunk that inflates to ``megabytes``
+    (about 200 kB on disk for 200 MB)."""
+    packer = zlib.compressobj(9)
+    zeros = bytes(2**20)
+    payload = b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+    body = b"Comment\0\0" + payload if chunk_type == b"zTXt" else b"icc\0\0" + payload
+    chunk = struct.pack(">I", len(body)) + chunk_type + body + struct.pack(">I", zlib.crc32(chunk_type + body))
+    data = png(8, 8, 3)
+    at = data.index(b"IDAT") - 4  # before the pixel data, where Pillow reads it on opening
+    return data[:at] + chunk + data[at:]
 
 
 def corrupt_idat_png() -> bytes:
@@ -134,6 +150,8 @@ IMAGES: list[ImageCase] = [
               "ICO images are not supported"),
     ImageCase("bomb_claimed.png", lambda: png_with_claimed_size(100_000, 100_000), "decompression bomb"),
     ImageCase("bomb_real.png", real_bomb_png, "decompression bomb"),
+    ImageCase("text_bomb.png", lambda: png_with_chunk_bomb(b"zTXt"), "decompression bomb"),
+    ImageCase("icc_bomb.png", lambda: png_with_chunk_bomb(b"iCCP"), "decompression bomb"),
     ImageCase("zero_width.png", lambda: png_with_claimed_size(0, 10), "image"),
     # Accepted, converted to 8-bit RGB.
     ImageCase("sixteen_bit.png",
@@ -433,6 +451,30 @@ def _keras_model(input_shape: tuple, lam: bool = False):
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probabilities")(x))
 
 
+def _two_inputs():
+    import keras
+
+    a, b = keras.Input((8, 8, 3)), keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([a, b]))
+    return keras.Model([a, b], keras.layers.Dense(3, activation="softmax")(x))
+
+
+def _two_outputs():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(x),
+                                keras.layers.Dense(2, activation="softmax")(x)])
+
+
+def _spatial_output():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    return keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax", name="probabilities")(inputs))
+
+
 def _save(model, path: Path) -> None:
     model.save(path)
 
@@ -444,8 +486,6 @@ def _zip_with(path: Path, entries: dict[str, bytes]) -> None:
 
 
 def _custom_layer(path: Path) -> None:
-    import json
-
     _save(_keras_model((8, 8, 3)), path)
     with zipfile.ZipFile(path) as src:
         entries = {info.filename: src.read(info) for info in src.infolist()}
@@ -484,6 +524,22 @@ MODELS: list[ModelCase] = [
     ModelCase("lambda.keras", lambda p: _save(_keras_model((8, 8, 3), lam=True), p), "Lambda layer"),
     ModelCase("custom_code.keras", _custom_layer, "custom code"),
     ModelCase("weights_missing.keras", _weights_missing, "Keras could not load this model"),
+    ModelCase("config_list.keras", lambda p: _zip_with(p, {"config.json": b"[1, 2]"}), "does not describe"),
+    ModelCase("config_bad_layers.keras", lambda p: _zip_with(p, {"config.json": json.dumps(
+        {"class_name": "Functional", "config": {"layers": [5, "x"]}}).encode()}), "does not describe"),
+    ModelCase("config_deep.keras", lambda p: _zip_with(p, {"config.json": b"[" * 100_000 + b"]" * 100_000}),
+              "no readable config.json"),
+    ModelCase("config_huge_number.keras", lambda p: _zip_with(p, {"config.json": b"9" * 5000}),
+              "no readable config.json"),
+    ModelCase("config_keras_chokes.keras", lambda p: _zip_with(p, {"config.json": json.dumps(
+        {"class_name": "Functional", "config": {"name": "m", "layers": [{"class_name": "Dense", "config": 5,
+                                                                         "module": "keras.layers"}]}}).encode()}),
+              "Keras could not load this model"),
+    ModelCase("two_inputs.keras", lambda p: _save(_two_inputs(), p), "takes 2 inputs"),
+    ModelCase("two_outputs.keras", lambda p: _save(_two_outputs(), p), "has 2 outputs"),
+    ModelCase("spatial_output.keras", lambda p: _save(_spatial_output(), p), "(batch, classes)"),
+    ModelCase("huge_input.keras", lambda p: _save(_keras_model((20_000, 20_000, 3)), p),
+              "input sides are 1 to 1024 pixels"),
     ModelCase("vector_input.keras", lambda p: _save(_keras_model((10,)), p),
               "does not take fixed-size RGB images"),
     ModelCase("grey_input.keras", lambda p: _save(_keras_model((8, 8, 1)), p),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core import priority
+from core.config import env_number
 from core.errors import GlasswingError, ParameterError, UnknownNameError
 from core.train import runs
 from core.train.config import TrainConfig
@@ -60,17 +61,8 @@ def default_runner() -> Runner:
 
 
 def max_training_jobs() -> int:
-    """``GLASSWING_MAX_TRAINING_JOBS`` (default 1): trainings allowed to run at the same time."""
-    value = os.environ.get("GLASSWING_MAX_TRAINING_JOBS", "").strip()
-    if not value:
-        return 1
-    try:
-        count = int(value)
-    except ValueError:
-        raise ParameterError(f"GLASSWING_MAX_TRAINING_JOBS must be a whole number, got {value!r}.") from None
-    if count < 1:
-        raise ParameterError(f"GLASSWING_MAX_TRAINING_JOBS must be at least 1, got {count}.")
-    return count
+    """``GLASSWING_MAX_TRAINING_JOBS`` (default 1, up to 64): trainings allowed to run at the same time."""
+    return env_number("GLASSWING_MAX_TRAINING_JOBS", 1, 1, 64)
 
 
 @dataclass(eq=False)

@@ -28,8 +28,8 @@ import sys
 import threading
 from typing import IO, Any
 
-from core.config import REPO_ROOT
-from core.errors import GlasswingError, ParameterError
+from core.config import REPO_ROOT, env_number
+from core.errors import GlasswingError
 from core.train import runs
 from core.train.config import TrainConfig
 from core.train.events import Listener, status_event
@@ -44,16 +44,7 @@ class TrainingProcessError(GlasswingError):
 
 def train_nice() -> int:
     """``GLASSWING_TRAIN_NICE`` (default 10, 0..19): how much lower the training process's priority is."""
-    value = os.environ.get("GLASSWING_TRAIN_NICE", "").strip()
-    if not value:
-        return DEFAULT_NICE
-    try:
-        nice = int(value)
-    except ValueError:
-        raise ParameterError(f"GLASSWING_TRAIN_NICE must be a whole number from 0 to 19, got {value!r}.") from None
-    if not 0 <= nice <= 19:
-        raise ParameterError(f"GLASSWING_TRAIN_NICE must be a whole number from 0 to 19, got {nice}.")
-    return nice
+    return env_number("GLASSWING_TRAIN_NICE", DEFAULT_NICE, 0, 19)
 
 
 # -- the parent's side ----------------------------------------------------------------------------------------

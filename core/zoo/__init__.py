@@ -18,6 +18,7 @@ import keras
 from core.atomic import atomic_path
 from core.errors import GlasswingError
 from core.modelgraph import conv_layer_names
+from core.zoo.contract import check_contract
 from core.zoo.download import Progress
 from core.zoo.files import load_keras_file
 from core.zoo.loaded import LoadedModel
@@ -28,6 +29,7 @@ __all__ = ["LoadedModel", "ModelSpec", "get_spec", "imagenet_labels", "list_mode
 
 RUN_MODEL_FILE = "model.keras"
 RUN_META_FILE = "run.json"
+MAX_RUN_META_BYTES = 16 * 2**20  # a run's metadata with its history: a few hundred kB at most
 
 _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
@@ -57,13 +59,6 @@ def _class_names_for(model: keras.Model) -> list[str]:
     return list(imagenet_labels()) if n == 1000 else [f"class {i}" for i in range(n)]
 
 
-def _input_size(model: keras.Model) -> tuple[int, int]:
-    shape = model.inputs[0].shape
-    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[2] is None:
-        raise GlasswingError(f"Model {model.name!r} does not take fixed-size RGB images (input {shape}).")
-    return int(shape[1]), int(shape[2])
-
-
 def _load_zoo(spec: ModelSpec, progress: Progress | None) -> LoadedModel:
     if not spec.pretrained:
         spec.build(progress)  # raises a clear "train it first" error
@@ -79,14 +74,41 @@ def _load_zoo(spec: ModelSpec, progress: Progress | None) -> LoadedModel:
 
 
 def _load_run(run_dir: Path) -> LoadedModel:
+    meta = _read_run_meta(run_dir)
     model = load_keras_file(run_dir / RUN_MODEL_FILE)
-    meta_path = run_dir / RUN_META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    class_names = list(meta.get("class_names") or _class_names_for(model))
-    return LoadedModel(name=meta.get("name") or run_dir.name, model=model, input_size=_input_size(model),
-                       class_names=class_names,
-                       default_cam_layer=meta.get("default_cam_layer") or _default_cam_layer(model),
+    input_size = check_contract(model, f"Run {run_dir.name}")
+    classes = int(model.outputs[0].shape[-1])
+    class_names = meta.get("class_names")
+    if class_names is None:
+        class_names = _class_names_for(model)
+    elif (not isinstance(class_names, list) or len(class_names) != classes
+          or not all(isinstance(c, str) for c in class_names)):
+        raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} lists class_names that do not match the "
+                             f"model's {classes} classes (a list of {classes} names is needed).")
+    name, cam_layer = meta.get("name"), meta.get("default_cam_layer")
+    if not isinstance(cam_layer, str) or cam_layer not in {layer.name for layer in model.layers}:
+        cam_layer = None  # absent, stale or wrong: fall back to the model's own last spatial layer
+    return LoadedModel(name=name if isinstance(name, str) and name else run_dir.name, model=model,
+                       input_size=input_size, class_names=list(class_names),
+                       default_cam_layer=cam_layer or _default_cam_layer(model),
                        source=f"fine-tuned run {run_dir}", path=run_dir / RUN_MODEL_FILE)
+
+
+def _read_run_meta(run_dir: Path) -> dict:
+    """The run's ``run.json`` as a mapping ({} when absent); a damaged one is refused in one sentence."""
+    path = run_dir / RUN_META_FILE
+    if not path.is_file():
+        return {}
+    try:
+        if path.stat().st_size > MAX_RUN_META_BYTES:
+            raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} is larger than "
+                                 f"{MAX_RUN_META_BYTES // 2**20} MB, far more than any run writes.")
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} is damaged (not readable JSON).") from None
+    if not isinstance(meta, dict):
+        raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} is damaged (not a JSON object).")
+    return meta
 
 
 def _default_cam_layer(model) -> str | None:
@@ -105,7 +127,7 @@ def forget(name_or_path: str | os.PathLike) -> None:
 
 def _load_file(path: Path) -> LoadedModel:
     model = load_keras_file(path)
-    return LoadedModel(name=path.stem, model=model, input_size=_input_size(model),
+    return LoadedModel(name=path.stem, model=model, input_size=check_contract(model, path.name),
                        class_names=_class_names_for(model), default_cam_layer=_default_cam_layer(model),
                        source=f"model file {path}", path=path)
 

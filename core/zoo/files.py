@@ -22,12 +22,20 @@ class ModelFileError(GlasswingError):
     """A model file was refused; the message says why."""
 
 
-def _walk_layers(config: dict):
-    """Yield every layer config in a (possibly nested) Keras model config."""
-    for layer in config.get("config", {}).get("layers", []) or []:
+def _walk_layers(config: object, name: str, depth: int = 0):
+    """Yield every layer config in a (possibly nested) Keras model config; refuse a malformed one."""
+    if depth > 50:
+        raise ModelFileError(f"{name}: refused, its config.json nests models more than 50 deep.")
+    inner = config.get("config", {}) if isinstance(config, dict) else None
+    layers = inner.get("layers", []) if isinstance(inner, dict) else None
+    if not isinstance(layers, list):
+        raise ModelFileError(f"{name}: its config.json does not describe a Keras model (malformed).")
+    for layer in layers:
+        if not isinstance(layer, dict):
+            raise ModelFileError(f"{name}: its config.json does not describe a Keras model (malformed layer).")
         yield layer
         if isinstance(layer.get("config"), dict) and "layers" in layer["config"]:
-            yield from _walk_layers(layer)
+            yield from _walk_layers(layer, name, depth + 1)
 
 
 def check_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> dict:
@@ -55,14 +63,15 @@ def check_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> dict
                     f"{path.name}: refused, its config.json unpacks to more than "
                     f"{MAX_CONFIG_BYTES / 2**20:.0f} MB, far more than any real architecture.")
             config = json.loads(archive.read("config.json"))
-    except (KeyError, json.JSONDecodeError, zipfile.BadZipFile, UnicodeDecodeError):
+    except (KeyError, ValueError, zipfile.BadZipFile, RecursionError, OSError):
+        # ValueError: bad JSON, bad UTF-8, a number of 5000 digits; RecursionError: JSON nested too deep
         raise ModelFileError(f"{path.name}: the .keras archive has no readable config.json.") from None
-    for layer in _walk_layers(config):
-        cls, module = layer.get("class_name", "?"), str(layer.get("module") or "keras")
+    for layer in _walk_layers(config, path.name):
+        cls, module = str(layer.get("class_name", "?")), str(layer.get("module") or "keras")
         if cls == "Lambda":
             raise ModelFileError(f"{path.name}: refused, layer {layer.get('name')!r} is a Lambda layer, which "
                                  "would run arbitrary code when loaded.")
-        if not module.startswith("keras") or ">" in (layer.get("registered_name") or ""):
+        if not module.startswith("keras") or ">" in str(layer.get("registered_name") or ""):
             raise ModelFileError(f"{path.name}: refused, layer {layer.get('name')!r} uses custom code "
                                  f"({module}.{cls}); only built-in Keras layers are allowed.")
     return config
@@ -73,5 +82,7 @@ def load_keras_file(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> keras
     check_keras_file(path, max_bytes)
     try:
         return keras.models.load_model(str(path), compile=False, safe_mode=True)
-    except (ValueError, TypeError, OSError, KeyError) as exc:
-        raise ModelFileError(f"{Path(path).name}: Keras could not load this model ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - Keras parsing an untrusted file fails in many ways (AttributeError,
+        # IndexError, NotImplementedError, ...); each is this file's fault, not a bug of ours
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ModelFileError(f"{Path(path).name}: Keras could not load this model ({detail}).") from None
