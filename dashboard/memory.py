@@ -1,23 +1,15 @@
 """Give the memory of a burst of sessions back to the system (glibc's allocator only).
 
-glibc raises its mmap threshold each time a large block is freed (up to 32 MB), so once a few big
-temporary arrays (decoded uploads, overlays, activations) have come and gone, later ones are served
-from per-thread heaps, which keep their pages after ``free``. A classroom is bursts of concurrent
-script runs on many threads: the server kept ~150 MB after a burst of 19 sessions and more after each
-later burst (bench/load_sessions.py). A fixed threshold (``mallopt(M_MMAP_THRESHOLD)``, which also turns
-the adjustment off) serves every block over 1 MB from its own mapping, unmapped on ``free``; model calls
-measured no slower with it. ``MALLOC_MMAP_THRESHOLD_`` in the environment means the operator chose.
-
-What a closed session held is only freed by Python's cyclic garbage collector: Streamlit's session
-objects (script runner, session state with the uploaded photos) refer to each other. Streamlit would
-collect after every script run, but that costs ~0.3 s of CPU per run with TensorFlow in the heap, so the
-dashboard turns it off (``runner.postScriptGC``) and :func:`start_idle_cleanup` collects instead, once a
-minute while no page runs, for 15 minutes after the last one (longer if Streamlit keeps closed sessions
-longer). Before, each round of 19 closed sessions left ~20 MB of garbage waiting for Python's rare
-automatic full collections (53 MB after three rounds). Streamlit drops an expired session only when
-another session disconnects, so the last sessions of a class are freed after the next visit. The
-cleaner then gives free pages inside glibc's heaps back (``malloc_trim``), which smaller blocks freed by
-many threads leave behind (77 MB of 640 MB on a server after 80 sessions).
+Three mechanisms, each measured in docs/benchmarks.md ("Many sessions"):
+- a fixed mmap threshold (``mallopt(M_MMAP_THRESHOLD)``, 1 MB): glibc otherwise raises it as large
+  blocks are freed, and then keeps big temporary arrays (decoded uploads, overlays) in per-thread heaps
+  after ``free``. ``MALLOC_MMAP_THRESHOLD_`` in the environment means the operator chose.
+- an idle collection (:func:`start_idle_cleanup`): a closed session is a reference cycle (Streamlit's
+  script runner and session state, holding its photos) that only the cyclic collector frees. Streamlit's
+  collection after every run is off (``runner.postScriptGC``: ~0.3 s of CPU per run with TensorFlow in
+  the heap), so this collects once a minute while no page runs, for 15 minutes after the last one (longer
+  if Streamlit keeps closed sessions longer).
+- ``malloc_trim`` after each collection, for the free pages smaller blocks leave inside glibc's heaps.
 """
 
 from __future__ import annotations
