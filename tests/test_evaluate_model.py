@@ -343,3 +343,48 @@ def test_cli_evaluate_class_mismatch_is_one_sentence(colour_run, tmp_path, capsy
     assert main(["evaluate", "--model", str(colour_run), "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Run colour-run was trained on the classes") and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def other_pool(tmp_path_factory) -> Path:
+    """A pool of class folders (no splits) the colour run never saw: 5 images per class."""
+    root = tmp_path_factory.mktemp("other-colours")
+    shades = {"red": (230, 10, 20), "green": (15, 210, 30), "blue": (20, 25, 220)}
+    for name, (r, g, b) in shades.items():
+        for i in range(5):
+            _write(root / name / f"{name}{i}.png", (max(r - 9 * i, 0), max(g - 9 * i, 0), max(b - 9 * i, 0)))
+    return root
+
+
+def test_cli_scores_every_image_of_a_dataset_that_is_not_the_runs_own(colour_run, other_pool, capsys):
+    from core.cli import main
+
+    assert main(["evaluate", "--model", str(colour_run), "--data", str(other_pool), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_items"] == 15 and report["split"] == "all"  # not a 20% "val" slice of it
+    assert sorted(Path(p["path"]).name for p in report["predictions"]) == sorted(
+        p.name for p in other_pool.rglob("*.png"))
+    assert report["scored"]["held_out"] is True and report["scored"]["dataset_images"] == 15
+    assert "all 15 images" in report["scored"]["description"]
+    # Asked for, a split of it is still scored, and the report says which part of the dataset that is.
+    assert main(["evaluate", "--model", str(colour_run), "--data", str(other_pool), "--split", "val"]) == 0
+    text = capsys.readouterr().out
+    assert "scored: the val split of" in text and "of its 15 images" in text
+
+
+def test_the_runs_own_dataset_is_not_held_out(colour_run, colour_data, capsys):
+    from core.cli import main
+
+    assert main(["evaluate", "--model", str(colour_run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "test" and report["scored"]["held_out"] is False
+    assert report["scored"]["num_images"] == 12 and report["scored"]["dataset_images"] == 30
+
+
+def test_baseline_on_every_image_says_it_needs_a_train_split(loaded_run, other_pool):
+    from core.evaluate import ResultCache, baseline_split, open_split
+
+    split = open_split(other_pool, held_out=True)
+    assert split.split == "all" and len(split.items) == 15
+    with pytest.raises(ParameterError, match="choose its val or test split"):
+        baseline_split(split, cache=ResultCache())

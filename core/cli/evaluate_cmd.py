@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a model on a dataset split (accuracy, confusion matrix, ...)")
     p.add_argument("--model", required=True, help="zoo name, run folder or .keras file")
     p.add_argument("--data", help="dataset folder, zip file or built-in id, e.g. shapes (default: a run's own)")
-    p.add_argument("--split", help="split to score (default: test if the dataset has one, else val)")
+    p.add_argument("--split", help="split to score, or all (default: all of a dataset that is not the run's "
+                                   "own, else test if the dataset has one, else val)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=32, help="images per batch")
     p.add_argument("--bins", type=positive_int("--bins"), default=15, help="calibration bins (default 15)")
     p.add_argument("--baseline", action="store_true", help="also train and score HOG + linear SVM")
@@ -57,6 +58,8 @@ def _print_report(report: dict) -> None:
     labels = [display_label(n) for n in report["labels"]]
     print(f"{report['model']} on {report['dataset']} ({report['split']}): {report['num_items']} images "
           f"in {report['seconds']:.1f} s")
+    if "scored" in report:
+        print(f"scored: {report['scored']['description']}")
     scores = [f"accuracy {report['accuracy']:.1%}"]
     scores += [f"top-{k} {v:.1%}" for k, v in report["top_k_accuracy"].items() if k != "1"]
     scores += [f"macro F1 {report['macro_avg']['f1']:.3f}", f"ECE {report['calibration']['ece']:.3f}"]
@@ -84,7 +87,7 @@ def _print_report(report: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.errors import ParameterError
-    from core.evaluate import baseline_split, evaluate_split, open_split, run_dataset, run_split_settings
+    from core.evaluate import baseline_split, evaluate_split, held_out, open_split, run_dataset, run_split_settings
     from core.zoo import load_model
 
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():  # say so before the work
@@ -97,11 +100,12 @@ def run(args: argparse.Namespace) -> int:
     for key in ("val_fraction", "test_fraction", "seed"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    split = open_split(data, args.split, **settings)
+    split = open_split(data, args.split, held_out=held_out(loaded, data), **settings)
     progress = _progress if sys.stderr.isatty() else None
     result = evaluate_split(loaded, split, batch_size=args.batch_size, n_bins=args.bins, progress=progress)
     baseline = baseline_split(split) if args.baseline else None
     report = result.to_dict(include_predictions=args.json)
+    report["scored"] = split.scope()  # which images: the whole held-out dataset, or which split of it
     if baseline is not None:
         report["baseline"] = baseline.to_dict()
     if args.out:

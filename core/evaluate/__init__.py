@@ -12,11 +12,19 @@ from core.evaluate.cache import ResultCache
 from core.evaluate.classmap import ClassMap, ClassMappingError, map_classes
 from core.evaluate.drilldown import cell_items, top_mistakes
 from core.evaluate.evaluator import EvaluationResult, evaluate
-from core.evaluate.service import baseline_split, default_cache, evaluate_split, run_dataset, run_split_settings
+from core.evaluate.service import (
+    baseline_split,
+    default_cache,
+    evaluate_split,
+    held_out,
+    run_dataset,
+    run_split_settings,
+)
 from core.evaluate.source import EvalSplit, open_split
 
 __all__ = [
     "BaselineResult", "ClassMap", "ClassMappingError", "EvalSplit", "EvaluationResult", "ResultCache",
-    "baseline_split", "cell_items", "default_cache", "evaluate", "evaluate_split", "map_classes", "open_split",
+    "baseline_split", "cell_items", "default_cache", "evaluate", "evaluate_split", "held_out", "map_classes",
+    "open_split",
     "run_baseline", "run_dataset", "run_split_settings", "top_mistakes",
 ]

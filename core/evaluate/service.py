@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.errors import ParameterError
+from core.errors import GlasswingError, ParameterError
 from core.evaluate.baseline import BaselineResult, run_baseline
 from core.evaluate.cache import ResultCache, items_fingerprint, model_identity
 from core.evaluate.classmap import is_run
 from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, Progress, evaluate
-from core.evaluate.source import EvalSplit
-from core.zoo import RUN_META_FILE, LoadedModel
+from core.evaluate.source import ALL, EvalSplit, same_dataset
+from core.smallfiles import read_small_text
+from core.zoo import MAX_RUN_META_BYTES, RUN_META_FILE, LoadedModel
 
 _CACHE = ResultCache(max_entries=8, max_size=200_000)
 SPLIT_SETTINGS = ("val_fraction", "test_fraction", "seed")
 RUN_CONFIG_FILE = "config.json"  # core.train.runs.CONFIG_FILE: the run's TrainConfig
+MAX_RUN_FILE_BYTES = MAX_RUN_META_BYTES
 
 
 def default_cache() -> ResultCache:
@@ -34,8 +36,8 @@ def _run_files(loaded: LoadedModel) -> list[dict[str, Any]]:
     found = []
     for name in (RUN_CONFIG_FILE, RUN_META_FILE):
         try:
-            data = json.loads((loaded.path.parent / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(read_small_text(loaded.path.parent / name, MAX_RUN_FILE_BYTES, name))
+        except (GlasswingError, ValueError, RecursionError):  # absent or damaged: the run's hints are optional
             continue
         if isinstance(data, dict):
             found.append(data)
@@ -64,6 +66,13 @@ def run_dataset(loaded: LoadedModel) -> str | None:
     return None
 
 
+def held_out(loaded: LoadedModel, data: str) -> bool:
+    """True when ``loaded`` is a run and ``data`` is not the dataset it was trained on: then none of
+    ``data``'s images was seen in training. False when it cannot be known (a zoo model or a model file)."""
+    own = run_dataset(loaded)
+    return own is not None and not same_dataset(own, data)
+
+
 def evaluate_split(
     loaded: LoadedModel,
     split: EvalSplit,
@@ -90,6 +99,9 @@ def baseline_split(split: EvalSplit, cache: ResultCache | None = None) -> Baseli
     if split.split == "train":
         raise ParameterError("The baseline learns from the train split, so score it on another split "
                              "(val or test).")
+    if split.split == ALL or not split.train_items:
+        raise ParameterError("The baseline learns from a train split, and every image of this dataset is "
+                             "being scored: choose its val or test split to compare with HOG + linear SVM.")
     cache = _CACHE if cache is None else cache
     key = ("baseline", split.dataset_id, split.split, items_fingerprint(split.items, split.class_names),
            items_fingerprint(split.train_items, split.class_names))
