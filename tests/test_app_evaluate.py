@@ -87,14 +87,31 @@ def colour_run(tmp_path_factory) -> Path:
         for i in range(3):
             _write(other / name / f"{name}{i}.png", (40 * i, 90, 200))
     (other / "dataset.json").write_text(json.dumps({"id": "upload-animals", "source": "animals.zip"}))
+    # A pool of the run's classes that it never saw (no splits): held out as a whole.
+    pool = session_dir(SESSION) / "upload-more-colours"
+    for name, colours in PURE.items():
+        for i, rgb in enumerate(colours + colours[:2]):
+            _write(pool / name / f"{name}{i}.png", tuple(max(v - 7 * i, 0) for v in rgb))
+    (pool / "dataset.json").write_text(json.dumps({"id": "upload-more-colours", "source": "more.zip"}))
+    # A second run of the same classes, trained on the same dataset.
+    import shutil
+
+    second = config.runs_dir() / "evaluate-colour-run-2"
+    shutil.copytree(run_dir, second)
+    meta = json.loads((second / "run.json").read_text())
+    (second / "run.json").write_text(json.dumps({**meta, "id": second.name, "name": "colour-run-2"}))
     return run_dir
+
+
+def _option(name: str) -> str:
+    from core.train.runs import list_runs
+
+    return next(str(r.path) for r in list_runs(owner=SESSION) if r.path.name == name)
 
 
 def open_page(run_dir: Path) -> AppTest:
     """The app opened straight on the Evaluate page with the run chosen, then evaluated."""
-    from core.train.runs import list_runs
-
-    option = next(str(r.path) for r in list_runs(owner=SESSION) if r.path.name == run_dir.name)
+    option = _option(run_dir.name)
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["session_id"] = SESSION
     at.session_state["evaluate_model"] = option
@@ -213,3 +230,46 @@ def test_a_click_on_the_heatmap_picks_the_cell():
     assert _cell_of({"point_index": [2, 1], "x": "green", "y": "red"}, CLASSES) == (2, 1)
     assert _cell_of({"x": "green", "y": "red"}, CLASSES) == (2, 1)
     assert _cell_of({"x": "nowhere"}, CLASSES) is None
+
+
+def test_a_dataset_the_run_never_saw_is_scored_whole(colour_run):
+    at = open_page(colour_run)
+    at.selectbox(key="evaluate_data").set_value("session:upload-more-colours").run()
+    assert not at.exception, at.exception
+    split = at.selectbox(key="evaluate_split")
+    assert split.value == "all" and split.options[0] == "all (15 images)"  # not a 20% "val" slice
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert {m.label: m.value for m in at.metric}["Images"] == "15"
+    assert any("Scored: all 15 images of upload-more-colours" in c.value and "not trained on" in c.value
+               for c in at.caption), [c.value for c in at.caption]
+    assert any("every image of it is scored here" in i.value for i in at.info)  # the baseline says why not
+    # Back on the run's own dataset, the split is its own test split again, and says so.
+    at.selectbox(key="evaluate_data").set_value("run:own").run()
+    assert at.selectbox(key="evaluate_split").value == "test"
+    assert any("Scored: the test split of" in c.value and "12 of its 30 images" in c.value for c in at.caption)
+
+
+def test_picking_another_run_selects_its_own_dataset(colour_run):
+    at = open_page(colour_run)
+    at.selectbox(key="evaluate_data").set_value("session:upload-animals").run()
+    assert at.button(key="evaluate_run").disabled  # the first run's classes are not these
+    at.selectbox(key="evaluate_model").set_value(_option("evaluate-colour-run-2")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="evaluate_data").value == "run:own"  # not the dataset left from the other run
+    assert at.selectbox(key="evaluate_split").value == "test"
+    assert not at.button(key="evaluate_run").disabled
+
+
+def test_number_like_class_names_stay_category_labels():
+    from core.evaluate import export
+    from core.evaluate.metrics import confusion_matrix
+    from dashboard.views.evaluate_charts import confusion_figure
+
+    class Digits:  # what the figure reads of a result: the class names and the matrix
+        class_names = [str(d) for d in range(10)]
+        confusion = confusion_matrix(np.arange(10), np.arange(10), 10)
+
+    for fig in (export.confusion_figure(Digits()), confusion_figure(Digits(), True, clickable=True)):
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            assert axis.type == "category" and list(axis.tickvals) == Digits.class_names  # every class labelled

@@ -174,10 +174,13 @@ def confusion_figure(source: HasConfusion, title: str = ""):
         hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%} of the class)<extra></extra>",
         colorbar={"title": {"text": "share of<br>true class"}},
     ))
+    # Category axes with a tick on every class: names such as "0".."9" would otherwise be numbers,
+    # and plotly would label every other one (dashboard/charts.py does the same for the page's charts).
+    axis = {"type": "category", "tickmode": "array", "tickvals": labels, "ticktext": labels}
     fig.update_layout(
         title={"text": html.escape(title)} if title else None,
-        xaxis={"title": {"text": "Predicted class"}, "side": "top", "type": "category"},
-        yaxis={"title": {"text": "True class"}, "autorange": "reversed", "type": "category"},
+        xaxis={"title": {"text": "Predicted class"}, "side": "top", **axis},
+        yaxis={"title": {"text": "True class"}, "autorange": "reversed", **axis},
         width=None, height=max(420, 40 + 28 * len(labels)), template="plotly_white",
     )
     return fig

@@ -24,6 +24,7 @@ from core.data.labels import display_label
 from core.data.report import DatasetReport
 from core.errors import ImageError
 from core.images import load_image
+from dashboard.charts import class_axis
 
 THUMB = 80  # pixels, longest side of an example thumbnail
 EXAMPLES_PER_CLASS = 8
@@ -142,7 +143,8 @@ def _counts_chart(report: DatasetReport) -> None:
     fig = go.Figure([go.Bar(name=split, x=labels, y=[counts.get(name, 0) for name in report.class_names])
                      for split, counts in report.splits.items()])
     fig.update_layout(barmode="stack", title="Usable images per class", height=280, yaxis_title="images",
-                      margin=dict(l=0, r=0, t=40, b=0), showlegend=len(report.splits) > 1)
+                      xaxis=class_axis(labels), margin=dict(l=0, r=0, t=40, b=0),
+                      showlegend=len(report.splits) > 1)
     st.plotly_chart(fig, width="stretch", key="data_counts_chart")
 
 

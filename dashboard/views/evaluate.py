@@ -18,7 +18,7 @@ from core.zoo import LoadedModel
 from dashboard import state
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_drilldown as drill
-from dashboard.views.evaluate_source import Selection, cached_split, selection
+from dashboard.views.evaluate_source import Selection, selection
 from dashboard.widgets import model_picker
 
 DONE = "evaluate_done"  # selections evaluated in this session: shown again without pressing Evaluate
@@ -66,7 +66,7 @@ def _load(model_name: str) -> LoadedModel | None:
 def _mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
     """Why ``loaded`` cannot be scored on the chosen split (its classes do not match), or None."""
     try:
-        split = cached_split(sel.data, sel.split, sel.settings)
+        split = sel.open()
         map_classes(loaded, list(split.class_names))
     except GlasswingError as exc:
         return str(exc)
@@ -82,7 +82,7 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
 
     try:
         with st.spinner("Opening the split ..."):
-            split = cached_split(sel.data, sel.split, sel.settings)
+            split = sel.open()
         return evaluate_split(loaded, split, progress=progress)
     except GlasswingError as exc:
         st.error(str(exc))
@@ -93,6 +93,7 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
 
 def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opacity: float) -> None:
     st.markdown(f"**{loaded.name}** on {sel.data_label}, **{sel.split}** split")
+    st.caption(f"Scored: {sel.open().describe()}.")
     charts.summary(result)
     clicked = charts.confusion_chart(result)
     drill.cell_section(result, sel.model_name, loaded, clicked, opacity)

@@ -10,7 +10,9 @@ from core.data.labels import display_label, safe_filename
 from core.errors import GlasswingError
 from core.evaluate import EvaluationResult, baseline_split, export
 from core.evaluate.evaluator import TOP_K
-from dashboard.views.evaluate_source import Selection, cached_split
+from core.evaluate.source import ALL
+from dashboard.charts import class_axis
+from dashboard.views.evaluate_source import Selection
 
 CHART_KEY = "evaluate_confusion"  # the heatmap's selection state
 COUNTS, SHARES = "Counts", "Row-normalised (share of each true class)"
@@ -65,7 +67,9 @@ def confusion_figure(source, normalised: bool, clickable: bool = False):
                                             .replace("%{z:.1%}", "%{customdata[1]:.1%}"),
         )
         heat.update(hoverinfo="skip")
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10}, clickmode="event+select")
+    labels = list(heat.x)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10}, clickmode="event+select",
+                      xaxis=class_axis(labels), yaxis=class_axis(labels))
     return fig
 
 
@@ -120,13 +124,17 @@ def baseline_section(result: EvaluationResult, sel: Selection) -> None:
     st.subheader("Against a classical baseline")
     st.caption("Histogram-of-oriented-gradients features and a linear SVM, trained on the train split: the "
                "pre-deep-learning way. A CNN that barely beats it has learnt little more than edges and layout.")
+    if sel.split == ALL:  # nothing of this dataset is left to learn from
+        st.info("The baseline learns from the dataset's train split, and every image of it is scored here: "
+                "choose its val or test split in the sidebar to compare with HOG + linear SVM.")
+        return
     done: set = st.session_state.setdefault("evaluate_baselines", set())
     if sel.key not in done:
         if not st.button("Train and score the baseline", key="evaluate_baseline"):
             return
     try:
         with st.spinner("Training HOG + linear SVM ..."):
-            base = baseline_split(cached_split(sel.data, sel.split, sel.settings))
+            base = baseline_split(sel.open())
     except GlasswingError as exc:
         st.error(str(exc))
         return

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.data.labels import display_label
@@ -23,6 +22,7 @@ from core.explain.overlay import overlay
 from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
+from dashboard.charts import class_axis
 
 CELL_KEY = "evaluate_cell"
 ITEM_KEY = "evaluate_item"
@@ -66,7 +66,7 @@ def apply_click(cells: list[tuple[int, int]], options: list[str]) -> None:
     st.session_state[LAST_CLICK] = clicked
     if clicked in options:
         st.session_state[CELL_KEY] = clicked
-        st.session_state.pop(ITEM_KEY, None)
+        st.session_state.pop(ITEM_KEY, None)  # the cell's first image is assigned below
     else:
         st.toast("That cell is empty: no image of that class was predicted that way.")
 
@@ -83,8 +83,10 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
     if not options:
         return
     apply_click(clicked, options)
+    # An invalid choice is replaced by assigning the default (a dropped key leaves the browser showing
+    # the old choice while the page shows another).
     if st.session_state.get(CELL_KEY) not in options:
-        st.session_state.pop(CELL_KEY, None)
+        st.session_state[CELL_KEY] = options[0]
     names = [display_label(n) for n in result.class_names]
     cm = result.confusion
 
@@ -103,7 +105,7 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
     _thumbnails(rows[:THUMBS], names, show_classes=False)
     paths = [r["path"] for r in rows]
     if st.session_state.get(ITEM_KEY) not in paths:
-        st.session_state.pop(ITEM_KEY, None)
+        st.session_state[ITEM_KEY] = paths[0]
     chosen = st.selectbox("Image to inspect", paths, key=ITEM_KEY,
                           format_func=lambda p: f"{Path(p).name} ({rows[paths.index(p)]['confidence']:.1%})")
     drilldown(result, rows[paths.index(chosen)], model_name, loaded, opacity)
@@ -161,11 +163,12 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
                      caption=f"Grad-CAM · {title}: {names[k]} ({probs[k]:.1%})")
     st.caption("Warm colours mark the regions that raised the score of that class. If the evidence for the "
                "predicted class sits on the background or a watermark, the model learnt a shortcut.")
-    top = np.argsort(-probs)[: min(5, len(names))]
-    df = pd.DataFrame({"class": [names[i] for i in top], "probability": probs[top]})
-    fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%")
-    fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=60 + 34 * len(top),
-                      margin={"l": 0, "r": 0, "t": 10, "b": 0})
+    top = np.argsort(-probs)[: min(5, len(names))][::-1]  # the most probable at the top
+    labels = [names[i] for i in top]
+    fig = go.Figure(go.Bar(x=probs[top], y=labels, orientation="h", text=[f"{probs[i]:.1%}" for i in top],
+                           textposition="auto"))
+    fig.update_layout(xaxis={"range": [0, 1], "title": {"text": "probability"}}, yaxis=class_axis(labels),
+                      height=60 + 34 * len(top), margin={"l": 0, "r": 0, "t": 10, "b": 0})
     st.plotly_chart(fig, width="stretch", key="evaluate_item_probs")
 
 

@@ -1,9 +1,13 @@
 """Evaluate page, part 1: which model, which dataset and which split to score.
 
 A run is scored by default on its own dataset, split with the run's own settings, so "val" and
-"test" are images it never trained on. Other datasets are the ones the Data page offers (built-ins
-allowed by the classroom, and this session's uploads). Opening a dataset scans every file, so the
-split lists and the opened splits are cached per (dataset, split settings).
+"test" are images it never trained on; picking a run selects its own dataset again. Another dataset is
+held out as a whole, so all of its images are scored by default. Other datasets are the ones the Data
+page offers (built-ins allowed by the classroom, and this session's uploads). Opening a dataset scans
+every file, so the split lists and the opened splits are cached per (dataset, split settings).
+
+A choice that stops being valid (another model, another dataset) is replaced by the new default by
+assigning it, never by dropping the key: a dropped key lets the browser keep showing the old choice.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import streamlit as st
 
 from core.data.dataset import open_dataset
 from core.errors import GlasswingError
-from core.evaluate import EvalSplit, open_split, run_dataset, run_split_settings
+from core.evaluate import EvalSplit, held_out, open_split, run_dataset, run_split_settings
 from core.evaluate.classmap import is_run
-from core.evaluate.source import default_split
+from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
 from dashboard.views.data_source import Choice, dataset_choices, ensure_path
 
 RUN_CHOICE = "run:own"  # the run's own dataset
+DATA_KEY, SPLIT_KEY = "evaluate_data", "evaluate_split"
+CHOSEN_FOR = "evaluate_chosen_for"  # {widget key: the model (and dataset) its value was chosen for}
 
 
 @dataclass(frozen=True)
@@ -33,10 +39,14 @@ class Selection:
     data_label: str
     split: str
     settings: tuple[tuple[str, float], ...]  # the run's val_fraction / test_fraction / seed, sorted
+    held_out: bool = False  # the model never trained on this dataset: all of it may be scored
 
     @property
     def key(self) -> tuple:
-        return (self.model_name, self.data, self.split, self.settings)
+        return (self.model_name, self.data, self.split, self.settings, self.held_out)
+
+    def open(self) -> EvalSplit:
+        return cached_split(self.data, self.split, self.settings, self.held_out)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -47,15 +57,24 @@ def split_sizes(data: str, settings: tuple[tuple[str, float], ...]) -> dict[str,
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_split(data: str, split: str, settings: tuple[tuple[str, float], ...]) -> EvalSplit:
-    return open_split(data, split, **dict(settings))
+def cached_split(data: str, split: str, settings: tuple[tuple[str, float], ...], held: bool = False) -> EvalSplit:
+    return open_split(data, split, held_out=held, **dict(settings))
+
+
+def _choose(key: str, options: list, default, chosen_for: object) -> None:
+    """Set the widget ``key`` to ``default`` when its value is not an option, or was chosen for another
+    model or dataset (``chosen_for``); assigned, so the browser shows it too."""
+    memory: dict = st.session_state.setdefault(CHOSEN_FOR, {})
+    if st.session_state.get(key) not in options or memory.get(key) != chosen_for:
+        st.session_state[key] = default
+    memory[key] = chosen_for
 
 
 def _settings(loaded: LoadedModel) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(run_split_settings(loaded).items()))
 
 
-def pick_dataset(loaded: LoadedModel) -> tuple[str, str] | None:
+def pick_dataset(model_name: str, loaded: LoadedModel) -> tuple[str, str] | None:
     """Sidebar dataset picker: ``(data, label)`` to open, or None while a built-in is not made yet."""
     choices: dict[str, Choice | None] = {}
     labels: dict[str, str] = {}
@@ -72,20 +91,23 @@ def pick_dataset(loaded: LoadedModel) -> tuple[str, str] | None:
     if not choices:
         st.info("No dataset is available: add one on the Data page.")
         return None
-    key = "evaluate_data"
-    if st.session_state.get(key) not in choices:  # the model changed and its own dataset went away
-        st.session_state.pop(key, None)
-    picked = st.selectbox("Dataset", list(choices), key=key, format_func=lambda k: labels[k],
-                          help="A run is scored on its own held-out images by default. Zoo models need class "
-                               "folders named after ImageNet labels (e.g. golden_retriever).")
+    # A new model starts on its own dataset (a run) or keeps a dataset still offered (a zoo model).
+    current = st.session_state.get(DATA_KEY)
+    default = RUN_CHOICE if own is not None else current if current in choices else next(iter(choices))
+    _choose(DATA_KEY, list(choices), default, model_name)
+    picked = st.selectbox("Dataset", list(choices), key=DATA_KEY, format_func=lambda k: labels[k],
+                          help="A run is scored on its own held-out images by default, and on all the images "
+                               "of any other dataset. Zoo models need class folders named after ImageNet "
+                               "labels (e.g. golden_retriever).")
     if picked == RUN_CHOICE:
         return own, labels[RUN_CHOICE]
     path = ensure_path(choices[picked])
     return (str(path), labels[picked]) if path is not None else None
 
 
-def pick_split(data: str, loaded: LoadedModel) -> str | None:
-    """Sidebar split picker: test (else val) by default, never the training images unless asked."""
+def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool) -> str | None:
+    """Sidebar split picker: all of a held-out dataset, else test (else val) by default, never the
+    training images unless asked."""
     settings = _settings(loaded)
     try:
         with st.spinner("Reading the dataset (first time only) ..."):
@@ -97,23 +119,25 @@ def pick_split(data: str, loaded: LoadedModel) -> str | None:
         st.error("This dataset has no usable images.")
         return None
     names = list(sizes)
-    key = "evaluate_split"
-    if st.session_state.get(key) not in names:
-        st.session_state.pop(key, None)
-    return st.selectbox("Split", names, index=names.index(default_split(names)), key=key,
-                        format_func=lambda n: f"{n} ({sizes[n]} images)",
-                        help="Score on images the model did not learn from (test or val); 'train' shows how "
-                             "well it fits what it saw.")
+    if held:  # none of it was trained on: every image first
+        sizes = {ALL: sum(sizes.values()), **sizes}
+        names = [ALL, *names]
+    _choose(SPLIT_KEY, names, default_split(names, held), (model_name, data))
+    return st.selectbox("Split", names, key=SPLIT_KEY, format_func=lambda n: f"{n} ({sizes[n]} images)",
+                        help="Score on images the model did not learn from: all of a dataset it was not "
+                             "trained on, else its test or val split; 'train' shows how well it fits what "
+                             "it saw.")
 
 
 def selection(model_name: str, loaded: LoadedModel) -> Selection | None:
     """The sidebar's dataset and split controls for ``loaded``; None until both are chosen."""
-    picked = pick_dataset(loaded)
+    picked = pick_dataset(model_name, loaded)
     if picked is None:
         return None
     data, label = picked
-    split = pick_split(data, loaded)
+    held = held_out(loaded, data)
+    split = pick_split(model_name, data, loaded, held)
     if split is None:
         return None
     return Selection(model_name=model_name, data=data, data_label=label, split=split,
-                     settings=_settings(loaded))
+                     settings=_settings(loaded), held_out=held)

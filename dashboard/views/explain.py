@@ -12,6 +12,7 @@ from core.explain.overlay import overlay
 from core.images import to_png_bytes
 from core.zoo import get_spec
 from dashboard import state
+from dashboard.charts import class_axis
 from dashboard.views.trust_badges import score_badges
 from dashboard.widgets import image_picker, model_picker, param_widgets
 
@@ -94,7 +95,9 @@ def top_figure(top: tuple[tuple[str, float], ...]) -> go.Figure:
 
 
 def _top_chart(top: list[dict]) -> None:
-    fig = top_figure(tuple((t["label"], float(t["prob"])) for t in top))
+    fig = top_figure(tuple((t["label"], float(t["prob"])) for t in top)).to_dict()  # a copy: cached one stays
+    labels = [str(t["label"]) for t in top][::-1]  # class names such as "3" stay labels, not numbers
+    fig["layout"]["yaxis"] = {**fig["layout"].get("yaxis", {}), **class_axis(labels)}
     st.plotly_chart(fig, width="stretch", key="explain_top_chart")
 
 
