@@ -21,6 +21,9 @@ from pathlib import Path
 from core.cli import emit_json
 from core.cli.common import non_negative_float, positive_int
 from core.errors import ParameterError
+from core.smallfiles import read_small_text
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a training config is well under 10 kB
 
 # CLI flag -> TrainConfig field, for the flags that map one to one.
 _FIELDS = {
@@ -120,12 +123,13 @@ def build_config(args: argparse.Namespace):
     values: dict = {}
     if args.config:
         path = Path(args.config)
+        text = read_small_text(path, MAX_CONFIG_BYTES, "--config")
         try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ParameterError(f"--config: cannot read {path} ({exc.strerror or exc}).") from None
+            values = json.loads(text)
         except ValueError as exc:
             raise ParameterError(f"--config: {path} is not valid JSON ({exc}).") from None
+        except RecursionError:
+            raise ParameterError(f"--config: {path} nests its JSON too deeply to be a training config.") from None
         if not isinstance(values, dict):
             raise ParameterError(f"--config: {path} must hold a JSON object of settings, got "
                                  f"{type(values).__name__}.")
@@ -183,11 +187,11 @@ class _StopOnInterrupt:
 
 
 def run(args: argparse.Namespace) -> int:
+    config = build_config(args)  # before TensorFlow loads: a wrong setting is refused in a blink
+    formats = _export_formats(args.export)
     from core.train.engine import train
     from core.train.events import PrintListener
 
-    config = build_config(args)
-    formats = _export_formats(args.export)
     stream = sys.stderr if args.json else sys.stdout
     stop_event = threading.Event()
     with _StopOnInterrupt(stop_event, stream):

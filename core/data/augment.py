@@ -26,6 +26,12 @@ ERASING_AREA = (0.02, 0.2)  # fraction of the image covered by one erased patch
 ERASING_FILL = 127.5  # mid grey
 
 
+def _shown(value: Any) -> str:
+    """A value for an error sentence, cut short (JSON allows numbers of 500 digits)."""
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _param(default: Any, label: str, help: str, low: float | None = None, high: float | None = None,
            step: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
     return field(default=default, metadata={"label": label, "help": help, "min": low, "max": high,
@@ -69,9 +75,10 @@ class AugmentSpec:
                     raise ParameterError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}.")
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise ParameterError(f"{f.name} must be a number, got {value!r}.")
-            if not meta["min"] <= value <= meta["max"]:
-                raise ParameterError(f"{f.name} must be between {meta['min']:g} and {meta['max']:g}, got {value:g}.")
+                raise ParameterError(f"{f.name} must be a number, got {_shown(value)}.")
+            if not meta["min"] <= value <= meta["max"]:  # exact for ints too large to be floats
+                raise ParameterError(f"{f.name} must be between {meta['min']:g} and {meta['max']:g}, "
+                                     f"got {_shown(value)}.")
             object.__setattr__(self, f.name, float(value))
 
     @property
@@ -102,6 +109,8 @@ class AugmentSpec:
             data = json.loads(text)
         except ValueError as exc:
             raise ParameterError(f"augmentation is not valid JSON ({exc}).") from None
+        except RecursionError:
+            raise ParameterError("augmentation settings nest their JSON too deeply.") from None
         return cls.from_dict(data)
 
     def to_python(self, seed: int = 0) -> str:

@@ -98,6 +98,11 @@ def resolve_layer(model: keras.Model, name: str | None) -> LayerRef:
                 f"Layer name {name!r} is ambiguous; use one of {', '.join('/'.join(m) for m in matches)}.")
         path = matches[0]
     layer = _walk(model, path)
+    if isinstance(layer, keras.layers.InputLayer):  # its "feature maps" are the pixels: nothing to weigh
+        spatial = layer_choices(model)
+        hint = f", such as {spatial[-1]!r}" if spatial else ""
+        raise ParameterError(f"Layer {name!r} is the model's input; CAM methods need a layer inside the "
+                             f"network with spatial feature maps{hint}.")
     if isinstance(layer, keras.Model):
         return LayerRef((*path[:-1], *_inside(layer).path))
     shape = tuple(layer.output.shape)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ParameterError
+from core.smallfiles import read_small_text
 
 FINE_TUNE_UNITS = ("layers", "blocks")
 ADVERSARIAL_METHODS = ("fgsm", "pgd")  # checked again against core.attacks when training starts
@@ -159,11 +160,8 @@ def resolve_augment(value: str | dict[str, Any] | None):
         spec = preset(value)
     elif value.lstrip().startswith("{"):
         spec = AugmentSpec.from_json(value)
-    elif Path(value).expanduser().is_file():
-        path = Path(value).expanduser()
-        if path.stat().st_size > 65_536:
-            raise ParameterError(f"augment: {path.name} is too large to be an augmentation settings file.")
-        spec = AugmentSpec.from_json(path.read_text(encoding="utf-8", errors="replace"))
+    elif Path(value).expanduser().exists():
+        spec = AugmentSpec.from_json(read_small_text(value, 65_536, "augment"))
     else:
         raise ParameterError(f"augment: {value!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON "
                              "file.")
@@ -181,22 +179,29 @@ def _known_keys(cls: type, data: Any, what: str) -> dict[str, Any]:
     return dict(data)
 
 
+def shown(value: Any) -> str:
+    """A value for an error sentence: numbers of 500 digits (JSON allows them) are cut short."""
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _integer(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ParameterError(f"{name} must be a whole number, got {value!r}.")
+        raise ParameterError(f"{name} must be a whole number, got {shown(value)}.")
     if not low <= value <= high:
-        raise ParameterError(f"{name} must be between {low} and {high}, got {value}.")
+        raise ParameterError(f"{name} must be between {low} and {high}, got {shown(value)}.")
 
 
 def _number(name: str, value: Any, low: float, high: float, low_open: bool = False,
             high_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}.")
+    # int/float comparisons are exact in Python, even for an int too large to become a float
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == math.inf:
+        raise ParameterError(f"{name} must be a finite number, got {shown(value)}.")
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high:
         lo, hi = ("above" if low_open else "at least"), ("below" if high_open else "at most")
-        raise ParameterError(f"{name} must be {lo} {low:g} and {hi} {high:g}, got {value:g}.")
+        raise ParameterError(f"{name} must be {lo} {low:g} and {hi} {high:g}, got {shown(value)}.")
 
 
 def _boolean(name: str, value: Any) -> None:

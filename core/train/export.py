@@ -53,7 +53,7 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _images(run_dir: Path, split: str, limit: int, seed: int = 0) -> np.ndarray:
+def _images(run_dir: Path, split: str, limit: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """Up to ``limit`` images of a split saved in split.json, at the model's size, as uint8 (a quarter
     of the memory of float32; batches are converted as they are used)."""
     from core.data.pipeline import load_for_model
@@ -68,11 +68,7 @@ def _images(run_dir: Path, split: str, limit: int, seed: int = 0) -> np.ndarray:
         items = [items[i] for i in keep]
     if not items:
         raise GlasswingError(f"Run {run_dir.name} has no {split} images to check the export with.")
-    meta = runs.read_meta(run_dir) or {}
-    size = tuple(meta.get("input_size") or ())
-    if len(size) != 2:
-        raise GlasswingError(f"Run {run_dir.name}: run.json has no input_size.")
-    return np.stack([load_for_model(item.path, (int(size[0]), int(size[1]))) for item in items])
+    return np.stack([load_for_model(item.path, size) for item in items])
 
 
 def _batched(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int = 32) -> np.ndarray:
@@ -150,6 +146,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     to ``export.json`` in ``out_dir``.
     """
     from core.atomic import write_json
+    from core.zoo.contract import check_contract
     from core.zoo.files import load_keras_file
 
     unknown = [f for f in formats if f not in FORMATS]
@@ -170,11 +167,12 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
         raise ParameterError(f"Cannot write the exports to {out} ({exc.strerror or exc}); "
                              "choose a folder.") from None
     model = load_keras_file(run_dir / runs.MODEL_FILE)
-    images = _images(run_dir, "val", parity_images)
+    size = check_contract(model, f"Run {run_dir.name}")  # the model's own input size, not run.json's word
+    images = _images(run_dir, "val", parity_images, size)
     reference = _batched(lambda x: model(x, training=False), images)
     representative = None
     if "tflite-int8" in formats:
-        representative = _images(run_dir, "train", representative_images, seed=1)
+        representative = _images(run_dir, "train", representative_images, size, seed=1)
 
     results: list[ExportResult] = []
 

@@ -18,6 +18,7 @@ import keras
 from core.atomic import atomic_path
 from core.errors import GlasswingError
 from core.modelgraph import conv_layer_names
+from core.smallfiles import read_small_text
 from core.zoo.contract import check_contract
 from core.zoo.download import Progress
 from core.zoo.files import load_keras_file
@@ -25,7 +26,8 @@ from core.zoo.loaded import LoadedModel
 from core.zoo.registry import ModelSpec, get_spec, imagenet_labels, list_models, register_model
 
 __all__ = ["LoadedModel", "ModelSpec", "get_spec", "imagenet_labels", "list_models", "load_model",
-           "register_model", "resolve_source", "clear_cache", "forget", "RUN_MODEL_FILE", "RUN_META_FILE"]
+           "register_model", "resolve_source", "clear_cache", "forget", "RUN_MODEL_FILE", "RUN_META_FILE",
+           "MAX_RUN_META_BYTES"]
 
 RUN_MODEL_FILE = "model.keras"
 RUN_META_FILE = "run.json"
@@ -97,15 +99,13 @@ def _load_run(run_dir: Path) -> LoadedModel:
 def _read_run_meta(run_dir: Path) -> dict:
     """The run's ``run.json`` as a mapping ({} when absent); a damaged one is refused in one sentence."""
     path = run_dir / RUN_META_FILE
-    if not path.is_file():
+    if not path.exists():
         return {}
+    text = read_small_text(path, MAX_RUN_META_BYTES, f"Run {run_dir.name}")
     try:
-        if path.stat().st_size > MAX_RUN_META_BYTES:
-            raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} is larger than "
-                                 f"{MAX_RUN_META_BYTES // 2**20} MB, far more than any run writes.")
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} is damaged (not readable JSON).") from None
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        meta = None
     if not isinstance(meta, dict):
         raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} is damaged (not a JSON object).")
     return meta
