@@ -65,7 +65,8 @@ def test_shapes_report_examples_and_augmentation_grid(app):
     assert rows[0].captions == ["original", "view 1", "view 2", "view 3", "view 4", "view 5"]
     # The spec is carried to the Train page, and shown as a snippet to copy.
     assert app.session_state["train_dataset"].endswith(os.path.join("builtin", "shapes"))
-    assert app.session_state["train_augment"]["flip"] == "horizontal"  # the default 'light' preset
+    assert app.session_state["train_augment"]["flip"] == "none"  # the default 'light' preset never flips
+    assert app.session_state["train_augment"]["rotation"] == 10.0
     codes = [c.value for c in app.code]
     assert any("--augment light" in c and "--data shapes" in c for c in codes)
     assert any("keras.layers.RandomRotation" in c for c in codes)
@@ -188,3 +189,25 @@ def test_classroom_list_limits_the_datasets_offered(monkeypatch):
         assert len(_grid(at)) == 2
     finally:
         state.classroom.clear()
+
+
+def test_digit_classes_are_labelled_and_warned_about_flips(app):
+    import json
+
+    for i, (name, colour) in enumerate((("2", (200, 30, 30)), ("7", (30, 30, 200)))):
+        app.text_input(key=f"data_class_name_{i}").set_value(name)
+        app.file_uploader(key=f"data_class_files_{i}").set_value(
+            [(f"{name}_{k}.png", _png(tuple(min(c + 9 * k, 255) for c in colour)), "image/png") for k in range(3)])
+    app.button(key="data_class_submit").click().run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="data_aug_class").value == "2"  # the new dataset's first class
+    counts = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]
+    assert counts["type"] == "category" and counts["tickvals"] == ["2", "7"]  # labels, not numbers
+    assert app.selectbox(key="data_aug_preset").value == "light"
+    assert any("no flips" in c.value for c in app.caption)  # the preset says what it suits
+    assert not any("digits or letters" in w.value for w in app.warning)
+    app.selectbox(key="data_aug_preset").set_value("strong").run()
+    assert app.session_state["train_augment"]["flip"] == "horizontal"
+    assert any("These classes are digits or letters" in w.value for w in app.warning)
+    app.selectbox(key="data_aug_flip").set_value("none").run()
+    assert not any("digits or letters" in w.value for w in app.warning)

@@ -104,3 +104,14 @@ def test_python_snippet_builds_exactly_the_same_augmentation(images):
     exec(STRONG.to_python(seed=4), namespace)  # noqa: S102 (our own generated code)
     snippet_out = np.asarray(namespace["keras"].ops.convert_to_numpy(namespace["augmented"]))
     assert np.allclose(snippet_out, augment(images, STRONG, seed=4), atol=1e-4)
+
+
+def test_light_changes_no_class_and_each_preset_says_what_it_suits():
+    from core.data.augment import PRESET_NOTES, mirror_sensitive
+
+    assert PRESETS["light"].flip == "none"  # the default: a mirrored 2 or b is no longer one
+    assert not PRESETS["light"].is_identity
+    assert set(PRESET_NOTES) == set(PRESETS)
+    assert "not for digits" in PRESET_NOTES["strong"] and PRESETS["strong"].flip == "horizontal"
+    assert mirror_sensitive([str(d) for d in range(10)]) and mirror_sensitive(["b", "d", "p", "q"])
+    assert not mirror_sensitive(["circle", "square"]) and not mirror_sensitive([])

@@ -68,7 +68,7 @@ def test_augment_resolves_presets_files_and_mappings(tmp_path):
     assert resolve_augment(None) is None
     assert resolve_augment("none") is None  # the identity spec means no augmentation
     light = resolve_augment("light")
-    assert light.flip == "horizontal"
+    assert light.flip == "none" and light.rotation == 10.0  # "light" never flips (issue #17)
     path = tmp_path / "aug.json"
     path.write_text(json.dumps({"rotation": 15, "flip": "vertical"}))
     from_file = resolve_augment(str(path))

@@ -75,7 +75,7 @@ def main() -> None:
     st.header("Augmentation preview")
     st.caption("Augmentation shows the model randomly changed copies of each training image, so it cannot "
                "memorise exact pixels. Move a slider and the views update; anything that would change the "
-               "class (a flipped digit '6' becomes a '9') should stay off.")
+               "class should stay off (the preset's note says which datasets it suits).")
     data_arg = choice.builtin or str(path)
     data_augment.preview_ui(loaded.by_class, loaded.class_names, data_arg)
 

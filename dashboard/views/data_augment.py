@@ -14,15 +14,26 @@ import threading
 import numpy as np
 import streamlit as st
 
-from core.data.augment import PRESETS, AugmentSpec, augment, parameters
+from core.data.augment import (
+    FLIP_MODES,
+    MIRROR_WARNING,
+    PRESET_NOTES,
+    PRESETS,
+    AugmentSpec,
+    augment,
+    mirror_sensitive,
+    parameters,
+)
 from core.data.labels import display_label
 from core.errors import GlasswingError
 from core.images import load_image, resize_for_model
+from dashboard.choices import keep_choice
 from dashboard.views.data_report import mtime_ns
 
 TRAIN_AUGMENT = "train_augment"
 PRESET_KEY = "data_aug_preset"
 SEED_KEY = "data_aug_seed"
+CLASS_KEY, IMAGE_KEY = "data_aug_class", "data_aug_image"
 CUSTOM = "custom"
 DEFAULT_PRESET = "light"
 PREVIEW = 128  # pixels: images are resized to this square, then augmented (like training at its size)
@@ -126,8 +137,10 @@ def preview_ui(by_class: dict[str, list[str]], class_names: list[str], data_arg:
     init_state()
     left, right = st.columns([1, 2.6], gap="large")
     with left:
-        st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET_KEY, on_change=_apply_preset,
-                     help="Start from a preset, then move any slider ('custom' once it differs).")
+        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET_KEY, on_change=_apply_preset,
+                              help="Start from a preset, then move any slider ('custom' once it differs).")
+        if preset in PRESET_NOTES:
+            st.caption(PRESET_NOTES[preset])
         st.button("🎲 New random views", key="data_aug_reseed", on_click=_reseed, width="stretch",
                   help="Draw new random changes. The same seed always gives the same views.")
         _sliders()
@@ -138,21 +151,25 @@ def preview_ui(by_class: dict[str, list[str]], class_names: list[str], data_arg:
         return
     st.session_state[TRAIN_AUGMENT] = spec.to_dict()
     with right:
-        _grid(spec, by_class, class_names)
+        if FLIP_MODES[spec.flip]:  # said where it applies: over the views, while a flip is on
+            if mirror_sensitive(class_names):
+                st.warning(f"These classes are digits or letters. {MIRROR_WARNING}")
+            else:
+                st.info(MIRROR_WARNING)
+        _grid(spec, by_class, class_names, data_arg)
         _snippet(spec, data_arg)
 
 
-def _grid(spec: AugmentSpec, by_class: dict[str, list[str]], class_names: list[str]) -> None:
+def _grid(spec: AugmentSpec, by_class: dict[str, list[str]], class_names: list[str], data_arg: str) -> None:
     names = [n for n in class_names if by_class.get(n)]
-    if st.session_state.get("data_aug_class") not in names:
-        st.session_state.pop("data_aug_class", None)
+    # Another dataset starts on its first class and image (assigned, so the boxes show them too).
+    keep_choice(CLASS_KEY, names, names[0], data_arg)
     c1, c2, c3, c4 = st.columns([1.3, 1.7, 1, 1])
-    name = c1.selectbox("Class", names, key="data_aug_class", format_func=display_label)
+    name = c1.selectbox("Class", names, key=CLASS_KEY, format_func=display_label)
     paths = by_class[name]
-    current = st.session_state.get("data_aug_image")
-    if not isinstance(current, int) or current >= min(len(paths), MAX_CHOICES):
-        st.session_state.pop("data_aug_image", None)
-    start = c2.selectbox("First image", range(min(len(paths), MAX_CHOICES)), key="data_aug_image",
+    indices = list(range(min(len(paths), MAX_CHOICES)))
+    keep_choice(IMAGE_KEY, indices, 0, (data_arg, name))
+    start = c2.selectbox("First image", indices, key=IMAGE_KEY,
                          format_func=lambda i: paths[i].replace("\\", "/").rsplit("/", 1)[-1])
     rows = c3.number_input("Images", 1, 4, 2, key="data_aug_rows")
     views = c4.number_input("Views each", 2, 8, 5, key="data_aug_views")

@@ -23,6 +23,7 @@ from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
 from dashboard.charts import class_axis
+from dashboard.choices import keep_choice
 
 CELL_KEY = "evaluate_cell"
 ITEM_KEY = "evaluate_item"
@@ -83,10 +84,7 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
     if not options:
         return
     apply_click(clicked, options)
-    # An invalid choice is replaced by assigning the default (a dropped key leaves the browser showing
-    # the old choice while the page shows another).
-    if st.session_state.get(CELL_KEY) not in options:
-        st.session_state[CELL_KEY] = options[0]
+    keep_choice(CELL_KEY, options, options[0])
     names = [display_label(n) for n in result.class_names]
     cm = result.confusion
 
@@ -104,8 +102,7 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
                "most confident first" + (f"; the first {THUMBS} are shown." if len(rows) > THUMBS else "."))
     _thumbnails(rows[:THUMBS], names, show_classes=False)
     paths = [r["path"] for r in rows]
-    if st.session_state.get(ITEM_KEY) not in paths:
-        st.session_state[ITEM_KEY] = paths[0]
+    keep_choice(ITEM_KEY, paths, paths[0])  # the image shown is the one named
     chosen = st.selectbox("Image to inspect", paths, key=ITEM_KEY,
                           format_func=lambda p: f"{Path(p).name} ({rows[paths.index(p)]['confidence']:.1%})")
     drilldown(result, rows[paths.index(chosen)], model_name, loaded, opacity)

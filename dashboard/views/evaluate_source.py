@@ -6,8 +6,8 @@ held out as a whole, so all of its images are scored by default. Other datasets 
 page offers (built-ins allowed by the classroom, and this session's uploads). Opening a dataset scans
 every file, so the split lists and the opened splits are cached per (dataset, split settings).
 
-A choice that stops being valid (another model, another dataset) is replaced by the new default by
-assigning it, never by dropping the key: a dropped key lets the browser keep showing the old choice.
+A choice that stops being valid (another model, another dataset) is replaced by the new default
+(:func:`dashboard.choices.keep_choice`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from core.evaluate import EvalSplit, held_out, open_split, run_dataset, run_spli
 from core.evaluate.classmap import is_run
 from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
+from dashboard.choices import keep_choice
 from dashboard.views.data_source import Choice, dataset_choices, ensure_path
 
 RUN_CHOICE = "run:own"  # the run's own dataset
 DATA_KEY, SPLIT_KEY = "evaluate_data", "evaluate_split"
-CHOSEN_FOR = "evaluate_chosen_for"  # {widget key: the model (and dataset) its value was chosen for}
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,6 @@ def cached_split(data: str, split: str, settings: tuple[tuple[str, float], ...],
     return open_split(data, split, held_out=held, **dict(settings))
 
 
-def _choose(key: str, options: list, default, chosen_for: object) -> None:
-    """Set the widget ``key`` to ``default`` when its value is not an option, or was chosen for another
-    model or dataset (``chosen_for``); assigned, so the browser shows it too."""
-    memory: dict = st.session_state.setdefault(CHOSEN_FOR, {})
-    if st.session_state.get(key) not in options or memory.get(key) != chosen_for:
-        st.session_state[key] = default
-    memory[key] = chosen_for
-
 
 def _settings(loaded: LoadedModel) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(run_split_settings(loaded).items()))
@@ -94,7 +86,7 @@ def pick_dataset(model_name: str, loaded: LoadedModel) -> tuple[str, str] | None
     # A new model starts on its own dataset (a run) or keeps a dataset still offered (a zoo model).
     current = st.session_state.get(DATA_KEY)
     default = RUN_CHOICE if own is not None else current if current in choices else next(iter(choices))
-    _choose(DATA_KEY, list(choices), default, model_name)
+    keep_choice(DATA_KEY, list(choices), default, model_name)
     picked = st.selectbox("Dataset", list(choices), key=DATA_KEY, format_func=lambda k: labels[k],
                           help="A run is scored on its own held-out images by default, and on all the images "
                                "of any other dataset. Zoo models need class folders named after ImageNet "
@@ -122,7 +114,7 @@ def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool) -> s
     if held:  # none of it was trained on: every image first
         sizes = {ALL: sum(sizes.values()), **sizes}
         names = [ALL, *names]
-    _choose(SPLIT_KEY, names, default_split(names, held), (model_name, data))
+    keep_choice(SPLIT_KEY, names, default_split(names, held), (model_name, data))
     return st.selectbox("Split", names, key=SPLIT_KEY, format_func=lambda n: f"{n} ({sizes[n]} images)",
                         help="Score on images the model did not learn from: all of a dataset it was not "
                              "trained on, else its test or val split; 'train' shows how well it fits what "

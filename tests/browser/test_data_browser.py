@@ -23,3 +23,45 @@ def test_pick_shapes_and_see_the_augmentation_grid(page):
     expect(views).to_have_count(10)
     expect(views.first.locator("img")).to_be_visible()
     expect(page.locator("[data-testid='stCode']").filter(has_text="--augment light").first).to_be_attached()
+
+
+def _digits_zip(path) -> None:
+    """Handwritten digits (scikit-learn's, upscaled), class folders named "0".."9", 3 images each."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    with zipfile.ZipFile(path, "w") as zf:
+        for label in range(10):
+            for k, index in enumerate(np.flatnonzero(digits.target == label)[:3]):
+                buf = io.BytesIO()
+                pixels = (digits.images[index] * 255 / 16).astype(np.uint8)
+                Image.fromarray(pixels).resize((32, 32), Image.Resampling.NEAREST).convert("RGB").save(buf, "PNG")
+                zf.writestr(f"digits/{label}/{label}_{k}.png", buf.getvalue())
+
+
+def test_switching_to_digits_names_their_class_and_file_and_warns_about_flips(page, tmp_path):
+    page.goto(page.base_url + "/data")
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(page.get_by_role("heading", name="Synthetic shapes")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("view 5", exact=True)).to_have_count(2, timeout=120_000)
+    klass = page.get_by_role("combobox", name="Class")
+    expect(klass).to_have_value("circle")
+    zipped = tmp_path / "digits.zip"
+    _digits_zip(zipped)
+    sidebar.get_by_text("Add your own images").click()
+    sidebar.locator("input[type='file']").first.set_input_files(str(zipped))
+    sidebar.get_by_role("button", name="Import zip").click()
+    expect(page.get_by_role("heading", name=re.compile("Your upload: digits.zip"))).to_be_visible(timeout=120_000)
+    # The preview names the new dataset's class and file, not the shapes' ones.
+    expect(klass).to_have_value("0")
+    expect(page.get_by_role("combobox", name="First image")).to_have_value("0_0.png")
+    # The default preset does not flip; a flipping one warns, since these classes are digits.
+    expect(page.get_by_text("These classes are digits or letters")).to_have_count(0)
+    page.get_by_test_id("stSelectbox").filter(has_text="Preset").click()
+    page.get_by_role("option", name=re.compile(r"^strong$")).click()
+    expect(page.get_by_text("These classes are digits or letters")).to_be_visible()
