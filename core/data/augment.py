@@ -125,13 +125,29 @@ class AugmentSpec:
         return "\n".join(lines) + "\n"
 
 
+# "light" changes no image's class in any common dataset (no flip: a mirrored 2, b or 7 is no longer
+# one); "strong" adds a left-right flip, so it suits only classes whose mirror image is the same class.
 PRESETS: dict[str, AugmentSpec] = {
     "none": AugmentSpec(),
-    "light": AugmentSpec(flip="horizontal", rotation=10.0, zoom=0.1, translation=0.05, brightness=0.1,
-                         contrast=0.1),
+    "light": AugmentSpec(rotation=10.0, zoom=0.1, translation=0.05, brightness=0.1, contrast=0.1),
     "strong": AugmentSpec(flip="horizontal", rotation=25.0, zoom=0.2, translation=0.1, brightness=0.25,
                           contrast=0.3, hue=0.05, saturation=0.2, grayscale=0.1, noise=0.02, erasing=0.25),
 }
+PRESET_NOTES: dict[str, str] = {
+    "none": "The images as they are.",
+    "light": "Small turns, zooms, shifts and lighting changes, no flips: safe for any dataset, digits and "
+             "letters included.",
+    "strong": "Adds left-right flips, colour changes, noise and cut-out: for photos of objects whose mirror "
+              "image is the same class (animals, clothes, faces, shapes), not for digits, letters or text.",
+}
+MIRROR_WARNING = ("Flipping mirrors the images: a mirrored digit, letter or word (2, 7, b, d, text) is no "
+                  "longer what its label says. Keep Flip at none unless every class looks the same mirrored.")
+
+
+def mirror_sensitive(class_names: list[str] | tuple[str, ...]) -> bool:
+    """True when the class names are digits or single letters: a flip changes what such images show."""
+    names = [str(n).strip() for n in class_names]
+    return bool(names) and all(n.isdigit() or (len(n) == 1 and n.isalpha()) for n in names)
 
 
 def preset(name: str) -> AugmentSpec:
