@@ -115,14 +115,58 @@ def classroom() -> ClassroomConfig:
     return room
 
 
+MAX_SESSION_IMAGES = 24  # decoded photos kept per session (the least recently used go first)
+
+
 def add_image(name: str, pixels: np.ndarray) -> SessionImage:
     init_session()
     item = SessionImage(name=name, digest=image_digest(pixels), pixels=pixels)
     images: dict[str, SessionImage] = st.session_state["images"]
+    images.pop(item.digest, None)  # re-added: now the most recently used
     images[item.digest] = item
-    while len(images) > 24:  # keep a session's memory bounded
+    while len(images) > MAX_SESSION_IMAGES:  # keep a session's memory bounded
         images.pop(next(iter(images)))
     return item
+
+
+def session_images(digests: list[str]) -> dict[str, SessionImage]:
+    """The session's decoded photos with these digests (those still kept), marked as just used."""
+    init_session()
+    images: dict[str, SessionImage] = st.session_state["images"]
+    found = {}
+    for digest in digests:
+        if digest in images:
+            found[digest] = images[digest] = images.pop(digest)
+    return found
+
+
+PHOTO_SOURCES = ("Sample photos", "Upload", "Camera")
+
+
+class PhotoChoice:
+    """The session's choice of photos, the same on every page that takes photos.
+
+    Each page's widgets are its own (Streamlit drops their values when the page is left), so the choice
+    lives here and :func:`dashboard.widgets.image_picker` gives it back to the widgets of the next page.
+    Photos are named by digest; the decoded pixels are in ``st.session_state["images"]``.
+    """
+
+    def __init__(self) -> None:
+        self.source: str = PHOTO_SOURCES[0]
+        self.samples: list[str] = ["cat"]
+        self.uploads: list[str] = []  # the session's uploaded photos, oldest first
+        self.chosen: list[str] = []  # the uploads in use now
+        self.camera: str | None = None  # the last camera shot
+        self.current: str | None = None  # the photo the pages work on
+        self.files: dict[str, tuple[str | None, str | None]] = {}  # uploader file id -> (digest, error)
+        self.in_uploader: list[str] = []  # file ids the uploader held when it last ran
+
+
+def photo_choice() -> PhotoChoice:
+    init_session()
+    if "photo_choice" not in st.session_state:
+        st.session_state["photo_choice"] = PhotoChoice()
+    return st.session_state["photo_choice"]
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

@@ -643,7 +643,7 @@ def test_the_nonsense_table_covers_every_value_option():
 def test_explain_page_uploader_gives_each_bad_file_its_sentence_and_keeps_working(lite0, corpus, monkeypatch):
     monkeypatch.setenv("GLASSWING_MAX_UPLOAD_MB", "1")
     app = AppTest.from_file(APP, default_timeout=180)
-    app.session_state["explain_images_source"] = "Upload"  # start on the uploader: no sample to explain
+    app.session_state["photo_source"] = "Upload"  # start on the uploader: no sample to explain
     app.run()
     assert not app.exception, app.exception
     bad = [case for case in H.IMAGES if case.expect is not None]

@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.views import architecture_inside as inside
 from dashboard.views.architecture_model import blocks_frame, layers_frame, load_page_model, table_data
-from dashboard.widgets import image_picker, model_picker
+from dashboard.widgets import current_image, model_picker
 
 ALL_BLOCKS = "All blocks"
 
@@ -19,9 +19,8 @@ def main() -> None:
                "stage, and what each channel responds to.")
     with st.sidebar:
         name = model_picker(key="architecture_model")
-        st.caption("Image for feature maps and the receptive field")
-        images = image_picker(key="architecture_images")
-    image = images[0] if images else None
+    st.caption("The photo for feature maps and the receptive field:")
+    image = current_image(hint=False)  # the session's photos, under the title on every page
     page_model = load_page_model(name)
     if page_model is None:
         return

@@ -59,7 +59,7 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
                          "respond to parts of objects.")
     top = st.slider("Channels to show", 4, 64, 16, step=4, key="architecture_fm_top")
     if image is None:
-        st.info("Choose an image in the sidebar.")
+        st.info("Choose a photo at the top of the page.")
         return
     try:
         with st.spinner("Computing feature maps ..."):

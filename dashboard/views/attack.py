@@ -11,7 +11,7 @@ from dashboard.views.attack_compute import run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
 from dashboard.views.attack_robustness import defence_section, robustness_section
-from dashboard.widgets import image_picker, model_picker
+from dashboard.widgets import current_image, model_picker
 
 REQUEST_KEY = "attack_request"  # the last valid request: results survive reruns, not just the click
 
@@ -22,20 +22,15 @@ def main() -> None:
                "model changes its answer. Pick a photo and a model, then press **Run attack**.")
     with st.sidebar:
         model_name = model_picker(key="attack_model")
+    current = current_image()  # the session's photos, under the title on every page
+    if current is None:
+        return
     try:
         with st.spinner(f"Loading {model_name} (first time only) ..."):
             loaded = state.get_model(model_name)
     except GlasswingError as exc:  # e.g. weights not downloaded yet: the Explain page offers the download
         st.error(str(exc))
         return
-    images = image_picker(key="attack_images")
-    if not images:
-        st.info("Choose a sample photo, upload an image or take one with the camera.")
-        return
-    current = images[0]
-    if len(images) > 1:
-        current = st.radio("Image to attack", images, format_func=lambda im: im.name, horizontal=True,
-                           key="attack_current")
     probs = state.predict(model_name, current.digest, current.pixels)
     top = loaded.top_k(probs, min(5, loaded.num_classes))
     with st.sidebar:

@@ -14,7 +14,7 @@ from core.zoo import get_spec
 from dashboard import state
 from dashboard.charts import class_axis
 from dashboard.views.trust_badges import score_badges
-from dashboard.widgets import image_picker, model_picker, param_widgets
+from dashboard.widgets import current_image, model_picker, param_widgets
 
 
 def main() -> None:
@@ -22,18 +22,10 @@ def main() -> None:
     st.caption("Pick a model and a photo: see what the model predicts, and which pixels drove it.")
     with st.sidebar:
         model_name = model_picker(key="explain_model")
+    current = current_image()  # the session's photos, under the title on every page
     loaded = _load_model_ui(model_name)
-    if loaded is None:
+    if loaded is None or current is None:
         return
-    images = image_picker(key="explain_images")
-    if not images:
-        st.info("Choose a sample photo, upload an image or take one with the camera.")
-        return
-    if len(images) > 1:
-        current = st.radio("Image", images, format_func=lambda im: im.name, horizontal=True,
-                           key="explain_current")
-    else:
-        current = images[0]
     probs = state.predict(model_name, current.digest, current.pixels)
     top = loaded.top_k(probs, min(5, loaded.num_classes))
     with st.sidebar:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.views import trust_compare, trust_sanity, trust_shortcut
-from dashboard.widgets import model_picker
+from dashboard.widgets import current_image, model_picker
 
 VIEWS = {  # views over one model and one photo; the shortcut lesson trains its own model
     "Compare methods": trust_compare.show,
@@ -28,4 +28,6 @@ def main() -> None:
         return
     with st.sidebar:
         model_name = model_picker(key="trust_model")
-    VIEWS[view](model_name)
+    image = current_image()  # the session's photos, under the title on every page
+    if image is not None:
+        VIEWS[view](model_name, image)

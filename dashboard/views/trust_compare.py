@@ -13,6 +13,7 @@ from core.explain.overlay import overlay
 from core.trust import BASELINES
 from core.trust.service import RANDOM
 from dashboard import state
+from dashboard.state import SessionImage
 from dashboard.views import trust_common
 from dashboard.views.trust_badges import curves_figure
 
@@ -36,7 +37,7 @@ def _title(name: str) -> str:
     return "Random map (reference)" if name == RANDOM else get_method(name).title
 
 
-def show(model_name: str) -> None:
+def show(model_name: str, image: SessionImage) -> None:
     st.subheader("Which method points at the evidence the model really uses?")
     st.caption("Each heatmap is tested the same way. Deletion: blur away its hottest pixels first and watch "
                "the class probability; a faithful map makes it fall fast (low area). Insertion: reveal them "
@@ -44,9 +45,6 @@ def show(model_name: str) -> None:
                "scored too: a method below it orders pixels no better than chance.")
     loaded = trust_common.load(model_name)
     if loaded is None:
-        return
-    image = trust_common.current_image("trust_compare_images")
-    if image is None:
         return
     names = [m.name for m in list_methods()]
     with st.form("trust_compare_form"):

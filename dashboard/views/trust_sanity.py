@@ -10,6 +10,7 @@ from core.errors import GlasswingError
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
 from dashboard import state
+from dashboard.state import SessionImage
 from dashboard.views import trust_common
 
 
@@ -28,16 +29,13 @@ def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: n
                        "ssim": s.ssim, "heatmap": s.heatmap} for s in result.steps]}
 
 
-def show(model_name: str) -> None:
+def show(model_name: str, image: SessionImage) -> None:
     st.subheader("Sanity check: scramble the model, watch the explanation")
     st.caption("Adebayo et al. (2018) replaced a model's learned weights with random numbers, layer by layer "
                "from the top, and found that some popular heatmaps barely changed. An explanation that "
                "survives a scrambled model is showing the photo (its edges), not what the model learned.")
     loaded = trust_common.load(model_name)
     if loaded is None:
-        return
-    image = trust_common.current_image("trust_sanity_images")
-    if image is None:
         return
     names = [m.name for m in list_methods()]
     with st.form("trust_sanity_form"):

@@ -46,8 +46,9 @@ def show() -> None:
     if not runs:
         st.info("No finished shortcut model yet: train one above (about a minute on a laptop).")
         return
-    run = st.selectbox("Shortcut model", runs, key="trust_shortcut_run",
-                       format_func=lambda r: f"{r.name} · {r.created or r.id}")
+    by_path = {str(r.path): r for r in runs}  # options are folders: Streamlit compares options by value
+    run = by_path[st.selectbox("Shortcut model", list(by_path), key="trust_shortcut_run",
+                               format_func=lambda p: f"{by_path[p].name} · {by_path[p].created or by_path[p].id}")]
     try:
         with st.spinner("Measuring the shortcut on validation and clean test images ..."):
             result = report(str(run.path), "saliency")

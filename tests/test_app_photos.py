@@ -1,0 +1,143 @@
+"""The session's photos under AppTest: several photos on every page that takes photos, and the same photos
+(source, samples, uploads, the current one) on Explain, Trust, Attack and Architecture."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+PHOTO_PAGES = ("explain", "trust", "attack", "architecture")
+
+
+def open_page(at: AppTest, url_path: str) -> AppTest:
+    """Go to a callable st.navigation page, as the sidebar link does (AppTest.switch_page only finds files)."""
+    from streamlit.util import calc_hash
+
+    at._page_hash = calc_hash(url_path)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def top_label(loaded, pixels: np.ndarray) -> str:
+    """The model's top class for a photo, computed here, independently of the page."""
+    from core.images import resize_for_model
+
+    probs = loaded.predict(resize_for_model(pixels, loaded.input_size)[None])[0]
+    return loaded.top_k(probs, 1)[0]["label"]
+
+
+def digest(pixels: np.ndarray) -> str:
+    from dashboard.state import image_digest
+
+    return image_digest(pixels)
+
+
+def shows(at: AppTest, page: str, name: str, label: str) -> bool:
+    """Whether the page works on the photo ``name`` (whose top class is ``label``)."""
+    captions = [c for img in at.get("image") for c in img.captions]
+    text = " ".join([m.value for m in at.markdown] + captions)
+    return {"explain": name in captions and f"Prediction:** {label}" in text,
+            "trust": "Press **Rank the methods**" in " ".join(i.value for i in at.info),
+            "attack": f"**Before:** {label} (" in text,
+            "architecture": f"for *{name}*" in text}[page]
+
+
+def touch_a_widget(at: AppTest, page: str) -> None:
+    """Change something unrelated to the photos, as a person does next."""
+    if page == "explain":
+        at.slider(key="explain_opacity").set_value(0.6)
+    elif page == "trust":
+        at.sidebar.radio(key="trust_view").set_value("Sanity check")
+    elif page == "attack":
+        at.selectbox(key="attack_target").set_value(968)
+    else:
+        at.slider(key="architecture_fm_top").set_value(8)
+    at.run()
+    assert not at.exception, at.exception
+
+
+@pytest.fixture
+def app(lite0):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("page", PHOTO_PAGES)
+def test_two_samples_then_any_widget(app, page, lite0, cat_image, coffee_image):
+    open_page(app, page)
+    app.multiselect(key="photo_samples").set_value(["cat", "coffee"]).run()
+    assert not app.exception, app.exception
+    current = app.radio(key="photo_current")
+    assert current.options == ["sample: cat", "sample: coffee"]
+    assert current.value == digest(coffee_image), "the photo just picked is the one shown"
+    assert shows(app, page, "sample: coffee", top_label(lite0, coffee_image))
+    current.set_value(digest(cat_image)).run()  # back to the first photo
+    assert not app.exception, app.exception
+    touch_a_widget(app, page)
+    assert app.radio(key="photo_current").value == digest(cat_image)
+    if page != "trust":  # the touched widget switched Trust to its sanity view
+        assert shows(app, page, "sample: cat", "Egyptian cat")
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploaded_photos_follow_the_user_to_every_page(app, lite0, cat_image, coffee_image):
+    app.radio(key="photo_source").set_value("Upload").run()
+    app.get("file_uploader")[0].set_value([("my_cup.png", _png(coffee_image), "image/png"),
+                                           ("my_cat.png", _png(cat_image), "image/png")]).run()
+    assert not app.exception, app.exception
+    assert app.multiselect(key="photo_uploads").options == ["my_cup.png", "my_cat.png"]
+    app.radio(key="photo_current").set_value(digest(coffee_image)).run()
+    label = top_label(lite0, coffee_image)
+    assert shows(app, "explain", "my_cup.png", label)
+    for page in ("trust", "data", "attack", "architecture", "explain"):  # Data has no photos: they wait
+        open_page(app, page)
+        if page == "data":
+            continue
+        assert app.radio(key="photo_source").value == "Upload", page
+        assert app.multiselect(key="photo_uploads").value == [digest(coffee_image), digest(cat_image)], page
+        assert app.radio(key="photo_current").value == digest(coffee_image), page
+        assert shows(app, page, "my_cup.png", label), page
+        assert not app.error, [e.value for e in app.error]
+    # Choosing the other photo on Attack makes it the current photo on Explain too.
+    open_page(app, "attack")
+    app.radio(key="photo_current").set_value(digest(cat_image)).run()
+    open_page(app, "explain")
+    assert shows(app, "explain", "my_cat.png", "Egyptian cat")
+
+
+def test_a_file_taken_out_of_the_uploader_leaves_the_photos(app, cat_image, coffee_image):
+    app.radio(key="photo_source").set_value("Upload").run()
+    uploader = app.get("file_uploader")[0]
+    uploader.set_value([("my_cup.png", _png(coffee_image), "image/png"),
+                        ("my_cat.png", _png(cat_image), "image/png")]).run()
+    app.get("file_uploader")[0].set_value([("my_cat.png", _png(cat_image), "image/png")]).run()
+    assert not app.exception, app.exception
+    assert app.multiselect(key="photo_uploads").options == ["my_cat.png"]
+    assert not app.get("radio") or "photo_current" not in [r.key for r in app.radio]
+    captions = [c for img in app.get("image") for c in img.captions]
+    assert "my_cat.png" in captions and "my_cup.png" not in captions
+
+
+def test_a_bad_upload_keeps_its_sentence_on_every_rerun(app, cat_image):
+    app.radio(key="photo_source").set_value("Upload").run()
+    app.get("file_uploader")[0].set_value([("broken.jpg", b"\xff\xd8\xff\xe0garbage", "image/jpeg"),
+                                           ("my_cat.png", _png(cat_image), "image/png")]).run()
+    first = [e.value for e in app.error]
+    assert len(first) == 1 and first[0].startswith("broken.jpg"), first
+    app.slider(key="explain_opacity").set_value(0.3).run()  # a rerun: the file is not decoded again
+    assert [e.value for e in app.error] == first
+    assert "my_cat.png" in [c for img in app.get("image") for c in img.captions]
