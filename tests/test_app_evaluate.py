@@ -273,3 +273,15 @@ def test_number_like_class_names_stay_category_labels():
     for fig in (export.confusion_figure(Digits()), confusion_figure(Digits(), True, clickable=True)):
         for axis in (fig.layout.xaxis, fig.layout.yaxis):
             assert axis.type == "category" and list(axis.tickvals) == Digits.class_names  # every class labelled
+
+
+def test_a_cell_larger_than_the_inspect_list_gives_its_true_count(colour_run, monkeypatch):
+    from dashboard.views import evaluate_drilldown
+
+    monkeypatch.setattr(evaluate_drilldown, "MAX_LISTED", 2)
+    at = open_page(colour_run)
+    at.selectbox(key="evaluate_cell").set_value("0,0").run()
+    assert not at.exception, at.exception
+    assert len(at.selectbox(key="evaluate_item").options) == 2
+    assert any(c.value.startswith("3 images of blue predicted as blue") and "the first 2 can be inspected"
+               in c.value for c in at.caption), [c.value for c in at.caption]

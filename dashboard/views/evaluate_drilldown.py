@@ -98,8 +98,11 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
                        help="Mistakes are listed first, the most frequent at the top.")
     true, pred = _parse(key)
     rows = cell_items(result, true, pred, limit=MAX_LISTED)
-    st.caption(f"{len(rows)} image{'s' if len(rows) != 1 else ''} of {names[true]} predicted as {names[pred]}, "
-               "most confident first" + (f"; the first {THUMBS} are shown." if len(rows) > THUMBS else "."))
+    count = int(cm[true, pred])  # the cell's images; only the first MAX_LISTED can be inspected
+    listed = f" (the first {len(rows)} can be inspected)" if count > len(rows) else ""
+    st.caption(f"{count} image{'s' if count != 1 else ''} of {names[true]} predicted as {names[pred]}, "
+               "most confident first" + (f"; the first {THUMBS} are shown" if count > THUMBS else "")
+               + f"{listed}.")
     _thumbnails(rows[:THUMBS], names, show_classes=False)
     paths = [r["path"] for r in rows]
     keep_choice(ITEM_KEY, paths, paths[0])  # the image shown is the one named

@@ -125,3 +125,54 @@ def test_run_on_its_own_test_split_shows_the_confusion_matrix(page):
     page.mouse.click(box["x"] + box["width"] / 6, box["y"] + box["height"] / 6)
     expect(cell).to_have_value("blue (correct) · 2 images")
     expect(page.get_by_role("button", name="Predictions (CSV)")).to_be_visible()
+
+
+def _colours_zip(path: Path) -> None:
+    """A pool of the run's three classes (5 shades each, no splits) that the run never trained on."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, (r, g, b) in {"red": (230, 10, 20), "green": (15, 210, 30), "blue": (20, 25, 220)}.items():
+            for i in range(5):
+                buf = io.BytesIO()
+                rgb = (max(r - 9 * i, 0), max(g - 9 * i, 0), max(b - 9 * i, 0))
+                Image.fromarray(np.full((12, 12, 3), rgb, np.uint8)).save(buf, "PNG")
+                zf.writestr(f"colours/{name}/{name}{i}.png", buf.getvalue())
+
+
+def test_the_sidebar_and_the_drilldown_show_what_is_scored(page, tmp_path):
+    import re
+
+    # The run's own test split first; a click on another cell names the image it shows.
+    page.goto(page.base_url + "/evaluate")
+    sidebar = page.get_by_test_id("stSidebar")
+    split = sidebar.get_by_role("combobox", name="Split")
+    expect(split).to_have_value("test (8 images)")
+    sidebar.get_by_role("button", name="Evaluate").click()
+    matrix = page.get_by_test_id("stPlotlyChart").first
+    expect(matrix.locator(".heatmaplayer, .hm")).not_to_have_count(0)
+    inspect = page.get_by_role("combobox", name="Image to inspect")
+    expect(inspect).to_have_value(re.compile(r"^greenish"))
+    box = matrix.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 6, box["y"] + box["height"] / 6)  # blue predicted blue
+    expect(page.get_by_role("combobox", name="Cell (true class → predicted class)")).to_have_value(
+        "blue (correct) · 2 images")
+    expect(inspect).to_have_value(re.compile(r"^blue"))  # the image shown below, not the old cell's
+    expect(page.get_by_text(re.compile(r"^blue\d\.png · true blue"))).to_be_visible()
+
+    # A dataset the run never saw, uploaded on the Data page: all of it is scored, and the page says so.
+    zipped = tmp_path / "colours.zip"
+    _colours_zip(zipped)
+    sidebar.get_by_role("link", name="Data").click()
+    sidebar.get_by_text("Add your own images").click()
+    sidebar.locator("input[type='file']").first.set_input_files(str(zipped))
+    sidebar.get_by_role("button", name="Import zip").click()
+    expect(page.get_by_role("heading", name=re.compile("Your upload: colours.zip"))).to_be_visible()
+    sidebar.get_by_role("link", name="Evaluate").click()
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+    page.get_by_role("option", name=re.compile(r"^Your upload: colours.zip")).click()
+    expect(split).to_have_value("all (15 images)")  # not the run's "test (8 images)" left over
+    sidebar.get_by_role("button", name="Evaluate").click()
+    expect(page.get_by_text(re.compile(r"^Scored: all 15 images of"))).to_be_visible()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Images")).to_contain_text("15")
