@@ -388,3 +388,16 @@ def test_baseline_on_every_image_says_it_needs_a_train_split(loaded_run, other_p
     assert split.split == "all" and len(split.items) == 15
     with pytest.raises(ParameterError, match="choose its val or test split"):
         baseline_split(split, cache=ResultCache())
+
+
+def test_same_dataset_matches_an_id_its_folder_and_a_zip_its_import(tmp_path, other_pool):
+    import shutil
+
+    from core.data.builtin import builtin_root
+    from core.data.dataset import import_zip
+    from core.evaluate.source import same_dataset
+
+    assert same_dataset("shapes", builtin_root() / "shapes")
+    assert not same_dataset("shapes", other_pool) and not same_dataset(str(other_pool), "faces")
+    archive = Path(shutil.make_archive(str(tmp_path / "pool"), "zip", other_pool))
+    assert same_dataset(archive, import_zip(archive)) and not same_dataset(archive, other_pool)

@@ -72,7 +72,8 @@ def default_split(available: list[str], held_out: bool = False) -> str:
 
 
 def dataset_folder(data: str | os.PathLike) -> Path | None:
-    """The folder ``data`` opens as (a folder, an imported zip, a built-in), without creating anything."""
+    """The folder ``data`` opens as (a folder, an imported zip, a built-in), without creating anything;
+    None when it cannot be read."""
     from core.data.builtin import BUILTINS, builtin_root
 
     path = Path(data).expanduser()
@@ -85,7 +86,7 @@ def dataset_folder(data: str | os.PathLike) -> Path | None:
         return None
     if str(data) in BUILTINS:
         return (builtin_root() / str(data)).resolve()
-    return None
+    return path.resolve()  # not there (yet): compared by where it would be
 
 
 def same_dataset(a: str | os.PathLike, b: str | os.PathLike) -> bool:
