@@ -86,3 +86,73 @@ def test_heatmap_png_round_trips(heatmap):
     assert data.startswith(b"\x89PNG")
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     np.testing.assert_array_equal(decoded, colorize(heatmap, "magma", size=(64, 64)))
+
+
+# --- How each method kind is shown (issue #17, "Seeing the maps") ---------------------------------
+
+@pytest.fixture(scope="module")
+def saliency_map() -> np.ndarray:
+    """A real saliency map: a tiny CNN's input gradients, a few extreme pixels and a dark rest."""
+    import keras
+
+    from core.explain import explain
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((48, 48, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    pixels = np.random.default_rng(1).integers(0, 256, (1, 48, 48, 3)).astype(np.float32)
+    return explain(model, pixels, "saliency")[0].heatmap
+
+
+def test_gradient_methods_declare_their_kind():
+    from core.explain import get_method, list_methods
+
+    kinds = {m.name: m.kind for m in list_methods()}
+    assert {kinds[n] for n in ("saliency", "smoothgrad", "integrated_gradients")} == {"gradient"}
+    assert {kinds[n] for n in ("gradcam", "gradcam++", "layercam", "scorecam")} == {"cam"}
+    assert get_method("saliency").spec()["kind"] == "gradient"
+
+
+def test_a_gradient_map_is_clipped_at_its_99th_percentile_and_shown_alone(photo, saliency_map):
+    from core.explain.overlay import display_map
+
+    shown = display_map(saliency_map, "saliency")
+    assert shown.max() == 1.0 and (shown == 1.0).mean() >= 0.01 - 1e-6
+    top = np.percentile(saliency_map, 99)
+    np.testing.assert_allclose(shown, np.clip(saliency_map / top, 0, 1), atol=1e-6)
+    assert shown.mean() > saliency_map.mean()  # brighter: a few extreme pixels no longer set the scale
+    order = np.argsort(saliency_map, axis=None)
+    assert (np.diff(shown.ravel()[order]) >= -1e-6).all()  # clipping keeps the order of the levels
+    out = overlay(photo, saliency_map, method="saliency")  # inferno, the map alone
+    np.testing.assert_array_equal(out, colorize(shown, "inferno", size=photo.shape[:2]))
+
+
+def test_a_cam_map_keeps_its_levels_and_the_jet_blend(photo, heatmap):
+    from core.explain.overlay import display_map
+
+    np.testing.assert_array_equal(display_map(heatmap, "gradcam"), heatmap)
+    np.testing.assert_array_equal(overlay(photo, heatmap, method="gradcam"), overlay(photo, heatmap))
+
+
+def test_gray_colormap_and_colour_bar(heatmap):
+    from core.explain.overlay import colorbar
+
+    grey = colorize(heatmap, "gray")
+    assert (grey[..., 0] == grey[..., 1]).all() and grey.max() == 255 and grey.min() == 0
+    bar = colorbar("viridis", 100, 8)
+    assert bar.shape == (8, 100, 3)
+    np.testing.assert_array_equal(bar[0, 0], colorize(np.zeros((1, 1)), "viridis")[0, 0])
+    np.testing.assert_array_equal(bar[0, -1], colorize(np.ones((1, 1)), "viridis")[0, 0])
+
+
+def test_heatmap_npy_bytes_load_back(heatmap):
+    import io
+
+    from core.explain.overlay import heatmap_npy
+
+    back = np.load(io.BytesIO(heatmap_npy(heatmap)))
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, heatmap)

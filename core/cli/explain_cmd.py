@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import emit_json
-from core.errors import ParameterError
+from core.cli.common import check_out_folder, make_out_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,15 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from core.zoo import load_model
 
     get_method(args.method)  # unknown method: fail before loading anything
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"--out must be a folder, but {out} is a file.")
+    out = check_out_folder(args.out)
     loaded = load_model(args.model, weights=args.weights)
     target = loaded.class_index(args.target, "--target") if args.target is not None else None
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParameterError(f"--out: cannot create the folder {out} ({exc.strerror or exc}).") from None
+    make_out_folder(out)
     results = []
     stems: set[str] = set()
     for path in args.images:
@@ -60,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         np.save(buf, exp.heatmap)
         write_bytes(npy_path, buf.getvalue())
         with atomic_path(png_path) as tmp:
-            tmp.write_bytes(to_png_bytes(overlay(image, exp.heatmap)))
+            tmp.write_bytes(to_png_bytes(overlay(image, exp.heatmap, method=args.method)))
         results.append({
             "image": path, "model": loaded.name, "method": args.method, "layer": exp.layer,
             "target": {"index": exp.class_index, "label": loaded.label(exp.class_index), "prob": exp.prob},

@@ -39,12 +39,32 @@ class Explanation:
     def peak(self) -> tuple[int, int]:
         return peak_location(self.heatmap)
 
+    @property
+    def empty(self) -> bool:
+        """True when the map shows nothing: all zero, or constant (normalise turns a constant map to 0)."""
+        return not bool(np.any(self.heatmap > 0))
+
+    @property
+    def empty_note(self) -> str | None:
+        """What an empty map means and what to try; None when the map shows something."""
+        if not self.empty:
+            return None
+        target = f"'{self.label}'" if self.label else f"class {self.class_index}"
+        if self.layer is not None:
+            return (f"Empty map: {self.method} found no positive evidence for {target} at layer "
+                    f"'{self.layer}' (every weighted sum was zero or negative, or the same everywhere). "
+                    "It does not show that the image has no evidence; try Layer-CAM or Score-CAM, an "
+                    "earlier layer, or another class.")
+        return (f"Empty map: the gradient of {target} is zero everywhere (a saturated or dead output, "
+                "or a constant image). Try Integrated Gradients, another class, or a CAM method.")
+
     def to_json(self, include_heatmap: bool = False) -> dict:
         """A JSON-ready dict; the heatmap itself (rounded to 3 decimals) only when asked for."""
         row, col = self.peak()
         out = {"method": self.method, "layer": self.layer, "class_index": self.class_index,
                "label": self.label, "prob": round(float(self.prob), 6), "ms": round(self.ms, 2),
-               "shape": list(self.heatmap.shape), "peak": {"row": row, "col": col}}
+               "shape": list(self.heatmap.shape), "peak": {"row": row, "col": col},
+               "empty": self.empty, "empty_note": self.empty_note}
         if include_heatmap:
             out["heatmap"] = np.round(self.heatmap, 3).tolist()
         return out
@@ -129,6 +149,7 @@ class ExplanationMethod:
     title: ClassVar[str]
     description: ClassVar[str]  # one line, shown next to the method picker
     uses_layer: ClassVar[bool]  # True: explains a conv layer's feature maps (CAM); False: the input
+    kind: ClassVar[str] = "cam"  # how its maps are shown (core.explain.overlay.DISPLAYS): "cam" or "gradient"
     params: ClassVar[tuple[Param, ...]] = ()
     batch_size: ClassVar[int] = 16  # images per compiled call
 
@@ -142,7 +163,7 @@ class ExplanationMethod:
     def spec(self) -> dict:
         """Everything a UI needs to offer this method."""
         return {"name": self.name, "title": self.title, "description": self.description,
-                "uses_layer": self.uses_layer, "params": [p.to_dict() for p in self.params]}
+                "uses_layer": self.uses_layer, "kind": self.kind, "params": [p.to_dict() for p in self.params]}
 
     def explain(self, model: keras.Model, images: np.ndarray, layer: str | None = None,
                 target: int | Sequence[int] | Target | None = None, class_names: Sequence[str] | None = None,

@@ -1,8 +1,16 @@
-"""Heatmaps drawn over photos: resized to the original image, coloured with an OpenCV colour map."""
+"""Heatmaps drawn over photos: resized to the original image, coloured with an OpenCV colour map.
+
+How a map is shown depends on its method's ``kind`` (:data:`DISPLAYS`): a CAM map is a smooth blob,
+blended over the photo in a colour map; a gradient map (saliency, SmoothGrad, Integrated Gradients)
+is shown as that field shows it - its absolute value clipped at the 99th percentile, in a sequential
+map, on its own - since a few extreme pixels would otherwise leave the rest black. The CLI and every
+page draw through :func:`overlay`, so they agree.
+"""
 
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,7 +26,49 @@ COLORMAPS = {
     "plasma": cv2.COLORMAP_PLASMA,
     "hot": cv2.COLORMAP_HOT,
     "bone": cv2.COLORMAP_BONE,
+    "gray": None,  # greyscale: the level itself
 }
+COLORMAP_NOTES = {"viridis": "colour-blind safe", "inferno": "colour-blind safe", "magma": "colour-blind safe",
+                  "plasma": "colour-blind safe", "gray": "colour-blind safe", "jet": "rainbow, not colour-blind safe",
+                  "turbo": "rainbow, not colour-blind safe"}
+
+
+@dataclass(frozen=True)
+class Display:
+    """How maps of one method kind are drawn by default."""
+
+    colormap: str
+    alpha: float  # the map's opacity over the photo (1: the map alone)
+    clip_percentile: float | None  # levels above this percentile are shown at the top colour
+    note: str  # one sentence for a caption or a colour bar
+
+
+DISPLAYS = {
+    "cam": Display("jet", 0.45, None, "Blended over the photo; 0 is the map's lowest value, 1 its highest."),
+    "gradient": Display("inferno", 1.0, 99.0,
+                        "Absolute gradient, shown alone; 1 is its 99th percentile, the brightest 1% of pixels "
+                        "are clipped to it."),
+}
+
+
+def display_for(method: str | None) -> Display:
+    """The :class:`Display` of a registered method (``None``: the CAM display)."""
+    if method is None:
+        return DISPLAYS["cam"]
+    from core.explain.registry import get_method  # here: the registry imports every method module
+
+    return DISPLAYS[get_method(method).kind]
+
+
+def display_map(heatmap: np.ndarray, method: str | None = None) -> np.ndarray:
+    """The levels actually drawn for ``method``'s map: in [0, 1], percentile-clipped for gradient maps."""
+    heatmap = _check_heatmap(heatmap)
+    pct = display_for(method).clip_percentile
+    if pct is not None:
+        top = float(np.percentile(heatmap, pct))
+        if top > 0:
+            heatmap = np.clip(heatmap / top, 0.0, 1.0)
+    return heatmap
 
 
 def _check_heatmap(heatmap: np.ndarray) -> np.ndarray:
@@ -36,17 +86,29 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet", size: tuple[int, int] |
     if size is not None and heatmap.shape != tuple(size):
         heatmap = cv2.resize(heatmap, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     levels = np.round(np.clip(heatmap, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if COLORMAPS[colormap] is None:
+        return np.repeat(levels[..., None], 3, axis=-1)
     return cv2.cvtColor(cv2.applyColorMap(levels, COLORMAPS[colormap]), cv2.COLOR_BGR2RGB)
 
 
-def overlay(image_uint8_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45,
-            colormap: str = "jet") -> np.ndarray:
+def colorbar(colormap: str = "jet", width: int = 256, height: int = 14) -> np.ndarray:
+    """A horizontal ``(height, width, 3)`` uint8 strip from level 0 (left) to 1 (right)."""
+    ramp = np.tile(np.linspace(0.0, 1.0, max(int(width), 2), dtype=np.float32), (max(int(height), 1), 1))
+    return colorize(ramp, colormap)
+
+
+def overlay(image_uint8_rgb: np.ndarray, heatmap: np.ndarray, alpha: float | None = None,
+            colormap: str | None = None, method: str | None = None) -> np.ndarray:
     """Blend the coloured ``heatmap`` over the image at the image's own size.
 
     ``heatmap`` is at model resolution and covers the whole image (models see the whole photo
-    resized, no crop), so it is stretched to the image's height and width. ``alpha`` is the
-    heatmap's opacity: 0 shows the photo only, 1 the heatmap only.
+    resized, no crop), so it is stretched to the image's height and width. ``method`` (a registered
+    name) chooses the display of its kind (:data:`DISPLAYS`); ``alpha`` (the heatmap's opacity: 0
+    shows the photo only, 1 the heatmap only) and ``colormap`` override that display's defaults.
     """
+    display = display_for(method)
+    alpha = display.alpha if alpha is None else alpha
+    colormap = display.colormap if colormap is None else colormap
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not 0.0 <= float(alpha) <= 1.0:
         raise ParameterError(f"Parameter 'alpha' must be between 0 and 1, got {alpha!r}.")
     image = np.asarray(image_uint8_rgb)
@@ -56,13 +118,25 @@ def overlay(image_uint8_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4
         raise ParameterError(f"Parameter 'image' must be an (H, W, 3) RGB array, got shape {image.shape}.")
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
-    colored = colorize(heatmap, colormap, size=image.shape[:2])
+    colored = colorize(display_map(heatmap, method), colormap, size=image.shape[:2])
     return cv2.addWeighted(colored, float(alpha), image, 1.0 - float(alpha), 0.0)
 
 
-def heatmap_png(heatmap: np.ndarray, colormap: str = "jet", size: tuple[int, int] | None = None) -> bytes:
-    """The coloured heatmap alone as PNG bytes (e.g. for a download button)."""
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(colorize(heatmap, colormap, size), cv2.COLOR_RGB2BGR))
+def heatmap_png(heatmap: np.ndarray, colormap: str | None = None, size: tuple[int, int] | None = None,
+                method: str | None = None) -> bytes:
+    """The coloured heatmap alone as PNG bytes (e.g. for a download button), drawn as ``method``'s kind."""
+    colormap = display_for(method).colormap if colormap is None else colormap
+    colored = colorize(display_map(heatmap, method), colormap, size)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(colored, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ParameterError("Parameter 'heatmap' could not be encoded as PNG.")
     return buf.tobytes()
+
+
+def heatmap_npy(heatmap: np.ndarray) -> bytes:
+    """The raw heatmap (float32, model resolution, as the CLI's ``.npy``) as ``.npy`` file bytes."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(heatmap, dtype=np.float32))
+    return buf.getvalue()

@@ -66,6 +66,7 @@ class Saliency(ExplanationMethod):
     title = "Saliency (gradients)"
     description = "Gradient of the class score with respect to each pixel: where it is most sensitive."
     uses_layer = False
+    kind = "gradient"  # SmoothGrad and Integrated Gradients inherit it
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
         gradients = input_gradients(ctx)

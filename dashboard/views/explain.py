@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+import time
+
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import GlasswingError
 from core.explain import get_method, layer_choices, list_methods
-from core.explain.overlay import overlay
+from core.explain.base import peak_location
+from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, heatmap_npy, overlay
 from core.images import to_png_bytes
 from core.zoo import get_spec
 from dashboard import state
@@ -116,7 +118,7 @@ def _controls(loaded, top):
         "Class to explain", class_options, key="explain_target",
         format_func=lambda i: "top prediction" if i is None else f"{loaded.label(i)} ({i})",
         help="Explain any class, e.g. the runner-up, to see what evidence the model found for it.")
-    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="explain_opacity")
+    opacity = _display_controls(methods)
     params = {}
     for name in methods:
         spec_params = getattr(get_method(name), "params", ())
@@ -126,26 +128,58 @@ def _controls(loaded, top):
     return methods, layer, target, opacity, params
 
 
+def _display_controls(methods: list[str]) -> dict:
+    """Opacity per method kind and the colour map (None: each kind's own, core.explain.overlay.DISPLAYS)."""
+    kinds = {get_method(m).kind for m in methods}
+    shown = {"cam": st.slider("Heatmap opacity (CAM maps)", 0.0, 1.0, DISPLAYS["cam"].alpha, 0.05,
+                              key="explain_opacity")}
+    if "gradient" in kinds:
+        shown["gradient"] = st.slider(
+            "Gradient map opacity", 0.0, 1.0, DISPLAYS["gradient"].alpha, 0.05, key="explain_gradient_opacity",
+            help="Gradient maps are shown alone by default, as the saliency literature shows them; lower "
+                 "this to see the photo through them.")
+    shown["colormap"] = st.selectbox(
+        "Colour map", [None, *COLORMAPS], key="explain_colormap",
+        format_func=lambda c: "each method's own (jet for CAM, inferno for gradients)" if c is None else (
+            f"{c} ({COLORMAP_NOTES[c]})" if c in COLORMAP_NOTES else c),
+        help="viridis, inferno, magma, plasma and gray read correctly for colour-blind people; jet does not.")
+    return shown
+
+
 def _explanation_card(model_name, loaded, image, method, layer, target, opacity, params) -> None:
     meta = get_method(method)
     use_layer = layer if getattr(meta, "uses_layer", True) else None
     try:
+        started = time.perf_counter()
         with st.spinner(f"Computing {meta.title} ..."):
             result = state.heatmap(model_name, image.digest, method, use_layer, target,
                                    tuple(sorted(params.items())), _pixels=image.pixels)
     except GlasswingError as exc:
         st.error(f"{meta.title}: {exc}")
         return
-    blended = overlay(image.pixels, result["heatmap"], alpha=opacity)
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    colormap = opacity["colormap"] or DISPLAYS[meta.kind].colormap
+    blended = overlay(image.pixels, result["heatmap"], alpha=opacity[meta.kind], colormap=colormap, method=method)
     label = loaded.label(result["class_index"])
+    # The cache keeps the first computation's time: say so rather than pass it off as this run's.
+    timing = (f"{result['ms']:.0f} ms" if elapsed_ms >= 0.5 * result["ms"]
+              else f"cached (computed in {result['ms']:.0f} ms)")
     st.image(blended, width="stretch",
              caption=f"{meta.title} · {label} ({result['prob']:.1%})"
-                     + (f" · layer {result['layer']}" if result["layer"] else "") + f" · {result['ms']:.0f} ms")
-    # Deferred: the PNG is encoded only when someone clicks (encoding every overlay on every run costs
+                     + (f" · layer {result['layer']}" if result["layer"] else "") + f" · {timing}")
+    if result.get("empty_note"):  # an all-zero or constant map: say what it means and what to try
+        st.warning(result["empty_note"])
+    st.image(colorbar(colormap, 256, 10), width="stretch",
+             caption=f"0 ← {colormap} → 1 · {DISPLAYS[meta.kind].note}")
+    stem = f"{image.name.replace(' ', '_').replace(':', '')}_{method}"
+    # Deferred: the files are encoded only when someone clicks (encoding every overlay on every run costs
     # more than the rest of the card, and a classroom reruns this page for every student).
-    st.download_button("Download overlay", lambda: to_png_bytes(blended),
-                       file_name=f"{image.name.replace(' ', '_').replace(':', '')}_{method}.png", mime="image/png",
-                       key=f"explain_dl_{method}")
-    peak = np.unravel_index(int(np.argmax(result["heatmap"])), result["heatmap"].shape)
-    st.caption(f"Peak at row {peak[0]}, column {peak[1]} of the {result['heatmap'].shape[0]}-pixel model input.")
+    dl_png, dl_npy = st.columns(2)
+    dl_png.download_button("Download overlay", lambda: to_png_bytes(blended), file_name=f"{stem}.png",
+                           mime="image/png", key=f"explain_dl_{method}")
+    dl_npy.download_button("Download heatmap (.npy)", lambda: heatmap_npy(result["heatmap"]),
+                           file_name=f"{stem}.npy", mime="application/octet-stream", key=f"explain_npy_{method}",
+                           help="The raw map (float32 in [0, 1], at the model's input size), as the CLI writes it.")
+    row, col = peak_location(result["heatmap"], image.pixels.shape)
+    st.caption(f"Peak at row {row}, column {col} of the photo ({image.pixels.shape[1]}×{image.pixels.shape[0]} px).")
     score_badges(model_name, image.digest, image.pixels, result["heatmap"], result["class_index"])
