@@ -57,6 +57,10 @@ def test_switching_to_digits_names_their_class_and_file_and_warns_about_flips(pa
     sidebar.locator("input[type='file']").first.set_input_files(str(zipped))
     sidebar.get_by_role("button", name="Import zip").click()
     expect(page.get_by_role("heading", name=re.compile("Your upload: digits.zip"))).to_be_visible(timeout=120_000)
+    # The class-count chart labels every digit (a numeric axis labelled every other one).
+    counts = page.get_by_test_id("stPlotlyChart").first
+    expect(counts.locator(".xtick text")).to_have_count(10)
+    assert counts.locator(".xtick text").all_text_contents() == [str(d) for d in range(10)]
     # The preview names the new dataset's class and file, not the shapes' ones.
     expect(klass).to_have_value("0")
     expect(page.get_by_role("combobox", name="First image")).to_have_value("0_0.png")
