@@ -35,9 +35,13 @@ except GlasswingError as exc:
     st.stop()
 
 # The loop a user walks: look at data, train, evaluate, explain, check the explanation, attack.
+# The default page is served at "/" only (Streamlit gives it the pathname ""), so a hidden twin answers
+# the address /explain that the sidebar, links and bookmarks use; the default keeps an unused pathname.
 PAGES = {
     "See": [
-        st.Page(explain.main, title="Explain", icon=":material/visibility:", url_path="explain", default=True),
+        st.Page(explain.main, title="Explain", icon=":material/visibility:", url_path="home", default=True),
+        st.Page(explain.main, title="Explain", icon=":material/visibility:", url_path="explain",
+                visibility="hidden"),
         st.Page(trust.main, title="Trust", icon=":material/verified:", url_path="trust"),
         st.Page(architecture.main, title="Architecture", icon=":material/account_tree:", url_path="architecture"),
     ],
