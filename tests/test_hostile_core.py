@@ -63,7 +63,7 @@ def tiny_model(tmp_path_factory) -> Path:
     import keras
 
     keras.utils.set_random_seed(0)
-    inputs = keras.Input((SIZE, SIZE, 3))
+    inputs = keras.Input((SIZE, SIZE, 3), name="pixels")
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(keras.layers.Rescaling(1 / 255)(inputs))
     x = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
@@ -260,8 +260,8 @@ def test_export_takes_the_input_size_from_the_model_not_from_run_json(tmp_path, 
 @pytest.mark.parametrize("command", ["explain", "trust"])
 def test_the_input_layer_as_layer_is_refused_naming_a_real_one(command, tiny_model, photo, tmp_path):
     extra = ["--out", tmp_path / "o"] if command == "explain" else []
-    line = sentence(*cli(command, "--model", tiny_model, "--layer", "input_layer", *extra, photo)[::2])
-    assert "'input_layer' is the model's input" in line and "'conv'" in line, line
+    line = sentence(*cli(command, "--model", tiny_model, "--layer", "pixels", *extra, photo)[::2])
+    assert "'pixels' is the model's input" in line and "'conv'" in line, line
 
 
 # -- a full disk -------------------------------------------------------------------------------------------

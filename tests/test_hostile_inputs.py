@@ -60,7 +60,7 @@ def tiny_model(tmp_path_factory) -> str:
     import keras
 
     keras.utils.set_random_seed(0)
-    inputs = keras.Input((SIZE, SIZE, 3))
+    inputs = keras.Input((SIZE, SIZE, 3), name="pixels")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
     x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(x)
     x = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
@@ -564,6 +564,16 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["trust", "--model", "{model}", "--limit", "0", "--data", "{ds}"], "--limit"),
     (["trust", "--model", "{model}", "--data", "{missing}"], "No such dataset"),
     (["trust", "--model", "{model}", "--data", "{ds}", "{img}"], "not both"),
+    # issue 16: names the system refuses, numbers Python refuses to parse, files that never end
+    (["predict", "--model", "m" * 5000, "{img}"], "File name too long"),
+    (["explain", "--model", "{model}", "--out", "o" * 5000, "{img}"], "--out"),
+    (["attack", "--model", "{model}", "--eps", "4", "--out", "{file}/sub" + "o" * 300, "{img}"], "--out"),
+    (["evaluate", "--model", "{model}", "--data", "{ds}", "--out", "o" * 5000], "--out"),
+    (["explain", "--model", "{model}", "--target", "9" * 5000, "{img}"], "--target must be a class index"),
+    (["attack", "--model", "{model}", "--eps", "4", "--target", "9" * 5000, "{img}"], "--target must be"),
+    (["explain", "--model", "{model}", "--layer", "pixels", "{img}"], "is the model's input"),
+    (["trust", "--model", "{model}", "--layer", "pixels", "{img}"], "is the model's input"),
+    (["train", "--data", "{ds}", "--config", "/dev/zero"], "--config: /dev/zero is a pipe, a device"),
 ]
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {

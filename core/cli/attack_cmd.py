@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import emit_json
-from core.errors import ParameterError
+from core.cli.common import check_out_folder, make_out_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from core.zoo import load_model
 
     # Check the attack, the defence and the output folder before loading anything.
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ParameterError(f"--out must be a folder, but {args.out} is a file.")
+    out = check_out_folder(args.out)
     options = {"steps": args.steps, "step_size": args.step_size, "seed": args.seed}
     attack = create_attack(args.method, eps=args.eps, **{k: v for k, v in options.items() if v is not None})
     defence = create_defence(args.defence) if args.defence else None
@@ -67,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
     success_rounded = is_success(probs_rounded.argmax(axis=1), result.labels, result.targeted)
     linf_rounded = linf_per_image(rounded, result.original)
 
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParameterError(f"--out: cannot create the folder {out} ({exc.strerror or exc}).") from None
+    make_out_folder(out)
     taken: set[Path] = set()
     results = []
     for i, path in enumerate(args.images):

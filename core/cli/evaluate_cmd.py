@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from core.cli import emit_json
-from core.cli.common import non_negative_float, positive_int
+from core.cli.common import check_out_folder, make_out_folder, non_negative_float, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def _progress(done: int, total: int) -> None:
 def _write_exports(out: Path, result, baseline) -> dict[str, str]:
     from core.evaluate import export
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_folder(out)
     title = f"{result.model} on {result.dataset_id} ({result.split})"
     paths = {"predictions_csv": out / "predictions.csv", "confusion_png": out / "confusion.png",
              "confusion_html": out / "confusion.html"}
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from core.evaluate import baseline_split, evaluate_split, held_out, open_split, run_dataset, run_split_settings
     from core.zoo import load_model
 
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():  # say so before the work
-        raise ParameterError(f"--out must be a folder, but {args.out} is a file.")
+    if args.out:
+        check_out_folder(args.out)  # say so before the work
     loaded = load_model(args.model)
     data = args.data or run_dataset(loaded)
     if data is None:

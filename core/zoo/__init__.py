@@ -40,6 +40,15 @@ _build_locks: dict[str, threading.Lock] = {}
 
 def resolve_source(name_or_path: str) -> str:
     """``zoo`` for a registered name, ``run`` for a run folder, ``file`` for a .keras file."""
+    try:
+        return _resolve_source(name_or_path)
+    except OSError as exc:  # a name the system refuses to look up (too long, a file used as a folder)
+        shown = name_or_path if len(name_or_path) <= 80 else f"{name_or_path[:60]}...({len(name_or_path)} characters)"
+        raise GlasswingError(f"No model {shown!r}: {exc.strerror or exc}; give a model name (python -m core "
+                             "models lists them), a run folder or a .keras file.") from None
+
+
+def _resolve_source(name_or_path: str) -> str:
     path = Path(name_or_path)
     if path.is_dir() and (path / RUN_MODEL_FILE).is_file():
         return "run"

@@ -41,12 +41,16 @@ class LoadedModel:
 
     def class_index(self, target: str | int, parameter: str = "target") -> int:
         """Resolve a class given as an index or a name (case-insensitive); errors name ``parameter``."""
-        if isinstance(target, int) or (isinstance(target, str) and target.strip().lstrip("-").isdigit()):
-            index = int(target)
-            if not 0 <= index < self.num_classes:
-                raise ParameterError(f"{parameter} must be a class index from 0 to {self.num_classes - 1}, "
-                                     f"got {index}.")
-            return index
+        last = self.num_classes - 1
+        if isinstance(target, str) and target.strip().lstrip("-").isdigit():
+            text = target.strip()
+            if len(text) > 18:  # Python refuses to parse over 4300 digits; any such number is out of range
+                raise ParameterError(f"{parameter} must be a class index from 0 to {last}, got {text[:20]}....")
+            target = int(text)
+        if isinstance(target, int):
+            if not 0 <= target < self.num_classes:
+                raise ParameterError(f"{parameter} must be a class index from 0 to {last}, got {target}.")
+            return target
         wanted = str(target).strip().lower().replace("_", " ")
         for i, name in enumerate(self.class_names):
             if name.lower().replace("_", " ") == wanted:
