@@ -141,3 +141,20 @@ def test_a_bad_upload_keeps_its_sentence_on_every_rerun(app, cat_image):
     app.slider(key="explain_opacity").set_value(0.3).run()  # a rerun: the file is not decoded again
     assert [e.value for e in app.error] == first
     assert "my_cat.png" in [c for img in app.get("image") for c in img.captions]
+
+
+def test_a_camera_shot_is_the_photo_on_every_page_until_cleared(app, coffee_image):
+    buf = io.BytesIO()
+    Image.fromarray(coffee_image).save(buf, format="JPEG", quality=95)
+    app.radio(key="photo_source").set_value("Camera").run()
+    assert "Choose a sample photo" in " ".join(i.value for i in app.info)
+    shot = ("camera.jpg", buf.getvalue(), "image/jpeg")
+    app.get("camera_input")[0].set_value(shot).run()
+    assert not app.exception, app.exception
+    assert "camera.jpg" in [c for img in app.get("image") for c in img.captions]
+    app.get("camera_input")[0].set_value(None).run()  # the person clears the photo
+    assert "Choose a sample photo" in " ".join(i.value for i in app.info)
+    app.get("camera_input")[0].set_value(shot).run()  # and takes it again
+    open_page(app, "attack")  # the camera widget starts empty on another page: the shot is kept
+    assert app.radio(key="photo_source").value == "Camera"
+    assert "**Before:** " in " ".join(m.value for m in app.markdown)
