@@ -16,8 +16,9 @@ from core.errors import ParameterError
 def read_small_text(path: str | os.PathLike, max_bytes: int, what: str) -> str:
     """The text of ``path`` (UTF-8), refused with a :class:`ParameterError` starting with ``what`` when it
     is missing, not a regular file, larger than ``max_bytes`` or not text."""
-    path = Path(path).expanduser()
+    path = Path(path)
     try:
+        path = path.expanduser()
         st = path.stat()
         if stat.S_ISDIR(st.st_mode):
             raise ParameterError(f"{what}: {path} is a folder, not a file.")
@@ -25,8 +26,10 @@ def read_small_text(path: str | os.PathLike, max_bytes: int, what: str) -> str:
             raise ParameterError(f"{what}: {path} is a pipe, a device or a socket, not a file.")
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)  # a file may grow after stat: never read more than the cap
-    except OSError as exc:
-        raise ParameterError(f"{what}: cannot read {path} ({exc.strerror or exc}).") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: "~nobody/x" names a user that does not exist
+        shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:60]}...({len(str(path))} characters)"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ParameterError(f"{what}: cannot read {shown} ({reason.rstrip('.')}).") from None
     if len(data) > max_bytes:
         raise ParameterError(f"{what}: {path} is larger than {max_bytes:,} bytes, too large for a settings "
                              "file.")

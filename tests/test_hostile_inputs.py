@@ -574,6 +574,9 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["explain", "--model", "{model}", "--layer", "pixels", "{img}"], "is the model's input"),
     (["trust", "--model", "{model}", "--layer", "pixels", "{img}"], "is the model's input"),
     (["train", "--data", "{ds}", "--config", "/dev/zero"], "--config: /dev/zero is a pipe, a device"),
+    (["train", "--data", "{ds}", "--config", "c" * 5000], "--config: cannot read ccc"),
+    (["train", "--data", "{ds}", "--config", "~no-such-user-here/c.json"], "--config: cannot read ~no-such-user"),
+    (["train", "--data", "{ds}", "--augment", "a" * 5000], "is neither a preset"),
 ]
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {

@@ -72,6 +72,7 @@ class TrainConfig:
     image_size: int | None = None  # from-scratch models only: square input side (default: the zoo's)
     seed: int = 0  # weights of the new layers, shuffling, augmentation and the split
     adversarial: AdversarialConfig | None = None  # e.g. {"method": "fgsm", "eps": 4.0, "ratio": 0.5}
+    baseline: bool = True  # also fit HOG + a linear SVM on the same split, reported beside the run
 
     # -- conversions ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +129,7 @@ class TrainConfig:
         _boolean("fast_features", self.fast_features)
         _number("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_open=True)
         _boolean("class_weights", self.class_weights)
+        _boolean("baseline", self.baseline)
         _integer("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
         _number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
         _integer("hidden_units", self.hidden_units, 0, 65_536)
@@ -160,15 +162,22 @@ def resolve_augment(value: str | dict[str, Any] | None):
         spec = preset(value)
     elif value.lstrip().startswith("{"):
         spec = AugmentSpec.from_json(value)
-    elif Path(value).expanduser().exists():
+    elif _exists(value):
         spec = AugmentSpec.from_json(read_small_text(value, 65_536, "augment"))
     else:
-        raise ParameterError(f"augment: {value!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON "
+        raise ParameterError(f"augment: {shown(value)} is neither a preset ({', '.join(PRESETS)}) nor a JSON "
                              "file.")
     return None if spec.is_identity else spec
 
 
 # -- helpers -------------------------------------------------------------------------------------------
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).expanduser().exists()
+    except (OSError, RuntimeError):  # a name too long to look up; "~nobody" with no such user
+        return False
+
+
 def _known_keys(cls: type, data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ParameterError(f"The {what} settings must be a mapping, got {type(data).__name__}.")
