@@ -8,6 +8,7 @@ CAM methods) and the legacy layer-by-layer weight loading still lines up.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,39 @@ def _check_placed_file(name: str, path: Path) -> None:
         )
 
 
+def placing_hint(name: str) -> str:
+    """How to give ``name`` its weights without a download (the end of the offline error)."""
+    entry = manifest_entry(name)
+    return (f"Get {entry['file']} from {entry['url']} on a machine with internet, then put it in "
+            f"{weights_dir()}, upload it on the dashboard's page (under the download button), or pass it "
+            f"with --weights on the command line; {name} works as soon as the file is there. Or use a "
+            f"model that works offline: {OFFLINE_MODELS}.")
+
+
+def install_weights(name: str, data: bytes) -> Path:
+    """Put an uploaded weights file for ``name`` into the cache, if it matches the published checksum.
+
+    Written atomically, so a wrong or partial file never looks cached. Without a published checksum
+    the file's sha256 is recorded (as for a first download) and loading it checks it is the right file.
+    """
+    entry = manifest_entry(name)
+    path = weights_file(name)
+    expected = entry.get("hash")
+    if expected:
+        digest = hashlib.new(dl.hash_algorithm(expected), data).hexdigest()
+        if digest != expected.lower():
+            raise ModelUnavailableError(
+                f"That file is not {entry['file']}: its checksum does not match the published one for "
+                f"{name}'s ImageNet weights ({len(data) / 2**20:.1f} MB received, about {entry['size_mb']} MB "
+                f"expected).")
+    from core.atomic import write_bytes, write_text
+
+    write_bytes(path, data)
+    if not expected:
+        write_text(_recorded_hash_file(path), hashlib.sha256(data).hexdigest() + "\n")
+    return path
+
+
 def fetch_weights(name: str, progress: dl.Progress | None = None) -> Path:
     """The verified local weights file for ``name``, downloading it if needed."""
     entry = manifest_entry(name)
@@ -89,8 +123,7 @@ def fetch_weights(name: str, progress: dl.Progress | None = None) -> Path:
     except ModelUnavailableError as exc:
         raise ModelUnavailableError(
             f"{name} needs its ImageNet weights file {entry['file']} (about {entry['size_mb']} MB), which could "
-            f"not be downloaded: {exc} Place the file in {weights_dir()} or use a model that works offline: "
-            f"{OFFLINE_MODELS}."
+            f"not be downloaded: {exc} {placing_hint(name)}"
         ) from None
     if entry.get("hash") is None:  # no published checksum: remember this one (trust on first use)
         from core.atomic import write_text

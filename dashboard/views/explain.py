@@ -56,25 +56,45 @@ def _load_model_ui(model_name: str):
         spec = get_spec(model_name)
     except GlasswingError:
         pass  # a run folder
-    if spec is not None and spec.status() == "needs download":
-        st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
-        if not st.button("Download the weights", key="explain_download"):
-            return None
-        bar = st.progress(0.0, text="Downloading ...")
-        from core.zoo.keras_apps import fetch_weights
-
-        try:
-            fetch_weights(spec.name, lambda done, total: bar.progress(
-                min(done / total, 1.0) if total else 0.0, text=f"Downloading {done / 2**20:.0f} MB"))
-        except GlasswingError as exc:
-            st.error(str(exc))
-            return None
+    if spec is not None and spec.status() == "needs download" and not _weights_ui(spec):
+        return None
     try:
         with st.spinner(f"Loading {model_name} (first time only) ..."):
             return state.get_model(model_name)
     except GlasswingError as exc:
         st.error(str(exc))
         return None
+
+
+def _weights_ui(spec) -> bool:
+    """Download the missing ImageNet weights, or take the file as an upload; True once they are there."""
+    from core.zoo.keras_apps import fetch_weights, install_weights, manifest_entry
+
+    st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
+    file_name = manifest_entry(spec.name)["file"]
+    upload = st.file_uploader(f"… or upload {file_name} (checked against its published checksum)",
+                              type=["h5"], key=f"explain_weights_upload_{spec.name}")
+    if upload is not None:
+        try:
+            install_weights(spec.name, upload.getvalue())
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return False
+        st.success(f"{file_name} is in place; {spec.title} is ready.")
+        return True
+    if not st.button("Download the weights", key="explain_download"):
+        return False
+    slot = st.empty()  # the progress bar goes when the download ends, whichever way
+    bar = slot.progress(0.0, text="Downloading ...")
+    try:
+        fetch_weights(spec.name, lambda done, total: bar.progress(
+            min(done / total, 1.0) if total else 0.0, text=f"Downloading {done / 2**20:.0f} MB"))
+    except GlasswingError as exc:
+        slot.empty()
+        st.error(str(exc))
+        return False
+    slot.empty()
+    return True
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
