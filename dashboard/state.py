@@ -116,6 +116,9 @@ def classroom() -> ClassroomConfig:
 
 
 MAX_SESSION_IMAGES = 24  # decoded photos kept per session (the least recently used go first)
+# ... and their pixels at most this many bytes (24 phone photos of 12 MP would be ~860 MB in one session);
+# the photo just added is always kept.
+MAX_SESSION_IMAGE_BYTES = 256 * 2**20
 
 
 def add_image(name: str, pixels: np.ndarray) -> SessionImage:
@@ -124,7 +127,11 @@ def add_image(name: str, pixels: np.ndarray) -> SessionImage:
     images: dict[str, SessionImage] = st.session_state["images"]
     images.pop(item.digest, None)  # re-added: now the most recently used
     images[item.digest] = item
-    while len(images) > MAX_SESSION_IMAGES:  # keep a session's memory bounded
+    def over() -> bool:
+        return (len(images) > MAX_SESSION_IMAGES
+                or sum(im.pixels.nbytes for im in images.values()) > MAX_SESSION_IMAGE_BYTES)
+
+    while len(images) > 1 and over():  # keep a session's memory bounded
         images.pop(next(iter(images)))
     return item
 

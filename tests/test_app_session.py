@@ -126,3 +126,25 @@ def test_a_classroom_typo_is_one_sentence_on_every_page(tmp_path, monkeypatch):
         errors = [e.value for e in at.error]
         assert len(errors) == 1 and errors[0].startswith("Classroom configuration:"), (what, errors)
     state.classroom.clear()
+
+
+def _add_big_photos() -> None:
+    import numpy as np
+    import streamlit as st
+
+    from dashboard import state
+
+    for i in range(4):  # 4 x 96 MB: a session of phone photos
+        state.add_image(f"big{i}", np.full((4096, 8192, 3), i, dtype=np.uint8))
+    kept = st.session_state["images"]
+    st.write(f"kept {[im.name for im in kept.values()]} {sum(im.pixels.nbytes for im in kept.values())}")
+
+
+def test_a_sessions_photos_are_bounded_in_bytes(fresh_classroom):
+    from dashboard.state import MAX_SESSION_IMAGE_BYTES
+
+    at = AppTest.from_function(_add_big_photos, default_timeout=60).run()
+    assert not at.exception, at.exception
+    names, total = at.markdown[0].value.removeprefix("kept ").rsplit(" ", 1)
+    assert names == "['big2', 'big3']"  # the oldest went first, the newest stayed
+    assert int(total) <= MAX_SESSION_IMAGE_BYTES
