@@ -577,6 +577,9 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["train", "--data", "{ds}", "--config", "c" * 5000], "--config: cannot read ccc"),
     (["train", "--data", "{ds}", "--config", "~no-such-user-here/c.json"], "--config: cannot read ~no-such-user"),
     (["train", "--data", "{ds}", "--augment", "a" * 5000], "is neither a preset"),
+    (["data", "inspect", "d" * 5000], "Cannot open the dataset ddd"),
+    (["data", "inspect", "/proc/self/mem"], "Cannot open the dataset /proc/self/mem"),
+    (["train", "--data", "d" * 5000], "Cannot open the dataset ddd"),
 ]
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {

@@ -109,9 +109,12 @@ def dataset_from_scan(scan: ScanResult, report: DatasetReport) -> Dataset:
 def zip_dataset_id(path: str | os.PathLike) -> str:
     """The id of a zipped dataset: ``upload-`` and the start of the archive's SHA-256."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:  # e.g. /proc/self/mem: a "file" that cannot be read
+        raise _refused(path, exc) from None
     return f"upload-{digest.hexdigest()[:12]}"
 
 
@@ -129,18 +132,38 @@ def import_zip(path: str | os.PathLike, limits: ArchiveLimits | None = None) -> 
     return dest
 
 
+def _shown(source: str | os.PathLike) -> str:
+    text = str(source)
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
+def _refused(source: str | os.PathLike, exc: OSError | RuntimeError) -> DataError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return DataError(f"Cannot open the dataset {_shown(source)} ({reason.rstrip('.')}).")
+
+
+def probe_source(source: str | os.PathLike) -> tuple[Path, str]:
+    """``(path, "dir" | "file" | "none")``; a name the system refuses to look up (too long, "~nobody")
+    is one sentence instead of an OSError."""
+    try:
+        path = Path(source).expanduser()
+        return path, "dir" if path.is_dir() else "file" if path.is_file() else "none"
+    except (OSError, RuntimeError) as exc:
+        raise _refused(source, exc) from None
+
+
 def resolve_source(source: str | os.PathLike, allow_download: bool = True) -> Path:
     """A folder for ``source``: a folder as is, a zip extracted, a built-in id materialised."""
     from core.data import builtin
 
-    path = Path(source).expanduser()
-    if path.is_dir():
+    path, kind = probe_source(source)
+    if kind == "dir":
         return path
-    if path.is_file():
+    if kind == "file":
         return import_zip(path)
     if isinstance(source, str) and source in builtin.BUILTINS:
         return builtin.materialise(source, allow_download=allow_download)
-    raise DataError(f"No such dataset folder, zip file or built-in dataset: {source}. "
+    raise DataError(f"No such dataset folder, zip file or built-in dataset: {_shown(source)}. "
                     f"Built-in datasets: {', '.join(builtin.BUILTINS)}.")
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.data.archive import ArchiveLimits, extract_zip
-from core.data.dataset import resolve_source, zip_dataset_id
+from core.data.dataset import probe_source, resolve_source, zip_dataset_id
 from core.data.report import MIN_PER_CLASS, DatasetReport, build_report
 from core.data.scan import scan_folder
 
@@ -22,8 +22,8 @@ def inspect_dataset(
     Problems with the data are in ``report.errors`` rather than raised; only a missing path or an
     archive that is unacceptable as a whole raises :class:`~core.errors.DataError`.
     """
-    path = Path(source).expanduser()
-    if path.is_file():
+    path, kind = probe_source(source)
+    if kind == "file":
         with tempfile.TemporaryDirectory(prefix="glasswing-inspect-") as tmp:
             extract_zip(path, Path(tmp) / "dataset", limits, metadata={"id": zip_dataset_id(path), "source": path.name})
             report = build_report(scan_folder(Path(tmp) / "dataset"), min_per_class)
