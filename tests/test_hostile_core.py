@@ -324,3 +324,21 @@ def test_training_onto_a_full_disk_fails_in_one_sentence(tmp_path, dataset):
     meta = json.loads((run / "run.json").read_text())
     assert meta["status"] == "failed" and meta["error"] == line.removeprefix("error: ")
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+
+
+# -- the last resort -----------------------------------------------------------------------------------------
+def test_a_bug_reaches_the_user_as_one_sentence_asking_for_a_report(monkeypatch):
+    import core.cli.models_cmd as models_cmd
+
+    def broken(args):  # a fault injected where no real one is known: every known one is fixed above
+        raise RuntimeError("boom\non two lines")
+
+    monkeypatch.setattr(models_cmd, "run", broken)
+    monkeypatch.delenv("GLASSWING_DEBUG", raising=False)
+    code, stdout, stderr = cli("models")
+    assert code == 70 and stdout == "" and "Traceback" not in stderr
+    assert stderr == ("error: unexpected RuntimeError: boom on two lines - this is a bug in Glasswing; please "
+                      "report it with the command you ran (GLASSWING_DEBUG=1 shows the traceback).\n")
+    monkeypatch.setenv("GLASSWING_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["models"])

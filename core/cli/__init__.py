@@ -1,7 +1,8 @@
 """The command line: one module per sub-command, each with ``add_parser`` and ``run``.
 
 Errors meant for the user (:class:`~core.errors.GlasswingError`) are printed to stderr as one
-sentence with exit code 2; nothing else is caught, so a bug still shows its traceback.
+sentence with exit code 2. Anything else is a bug: as a last resort it is printed as one sentence
+asking for a report, with exit code 70 (``GLASSWING_DEBUG=1`` shows the traceback instead).
 """
 
 from __future__ import annotations
@@ -66,3 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one sentence for the user, the traceback on request
+        if os.environ.get("GLASSWING_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())[:300]
+        print(f"error: unexpected {type(exc).__name__}{': ' + detail if detail else ''} - this is a bug in "
+              "Glasswing; please report it with the command you ran (GLASSWING_DEBUG=1 shows the traceback).",
+              file=sys.stderr)
+        return 70
