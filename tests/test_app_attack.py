@@ -118,3 +118,34 @@ def test_magnified_perturbation_is_grey_where_unchanged_and_full_scale_at_the_la
     assert factor == pytest.approx(127.5 / 2.0)
     assert picture[0, 0, 0] == 255 and picture[1, 1, 2] == int(127.5 - 63.75)
     assert picture[0, 1, 1] == 127  # unchanged: mid-grey
+
+
+def test_jpeg_sentence_says_what_jpeg_really_did(at):
+    caption = next(c.value for c in at.caption if c.value.startswith("PNG is lossless"))
+    assert "smooths away" not in caption
+    before, after = _before_after(at)
+    jpeg_label = caption.split("saved as JPEG (quality 90) the model says ")[1].split(" (")[0]
+    if jpeg_label == before:
+        assert "undid the attack here" in caption
+    elif jpeg_label == after:
+        assert "did not undo it" in caption
+    else:
+        assert "changed the answer again" in caption
+
+
+def test_image_count_is_asked_only_for_a_dataset_and_zero_bars_are_labelled(at):
+    import json
+
+    labels = [n.label for n in at.number_input]
+    assert not any(label.startswith("Images from") for label in labels)  # the source is one photo
+    options = at.selectbox(key="attack_defence_source").options
+    if len(options) > 1:  # a dataset on disk: now the count is asked for
+        at.selectbox(key="attack_defence_source").set_value(at.selectbox(key="attack_defence_source").options[1])
+        at.run()
+        assert any(n.label == "Images from the dataset (at most)" for n in at.number_input)
+        at.selectbox(key="attack_defence_source").set_value(options[0]).run()
+    at.button(key="FormSubmitter:attack_defence_form-Compare defences").click().run()
+    assert not at.exception, at.exception
+    chart = next(c for c in at.get("plotly_chart") if "BPDA" in c.proto.spec)
+    traces = json.loads(chart.proto.spec)["data"]
+    assert traces and all(t.get("textposition") == "outside" and t.get("cliponaxis") is False for t in traces)

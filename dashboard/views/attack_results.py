@@ -129,5 +129,17 @@ def _download(loaded, image, request: AttackRequest, r: dict) -> None:
                        file_name=f"{name}_{request.method}_eps{r['eps']:g}.png", mime="image/png",
                        key="attack_download")
     st.caption(f"PNG is lossless, so the 8-bit file keeps the attack: the model says "
-               f"{_pred(loaded, r['probs_png'])} on it. JPEG re-compression smooths away much of the "
-               f"change: saved as JPEG (quality 90) the model would say {_pred(loaded, r['probs_jpeg'])}.")
+               f"{_pred(loaded, r['probs_png'])} on it. {_jpeg_sentence(loaded, r)}")
+
+
+def _jpeg_sentence(loaded, r: dict) -> str:
+    """What JPEG saving actually did to this attack (it often undoes it, but not always)."""
+    clean, adv, jpeg = (int(np.argmax(r[k])) for k in ("probs_before", "probs_png", "probs_jpeg"))
+    said = f"saved as JPEG (quality 90) the model says {_pred(loaded, r['probs_jpeg'])}"
+    if adv == clean:
+        return f"The attack did not change the answer, and {said}."
+    if jpeg == clean:
+        return f"JPEG re-compression undid the attack here: {said}, the clean answer again."
+    if jpeg == adv:
+        return f"JPEG re-compression did not undo it: {said}, still the attacker's class."
+    return f"JPEG re-compression changed the answer again: {said}, neither the clean nor the attacked class."

@@ -41,15 +41,21 @@ def _sources(loaded) -> dict[str, str]:
     return sources
 
 
-def _source_inputs(loaded, key: str) -> tuple[str, int]:
+def _source_picker(loaded, key: str) -> str:
+    """Outside the form, so the page can offer the image count only for a dataset."""
     sources = _sources(loaded)
-    source = st.selectbox("Images", list(sources), format_func=lambda s: sources[s], key=f"{key}_source",
-                          help="A dataset must have the model's classes (a run's own data, or folders named "
-                               "after ImageNet classes for a zoo model).")
-    limit = st.number_input("Images from a dataset (at most)", value=16, step=8, key=f"{key}_limit",
+    return st.selectbox("Images", list(sources), format_func=lambda s: sources[s], key=f"{key}_source",
+                        help="A dataset must have the model's classes (a run's own data, or folders named "
+                             "after ImageNet classes for a zoo model).")
+
+
+def _limit_input(source: str, key: str) -> int:
+    if source == THIS_IMAGE:
+        return 1
+    limit = st.number_input("Images from the dataset (at most)", value=16, step=8, key=f"{key}_limit",
                             help="More images give a smoother curve but take longer (about 1 s per image "
                                  "and epsilon for PGD on a CPU).")
-    return source, int(limit)
+    return int(limit)
 
 
 def _labelled_set(model_name: str, loaded, image, r: dict, source: str, limit: int):
@@ -73,8 +79,9 @@ def robustness_section(model_name: str, loaded, image, request: AttackRequest, r
     st.caption("How quickly does the model break as the budget grows? Each point attacks with a larger "
                "epsilon. A robust model keeps its answer for longer; most models fall within a few levels "
                "of 255, and PGD (many small steps) falls faster than FGSM (one step).")
+    source = _source_picker(loaded, "attack_curve")
     with st.form("attack_curve_form"):
-        source, limit = _source_inputs(loaded, "attack_curve")
+        limit = _limit_input(source, "attack_curve")
         epsilons = st.multiselect("Epsilons (pixel levels out of 255)", EPSILON_CHOICES,
                                   default=[0.0, 1.0, 2.0, 4.0, 8.0], key="attack_curve_eps")
         go = st.form_submit_button("Compute robustness curve")
@@ -129,8 +136,9 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: d
                "attacks straight through the cleaning step, and if accuracy then collapses the defence "
                "was masking gradients, not making the model robust.")
     names = list_defences()
+    source = _source_picker(loaded, "attack_defence")
     with st.form("attack_defence_form"):
-        source, limit = _source_inputs(loaded, "attack_defence")
+        limit = _limit_input(source, "attack_defence")
         chosen = st.multiselect("Defences", names, default=names, key="attack_defences",
                                 format_func=lambda n: get_defence(n).title)
         settings = {}
@@ -166,6 +174,8 @@ def _show_defences(stored: dict) -> None:
     fig = px.bar(df, x="defence", y="accuracy", color="measure", barmode="group", range_y=[0, 1.1],
                  text_auto=".0%",
                  title="Accuracy: clean, under the naive attack, and under BPDA")
+    # Labels above the bars: a group whose bars are all 0% (e.g. the median filter) still reads "0%".
+    fig.update_traces(textposition="outside", cliponaxis=False)
     fig.update_layout(height=320, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
     st.plotly_chart(fig, width="stretch", key="attack_defence_chart")
     for row in stored["rows"]:
