@@ -95,6 +95,13 @@ def test_stages_of_the_tiny_run(tiny_page):
     assert list(stage_table["size"]) == ["32x32", "16x16", "8x8", "4x4"]
     assert list(stage_table["channels out"]) == [32, 64, 64, 64]
     assert any(chart for chart in tiny_page.get("plotly_chart"))
+    # The chart on the page: the right (channels) axis draws no grid lines across the bars, both axes
+    # start at 0 and leave room above the tallest bar and point for their labels.
+    chart = next(c for c in tiny_page.get("plotly_chart") if "channels (depth)" in c.proto.spec)
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert layout["yaxis2"]["showgrid"] is False and layout["yaxis2"]["tickformat"] == "d"
+    assert layout["yaxis"]["range"][0] == 0 and layout["yaxis"]["range"][1] > 32
+    assert layout["yaxis2"]["range"][0] == 0 and layout["yaxis2"]["range"][1] > 64
 
 
 @pytest.mark.parametrize("name", ["resnet50", "vgg16"])

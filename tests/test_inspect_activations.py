@@ -115,3 +115,21 @@ def test_grid_of_feature_maps_and_errors(cnn, image):
         grid(fm.maps, labels=["a"])
     with pytest.raises(ParameterError, match="'colormap'"):
         grid(fm.maps, colormap="nope")
+
+
+def test_grid_labels_are_never_cut(cnn, image):
+    import cv2
+
+    # A 56x56 map stays 56 px wide; its label "#15  -0.12" is wider and used to be cut to "#15  -0.".
+    maps = np.random.default_rng(2).random((3, 56, 56)).astype(np.float32)
+    labels = ["#15  -0.12", "#7  0.50", "#1203  12.25"]
+    out = grid(maps, cols=3, labels=labels, colormap=None, gap=4)
+    widest = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)[0][0] for t in labels)
+    assert widest > 56
+    cell = (out.shape[1] + 4) // 3 - 4
+    assert cell >= widest
+    for k, text in enumerate(labels):  # each label is drawn whole, exactly as putText draws the full text
+        expected = np.full((16, cell, 3), 255, np.uint8)
+        cv2.putText(expected, text, (1, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        x = k * (cell + 4)
+        np.testing.assert_array_equal(out[56:72, x:x + cell], expected)

@@ -113,6 +113,9 @@ def _colourise(tile: np.ndarray, colormap: str | None) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(grey, code), cv2.COLOR_BGR2RGB)
 
 
+LABEL_FONT, LABEL_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.38
+
+
 def grid(maps: np.ndarray | FeatureMaps, cols: int = 4, tile: int = 96, labels: list[str] | None = None,
          colormap: str | None = "viridis", gap: int = 4) -> np.ndarray:
     """Tile maps ``(N, h, w)`` in [0, 1] into one RGB uint8 image, ``cols`` per row.
@@ -136,15 +139,19 @@ def grid(maps: np.ndarray | FeatureMaps, cols: int = 4, tile: int = 96, labels: 
     scale = max(1, tile // max(h, w))  # integer factor: every cell stays a crisp square
     th, tw = h * scale, w * scale
     text_h = 16 if labels is not None else 0
+    # Each cell is wide enough for its whole label (a 56-pixel tile cut "#15  -0.12" to "#15  -0.").
+    label_w = max((cv2.getTextSize(str(t), LABEL_FONT, LABEL_SCALE, 1)[0][0] + 2 for t in labels), default=0) \
+        if labels is not None else 0
+    cw = max(tw, label_w)
     cols = min(int(cols), n)
     rows = -(-n // cols)
-    out = np.full((rows * (th + text_h + gap) - gap, cols * (tw + gap) - gap, 3), 255, np.uint8)
+    out = np.full((rows * (th + text_h + gap) - gap, cols * (cw + gap) - gap, 3), 255, np.uint8)
     for k in range(n):
         r, c = divmod(k, cols)
-        y, x = r * (th + text_h + gap), c * (tw + gap)
+        y, x = r * (th + text_h + gap), c * (cw + gap)
         big = cv2.resize(maps[k], (tw, th), interpolation=cv2.INTER_NEAREST)
         out[y : y + th, x : x + tw] = _colourise(big, colormap)
         if labels is not None:
-            cv2.putText(out, str(labels[k])[: max(1, tw // 7)], (x + 1, y + th + 12),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(out, str(labels[k]), (x + 1, y + th + 12), LABEL_FONT, LABEL_SCALE, (0, 0, 0), 1,
+                        cv2.LINE_AA)
     return out

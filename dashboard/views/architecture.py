@@ -75,8 +75,13 @@ def stage_figure(stage_rows: list[dict]) -> go.Figure:
     fig.add_scatter(x=labels, y=[s["channels_out"] for s in stage_rows], name="channels", mode="lines+markers+text",
                     text=[str(s["channels_out"]) for s in stage_rows], textposition="top center",
                     secondary_y=True)
-    fig.update_yaxes(title_text="feature map side (pixels)", secondary_y=False)
-    fig.update_yaxes(title_text="channels (depth)", secondary_y=True)
+    # Both axes from 0 with headroom for the labels; the right axis draws no grid of its own (its lines,
+    # at other heights than the left's, crossed the bars) and only a few whole-number ticks.
+    top_side = max(s["height"] for s in stage_rows)
+    top_depth = max(s["channels_out"] for s in stage_rows)
+    fig.update_yaxes(title_text="feature map side (pixels)", secondary_y=False, range=[0, top_side * 1.2])
+    fig.update_yaxes(title_text="channels (depth)", secondary_y=True, range=[0, top_depth * 1.25],
+                     showgrid=False, zeroline=False, tickformat="d", nticks=5, ticklabelposition="outside")
     fig.update_layout(height=340, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h", y=1.12))
     return fig
 

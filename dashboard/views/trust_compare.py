@@ -102,7 +102,8 @@ def _results(image, rows: list[dict], baseline: str) -> None:
     cols = st.columns(4)
     for i, r in enumerate(rows):
         with cols[i % 4]:
-            st.image(overlay(image.pixels, r["heatmap"]), width="stretch",
+            st.image(overlay(image.pixels, r["heatmap"], method=r["method"] if r["method"] != RANDOM else None),
+                     width="stretch",
                      caption=f"#{i + 1} {_title(r['method'])} · del {r['deletion_auc']:.2f} · "
                              f"ins {r['insertion_auc']:.2f}")
             with st.popover("Curves", width="stretch"):

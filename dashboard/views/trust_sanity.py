@@ -104,6 +104,13 @@ def _cascade(image, result: dict) -> None:
     picks = np.linspace(0, len(steps) - 1, 7).round().astype(int)
     shown = steps if len(steps) <= 7 else [steps[i] for i in picks]
     for col, s in zip(cols, shown, strict=False):
-        caption = "trained model" if s["randomised"] == 0 else (
-            f"random down to {s['layer']} · ρ {s['spearman']:.2f}")
-        col.image(overlay(image.pixels, s["heatmap"]), caption=caption, width="stretch")
+        col.image(overlay(image.pixels, s["heatmap"], method=result["method"]), caption=step_caption(s),
+                  width="stretch")
+
+
+def step_caption(step: dict) -> str:
+    """A caption that wraps between words in a narrow column: layer names may break only after '_'."""
+    if step["randomised"] == 0:
+        return "trained model"
+    layer = str(step["layer"]).replace("_", "_\u200b")  # zero-width space: a line may break here
+    return f"ρ\u00a0{step['spearman']:.2f} · random down to {layer}"
