@@ -199,4 +199,4 @@ def heatmap(model_name: str, digest: str, method: str, layer: str | None, target
     with loaded.lock:
         (exp,) = explain(loaded, batch, method, layer=layer, target=target, **dict(params))
     return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
-            "ms": exp.ms, "method": method}
+            "ms": exp.ms, "method": method, "empty_note": exp.empty_note}

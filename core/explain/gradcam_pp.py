@@ -18,6 +18,9 @@ class GradCAMPlusPlus(GradCAM):
     title = "Grad-CAM++"
     description = "Grad-CAM with per-pixel gradient weights; better with several objects of a class."
 
+    def combine_for(self, model):
+        return self.combine  # its own weights on every head
+
     def combine(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         grads_2, grads_3 = grads**2, grads**3
         # alpha = g^2 / (2 g^2 + sum_ij(A) g^3), defined as 0 where the gradient vanishes.

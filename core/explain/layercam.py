@@ -17,5 +17,8 @@ class LayerCAM(GradCAM):
     title = "LayerCAM"
     description = "Each activation weighted by its own positive gradient; sharp maps, even on early layers."
 
+    def combine_for(self, model):
+        return self.combine  # its own weights on every head
+
     def combine(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
         return tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * activations, axis=-1))
