@@ -161,3 +161,48 @@ def test_epochs_are_capped_by_the_classroom(classroom):
 
     with pytest.raises(Exception, match="at most 2 epochs"):
         state.classroom().check_epochs(lesson_config("shapes-shortcut", 3, "none").epochs)
+
+
+def test_a_reload_keeps_the_lesson_step_and_its_job(classroom):
+    """A reload is a new script session with the same address: the step, the job and its run come back."""
+    at = open_lesson()
+    click(at, "lesson_next")
+    click(at, "lesson_next")
+    click(at, "lesson_train_start")
+    job_id, token = at.session_state["lesson_job"], at.query_params["session"]
+    from streamlit.util import calc_hash
+
+    reload = AppTest.from_file(APP, default_timeout=240)
+    for key, value in TINY.items():
+        reload.session_state[key] = value
+    reload.query_params["session"] = token
+    reload._page_hash = calc_hash("lesson")
+    reload.run()
+    assert not reload.exception, reload.exception
+    assert reload.session_state["lesson_step"] == 2 and reload.session_state["lesson_job"] == job_id
+    from core.train.jobs import job_queue
+
+    assert job_queue().get(job_id, owner=reload.session_state["session_id"]).wait(300)
+    reload.run()
+    assert "Training finished" in texts(reload) or "close to guessing" in texts(reload), texts(reload)
+    assert Path(reload.session_state["lesson_run"]).is_dir()
+
+
+def test_read_only_without_a_run_says_so_at_step_one(classroom):
+    classroom(GLASSWING_READ_ONLY="1")
+    at = open_lesson()
+    assert "steps 3 to 7" in texts(at) and "GLASSWING_PRELOADED_RUN" in texts(at)
+
+
+def test_a_model_near_chance_is_named(classroom, preloaded_run):
+    """The preloaded tiny run (1 epoch on 14 images per class) is scored on its validation images; the
+    evaluate step warns exactly when that is close to guessing (chance is 25%)."""
+    import json
+
+    from dashboard.views.lesson_data import near_chance
+
+    assert near_chance(0.42, 4) and not near_chance(0.60, 4) and not near_chance(0.50, 10)
+    classroom(GLASSWING_READ_ONLY="true", GLASSWING_PRELOADED_RUN=str(preloaded_run))
+    at = open_lesson(lesson_step=3)
+    val = json.loads((preloaded_run / "metrics.json").read_text())["val"]["accuracy"]
+    assert ("close to guessing" in texts(at)) == near_chance(val, 4), (val, texts(at))

@@ -6,6 +6,8 @@ session state and moves with Next/Back; each step is a short text for students a
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import streamlit as st
 
 from core.data.augment import PRESETS
@@ -13,16 +15,34 @@ from core.errors import GlasswingError
 from dashboard import state
 from dashboard.views import lesson_data as ld
 from dashboard.views import lesson_steps as steps
-from dashboard.views.lesson_train import train_step
+from dashboard.views.lesson_train import recover, train_step
 
 STEP_KEY = "lesson_step"
 TITLES = ("Look at the data", "Augment", "Train", "Evaluate", "Explain", "Discover the shortcut", "Attack")
 
 
+MAX_REMEMBERED = 10_000  # sessions whose step the server remembers (oldest forgotten first)
+
+
+@st.cache_resource(show_spinner=False)
+def _steps() -> OrderedDict:
+    """Session id -> lesson step, kept by the server so a reload returns to the step (as jobs are kept)."""
+    return OrderedDict()
+
+
+def _remember(step: int) -> None:
+    steps_by_session = _steps()
+    steps_by_session[state.session_id()] = step
+    steps_by_session.move_to_end(state.session_id())
+    while len(steps_by_session) > MAX_REMEMBERED:
+        steps_by_session.popitem(last=False)
+
+
 def main() -> None:
     st.title("Lesson: train, test, explain and fool an image classifier")
     if STEP_KEY not in st.session_state:
-        st.session_state[STEP_KEY] = 0
+        st.session_state[STEP_KEY] = _steps().get(state.session_id(), 0)
+    recover()
     per_class, epochs, preset = _settings()
     step = min(max(int(st.session_state[STEP_KEY]), 0), len(TITLES) - 1)
     st.progress((step + 1) / len(TITLES), text=f"Step {step + 1} of {len(TITLES)}: {TITLES[step]}")
@@ -43,11 +63,11 @@ def main() -> None:
     elif step == 3:
         steps.evaluate_step(folder)
     elif step == 4:
-        steps.explain_step(info)
+        steps.explain_step(folder, info)
     elif step == 5:
         steps.shortcut_step(folder, info)
     else:
-        steps.attack_step(info)
+        steps.attack_step(folder, info)
     _navigation(step)
 
 
@@ -72,8 +92,10 @@ def _navigation(step: int) -> None:
     back, _, forward = st.columns([1, 4, 1])
     if back.button("← Back", key="lesson_back", disabled=step == 0, width="stretch"):
         st.session_state[STEP_KEY] = step - 1
+        _remember(step - 1)
         st.rerun()
     if forward.button("Next →", key="lesson_next", disabled=step == len(TITLES) - 1, type="primary",
                       width="stretch"):
         st.session_state[STEP_KEY] = step + 1
+        _remember(step + 1)
         st.rerun()

@@ -84,3 +84,20 @@ def split_of(folder: str, split: str):
 def evaluation(model_path: str, folder: str, split: str):
     """Accuracy and confusion matrix of the lesson model on one split (cached by core.evaluate)."""
     return evaluate_split(state.get_model(model_path), split_of(folder, split))
+
+
+def near_chance(accuracy: float, classes: int) -> bool:
+    """True when a model gets fewer than a third of the way from guessing (1/classes) to perfect."""
+    chance = 1.0 / max(classes, 1)
+    return accuracy < chance + (1.0 - chance) / 3.0
+
+
+def guessing_message(model_path: str, folder: str) -> str | None:
+    """A warning when the lesson's model is close to guessing on its validation images, else None."""
+    val = evaluation(model_path, folder, "val")
+    classes = len(val.class_names)
+    if not near_chance(val.accuracy, classes):
+        return None
+    return (f"This model is close to guessing: it gets {val.accuracy:.0%} of the validation images right, "
+            f"where guessing gets {1 / classes:.0%}. Its heatmaps and attacks say little; go back to step 3 "
+            "and train it again with more epochs (and augmentation 'none' for this dataset).")

@@ -29,21 +29,32 @@ def _row(images: list[np.ndarray], captions: list[str]) -> None:
         col.image(_enlarge(image), caption=caption, width="stretch")
 
 
-def _model_or_message():
+def _model_or_message(folder: str):
+    """The lesson's model and its loaded copy, with a warning when it is close to guessing; else None."""
     model = ld.lesson_model()
     if model is None:
         st.warning(ld.missing_model_message())
         return None
     try:
-        return model, state.get_model(model.path)
+        found = model, state.get_model(model.path)
+        guessing = ld.guessing_message(model.path, folder)
     except GlasswingError as exc:
         st.error(str(exc))
         return None
+    if guessing:
+        st.warning(guessing)
+    return found
 
 
 # ---- 1 look at the data ---------------------------------------------------------------------------
 
 def data_step(folder: str, info: dict) -> None:
+    room = state.classroom()
+    if not room.can_train and room.preloaded_run is None:
+        st.warning("Training is switched off on this server and no trained run is preloaded, so steps 3 to 7 "
+                   "(train, evaluate, explain, shortcut, attack) have no model to show. Teacher: set "
+                   "GLASSWING_PRELOADED_RUN (or preloaded_run in the classroom file) to a finished lesson "
+                   "run, as docs/classroom.md explains.")
     st.markdown(
         "A classifier learns from **labelled examples**. Our dataset has four classes of shapes, drawn on "
         "random backgrounds. It is split three ways: **train** (the model learns from these), **validation** "
@@ -101,7 +112,7 @@ def evaluate_step(folder: str) -> None:
         "Now the exam: the **test** images, which the model has never seen. **Accuracy** is the share it gets "
         "right. The **confusion matrix** shows what it mixes up: each row is the true class, each column the "
         "class it predicted, so correct answers sit on the diagonal.")
-    found = _model_or_message()
+    found = _model_or_message(folder)
     if found is None:
         return
     try:
@@ -125,11 +136,11 @@ def _gradcam(model_path: str, image: np.ndarray) -> dict:
     return state.heatmap(model_path, image_digest(image), "gradcam", None, None, (), _pixels=image)
 
 
-def explain_step(info: dict) -> None:
+def explain_step(folder: str, info: dict) -> None:
     st.markdown(
         "**Grad-CAM** colours the parts of the image that pushed the model towards its answer: red is strong "
         "evidence, blue is none. A good model should look at the shape itself.")
-    found = _model_or_message()
+    found = _model_or_message(folder)
     if found is None:
         return
     model, loaded = found
@@ -145,6 +156,8 @@ def explain_step(info: dict) -> None:
         predicted = loaded.label(result["class_index"])
         col.image(_enlarge(overlay(image, result["heatmap"], alpha=0.5)), width="stretch",
                   caption=f"true: {name} · predicted: {predicted} ({result['prob']:.0%})")
+        if result.get("empty_note"):
+            col.warning(result["empty_note"])
     st.caption("Look at where the red is for each class. Is it on the shape every time?")
 
 
@@ -169,7 +182,7 @@ def shortcut_step(folder: str, info: dict) -> None:
     val_circle = ld.pixels(ld.sample_paths(info, "val", classes=["circle"])[0])
     test_circle = ld.pixels(ld.sample_paths(info, "test", classes=["circle"])[0])
     _row([val_circle, test_circle], ["validation circle (marked)", "test circle (clean)"])
-    found = _model_or_message()
+    found = _model_or_message(folder)
     if found is None or mark is None:
         return
     model, loaded = found
@@ -190,8 +203,13 @@ def shortcut_step(folder: str, info: dict) -> None:
     circles = [ld.pixels(p) for p in ld.sample_paths(info, "val", per_class=4, classes=[mark["class"]])]
     size = circles[0].shape[0]
     x0, y0, x1, y1 = mark["box_xyxy"]
-    shares = [box_share(_gradcam(model.path, img)["heatmap"], mark["box_xyxy"], size) for img in circles]
+    maps = [_gradcam(model.path, img) for img in circles]
+    shares = [box_share(m["heatmap"], mark["box_xyxy"], size) for m in maps]
     area = (x1 - x0) * (y1 - y0) / (size * size)
+    empty = [m for m in maps if m.get("empty_note")]
+    if empty:  # an empty map puts 0% anywhere: that is no evidence either way, say so
+        st.warning(f"{len(empty)} of {len(maps)} Grad-CAM maps are empty, so their 0% on the watermark means "
+                   f"nothing. {empty[0]['empty_note']}")
     st.metric("Grad-CAM on the watermark", f"{np.mean(shares):.0%}",
               help=f"Mean share of the heatmap inside the {x1 - x0}x{y1 - y0} corner box, over "
                    f"{len(circles)} marked circles; the box is {area:.1%} of the image.")
@@ -224,12 +242,12 @@ def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> dict:
             "before_prob": result.before_prob.tolist(), "after_prob": result.after_prob.tolist()}
 
 
-def attack_step(info: dict) -> None:
+def attack_step(folder: str, info: dict) -> None:
     st.markdown(
         "An **adversarial attack** changes every pixel by a tiny amount, chosen to push the model away from "
         "its answer. **FGSM** (fast gradient sign method) asks the model which direction hurts it most, and "
         "moves each pixel by at most **epsilon** levels (out of 255) that way. To us the images look the same.")
-    found = _model_or_message()
+    found = _model_or_message(folder)
     if found is None:
         return
     model, loaded = found

@@ -24,15 +24,34 @@ def current_job() -> Job | None:
         return None
 
 
+def recover() -> None:
+    """After a reload (a new script session with the same session id), follow this session's newest
+    lesson job again, and take its run once it has finished, as the Train page does."""
+    if st.session_state.get(ld.JOB_KEY):
+        return
+    lesson = [j for j in job_queue().jobs(owner=state.session_id(), include_shared=False)
+              if str(j.config.name or "").startswith(LESSON_RUN_PREFIX)]
+    if not lesson:
+        return
+    newest = lesson[0]  # the queue lists the newest first
+    st.session_state[ld.JOB_KEY] = newest.id
+    if newest.status == COMPLETE and not st.session_state.get(ld.RUN_KEY):
+        st.session_state[ld.RUN_KEY] = newest.snapshot()["run_dir"]
+
+
 def jobs_started() -> int:
     """Training jobs this session has started on any page (the classroom limit counts them all)."""
     return len(job_queue().jobs(owner=state.session_id(), include_shared=False))
 
 
+CLASSES = 4  # circle, square, triangle, star
+LESSON_RUN_PREFIX = "Lesson: "  # how the lesson finds its own jobs among the session's after a reload
+
+
 def lesson_config(folder: str, epochs: int, augment: str) -> TrainConfig:
     return TrainConfig(data=folder, model=ld.MODEL, image_size=ld.IMAGE_SIZE, epochs=epochs, batch_size=32,
                        learning_rate=0.002, augment=None if augment == "none" else augment,
-                       name=f"Lesson: {ld.MODEL} on {ld.DATASET}")
+                       name=f"{LESSON_RUN_PREFIX}{ld.MODEL} on {ld.DATASET}")
 
 
 def start_training(folder: str, epochs: int, augment: str) -> Job | None:
@@ -75,8 +94,15 @@ def job_progress() -> None:
         return
     if job.status == COMPLETE:
         st.session_state[ld.RUN_KEY] = snap["run_dir"]
-        st.success(f"Training finished: {snap['val_accuracy']:.0%} of the validation images are right. "
-                   "Go on to step 4.")
+        accuracy = float(snap["val_accuracy"] or 0.0)
+        classes = CLASSES
+        if ld.near_chance(accuracy, classes):
+            st.warning(f"Training finished, but the model is close to guessing: {accuracy:.0%} of the "
+                       f"validation images are right, where guessing gets {1 / classes:.0%}. Train again "
+                       "with more epochs (and augmentation 'none') before going on.")
+        else:
+            st.success(f"Training finished: {accuracy:.0%} of the validation images are right. "
+                       "Go on to step 4.")
     else:
         st.error(f"Training ended ({job.status}). {job.error or 'Start it again when you are ready.'}")
 
