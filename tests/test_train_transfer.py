@@ -102,6 +102,49 @@ def test_stage2_changes_only_the_unfrozen_layers(lite0, tmp_path):
     assert _fingerprint(lite0.model) == shared_before, "the shared zoo model was modified"
 
 
+def test_backbone_features_are_cached_across_runs(lite0, tmp_path):
+    """A second run on the same images, model and augmentation reads the features from the cache: no
+    feature batch goes through the backbone, and the head, trained on the same features, ends the same."""
+    from core.train import feature_cache
+    from core.train.engine import train
+
+    data = make_colour_dataset(tmp_path / "cached", per_class=6)
+    config = TrainConfig(data=str(data), model="efficientnet_lite0", epochs=3, batch_size=8, val_fraction=0.3,
+                         augment="light", augment_views=1, early_stopping_patience=0, seed=3)
+    runs_before = len(list(feature_cache.cache_root().glob("*.npz")))
+    first, again = Recorder(), Recorder()
+    one = train(config, runs_root=tmp_path / "runs", listener=first)
+    two = train(config.with_changes(name="again"), runs_root=tmp_path / "runs", listener=again)
+    assert [e for e in first.events if e["kind"] == "batch" and e["phase"] == "features"]
+    assert not [e for e in again.events if e["kind"] == "batch" and e["phase"] in ("features", "evaluating")]
+    assert two.timings["features_train_cached"] and two.timings["features_val_cached"]
+    assert two.metrics["val"]["accuracy"] == one.metrics["val"]["accuracy"]
+    assert two.history["stage1"]["loss"] == pytest.approx(one.history["stage1"]["loss"], rel=1e-5)
+    assert len(list(feature_cache.cache_root().glob("*.npz"))) == runs_before + 2  # train (2 views), val
+    # Other augmentation: other features, computed again.
+    other = Recorder()
+    train(config.with_changes(augment="strong"), runs_root=tmp_path / "runs", listener=other)
+    assert [e for e in other.events if e["kind"] == "batch" and e["phase"] == "features"]
+
+
+def test_the_feature_cache_is_bounded(tmp_path):
+    import os
+
+    from core.train import feature_cache
+
+    for i in range(4):
+        feature_cache.store(f"bound{i}", np.zeros((1, 100, 64), np.float32), np.zeros(100, np.int32),
+                            max_bytes=10**9)
+        os.utime(feature_cache.cache_root() / f"bound{i}.npz", (1000 + i, 1000 + i))
+    size = (feature_cache.cache_root() / "bound0.npz").stat().st_size
+    feature_cache.prune(max_bytes=2 * size + sum(
+        p.stat().st_size for p in feature_cache.cache_root().glob("*.npz") if not p.name.startswith("bound")))
+    left = sorted(p.name for p in feature_cache.cache_root().glob("bound*.npz"))
+    assert left == ["bound2.npz", "bound3.npz"]  # the least recently used went first
+    assert feature_cache.load("bound3")[0].shape == (1, 100, 64)
+    assert feature_cache.load("missing") is None
+
+
 def test_keras_applications_get_a_head_too():
     """MobileNetV2 (random weights: no download needed) through freeze and unfreeze."""
     from core.zoo.keras_apps import APPS, build_flat

@@ -34,7 +34,7 @@ import tensorflow as tf
 from core.atomic import atomic_path
 from core.errors import GlasswingError, ParameterError
 from core.modelgraph import last_conv_layer_name
-from core.train import heads, runs
+from core.train import feature_cache, heads, runs
 from core.train.config import TrainConfig
 from core.train.data import Batches, open_training_data, relative_items
 from core.train.evaluate import metrics_from_logits
@@ -327,11 +327,33 @@ class _Run:
         return self._pixels[split]
 
     def features(self, split: str, views: int = 1, phase: str = "features") -> tuple[np.ndarray, np.ndarray]:
-        assert self.extractor is not None
+        """Backbone features of a split: from the on-disk cache when this data, model and augmentation
+        were seen before, else computed (and cached)."""
         items = self.items[split]
+        augment = self.augment.to_json() if self.augment is not None and views > 1 else None
+        key = feature_cache.cache_key(items, str(self.config.model), self.built.input_size, augment, views,
+                                      self.config.seed)
+        cached = feature_cache.load(key)
+        if cached is not None and cached[0].shape[:2] == (views, len(items)):
+            self.clock.begin(phase)
+            self.clock.finish(phase)  # nothing of the phase is left to do
+            self.timings[f"{phase}_{split}_cached"] = True
+            return cached
         batches = Batches(items, self.built.input_size, FEATURE_BATCH, cache=False)
-        return extract(self.extractor, batches, len(items), views, self.clock, self.recorder, self.stop_event,
-                       phase=phase)
+        found = extract(self.extractor_model(), batches, len(items), views, self.clock, self.recorder,
+                        self.stop_event, phase=phase)
+        feature_cache.store(key, *found)
+        return found
+
+    def extractor_model(self) -> FeatureExtractor:
+        """The compiled backbone (built on first need: a cache hit never traces it)."""
+        if self.extractor is None:
+            from core.data.augment import build_augmenter
+
+            augmenter = build_augmenter(self.augment, self.config.seed) if self.views > 1 else None
+            self.extractor = FeatureExtractor(keras.Model(self.built.full.inputs[0], self.built.features),
+                                              augmenter)
+        return self.extractor
 
     def _fit(self, trainer: Trainer, phase: str, epochs: int, train_batches, val_batches,
              transform=None) -> None:
@@ -347,16 +369,11 @@ class _Run:
     # -- stages ------------------------------------------------------------------------------------------
     def stage1_fast(self) -> None:
         """Backbone features once (plus augmented views), then the head on them."""
-        from core.data.augment import build_augmenter
-
         config, n_train = self.config, len(self.items["train"])
         extra = f" ({self.views - 1} augmented views each)" if self.views > 1 else ""
         self.status("features", f"Computing backbone features of {n_train} training images{extra} and "
                     f"{len(self.items['val'])} validation images")
         started = time.monotonic()
-        augmenter = build_augmenter(self.augment, config.seed) if self.views > 1 else None
-        feature_model = keras.Model(self.built.full.inputs[0], self.built.features)
-        self.extractor = FeatureExtractor(feature_model, augmenter)
         feats, labels = self.features("train", self.views)
         self.stored["val"] = self.features("val")
         seconds = time.monotonic() - started
@@ -365,7 +382,7 @@ class _Run:
             (n_train * self.views + len(self.items["val"])) / max(seconds, 1e-9), 1)
 
         self.status("stage1", f"Training the new head on stored features for up to {config.epochs} epochs")
-        self.final = Trainer(heads.head_model(self.extractor.dim, self.built.head), self.dataset.num_classes,
+        self.final = Trainer(heads.head_model(int(feats.shape[-1]), self.built.head), self.dataset.num_classes,
                              config.learning_rate, config.epochs * self.steps, config.label_smoothing,
                              self.weights)
         self._fit(self.final, "stage1", config.epochs,
@@ -409,7 +426,7 @@ class _Run:
         """Logits and labels of the final model on a split (stored features while the backbone is
         unchanged, else the images)."""
         assert self.final is not None
-        if self.extractor is not None and "stage2" not in self.stages:
+        if self.fast and "stage2" not in self.stages:
             if split not in self.stored:
                 self.stored[split] = self.features(split, phase="evaluating")
             return self.final.predict(plain_batches(*self.stored[split]), self.stop_event)
@@ -432,6 +449,8 @@ class _Run:
                                                                self.stop_event)
         metrics["train_accuracy"] = _best(self.stages, "accuracy")
         self.timings["evaluating_seconds"] = round(time.monotonic() - started, 3)
+        if config.baseline:
+            metrics["baseline"] = _baseline(self.items, list(self.dataset.class_names))
 
         self.status("saving", f"Saving the run to {run_dir}")
         started = time.monotonic()
@@ -445,6 +464,8 @@ class _Run:
             summary["test_accuracy"] = metrics["test"]["accuracy"]
         if "val_adversarial" in metrics:
             summary["val_adversarial_accuracy"] = metrics["val_adversarial"]["accuracy"]
+        if metrics.get("baseline"):
+            summary["baseline_val_accuracy"] = metrics["baseline"]["val_accuracy"]
         runs.update_meta(run_dir, status=runs.COMPLETE, finished=runs.now_iso(), metrics=summary,
                          timings=self.timings, checkpoint=None)  # written last: complete only now
         self.status(runs.COMPLETE, f"Validation accuracy {summary['val_accuracy']:.3f}", run_dir=str(run_dir),
@@ -460,6 +481,22 @@ class _Run:
             self.stored.clear()  # the backbone changes: stored features no longer describe it
             self.stage2()
         return self.evaluate_and_save()
+
+
+BASELINE_MAX_TRAIN = 2000  # training images the run's baseline learns from at most (seconds, not minutes)
+
+
+def _baseline(items: dict[str, list], class_names: list[str]) -> dict[str, Any] | None:
+    """HOG + linear SVM fitted on the run's train split and scored on its validation split, so a user
+    sees when the CNN does no better than a classical method; None when it cannot be fitted."""
+    from core.evaluate.baseline import run_baseline
+
+    try:
+        result = run_baseline(items["train"], items["val"], class_names, max_train=BASELINE_MAX_TRAIN)
+    except GlasswingError:
+        return None
+    return {"val_accuracy": result.accuracy, "method": result.method, "seconds": round(result.seconds, 3),
+            "train_size": result.train_size, "val_size": result.test_size}
 
 
 def _plan(clock: Clock, config: TrainConfig, items: dict[str, list], steps: int, fast: bool,
