@@ -102,6 +102,10 @@ def test_training_from_scratch_reaches_high_accuracy(scratch_run):
     assert len(batches) == len(epochs) * batches[0]["steps"]  # 90 training images, batches of 16
     assert all(0.0 <= e["progress"] <= 1.0 for e in batches + epochs)
     assert batches[-1]["eta_seconds"] is not None and epochs[-1]["val_accuracy"] is not None
+    # The HOG + linear SVM baseline, fitted on the same split, is reported beside the run.
+    baseline = result.metrics["baseline"]
+    assert 0 <= baseline["val_accuracy"] <= 1 and baseline["val_size"] == result.metrics["val"]["count"]
+    assert runs.read_meta(result.run_dir)["metrics"]["baseline_val_accuracy"] == baseline["val_accuracy"]
 
 
 def test_run_folder_holds_everything(scratch_run):
@@ -262,7 +266,24 @@ def test_exports_load_and_agree_with_the_keras_model(scratch_run, tmp_path):
     assert by_format["tflite-int8"]["top1_agreement"] >= 0.8
     assert by_format["tflite-int8"]["bytes"] < by_format["tflite-float16"]["bytes"]
     assert json.loads((tmp_path / "export" / "export.json").read_text()) == report
+    # Each export's own accuracy on the labelled images beside the Keras model's; a drop is one sentence.
+    keras_accuracy = by_format["keras"]["keras_accuracy"]
+    assert 0 <= keras_accuracy <= 1 and by_format["keras"]["accuracy"] == keras_accuracy
+    for item in by_format.values():
+        assert item["keras_accuracy"] == keras_accuracy
+        assert (item["warning"] is None) == (item["top1_agreement"] >= 0.95)
     assert not list((tmp_path / "export").glob(".*")), "no temporary files are left behind"
+
+
+def test_a_large_export_drop_is_a_warning_with_the_accuracies():
+    from core.train.export import parity_warning
+
+    drop = {"format": "tflite-int8", "count": 60, "top1_agreement": 0.83, "accuracy": 0.7,
+            "keras_accuracy": 0.9}
+    assert parity_warning(drop) == ("This tflite-int8 model changes the top class of 17% of 60 validation "
+                                    "images. Its accuracy on them is 70.0%, the Keras model's 90.0%. Prefer "
+                                    "the float16 or Keras export, or calibrate int8 on more training images.")
+    assert parity_warning({**drop, "top1_agreement": 0.97}) is None
 
 
 def test_cli_train_prints_json_and_runs_can_be_managed(colours, tmp_path):
