@@ -29,6 +29,7 @@ def test_cascade_captions_break_only_between_words(lite0):
     at.slider(key="trust_sanity_stages").set_value(2)
     at.button[0].click().run()
     assert not at.exception, at.exception
+    assert len(at.get("progress")) == 0  # each method's progress bar goes once it is done
     captions = [c for img in at.get("image") for c in img.captions]
     steps = [c for c in captions if "random down to" in c]
     assert captions[0] == "trained model" and steps

@@ -24,6 +24,7 @@ from skimage.metrics import structural_similarity
 
 from core.errors import GlasswingError, ParameterError
 from core.explain import compiled, explain, get_method
+from core.progress import Progress, report
 
 MAX_STAGES = 8  # cascade checkpoints shown; deep models randomise several layers per checkpoint
 PASS_THRESHOLD = 0.5  # at the fully randomised model both similarities must fall below this to pass
@@ -146,11 +147,13 @@ def fresh_copy(model: keras.Model) -> keras.Model:
 
 def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None = None,
                  class_index: int | None = None, max_stages: int = MAX_STAGES, seed: int = 0,
-                 threshold: float = PASS_THRESHOLD, **params: Any) -> SanityResult:
+                 threshold: float = PASS_THRESHOLD, progress: Progress | None = None,
+                 **params: Any) -> SanityResult:
     """Cascading randomisation check of ``method`` on one image (raw pixels ``(H, W, 3)``).
 
     ``model`` is a ``keras.Model`` or a ``LoadedModel`` (its lock is held while copying). The
     explained class stays the original model's choice (``class_index``, default its top class).
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears of each stage as it starts.
     """
     start = time.perf_counter()
     keras_model, lock = (model.model, model.lock) if hasattr(model, "lock") else (model, None)
@@ -161,8 +164,10 @@ def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None =
                              f"got {max_stages!r}.")
     if not 0.0 < float(threshold) <= 1.0:
         raise ParameterError(f"Parameter 'threshold' must be above 0 and at most 1, got {threshold!r}.")
+    report(progress, 0.0, "Explaining with the trained model ...")
     (original,) = explain(model, np.asarray(image, np.float32)[None], method, layer=layer, target=class_index,
                           **params)
+    report(progress, 0.0, "Copying the model to randomise it ...")
     if lock is not None:
         with lock:
             copy = fresh_copy(keras_model)
@@ -172,7 +177,10 @@ def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None =
     steps = [SanityStep("original", 0, original.heatmap, 1.0, 1.0)]
     try:
         done = 0
-        for group in cascade(weighted_layers(copy), max_stages):
+        stages = cascade(weighted_layers(copy), max_stages)
+        for number, group in enumerate(stages, start=1):
+            report(progress, (number - 1) / len(stages),
+                   f"Stage {number} of {len(stages)}: randomising down to {group[-1].name}, explaining again ...")
             for weighted in group:
                 randomise_layer(weighted, rng)
             done += len(group)
@@ -183,6 +191,7 @@ def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None =
     finally:
         compiled.clear(copy)  # the copy's traced functions go with it
         del copy
+    report(progress, 1.0, "Done.")
     notes = [] if len(steps) > 1 else ["The model has no convolution or dense layers to randomise."]
     return SanityResult(method, original.class_index, steps, float(threshold),
                         (time.perf_counter() - start) * 1000.0, original.layer, notes)

@@ -15,13 +15,15 @@ from dashboard.views import trust_common
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray) -> dict:
+def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray,
+          _progress=None) -> dict:
     """The cascading randomisation check of one method on one image (a plain dict, cached)."""
     from core.images import resize_for_model
     from core.trust import sanity_check
 
     loaded = state.get_model(model_name)
-    result = sanity_check(loaded, resize_for_model(_pixels, loaded.input_size), method, max_stages=max_stages)
+    result = sanity_check(loaded, resize_for_model(_pixels, loaded.input_size), method, max_stages=max_stages,
+                          progress=_progress)
     return {"method": method, "passed": result.passed, "reading": result.reading(),
             "threshold": result.threshold, "layer": result.layer, "class_index": result.class_index,
             "notes": result.notes,
@@ -52,12 +54,20 @@ def show(model_name: str, image: SessionImage) -> None:
                 "(the model everyone uses is never changed).")
         return
     results = []
-    for method in methods:
+    for number, method in enumerate(methods, start=1):
+        title = get_method(method).title
+        slot = st.empty()  # a bar per method while it runs, gone when it is done (or cached)
+
+        def shown(fraction: float, text: str, title=title, number=number, slot=slot) -> None:
+            slot.progress(fraction, text=f"{title} ({number} of {len(methods)}): {text}")
+
         try:
-            with st.spinner(f"Scrambling a copy of the model for {get_method(method).title} ..."):
-                results.append(check(model_name, image.digest, method, int(stages), _pixels=image.pixels))
+            results.append(check(model_name, image.digest, method, int(stages), _pixels=image.pixels,
+                                 _progress=shown))
         except GlasswingError as exc:
             st.error(f"{get_method(method).title}: {exc}")
+        finally:
+            slot.empty()
     if results:
         _summary(results)
         _similarity_plot(results)
