@@ -168,4 +168,4 @@ def test_the_app_shows_a_nonsense_cleanup_interval_instead_of_any_page(monkeypat
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "Server setting: GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86400, got '-1'."]
+        "Server setting: GLASSWING_IDLE_CLEANUP_SECONDS must be a number of seconds from 0.1 to 86,400, got '-1'."]
