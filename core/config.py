@@ -74,7 +74,10 @@ def max_upload_bytes() -> int:
 
 
 def check_settings() -> None:
-    """Read every limit above once, so that a nonsense setting is refused (ParameterError) when a server
-    or page starts instead of in the middle of an upload."""
-    max_image_pixels()
-    max_upload_bytes()
+    """Read every numeric setting of core once, so that a nonsense one is refused (ParameterError) when a
+    server or page starts instead of in the middle of an upload or a training job."""
+    from core.train.jobs import max_training_jobs
+    from core.train.worker import train_nice
+
+    for read in (max_image_pixels, max_upload_bytes, max_training_jobs, train_nice):
+        read()

@@ -123,9 +123,12 @@ def test_numeric_settings_accept_their_range(monkeypatch):
     monkeypatch.setenv("GLASSWING_MAX_IMAGE_PIXELS", "1000000000")
     assert config.max_image_pixels() == 10**9
     config.check_settings()
-    monkeypatch.setenv("GLASSWING_MAX_IMAGE_PIXELS", "1000000001")
-    with pytest.raises(ParameterError, match="GLASSWING_MAX_IMAGE_PIXELS"):
-        config.check_settings()
+    for var, bad in (("GLASSWING_MAX_IMAGE_PIXELS", "1000000001"), ("GLASSWING_TRAIN_NICE", "20"),
+                     ("GLASSWING_MAX_TRAINING_JOBS", "0")):
+        monkeypatch.setenv(var, bad)
+        with pytest.raises(ParameterError, match=var):
+            config.check_settings()
+        monkeypatch.delenv(var)
 
 
 @pytest.mark.parametrize("var, args", [
