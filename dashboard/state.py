@@ -189,7 +189,7 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def heatmap(model_name: str, digest: str, method: str, layer: str | None, target: int | None,
-            params: tuple = (), _pixels: np.ndarray | None = None) -> dict:
+            params: tuple = (), _pixels: np.ndarray | None = None, _progress=None) -> dict:
     """One explanation as a plain dict (heatmap array, layer, class index, probability, ms)."""
     from core.explain import explain
     from core.images import resize_for_model
@@ -197,6 +197,6 @@ def heatmap(model_name: str, digest: str, method: str, layer: str | None, target
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
     with loaded.lock:
-        (exp,) = explain(loaded, batch, method, layer=layer, target=target, **dict(params))
+        (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress, **dict(params))
     return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
             "ms": exp.ms, "method": method, "empty_note": exp.empty_note}

@@ -28,3 +28,19 @@ def test_sanity_check_reports_each_stage():
     stages = [t for _, t in heard if t.startswith("Stage ")]
     assert len(stages) == len(result.steps) - 1 >= 2
     assert stages[0].startswith(f"Stage 1 of {len(stages)}: randomising down to ")
+
+
+def test_score_cam_reports_its_masked_batches_and_its_map_is_unchanged():
+    from core.explain import explain
+
+    model = _tiny_cnn()
+    images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    heard: list[tuple[float, str]] = []
+    with_progress = explain(model, images, "scorecam", layer="conv2", max_channels=8,
+                            progress=lambda f, t: heard.append((f, t)))
+    without = explain(model, images, "scorecam", layer="conv2", max_channels=8)
+    for a, b in zip(with_progress, without, strict=True):
+        np.testing.assert_array_equal(a.heatmap, b.heatmap)
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(heard) >= 2
+    assert heard[-1][1] == "Score-CAM: scored 8 of 8 masked copies of image 2 of 2"

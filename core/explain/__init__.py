@@ -27,6 +27,7 @@ from core.explain.layers import layer_choices
 from core.explain.params import Param
 from core.explain.registry import get_method, list_methods, method_names, register_method
 from core.explain.targets import ClassTarget, Target, TopClass
+from core.progress import Progress
 
 __all__ = [
     "ClassTarget", "Explanation", "ExplanationMethod", "Param", "Target", "TopClass", "explain",
@@ -35,7 +36,8 @@ __all__ = [
 
 
 def explain(model: Any, images: np.ndarray, method: str, layer: str | None = None,
-            target: int | Sequence[int] | Target | None = None, **params: Any) -> list[Explanation]:
+            target: int | Sequence[int] | Target | None = None, progress: Progress | None = None,
+            **params: Any) -> list[Explanation]:
     """Explain ``model``'s predictions for ``images`` with ``method``; one :class:`Explanation` each.
 
     ``model`` is a ``keras.Model`` (raw pixels in, probabilities out) or a ``LoadedModel`` (its lock
@@ -43,7 +45,8 @@ def explain(model: Any, images: np.ndarray, method: str, layer: str | None = Non
     ``(N, H, W, 3)`` at the model's input size. ``layer`` is for CAM methods (default: the last
     spatial layer) and ignored by the others. ``target`` is a class index, one per image, or a
     callable on the logits (default: each image's top prediction). ``params`` are the method's
-    declared parameters (see ``get_method(method).params``).
+    declared parameters (see ``get_method(method).params``). ``progress(fraction, text)``
+    (:mod:`core.progress`) hears how far a slow method (Score-CAM) has got.
     """
     explainer = get_method(method)
     keras_model, class_names, lock = model, None, nullcontext()
@@ -53,4 +56,4 @@ def explain(model: Any, images: np.ndarray, method: str, layer: str | None = Non
             layer = model.default_cam_layer or None
     with lock:
         return explainer.explain(keras_model, images, layer=layer, target=target, class_names=class_names,
-                                 **params)
+                                 progress=progress, **params)

@@ -22,6 +22,7 @@ from core.explain import compiled
 from core.explain.layers import LayerRef, feature_model, output_model, resolve_layer
 from core.explain.params import Param, validate_params
 from core.explain.targets import Target, resolve_target, scorer
+from core.progress import Progress
 
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray]  # raw maps (N, h, w), class indices (N,), probs (N,)
 
@@ -124,6 +125,7 @@ class Context:
     model: keras.Model
     layer: LayerRef | None
     target: Target | None  # a custom callable; None = by class index (the common, shared case)
+    progress: Progress | None = None  # progress(fraction, text) for slow methods (core.progress)
     scorer: Callable = field(init=False)
 
     def __post_init__(self) -> None:
@@ -167,10 +169,10 @@ class ExplanationMethod:
 
     def explain(self, model: keras.Model, images: np.ndarray, layer: str | None = None,
                 target: int | Sequence[int] | Target | None = None, class_names: Sequence[str] | None = None,
-                **params: Any) -> list[Explanation]:
+                progress: Progress | None = None, **params: Any) -> list[Explanation]:
         """One :class:`Explanation` per image; see :func:`core.explain.explain`."""
         start = time.perf_counter()
-        ref, size, maps, indices, probs = self._run(model, images, layer, target, params)
+        ref, size, maps, indices, probs = self._run(model, images, layer, target, params, progress)
         heatmaps = [normalise(resize_map(m, size)) for m in maps]
         ms = (time.perf_counter() - start) * 1000.0 / len(maps)
         return [
@@ -185,13 +187,14 @@ class ExplanationMethod:
         """The hook's raw output for the same inputs as :meth:`explain`: no resizing, no scaling."""
         return self._run(model, images, layer, target, params)[2:]
 
-    def _run(self, model: keras.Model, images: np.ndarray, layer: str | None, target: Any,
-             params: dict) -> tuple[LayerRef | None, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    def _run(self, model: keras.Model, images: np.ndarray, layer: str | None, target: Any, params: dict,
+             progress: Progress | None = None
+             ) -> tuple[LayerRef | None, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
         values = validate_params(self.name, self.params, params)
         pixels = prepare_images(model, images)
         ref = resolve_layer(model, layer) if self.uses_layer else None
         class_idx, custom = resolve_target(target, len(pixels), int(model.outputs[0].shape[-1]))
-        ctx = Context(model, ref, custom)
+        ctx = Context(model, ref, custom, progress)
         chunks = [self.compute(ctx, pixels[i:i + self.batch_size], class_idx[i:i + self.batch_size], values)
                   for i in range(0, len(pixels), self.batch_size)]
         maps, indices, probs = (np.concatenate(parts) for parts in zip(*chunks, strict=True))

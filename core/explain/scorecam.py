@@ -8,6 +8,8 @@ cuts the cost from one forward pass per channel (2048 on ResNet50) to a few batc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import tensorflow as tf
@@ -16,6 +18,7 @@ from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.compiled import INDEX_SPEC, input_spec
 from core.explain.params import Param
 from core.explain.registry import register_method
+from core.progress import report
 
 MASK_BATCH = 16  # masked images per compiled forward pass
 
@@ -61,13 +64,19 @@ class ScoreCAM(ExplanationMethod):
             return fn(tf.constant(x), tf.constant(idx, tf.int32))
 
         activations, _, idx, probs = (t.numpy() for t in forward(images, class_idx))
-        maps = [self._score_cam(forward, image, acts, int(c), params["max_channels"])
-                for image, acts, c in zip(images, activations, idx, strict=True)]
+        maps = []
+        for n, (image, acts, c) in enumerate(zip(images, activations, idx, strict=True)):
+            def heard(done: int, total: int, n: int = n) -> None:
+                report(ctx.progress, (n + done / total) / len(images),
+                       f"Score-CAM: scored {done} of {total} masked copies"
+                       + (f" of image {n + 1} of {len(images)}" if len(images) > 1 else ""))
+
+            maps.append(self._score_cam(forward, image, acts, int(c), params["max_channels"], heard))
         return np.stack(maps), idx, probs
 
     @staticmethod
     def _score_cam(forward, image: np.ndarray, activations: np.ndarray, class_index: int,
-                   cap: int) -> np.ndarray:
+                   cap: int, heard: Callable[[int, int], None] | None = None) -> np.ndarray:
         # 1. Keep the channels whose activations vary most over the map (Faster Score-CAM).
         variance = activations.reshape(-1, activations.shape[-1]).var(axis=0)
         kept = activations[..., np.argsort(-variance, kind="stable")[:cap]]
@@ -77,6 +86,8 @@ class ScoreCAM(ExplanationMethod):
             masks = _unit_masks(kept[..., i:i + MASK_BATCH], image.shape[:2])
             targets = np.full(len(masks), class_index, np.int32)
             scores.append(forward(image[None] * masks[..., None], targets)[1].numpy())  # scores only
+            if heard is not None:
+                heard(min(i + MASK_BATCH, kept.shape[-1]), kept.shape[-1])
         scores = np.concatenate(scores).astype(np.float64)
         # 3. Softmax over the channels' scores gives their weights; weighted sum, positive part.
         weights = np.exp(scores - scores.max())

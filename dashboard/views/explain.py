@@ -171,10 +171,14 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     use_layer = layer if getattr(meta, "uses_layer", True) else None
     try:
         started = time.perf_counter()
+        slot = st.empty()  # a progress bar while a slow method (Score-CAM) runs; gone once it is done
         with st.spinner(f"Computing {meta.title} ..."):
             result = state.heatmap(model_name, image.digest, method, use_layer, target,
-                                   tuple(sorted(params.items())), _pixels=image.pixels)
+                                   tuple(sorted(params.items())), _pixels=image.pixels,
+                                   _progress=lambda fraction, text: slot.progress(fraction, text=text))
+        slot.empty()
     except GlasswingError as exc:
+        slot.empty()
         st.error(f"{meta.title}: {exc}")
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
