@@ -44,3 +44,27 @@ def test_score_cam_reports_its_masked_batches_and_its_map_is_unchanged():
     fractions = [f for f, _ in heard]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(heard) >= 2
     assert heard[-1][1] == "Score-CAM: scored 8 of 8 masked copies of image 2 of 2"
+
+
+def test_zip_import_reports_the_files_it_unpacks(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from core.data.uploads import import_zip_bytes
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for label in ("cats", "dogs"):
+            for i in range(3):
+                png = io.BytesIO()
+                Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(png, format="PNG")
+                zf.writestr(f"{label}/{i}.png", png.getvalue())
+    heard: list[tuple[float, str]] = []
+    monkeypatch.setenv("GLASSWING_DATA", str(tmp_path))
+    path = import_zip_bytes(buf.getvalue(), "progress-test", filename="pets.zip",
+                            progress=lambda f, t: heard.append((f, t)))
+    assert sorted(p.name for p in path.iterdir() if p.is_dir()) == ["cats", "dogs"]
+    assert heard[0] == (0.0, "Unpacking file 1 of 6") and heard[-1] == (1.0, "Unpacked 6 files")
+    assert [f for f, _ in heard] == sorted(f for f, _ in heard)

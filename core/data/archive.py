@@ -33,6 +33,7 @@ from core import atomic, config
 from core.data import files as F
 from core.data.files import SkippedFile
 from core.errors import DataError
+from core.progress import Progress, report
 
 _CHUNK = 1 << 16
 _UTF8_FLAG = 0x800
@@ -255,12 +256,14 @@ def extract_zip(
     dest: str | os.PathLike,
     limits: ArchiveLimits | None = None,
     metadata: dict | None = None,
+    progress: Progress | None = None,
 ) -> ExtractResult:
     """Extract the image files of a zip into ``dest`` (which must not exist yet), safely.
 
     ``dest/dataset.json`` records ``metadata`` and every skipped entry with its reason, so that a
     later report still lists what the archive contained but was refused. Raises :class:`DataError`
     if the archive as a whole is unacceptable; a bad entry only adds to ``skipped``.
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears of the files as they are unpacked.
     """
     limits = limits or ArchiveLimits.from_config()
     dest = Path(dest)
@@ -275,7 +278,10 @@ def extract_zip(
             result = ExtractResult(root=dest, skipped=skipped)
             base = tmp.resolve()
             budget = limits.max_total_bytes
-            for info, rel in accepted:
+            step = max(1, len(accepted) // 100)  # about a hundred reports, however many files
+            for n, (info, rel) in enumerate(accepted):
+                if n % step == 0:
+                    report(progress, n / len(accepted), f"Unpacking file {n + 1:,} of {len(accepted):,}")
                 target = base.joinpath(*rel.split("/"))
                 if not target.resolve().is_relative_to(base):  # defence in depth; names are already clean
                     skipped.append(SkippedFile(F.printable_path(rel), "would write outside the folder",
@@ -295,6 +301,7 @@ def extract_zip(
                                                F.BAD_ENTRY))
                 else:
                     result.extracted.append(rel)
+        report(progress, 1.0, f"Unpacked {len(result.extracted):,} files")
         meta = dict(metadata or {})
         meta["archive_skipped"] = [s.to_dict() for s in result.skipped]
         atomic.write_json(tmp / "dataset.json", meta)

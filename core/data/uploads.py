@@ -21,10 +21,12 @@ from core.data.files import SkippedFile
 from core.data.labels import safe_filename
 from core.data.sessions import session_dir
 from core.errors import DataError, ParameterError
+from core.progress import Progress
 
 
 def import_zip_bytes(
     data: bytes, session_id: str, filename: str = "upload.zip", limits: ArchiveLimits | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Safely extract an uploaded zip into the session folder; returns the dataset folder."""
     limits = limits or ArchiveLimits.from_config()
@@ -34,7 +36,8 @@ def import_zip_bytes(
     dataset_id = f"upload-{hashlib.sha256(data).hexdigest()[:12]}"
     dest = session_dir(session_id) / dataset_id
     if not (dest / "dataset.json").is_file():
-        extract_zip(data, dest, limits, metadata={"id": dataset_id, "source": F.printable_path(filename)})
+        extract_zip(data, dest, limits, metadata={"id": dataset_id, "source": F.printable_path(filename)},
+                    progress=progress)
     return dest
 
 

@@ -156,7 +156,12 @@ def _import(action) -> None:
 
 def _import_zip(name: str, data: bytes) -> tuple[Path, list[tuple[str, str]]]:
     classroom().check_upload(len(data))
-    path = import_zip_bytes(data, session_id(), filename=name)
+    bar = st.progress(0.0, text=f"Importing {name} ...")
+    try:
+        path = import_zip_bytes(data, session_id(), filename=name,
+                                progress=lambda fraction, text: bar.progress(fraction, text=f"{name}: {text}"))
+    finally:
+        bar.empty()
     return path, _archive_notices(path, name)
 
 
