@@ -90,8 +90,9 @@ def shortcut_report(loaded: Any, source: str = DATASET, method: str = "saliency"
                     max_explained: int = 60) -> ShortcutReport:
     """Measure the shortcut of ``loaded`` (a LoadedModel trained on ``source``).
 
-    The default method is saliency: the lesson's small CNN ends in Flatten + Dense, so its evidence is
-    tied to positions, and Grad-CAM's spatially averaged weights often cancel to an empty map there.
+    The default method is saliency (no layer to choose). The lesson's small CNN ends in Flatten + Dense,
+    so its evidence is tied to positions; Grad-CAM keeps each position's gradient on such heads (see
+    core.explain.gradcam), so it finds the watermark too.
     """
     from core.data import open_dataset
     from core.trust.ground_truth import energy_in_mask, pointing_hit
