@@ -61,3 +61,10 @@ def test_raw_heatmap_download_is_the_npy_the_cli_writes(app):
     buttons = [b for b in app.get("download_button") if b.proto.label == "Download heatmap (.npy)"]
     assert len(buttons) == 1
     assert np.asarray(buttons[0].proto.url).size == 1  # served as a file, like the overlay
+
+
+def test_score_cam_runs_with_its_progress_bar_and_leaves_none_behind(app):
+    app.multiselect(key="explain_methods").set_value(["scorecam"]).run()
+    assert not app.exception, app.exception
+    assert any(c.startswith("Score-CAM · Egyptian cat") for img in app.get("image") for c in img.captions)
+    assert len(app.get("progress")) == 0

@@ -68,3 +68,18 @@ def test_zip_import_reports_the_files_it_unpacks(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.iterdir() if p.is_dir()) == ["cats", "dogs"]
     assert heard[0] == (0.0, "Unpacking file 1 of 6") and heard[-1] == (1.0, "Unpacked 6 files")
     assert [f for f, _ in heard] == sorted(f for f, _ in heard)
+
+
+def test_checking_every_image_reports_how_many_are_checked(tmp_path):
+    from PIL import Image
+
+    from core.data.dataset import open_dataset
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / label / f"{i}.png")
+    heard: list[tuple[float, str]] = []
+    ds = open_dataset(tmp_path, strict=False, progress=lambda f, t: heard.append((f, t)))
+    assert sorted(ds.class_names) == ["a", "b"]
+    assert heard[-1] == (1.0, "Checked 10 of 10 images") and len(heard) == 10

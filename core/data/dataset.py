@@ -21,6 +21,7 @@ from core.data.report import MIN_PER_CLASS, DatasetReport, build_report
 from core.data.scan import ALL, ScanResult, scan_folder
 from core.data.splits import Item, class_weights, stratified_split
 from core.errors import DataError, unknown_name
+from core.progress import Progress
 
 
 @dataclass
@@ -169,10 +170,12 @@ def resolve_source(source: str | os.PathLike, allow_download: bool = True) -> Pa
 
 def open_dataset(
     source: str | os.PathLike, min_per_class: int = MIN_PER_CLASS, strict: bool = True,
+    progress: Progress | None = None,
 ) -> Dataset:
     """Open, scan and validate a dataset. With ``strict`` (default) an unusable dataset raises
-    :class:`DataError` naming its first problem; the full story is in ``inspect_dataset``."""
-    scan = scan_folder(resolve_source(source))
+    :class:`DataError` naming its first problem; the full story is in ``inspect_dataset``.
+    ``progress(fraction, text)`` hears of the images as they are checked."""
+    scan = scan_folder(resolve_source(source), progress=progress)
     report = build_report(scan, min_per_class)
     if strict and report.errors:
         more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""

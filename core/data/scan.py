@@ -26,6 +26,7 @@ from core.data.files import SkippedFile
 from core.data.labels import slug
 from core.errors import DataError, ImageError
 from core.images import load_image
+from core.progress import Progress, report
 
 MIN_SIDE = 4  # images smaller than this on a side are skipped
 MAX_DEPTH = 4  # folders below a class folder that are still searched
@@ -201,10 +202,12 @@ _CACHE: dict[tuple[Path, str, int], ScanResult] = {}
 _CACHE_SIZE = 16
 
 
-def scan_folder(path: str | os.PathLike, workers: int = 2, use_cache: bool = True) -> ScanResult:
+def scan_folder(path: str | os.PathLike, workers: int = 2, use_cache: bool = True,
+                progress: Progress | None = None) -> ScanResult:
     """Scan ``path`` (a folder of class folders, or of train/val/test folders) and validate every file.
 
     An unchanged folder is not decoded again within a process (``use_cache=False`` forces it).
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears of the images as they are checked.
     """
     start = Path(path)
     if not start.is_dir():
@@ -213,7 +216,7 @@ def scan_folder(path: str | os.PathLike, workers: int = 2, use_cache: bool = Tru
     key = (base, folder_signature(base), config.max_image_pixels())
     if use_cache and key in _CACHE:
         return copy.deepcopy(_CACHE[key])
-    result = _scan(base, workers)
+    result = _scan(base, workers, progress)
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -238,7 +241,7 @@ def _subfolders(folder: Path, base: Path, skipped: list[SkippedFile], reserved: 
     return out
 
 
-def _scan(base: Path, workers: int) -> ScanResult:
+def _scan(base: Path, workers: int, progress: Progress | None = None) -> ScanResult:
     # Reported paths are relative to the folder given (as in the user's zip), not to the class root.
     root = find_root(base)
     meta = load_meta(base)  # written by Glasswing at the top of what it extracted or generated
@@ -278,7 +281,12 @@ def _scan(base: Path, workers: int) -> ScanResult:
     class_names = order + sorted(class_set - set(order))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # PIL decodes without the GIL
-        results = list(pool.map(lambda c: check_file(c[0], _rel(c[0], base), c[1], c[2]), candidates))
+        results = []
+        step = max(1, len(candidates) // 100)  # about a hundred reports, however many files
+        for n, r in enumerate(pool.map(lambda c: check_file(c[0], _rel(c[0], base), c[1], c[2]), candidates)):
+            results.append(r)
+            if (n + 1) % step == 0 or n + 1 == len(candidates):
+                report(progress, (n + 1) / len(candidates), f"Checked {n + 1:,} of {len(candidates):,} images")
     images = [r for r in results if isinstance(r, ScannedImage)]
     skipped += [r for r in results if isinstance(r, SkippedFile)]
     split_names = [s for s in ("train", "val", "test", ALL) if s in containers]
