@@ -529,11 +529,11 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["train", "--data", "{ds}", "--adversarial", "magic:4"], "magic"),
     (["train", "--data", "{ds}", "--export", "onnx"], "--export"),
     (["runs", "show", "nope"], "No run 'nope'"),
-    (["runs", "show", "{ds}"], "not a training run"),
+    (["runs", "show", "{ds}"], "is not a run inside"),
     (["runs", "rename", "nope", "new"], "No run 'nope'"),
     (["runs", "rename", "{run}", "\x07"], "name"),
     (["runs", "delete", "nope", "--yes"], "No run 'nope'"),
-    (["runs", "delete", "{ds}", "--yes"], "not a training run"),
+    (["runs", "delete", "{ds}", "--yes"], "is not a run inside"),
     (["runs", "export", "nope"], "No run 'nope'"),
     (["runs", "export", "{run}", "--formats", "onnx"], "--formats"),
     (["runs", "export", "{run}", "--formats", ","], "--formats"),
@@ -613,6 +613,8 @@ def test_every_cli_option_rejects_nonsense_naming_it(args, needle, corpus, tiny_
         for key, value in values.items():
             arg = arg.replace(key, value)
         resolved.append(arg)
+    if resolved[0] == "runs" and "{run}" in args:  # the run lives in its own runs folder
+        resolved[1:1] = ["--root", str(complete_run.parent)]
     if resolved[0] == "train":  # if a nonsense value ever slipped through, train something tiny
         resolved += [] if "--out" in resolved else ["--out", str(sandbox / "runs")]
         resolved += [] if "--model" in resolved else ["--model", "small_cnn"]
@@ -686,7 +688,7 @@ def test_runs_commands_never_touch_a_folder_that_is_not_a_run(sandbox):
     for args in (["runs", "delete", precious, "--yes"], ["runs", "rename", precious, "x"],
                  ["runs", "show", precious], ["runs", "export", precious]):
         code, _, stderr = cli(*args)
-        assert code == 2 and "is not a training run" in last_line(stderr)
+        assert code == 2 and "is not a run inside" in last_line(stderr)
     assert (precious / "sub" / "thesis.txt").read_text() == "years of work"
 
 
