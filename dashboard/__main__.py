@@ -64,12 +64,14 @@ def skip_repl_check() -> bool:
 def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli
 
+    from core.config import check_settings
     from core.errors import ParameterError
     from dashboard.keras_session import keep_keras_session
     from dashboard.memory import return_large_blocks, start_idle_cleanup
 
     return_large_blocks()  # before the warm-up allocates: a burst of sessions' memory goes back afterwards
     try:
+        check_settings()
         start_idle_cleanup()
     except ParameterError as exc:  # a nonsense setting: say which, before anything starts
         print(exc, file=sys.stderr)

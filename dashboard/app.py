@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from core.config import check_settings  # noqa: E402
 from core.errors import GlasswingError  # noqa: E402
 from core.priority import foreground  # noqa: E402
 from dashboard import state  # noqa: E402
@@ -28,6 +29,7 @@ except GlasswingError as exc:  # a teacher's typo must say which key is wrong, n
     st.error(f"Classroom configuration: {exc}")
     st.stop()
 try:
+    check_settings()  # a nonsense GLASSWING_* number is named here, not in the middle of an upload
     state.init_session()
     start_idle_cleanup()  # for `streamlit run` too (idempotent)
 except GlasswingError as exc:

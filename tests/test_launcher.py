@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+import pytest
+
 import dashboard.__main__ as launcher
 from core.explain import compiled
 from core.zoo import load_model
@@ -53,3 +55,40 @@ def test_main_serves_the_app_with_the_given_streamlit_options(monkeypatch):
             break
         time.sleep(0.01)
     assert seen.get("warmed") is True
+
+
+SETTINGS = [("GLASSWING_MAX_UPLOAD_MB", "abc"), ("GLASSWING_MAX_IMAGE_PIXELS", "abc"),
+            ("GLASSWING_MAX_TRAINING_JOBS", "0"), ("GLASSWING_TRAIN_NICE", "99")]
+
+
+@pytest.mark.parametrize("var, value", SETTINGS)
+def test_the_app_names_a_nonsense_core_setting_instead_of_any_page(monkeypatch, var, value):
+    """Read when a page starts, not in the middle of an upload (where a traceback showed) or a job."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(var, value)
+    app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+    at = AppTest.from_file(app, default_timeout=60).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    # GLASSWING_MAX_UPLOAD_MB is a classroom setting too, read (and named) with the classroom's
+    prefix = "Classroom configuration" if var == "GLASSWING_MAX_UPLOAD_MB" else "Server setting"
+    assert len(errors) == 1 and errors[0].startswith(f"{prefix}: {var} must be"), errors
+
+
+@pytest.mark.parametrize("var, value", SETTINGS[:2])
+def test_the_launcher_refuses_a_nonsense_core_setting_before_serving(monkeypatch, capsys, var, value):
+    from streamlit.web import cli as stcli
+
+    import dashboard.__main__ as launcher
+    from dashboard import memory
+
+    monkeypatch.setenv(var, value)
+    monkeypatch.setattr(memory, "return_large_blocks", lambda: False)
+    started = []
+    monkeypatch.setattr(launcher, "warm_up", lambda: started.append("warm-up"))
+    monkeypatch.setattr(stcli, "main", lambda: started.append("server") or 0)
+    assert launcher.main([]) == 2
+    assert var in capsys.readouterr().err and started == []
