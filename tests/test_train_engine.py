@@ -252,10 +252,10 @@ def test_adversarial_training_mixes_attacked_images_in(colours, tmp_path, monkey
     assert runs.read_meta(result.run_dir)["metrics"]["val_adversarial_accuracy"] == adversarial["accuracy"]
 
 
-def test_exports_load_and_agree_with_the_keras_model(scratch_run, tmp_path):
+def test_exports_load_and_agree_with_the_keras_model(scratch_run, runs_root, tmp_path):
     from core.train.export import export_run
 
-    report = export_run(scratch_run[0].run_dir, out_dir=tmp_path / "export")
+    report = export_run(scratch_run[0].run_dir, out_dir=tmp_path / "export", root=runs_root)
     by_format = {item["format"]: item for item in report["exports"]}
     assert set(by_format) == {"keras", "savedmodel", "tflite-float16", "tflite-int8"}
     for item in by_format.values():
@@ -402,7 +402,7 @@ def test_an_export_killed_at_a_random_moment_leaves_only_whole_files(scratch_run
     before = _digest(run_dir)
     out = tmp_path / "export"
     script = ("from core.train.export import export_run; "
-              f"export_run({str(run_dir)!r}, out_dir={str(out)!r})")
+              f"export_run({str(run_dir)!r}, out_dir={str(out)!r}, root={str(run_dir.parent)!r})")
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
@@ -434,6 +434,6 @@ def test_an_export_killed_at_a_random_moment_leaves_only_whole_files(scratch_run
     if process.returncode == 0:
         assert {"model.keras", "saved_model", "export.json"} <= visible
 
-    report = export_run(run_dir, out_dir=out)  # a restarted export goes through over whatever was left
+    report = export_run(run_dir, out_dir=out, root=run_dir.parent)  # a restart goes through the leftovers
     assert [item["format"] for item in report["exports"]] == ["keras", "savedmodel", "tflite-float16",
                                                               "tflite-int8"]

@@ -42,9 +42,28 @@ class ExportResult:
     count: int  # validation images compared
     top1_agreement: float  # fraction with the same predicted class as the Keras model
     max_abs_diff: float  # largest absolute difference of a probability
+    accuracy: float | None = None  # this export's accuracy on those images (their labels)
+    keras_accuracy: float | None = None  # the Keras model's accuracy on the same images
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "warning": parity_warning(asdict(self))}
+
+
+AGREEMENT_WARNING = 0.95  # below this share of unchanged top classes an export is flagged, not captioned
+
+
+def parity_warning(result: dict[str, Any]) -> str | None:
+    """One sentence when an export changes the top class of many images (e.g. a poorly calibrated int8
+    model), with its accuracy against the Keras model's; None when it agrees closely."""
+    agreement = float(result.get("top1_agreement", 1.0))
+    if agreement >= AGREEMENT_WARNING:
+        return None
+    accuracy, keras_accuracy = result.get("accuracy"), result.get("keras_accuracy")
+    scores = (f" Its accuracy on them is {accuracy:.1%}, the Keras model's {keras_accuracy:.1%}."
+              if accuracy is not None and keras_accuracy is not None else "")
+    return (f"This {result.get('format', 'export')} model changes the top class of {1 - agreement:.0%} of "
+            f"{result.get('count', 0)} validation images.{scores} Prefer the float16 or Keras export, or "
+            "calibrate int8 on more training images.")
 
 
 def _size(path: Path) -> int:
@@ -53,7 +72,8 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _images(run_dir: Path, split: str, limit: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
+def _images(run_dir: Path, split: str, limit: int, size: tuple[int, int], seed: int = 0,
+            with_labels: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Up to ``limit`` images of a split saved in split.json, at the model's size, as uint8 (a quarter
     of the memory of float32; batches are converted as they are used)."""
     from core.data.pipeline import load_for_model
@@ -68,7 +88,8 @@ def _images(run_dir: Path, split: str, limit: int, size: tuple[int, int], seed: 
         items = [items[i] for i in keep]
     if not items:
         raise GlasswingError(f"Run {run_dir.name} has no {split} images to check the export with.")
-    return np.stack([load_for_model(item.path, size) for item in items])
+    images = np.stack([load_for_model(item.path, size) for item in items])
+    return (images, np.array([item.label for item in items])) if with_labels else images
 
 
 def _batched(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int = 32) -> np.ndarray:
@@ -168,8 +189,9 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                              "choose a folder.") from None
     model = load_keras_file(run_dir / runs.MODEL_FILE)
     size = check_contract(model, f"Run {run_dir.name}")  # the model's own input size, not run.json's word
-    images = _images(run_dir, "val", parity_images, size)
+    images, labels = _images(run_dir, "val", parity_images, size, with_labels=True)
     reference = _batched(lambda x: model(x, training=False), images)
+    keras_accuracy = float((reference.argmax(1) == labels).mean())
     representative = None
     if "tflite-int8" in formats:
         representative = _images(run_dir, "train", representative_images, size, seed=1)
@@ -180,7 +202,8 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
         results.append(ExportResult(
             format=fmt, path=str(path), bytes=_size(path), seconds=round(time.monotonic() - started, 3),
             count=len(images), top1_agreement=float((predicted.argmax(1) == reference.argmax(1)).mean()),
-            max_abs_diff=float(np.abs(predicted - reference).max())))
+            max_abs_diff=float(np.abs(predicted - reference).max()),
+            accuracy=float((predicted.argmax(1) == labels).mean()), keras_accuracy=keras_accuracy))
 
     # TFLite converts from a SavedModel: the exported one, or a temporary one removed at the end.
     keep_saved_model = "savedmodel" in formats

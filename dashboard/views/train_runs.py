@@ -155,6 +155,8 @@ def _export(run: RunInfo, owner: str) -> None:
         if not path.exists():
             done.pop(key, None)
             return
+        if result.get("warning"):  # a large drop (a poorly calibrated int8 model) is a warning, not a caption
+            st.warning(result["warning"])
         st.caption(f"{result['bytes'] / 1e6:.1f} MB · same top class as the Keras model on "
                    f"{result['top1_agreement']:.1%} of {result['count']} validation images · largest "
                    f"probability difference {result['max_abs_diff']:.2g}")
