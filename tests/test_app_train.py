@@ -171,3 +171,33 @@ def _render_train_page() -> None:
     from dashboard.views import train
 
     train.main()
+
+
+def test_a_reload_keeps_the_form_and_the_finished_run(colours):
+    """A reload (a new script session with the same address) shows the newest job's settings and that
+    job, not the defaults and "No training yet"."""
+    at = open_train_page(colours)
+    choose_small_cnn(at, epochs=2)
+    at.selectbox(key="train_augment_choice").set_value("light")
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    owner, token = at.session_state["session_id"], at.query_params["session"]
+    job = job_queue().get(at.session_state["train_job_id"], owner)
+    assert job.wait(timeout=180) and job.status == "complete", job.error
+
+    reload = AppTest.from_file(APP, default_timeout=120)  # the Data page's choice is gone with the session
+    reload.query_params["session"] = token
+    reload._page_hash = calc_hash("train")
+    reload.run()
+    assert not reload.exception, reload.exception
+    data = reload.selectbox(key="train_data")  # set through session state: its value is the state's
+    assert reload.session_state["train_data"] == str(colours) and data.index == 0
+    assert reload.selectbox(key="train_model").value == "small_cnn"
+    assert reload.selectbox(key="train_augment_choice").value == "light"
+    assert reload.number_input(key="train_epochs").value == 2
+    page = texts(reload)
+    assert "No training yet" not in page and "Finished. Validation accuracy" in page
+    assert any(m.label.startswith("HOG + linear SVM baseline") for m in reload.metric)
+    reload.run()  # the restored values stay on the next rerun
+    assert reload.number_input(key="train_epochs").value == 2
+    assert reload.session_state["train_data"] == str(colours) and reload.selectbox(key="train_data").index == 0

@@ -147,8 +147,14 @@ def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
 def settings_ui(room: ClassroomConfig, owner: str) -> None:
     """Sidebar: dataset, model and the training form; pressing Start queues a background job."""
     st.header("Training settings")
+    # After a reload (a new script session, the same session id) the form shows the settings of the
+    # session's newest job instead of the defaults.
+    restored = None if "train_data" in st.session_state else last_config(owner)
+    if restored is not None:  # kept, so the restored dataset stays offered on later reruns
+        st.session_state["train_restored_data"] = str(restored.data)
     try:
-        datasets = dataset_options(room, st.session_state.get("train_dataset"))
+        datasets = dataset_options(room, st.session_state.get("train_dataset")
+                                   or st.session_state.get("train_restored_data"))
         models = model_options(room, owner)
     except GlasswingError as exc:
         st.error(str(exc))
@@ -156,9 +162,13 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
     if not datasets or not models:
         st.warning("This classroom offers no dataset or no model to train.")
         return
+    if restored is not None:
+        _restore(restored, datasets)
     data = st.selectbox("Dataset", list(datasets), format_func=datasets.get, key="train_data",
                         help="Your own images from the Data page, or a built-in dataset.")
     default_model = list(models).index("efficientnet_lite0") if "efficientnet_lite0" in models else 0
+    if restored is not None and str(restored.model) in models:
+        default_model = list(models).index(str(restored.model))
     model = st.selectbox("Base model", list(models), index=default_model, format_func=models.get,
                          key="train_model", help="A pretrained model learns your classes fastest (transfer "
                          "learning); 'from scratch' networks start from random weights.")
@@ -167,7 +177,7 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
                "Transfer learning: the pretrained backbone stays frozen and a new last layer (the head) "
                "learns your classes.")
     with st.form("train_form"):
-        values = _form_fields(data, model, scratch, room)
+        values = _form_fields(data, model, scratch, room, restored)
         submitted = st.form_submit_button("Start training", type="primary", width="stretch",
                                           key="train_start")
     if submitted:
@@ -177,6 +187,26 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
             st.error(str(exc))
         else:
             st.success("Training started: follow it on the right.")
+
+
+def last_config(owner: str) -> TrainConfig | None:
+    """The config of this session's newest job started on this page (lesson jobs are the lesson's)."""
+    jobs = [j for j in job_queue().jobs(owner, include_shared=False)
+            if not str(j.config.name or "").startswith("Lesson: ")]
+    return jobs[0].config if jobs else None
+
+
+def _restore(config: TrainConfig, datasets: dict[str, str]) -> None:
+    """Put a job's dataset and augmentation back into the (not yet drawn) pickers."""
+    from core.data.augment import PRESETS
+
+    if str(config.data) in datasets:
+        st.session_state["train_data"] = str(config.data)
+    if isinstance(config.augment, dict):
+        st.session_state.setdefault("train_augment", config.augment)
+        st.session_state["train_augment_choice"] = AUGMENT_PAGE
+    elif config.augment in PRESETS:
+        st.session_state["train_augment_choice"] = config.augment
 
 
 def _augment_choice() -> tuple[list[str], dict[str, str], Any]:
@@ -194,20 +224,25 @@ def _augment_choice() -> tuple[list[str], dict[str, str], Any]:
     return options, labels, page_spec
 
 
-def _form_fields(data: str, model: str, scratch: bool, room: ClassroomConfig) -> dict[str, Any]:
-    """The form's widgets; returns TrainConfig fields (not yet validated)."""
+def _form_fields(data: str, model: str, scratch: bool, room: ClassroomConfig,
+                 restored: TrainConfig | None = None) -> dict[str, Any]:
+    """The form's widgets (starting from ``restored``'s numbers if given); returns TrainConfig fields."""
     values: dict[str, Any] = {"data": data, "model": model}
     values["name"] = st.text_input("Run name (optional)", key="train_name", max_chars=200,
                                    placeholder="e.g. shapes with light augmentation")
     default_epochs = min(10, room.max_epochs) if room.max_epochs else 10
+    if restored is not None:
+        default_epochs = min(restored.epochs, room.max_epochs) if room.max_epochs else restored.epochs
     values["epochs"] = int(st.number_input(
         "Epochs", value=default_epochs, step=1, key="train_epochs",
         help="Passes over the training images. Training stops early when validation loss stops improving."
         + (f" This classroom allows at most {room.max_epochs}." if room.max_epochs else "")))
     values["learning_rate"] = float(st.number_input(
-        "Learning rate", value=1e-3, step=1e-4, format="%.5f", key="train_lr",
+        "Learning rate", value=float(restored.learning_rate) if restored else 1e-3, step=1e-4, format="%.5f",
+        key="train_lr",
         help="Step size of the optimiser (Adam). It decays smoothly to 0 over the training."))
-    values["batch_size"] = st.selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(32),
+    batch = restored.batch_size if restored and restored.batch_size in BATCH_SIZES else 32
+    values["batch_size"] = st.selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(batch),
                                         key="train_batch", help="Images per training step.")
     options, labels, page_spec = _augment_choice()
     augment = st.selectbox("Augmentation", options, format_func=labels.get, key="train_augment_choice",

@@ -30,7 +30,8 @@ PHASES = {"queued": "Waiting in line", "starting": "Starting the training proces
 
 
 def current_job(owner: str) -> Job | None:
-    """The job this session follows: the one it started last, else its newest unfinished one."""
+    """The job this session follows: the one it started last, else its newest unfinished one, else the
+    newest finished one."""
     queue = job_queue()
     job_id = st.session_state.get("train_job_id")
     if job_id:
@@ -38,11 +39,12 @@ def current_job(owner: str) -> Job | None:
             return queue.get(job_id, owner)
         except UnknownNameError:
             st.session_state.pop("train_job_id", None)  # forgotten by a restarted server
-    active = [j for j in queue.jobs(owner, include_shared=False) if not j.done]
-    if active:
-        st.session_state["train_job_id"] = active[0].id
-        return active[0]
-    return None
+    own = queue.jobs(owner, include_shared=False)  # newest first
+    # After a reload: the unfinished job, else the one that finished last (not "No training yet").
+    chosen = next((j for j in own if not j.done), own[0] if own else None)
+    if chosen is not None:
+        st.session_state["train_job_id"] = chosen.id
+    return chosen
 
 
 def live_panel(owner: str) -> None:
@@ -154,6 +156,16 @@ def run_summary(run_dir, key: str) -> None:
     if (metrics.get("test") or {}).get("accuracy") is not None:
         cols[2].metric("Test accuracy", f"{metrics['test']['accuracy']:.1%}",
                        help=f"{metrics['test']['count']} images held out until the end")
+    baseline = metrics.get("baseline")
+    if baseline:
+        st.metric("HOG + linear SVM baseline, same validation images", f"{baseline['val_accuracy']:.1%}",
+                  delta=f"{(val['accuracy'] - baseline['val_accuracy']) * 100:+.1f} points for this run",
+                  help=f"{baseline['method']}, trained on the run's {baseline['train_size']} training images "
+                       f"in {baseline['seconds']:.1f} s.")
+        if val["accuracy"] < baseline["val_accuracy"]:
+            st.warning(f"This run loses to a classical baseline ({val['accuracy']:.1%} against "
+                       f"{baseline['val_accuracy']:.1%}): train the head longer or at a higher learning rate, "
+                       "or fine-tune the top of the backbone.")
     left, right = st.columns([3, 2])
     with left:
         if val.get("confusion"):
