@@ -292,3 +292,50 @@ def test_undecodable_file_names_on_disk_are_handled(tmp_path):
 
     images, labels = load_batch(ds.items(), (8, 8))
     assert images.shape == (4, 8, 8, 3) and labels.tolist() == [0, 0, 1, 1]
+
+
+def _tiny_classes(root: Path, classes: str = "ab", per_class: int = 3) -> Path:
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_a_folder_that_cannot_be_listed_is_skipped_by_name(tmp_path, monkeypatch):
+    """As root every folder is readable, so the refusal the OS gives others is simulated."""
+    from core.data import scan
+
+    root = _tiny_classes(tmp_path / "d", "abc")
+    real = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "c":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    result = scan_folder(root, use_cache=False)
+    assert [s for s in result.skipped if s.code == F.UNREADABLE] == [
+        F.SkippedFile("c/", "folder cannot be read (permissions)", F.UNREADABLE)]
+    assert len(result.images) == 6
+    monkeypatch.setattr(scan.os, "scandir", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(DataError, match="cannot be read"):
+        scan_folder(tmp_path / "d", use_cache=False)
+
+
+def test_a_tree_far_larger_than_a_dataset_is_refused_before_it_is_walked(tmp_path, monkeypatch):
+    """`data inspect /` walked the whole disk; now the walk stops at the dataset limit."""
+    from core.data import scan
+
+    monkeypatch.setattr(scan, "MAX_FILES", 10)
+    root = _tiny_classes(tmp_path / "big", "abcdefgh")  # 24 files
+    with pytest.raises(DataError, match="more than"):
+        scan_folder(root, use_cache=False)
+    walked = []
+    real_walk = os.walk
+    monkeypatch.setattr(scan.os, "walk", lambda top: (walked.append(d) or (d, n, f) for d, n, f in real_walk(top)))
+    deep = tmp_path / "deep"
+    (deep / "a" / "b" / "c" / "d" / "e" / "f" / "g" / "h" / "i" / "j" / "k" / "l").mkdir(parents=True)
+    scan.folder_signature(deep)
+    assert max(len(Path(d).relative_to(deep).parts) for d in walked) <= scan.MAX_DEPTH + 5

@@ -80,8 +80,22 @@ def load_meta(root: Path) -> dict[str, Any]:
 
 
 def _visible_entries(folder: Path) -> list[os.DirEntry]:
-    with os.scandir(folder) as it:
-        return sorted(it, key=lambda e: e.name)
+    """The entries of ``folder`` by name; a folder that cannot be listed is a DataError naming it."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(f"The folder {folder} cannot be read ({exc.strerror or exc}).") from None
+
+
+def _readable_entries(folder: Path, root: Path, skipped: list[SkippedFile]) -> list[os.DirEntry]:
+    """Like :func:`_visible_entries` inside a dataset, where a folder that cannot be read is skipped."""
+    try:
+        return _visible_entries(folder)
+    except DataError:
+        skipped.append(SkippedFile(_rel(folder, root) + "/", "folder cannot be read (permissions)",
+                                   F.UNREADABLE))
+        return []
 
 
 def find_root(path: Path) -> Path:
@@ -103,8 +117,11 @@ def find_root(path: Path) -> Path:
 def _candidate_files(
     folder: Path, root: Path, depth: int, skipped: list[SkippedFile], out: list[Path],
 ) -> None:
-    """Collect regular files below a class folder, recording links, hidden and special entries."""
-    for entry in _visible_entries(folder):
+    """Collect regular files below a class folder, recording links, hidden and special entries; a tree
+    with more than MAX_FILES entries is refused as soon as it is seen to be one (``/`` is not a dataset)."""
+    for entry in _readable_entries(folder, root, skipped):
+        if len(out) + len(skipped) > MAX_FILES:
+            raise DataError(f"The dataset has more than {MAX_FILES:,} files; use a smaller subset.")
         path = Path(entry.path)
         rel = _rel(path, root)
         if F.is_hidden_or_system(entry.name):
@@ -182,10 +199,22 @@ def _dataset_id(root: Path, meta: dict, images: list[ScannedImage]) -> str:
 
 
 def folder_signature(folder: Path) -> str:
-    """A cheap fingerprint of a folder tree (names, sizes, modification times; no file is read)."""
+    """A cheap fingerprint of a folder tree (names, sizes, modification times; no file is read).
+
+    Only as deep and as large as a scan looks (a split, a class and MAX_DEPTH folders below it); a tree
+    with more entries than a dataset may have is refused before it is walked further.
+    """
     digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(folder):  # never follows links
+    seen = 0
+    top = len(Path(folder).parts)
+    for dirpath, dirnames, filenames in os.walk(folder):  # never follows links; unreadable folders are passed
         dirnames.sort()
+        if len(Path(dirpath).parts) - top >= MAX_DEPTH + 5:  # wrappers (3), split, class, then MAX_DEPTH
+            dirnames.clear()
+        seen += len(filenames) + len(dirnames)
+        if seen > 2 * MAX_FILES:
+            raise DataError(f"{folder} holds more than {2 * MAX_FILES:,} files and folders; a dataset may have "
+                            f"at most {MAX_FILES:,} files. Point at the dataset's own folder.")
         for name in sorted(filenames) + dirnames:
             try:
                 st = os.lstat(os.path.join(dirpath, name))
@@ -226,7 +255,7 @@ def scan_folder(path: str | os.PathLike, workers: int = 2, use_cache: bool = Tru
 def _subfolders(folder: Path, base: Path, skipped: list[SkippedFile], reserved: frozenset[str]) -> list[Path]:
     """The real sub-folders of ``folder``; hidden entries, links and loose files are recorded as skipped."""
     out = []
-    for entry in _visible_entries(folder):
+    for entry in _readable_entries(folder, base, skipped):
         rel = _rel(Path(entry.path), base)
         if entry.name in reserved:
             continue
