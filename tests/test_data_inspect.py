@@ -319,7 +319,10 @@ def test_a_folder_that_cannot_be_listed_is_skipped_by_name(tmp_path, monkeypatch
     assert [s for s in result.skipped if s.code == F.UNREADABLE] == [
         F.SkippedFile("c/", "folder cannot be read (permissions)", F.UNREADABLE)]
     assert len(result.images) == 6
-    monkeypatch.setattr(scan.os, "scandir", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    def refused(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(scan.os, "scandir", refused)
     with pytest.raises(DataError, match="cannot be read"):
         scan_folder(tmp_path / "d", use_cache=False)
 
