@@ -199,3 +199,23 @@ def test_fashion_subset_from_the_debian_package():
     assert ds.counts("train") == dict.fromkeys(fashion.CLASS_NAMES, n_train)
     assert ds.counts("test") == dict.fromkeys(fashion.CLASS_NAMES, n_test)
     assert ds.report.image_sizes.min_width == ds.report.image_sizes.max_width == 28
+
+
+def test_a_mask_bomb_is_refused_by_the_image_pixel_cap(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from core.data.dataset import open_dataset
+    from core.errors import ImageError
+
+    monkeypatch.setenv("GLASSWING_MAX_IMAGE_PIXELS", "10000")
+    for c in "ab":
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "masks" / "a").mkdir(parents=True)
+    Image.new("L", (200, 200)).save(tmp_path / "masks" / "a" / "0.png")  # 40,000 pixels > 10,000
+    (tmp_path / "dataset.json").write_text('{"masks": "masks"}')
+    dataset = open_dataset(tmp_path)
+    assert dataset.mask_path(tmp_path / "a" / "0.png") is not None
+    with pytest.raises(ImageError, match="more than the limit"):
+        dataset.load_mask(tmp_path / "a" / "0.png")

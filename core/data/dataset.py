@@ -90,10 +90,10 @@ class Dataset:
         path = self.mask_path(image)
         if path is None:
             return None
-        from PIL import Image
+        from core.images import load_image
 
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L")) >= 128
+        rgb = load_image(path, name=f"mask {Path(path).name}")  # the same checks and pixel cap as images
+        return rgb @ np.array([0.299, 0.587, 0.114]) >= 128  # PIL's "L" luminance
 
 
 def dataset_from_scan(scan: ScanResult, report: DatasetReport) -> Dataset:
