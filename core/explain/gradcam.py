@@ -26,8 +26,7 @@ from core.explain.registry import register_method
 class GradCAM(ExplanationMethod):
     name = "gradcam"
     title = "Grad-CAM"
-    description = ("Feature maps of a conv layer weighted by the class score's average gradient "
-                   "(its gradient at each position when the head flattens the maps).")
+    description = "Feature maps weighted by the class score's average gradient (per position on Flatten heads)."
     uses_layer = True
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
