@@ -329,6 +329,28 @@ def test_training_onto_a_full_disk_fails_in_one_sentence(tmp_path, dataset):
     assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
 
 
+def test_a_disk_that_fills_at_the_first_write_leaves_a_failed_run(tmp_path, dataset, monkeypatch):
+    """split.json is written right after run.json says 'running': a failure there marks the run failed."""
+    from core.atomic import StorageError
+    from core.train import engine, runs
+    from core.train.config import TrainConfig
+
+    real = runs.write_json
+
+    def full_at_split(run_dir, name, obj):
+        if name == runs.SPLIT_FILE:
+            raise StorageError(f"Could not save {name} in {run_dir}: the disk is full.")
+        real(run_dir, name, obj)
+
+    monkeypatch.setattr(engine.runs, "write_json", full_at_split)
+    config = TrainConfig(data=str(dataset), model="small_cnn", image_size=SIZE, epochs=1, batch_size=4)
+    with pytest.raises(StorageError, match="the disk is full"):
+        engine.train(config, runs_root=tmp_path / "runs")
+    (run,) = (tmp_path / "runs").iterdir()
+    assert runs.get_run(run.name, root=tmp_path / "runs").status == runs.FAILED
+    assert "the disk is full" in runs.read_meta(run)["error"]
+
+
 # -- the last resort -----------------------------------------------------------------------------------------
 def test_a_bug_reaches_the_user_as_one_sentence_asking_for_a_report(monkeypatch):
     import core.cli.models_cmd as models_cmd

@@ -22,7 +22,6 @@ import re
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -244,17 +243,17 @@ def _train(config: TrainConfig, runs_root: str | Path | None, owner: str | None,
         "dataset": {"id": dataset.id, "root": str(dataset.root),
                     "counts": {split: len(items) for split, items in dataset.splits.items()}},
     }, runs_root, run_id)
-    runs.write_json(run_dir, runs.CONFIG_FILE, config.to_dict())
-    runs.write_json(run_dir, runs.SPLIT_FILE, {
-        "root": str(dataset.root), "dataset_id": dataset.id, "class_names": list(dataset.class_names),
-        "seed": config.seed,
-        "splits": {split: relative_items(items, Path(dataset.root))
-                   for split, items in dataset.splits.items()},
-    })
     stages: dict[str, StageResult] = {}
     timings: dict[str, float] = {}
     with runs.active_run(run_dir):
-        try:
+        try:  # from here on any failure (a full disk at the first write too) marks the run failed
+            runs.write_json(run_dir, runs.CONFIG_FILE, config.to_dict())
+            runs.write_json(run_dir, runs.SPLIT_FILE, {
+                "root": str(dataset.root), "dataset_id": dataset.id, "class_names": list(dataset.class_names),
+                "seed": config.seed,
+                "splits": {split: relative_items(items, Path(dataset.root))
+                           for split, items in dataset.splits.items()},
+            })
             job = _Run(config, dataset, built, run_dir, recorder, stop_event, clock, stages, timings)
             metrics = job.run()
         except StopRequested:
@@ -269,8 +268,9 @@ def _train(config: TrainConfig, runs_root: str | Path | None, owner: str | None,
                 runs.update_meta(run_dir, status=runs.FAILED, finished=runs.now_iso(), error=error,
                                  timings=timings)
                 _status(recorder, clock, runs.FAILED, error, run_dir=str(run_dir))
-            except Exception:  # noqa: BLE001 - never hide the original error behind a bookkeeping one
-                traceback.print_exc(file=sys.stderr)
+            except Exception as record_exc:  # noqa: BLE001 - never hide the original error behind this one
+                # The run stays 'running' on disk and is listed as interrupted once this process is gone.
+                print(f"Could not record the failure in {run_dir / runs.RUN_META}: {record_exc}", file=sys.stderr)
             if isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)):
                 raise TrainingError(error) from exc
             raise
