@@ -15,7 +15,8 @@ def test_cat_sample_shows_label_and_heatmap(page):
     expect(page.get_by_text(re.compile(r"Prediction:\s*Egyptian cat"))).to_be_visible(timeout=120_000)
     expect(page.get_by_text(re.compile(r"Grad-CAM · Egyptian cat"))).to_be_visible(timeout=120_000)
     images = page.locator("[data-testid='stImage'] img")
-    expect(images).to_have_count(2)  # the photo and the overlay
+    expect(images).to_have_count(3)  # the photo, the overlay and its colour bar
+    expect(page.get_by_text(re.compile(r"0 ← jet → 1"))).to_be_visible()
 
 
 def test_upload_a_photo_and_see_its_heatmap(page, tmp_path, cat_image):
