@@ -9,8 +9,12 @@ explicit keys and kept small (images are stored once per session, by digest).
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -187,16 +191,56 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
         return loaded.predict(batch)[0]
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+class SharedResults:
+    """A process-wide LRU of results that long work computes while it draws its own progress bar.
+
+    ``st.cache_data`` cannot hold these: it records the elements a cached function draws and replays them
+    on the next hit, and a bar drawn into a placeholder made outside the function then fails the rerun
+    (CacheReplayClosureError). Results are shared by every session: pages read them, never change them.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: other sessions' hits do not wait for this computation
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def shared_results(name: str, max_entries: int) -> SharedResults:
+    """The shared results cache called ``name`` (one per process)."""
+    return SharedResults(max_entries)
+
+
 def heatmap(model_name: str, digest: str, method: str, layer: str | None, target: int | None,
             params: tuple = (), _pixels: np.ndarray | None = None, _progress=None) -> dict:
-    """One explanation as a plain dict (heatmap array, layer, class index, probability, ms)."""
+    """One explanation as a plain dict (heatmap array, layer, class index, probability, ms), computed once
+    per model, image and settings; ``_progress(fraction, text)`` hears of long methods (Score-CAM)."""
     from core.explain import explain
     from core.images import resize_for_model
 
-    loaded = get_model(model_name)
-    batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with loaded.lock:
-        (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress, **dict(params))
-    return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
-            "ms": exp.ms, "method": method, "empty_note": exp.empty_note}
+    def compute() -> dict:
+        loaded = get_model(model_name)
+        batch = resize_for_model(_pixels, loaded.input_size)[None]
+        with loaded.lock:
+            (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
+                             **dict(params))
+        return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
+                "ms": exp.ms, "method": method, "empty_note": exp.empty_note}
+
+    return shared_results("heatmap", 512).get((model_name, digest, method, layer, target, params), compute)

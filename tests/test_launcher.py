@@ -68,9 +68,13 @@ def test_the_app_names_a_nonsense_core_setting_instead_of_any_page(monkeypatch, 
 
     from streamlit.testing.v1 import AppTest
 
+    from dashboard import state
+
     monkeypatch.setenv(var, value)
+    state.classroom.clear()  # the classroom reads GLASSWING_MAX_UPLOAD_MB too: not one cached by a test before
     app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
     at = AppTest.from_file(app, default_timeout=60).run()
+    state.classroom.clear()
     assert not at.exception, at.exception
     errors = [e.value for e in at.error]
     # GLASSWING_MAX_UPLOAD_MB is a classroom setting too, read (and named) with the classroom's

@@ -14,16 +14,21 @@ from dashboard.state import SessionImage
 from dashboard.views import trust_common
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray,
           _progress=None) -> dict:
-    """The cascading randomisation check of one method on one image (a plain dict, cached)."""
+    """The cascading randomisation check of one method on one image (a plain dict, computed once)."""
+    return state.shared_results("sanity", 32).get(
+        (model_name, digest, method, max_stages),
+        lambda: _check(model_name, method, max_stages, _pixels, _progress))
+
+
+def _check(model_name: str, method: str, max_stages: int, pixels: np.ndarray, progress) -> dict:
     from core.images import resize_for_model
     from core.trust import sanity_check
 
     loaded = state.get_model(model_name)
-    result = sanity_check(loaded, resize_for_model(_pixels, loaded.input_size), method, max_stages=max_stages,
-                          progress=_progress)
+    result = sanity_check(loaded, resize_for_model(pixels, loaded.input_size), method, max_stages=max_stages,
+                          progress=progress)
     return {"method": method, "passed": result.passed, "reading": result.reading(),
             "threshold": result.threshold, "layer": result.layer, "class_index": result.class_index,
             "notes": result.notes,
