@@ -1,4 +1,4 @@
-"""Oracle tests: core.evaluate.metrics against scikit-learn and a direct computation of calibration."""
+"""Oracle tests: core.evaluate.metrics against direct item-by-item counts (and scikit-learn's top-k)."""
 
 from __future__ import annotations
 
@@ -29,29 +29,60 @@ def predictions(request):
     return y_true, y_pred, probs
 
 
-def test_confusion_matrix_and_accuracy_match_sklearn(predictions):
+def _direct_scores(y_true, y_pred, num_classes: int) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """Confusion matrix and per-class scores counted item by item, with 0 wherever a ratio is 0/0."""
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        cm[t, p] += 1
+    scores: dict[str, list[float]] = {"precision": [], "recall": [], "f1": [], "support": []}
+    for c in range(num_classes):
+        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == p == c)
+        predicted = sum(1 for p in y_pred if p == c)
+        true = sum(1 for t in y_true if t == c)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / true if true else 0.0
+        scores["precision"].append(precision)
+        scores["recall"].append(recall)
+        scores["f1"].append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        scores["support"].append(true)
+    return cm, scores
+
+
+def test_confusion_matrix_and_accuracy_match_a_direct_count(predictions):
     y_true, y_pred, _ = predictions
     cm = metrics.confusion_matrix(y_true, y_pred, C)
-    np.testing.assert_array_equal(cm, skm.confusion_matrix(y_true, y_pred, labels=range(C)))
-    assert metrics.accuracy(cm) == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
+    np.testing.assert_array_equal(cm, _direct_scores(y_true, y_pred, C)[0])
+    assert metrics.accuracy(cm) == pytest.approx(np.mean(y_true == y_pred), abs=1e-12)
     assert cm[:, NEVER_PREDICTED].sum() == 0 and cm[ABSENT].sum() == 0
 
 
-def test_per_class_matches_sklearn_with_zero_division(predictions):
+def test_per_class_matches_a_direct_count_with_zero_division(predictions):
     y_true, y_pred, _ = predictions
-    pc = metrics.per_class(metrics.confusion_matrix(y_true, y_pred, C))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y_true, y_pred, labels=range(C), zero_division=0)
-    np.testing.assert_allclose(pc.precision, precision, atol=1e-12)
-    np.testing.assert_allclose(pc.recall, recall, atol=1e-12)
-    np.testing.assert_allclose(pc.f1, f1, atol=1e-12)
-    np.testing.assert_array_equal(pc.support, support)
+    pc = metrics.per_class(y_true, y_pred, C)
+    _, direct = _direct_scores(y_true, y_pred, C)
+    for name in ("precision", "recall", "f1"):
+        np.testing.assert_allclose(getattr(pc, name), direct[name], atol=1e-12)
+    np.testing.assert_array_equal(pc.support, direct["support"])
     assert pc.precision[NEVER_PREDICTED] == 0 and pc.recall[ABSENT] == 0 and pc.f1[ABSENT] == 0
     averages = pc.averages()
-    for average in ("macro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(
-            y_true, y_pred, labels=range(C), average=average, zero_division=0)
-        assert averages[average] == pytest.approx({"precision": p, "recall": r, "f1": f}, abs=1e-12)
+    weights = np.asarray(direct["support"], float)
+    for name in ("precision", "recall", "f1"):
+        # Macro: the plain mean over all C classes (absent ones included); weighted: by true count.
+        assert averages["macro"][name] == pytest.approx(sum(direct[name]) / C, abs=1e-12)
+        assert averages["weighted"][name] == pytest.approx(
+            float(np.dot(direct[name], weights) / weights.sum()), abs=1e-12)
+
+
+def test_scores_of_a_class_with_no_images_and_one_never_predicted():
+    # Class 2 has no images but is predicted once; class 1 has images but is never predicted.
+    y_true, y_pred = [0, 0, 1, 1], [0, 2, 0, 0]
+    pc = metrics.per_class(y_true, y_pred, 3)
+    np.testing.assert_allclose(pc.precision, [1 / 3, 0, 0])
+    np.testing.assert_allclose(pc.recall, [0.5, 0, 0])
+    np.testing.assert_allclose(pc.f1, [0.4, 0, 0])
+    assert pc.support.tolist() == [2, 2, 0]
+    assert pc.averages()["macro"]["f1"] == pytest.approx(0.4 / 3)
+    assert pc.averages()["weighted"]["f1"] == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
@@ -114,8 +145,10 @@ def test_bad_inputs_are_parameter_errors():
         metrics.reliability([0.5], [True], 0)
 
 
-def test_empty_matrix_scores_zero():
-    cm = metrics.confusion_matrix([], [], 3)
-    assert cm.shape == (3, 3) and metrics.accuracy(cm) == 0.0
-    pc = metrics.per_class(cm)
-    assert not pc.f1.any() and pc.averages()["weighted"]["f1"] == 0.0
+def test_no_predictions_is_a_parameter_error():
+    # The evaluator and the baseline refuse an empty split before scoring; the metrics say so too.
+    with pytest.raises(ParameterError, match="no predictions"):
+        metrics.confusion_matrix([], [], 3)
+    with pytest.raises(ParameterError, match="no predictions"):
+        metrics.per_class([], [], 3)
+    assert metrics.accuracy(np.zeros((3, 3), np.int64)) == 0.0

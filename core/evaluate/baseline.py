@@ -120,9 +120,11 @@ def run_baseline(
     with warnings.catch_warnings():  # not converging in max_iter still leaves a usable baseline
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x_train, y_train)
-    cm = metrics.confusion_matrix(y_test, model.predict(x_test), len(class_names))
+    y_pred = model.predict(x_test)
+    cm = metrics.confusion_matrix(y_test, y_pred, len(class_names))
     return BaselineResult(
-        class_names=list(class_names), confusion=cm, per_class=metrics.per_class(cm), train_size=len(y_train),
+        class_names=list(class_names), confusion=cm, per_class=metrics.per_class(y_test, y_pred, len(class_names)),
+        train_size=len(y_train),
         test_size=len(y_test), method=f"HOG {size}x{size} grey + standardisation + LinearSVC(C={c:g})",
         seconds=time.perf_counter() - start, skipped=skipped + skipped_test,
     )

@@ -177,7 +177,7 @@ def evaluate(
     cm = metrics.confusion_matrix(y_true, y_pred, num_classes)
     return EvaluationResult(
         model=loaded.name, dataset_id=dataset_id, split=split, class_names=class_names, confusion=cm,
-        per_class=metrics.per_class(cm), ranks=np.concatenate(ranks),
+        per_class=metrics.per_class(y_true, y_pred, num_classes), ranks=np.concatenate(ranks),
         reliability=metrics.reliability(confidence, y_true == y_pred, n_bins), predictions=predictions,
         class_map=class_map, outside_fraction=outside / len(predictions) if class_map.restricted else None,
         skipped=skipped, seconds=time.perf_counter() - start,

@@ -1,8 +1,9 @@
-"""Classification metrics in plain numpy, matching scikit-learn's definitions (checked by oracle tests).
+"""Classification metrics: scikit-learn's where it has them, plus what it lacks (tie-fair top-k from
+streamed ranks, reliability bins and calibration error).
 
-Labels are integer class indices ``0..num_classes-1``. A class that is never predicted has precision 0
-and a class absent from the true labels has recall 0 (scikit-learn's ``zero_division=0``), so every
-number is finite and a class the model ignores shows up as a zero instead of a gap.
+Labels are integer class indices ``0..num_classes-1``, and every class is scored even when no image has
+it or the model never predicts it: precision, recall and F1 are 0 where undefined (scikit-learn's
+``zero_division=0``), so every number is finite and a class the model ignores shows up as a zero.
 """
 
 from __future__ import annotations
@@ -24,62 +25,66 @@ def _labels(y: np.ndarray | list, name: str, num_classes: int) -> np.ndarray:
     return arr
 
 
-def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
-    """``(C, C)`` int64 counts; row = true class, column = predicted class."""
+def _pair(y_true, y_pred, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     t = _labels(y_true, "y_true", num_classes)
     p = _labels(y_pred, "y_pred", num_classes)
     if t.shape != p.shape:
         raise ParameterError(f"y_true and y_pred must have the same length, got {t.size} and {p.size}.")
-    # bincount of the flattened cell index t*C + p is one pass and exact.
-    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    if not t.size:
+        raise ParameterError("There are no predictions to score.")
+    return t, p
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """``(C, C)`` int64 counts; row = true class, column = predicted class."""
+    from sklearn import metrics as skm  # imported when first needed: it adds seconds to a cold start
+
+    t, p = _pair(y_true, y_pred, num_classes)
+    return skm.confusion_matrix(t, p, labels=np.arange(num_classes)).astype(np.int64)
 
 
 def accuracy(cm: np.ndarray) -> float:
-    """Fraction of items on the diagonal (0.0 for an empty matrix)."""
+    """Fraction of items on the diagonal of a confusion matrix (0.0 for an empty one)."""
     total = int(cm.sum())
     return float(np.trace(cm)) / total if total else 0.0
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    num = num.astype(np.float64)
-    den = den.astype(np.float64)
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-
-
 @dataclass(frozen=True)
 class PerClass:
-    """Per-class precision, recall, F1 and support, one entry per class index."""
+    """Per-class precision, recall, F1 and support, one entry per class index, and their averages."""
 
     precision: np.ndarray
     recall: np.ndarray
     f1: np.ndarray
     support: np.ndarray  # true items of each class
+    macro: dict[str, float]  # every class counts the same (the mean of the per-class F1s, not F1 of means)
+    weighted: dict[str, float]  # weighted by support
 
     def averages(self) -> dict[str, dict[str, float]]:
-        """Macro (every class counts the same) and weighted (by support) averages, as scikit-learn computes
-        them: the macro F1 is the mean of the per-class F1s, not the F1 of the mean precision and recall."""
-        weights = self.support.astype(np.float64)
-        total = weights.sum()
-        out = {"macro": {}, "weighted": {}}
-        for name in ("precision", "recall", "f1"):
-            values = getattr(self, name)
-            out["macro"][name] = float(values.mean()) if values.size else 0.0
-            out["weighted"][name] = float((values * weights).sum() / total) if total else 0.0
-        return out
+        """``{"macro": {precision, recall, f1}, "weighted": {...}}``."""
+        return {"macro": dict(self.macro), "weighted": dict(self.weighted)}
 
 
-def per_class(cm: np.ndarray) -> PerClass:
+def per_class(y_true, y_pred, num_classes: int) -> PerClass:
     """Precision = TP / predicted, recall = TP / true, F1 = their harmonic mean; 0 where undefined."""
-    tp = np.diag(cm)
-    predicted = cm.sum(axis=0)
-    support = cm.sum(axis=1)
-    precision = _safe_divide(tp, predicted)
-    recall = _safe_divide(tp, support)
-    # 2TP / (2TP + FP + FN) equals 2PR / (P + R) and is defined (0) when both are 0.
-    f1 = _safe_divide(2 * tp, predicted + support)
-    return PerClass(precision=precision, recall=recall, f1=f1, support=support.astype(np.int64))
+    from sklearn import metrics as skm
+
+    t, p = _pair(y_true, y_pred, num_classes)
+    labels = np.arange(num_classes)
+
+    def score(average: str | None):
+        return skm.precision_recall_fscore_support(t, p, labels=labels, average=average, zero_division=0)
+
+    precision, recall, f1, support = score(None)
+    averages = {kind: dict(zip(("precision", "recall", "f1"), map(float, score(kind)[:3]), strict=True))
+                for kind in ("macro", "weighted")}
+    return PerClass(precision=precision.astype(np.float64), recall=recall.astype(np.float64),
+                    f1=f1.astype(np.float64), support=support.astype(np.int64), **averages)
 
 
+# Top-k stays here: the evaluator streams batches and keeps one rank per image, not every probability, and
+# scikit-learn's top_k_accuracy_score breaks ties by class index (a tied true class can miss), while a rank
+# counts ties in the true class's favour.
 def true_class_rank(probs: np.ndarray, y_true) -> np.ndarray:
     """For each row, how many classes score strictly higher than the true class (0 = top-1).
 
@@ -97,6 +102,12 @@ def top_k_accuracy(ranks: np.ndarray, k: int) -> float:
         raise ParameterError(f"k must be at least 1, got {k}.")
     ranks = np.asarray(ranks)
     return float((ranks < k).mean()) if ranks.size else 0.0
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = num.astype(np.float64)
+    den = den.astype(np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 @dataclass(frozen=True)
