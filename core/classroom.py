@@ -36,7 +36,7 @@ ENV_FILE = "GLASSWING_CLASSROOM"
 DEFAULT_IDLE_MINUTES = 120
 
 
-class ClassroomConfigError(GlasswingError):
+class ClassroomConfigError(ParameterError):
     """The teacher's configuration is invalid; the message names the key and where it came from."""
 
 
@@ -53,7 +53,7 @@ class ClassroomConfig:
     datasets: tuple[str, ...] | None = None  # None: every dataset
     preloaded_run: Path | None = None  # a run folder shown to every student
     read_only: bool = False  # students explain and attack but cannot train
-    max_upload_mb: int | None = None  # None: the server default (core.config.max_upload_bytes)
+    max_upload_mb: int | None = None  # None: the server default (core.config.DEFAULT_UPLOAD_MB)
     max_epochs: int | None = None  # None: no limit
     max_training_jobs_per_session: int | None = None  # None: no limit
     session_idle_minutes: int = DEFAULT_IDLE_MINUTES
@@ -70,9 +70,9 @@ class ClassroomConfig:
 
     @property
     def upload_limit_bytes(self) -> int:
-        if self.max_upload_mb is None:
-            return config.max_upload_bytes()
-        return self.max_upload_mb * 1024 * 1024
+        """Largest upload in bytes; :func:`core.config.max_upload_bytes` is this of the server's classroom."""
+        mb = config.DEFAULT_UPLOAD_MB if self.max_upload_mb is None else self.max_upload_mb
+        return mb * 1024 * 1024
 
     def allowed_models(self, all_names: list[str] | tuple[str, ...]) -> list[str]:
         """The models students see, in the teacher's order; a name the zoo lacks is an error."""
@@ -181,8 +181,9 @@ _ENV_KEYS = {
     "max_training_jobs_per_session": "GLASSWING_MAX_TRAINING_JOBS_PER_SESSION",
     "session_idle_minutes": "GLASSWING_SESSION_IDLE_MINUTES",
 }
-_MINIMUM = {"max_upload_mb": 1, "max_epochs": 1, "max_training_jobs_per_session": 0,
-            "session_idle_minutes": 1}
+# Allowed range of each whole-number setting, in the file and in the environment alike.
+_RANGE = {"max_upload_mb": config.UPLOAD_MB_RANGE, "max_epochs": (1, 10_000),
+          "max_training_jobs_per_session": (0, 10_000), "session_idle_minutes": (1, 525_600)}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -205,17 +206,22 @@ def _bool(value: Any, where: str) -> bool:
     raise ClassroomConfigError(f"{where} must be true or false (1/0, yes/no), got {value!r}.")
 
 
-def _int(value: Any, where: str, minimum: int) -> int:
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise ClassroomConfigError(f"{where} must be a whole number, got {value!r}.") from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ClassroomConfigError(f"{where} must be a whole number, got {value!r}.")
-    if value < minimum:
-        raise ClassroomConfigError(f"{where} must be at least {minimum}, got {value}.")
+def _int(value: Any, where: str, key: str) -> int:
+    """A whole number from the TOML file in the setting's range."""
+    low, high = _RANGE[key]
+    if isinstance(value, str) and value.strip().isdigit():  # max_epochs = "5" is meant as 5
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ClassroomConfigError(config.out_of_range(where, value, low, high))
     return value
+
+
+def _env_int(environ: Mapping[str, str], var: str, key: str) -> int:
+    """A whole number from the environment, read like every other numeric setting (core.config.env_number)."""
+    try:
+        return config.env_number(var, 0, *_RANGE[key], environ=environ)
+    except ParameterError as exc:
+        raise ClassroomConfigError(str(exc)) from None
 
 
 def _run_folder(value: Any, where: str, base: Path | None) -> Path:
@@ -248,7 +254,7 @@ def _parse(raw: Mapping[str, Any], source: str, base: Path | None) -> dict:
         elif key == "preloaded_run":
             out[key] = _run_folder(value, where, base)
         else:
-            out[key] = _int(value, where, _MINIMUM[key])
+            out[key] = _int(value, where, key)
     return out
 
 
@@ -289,7 +295,7 @@ def from_env(environ: Mapping[str, str] | None = None,
         value = environ.get(var)
         if value is None or (value.strip() == "" and key != "read_only"):
             continue
-        updates.update(_parse({key: value}, var, None))
+        updates.update({key: _env_int(environ, var, key)} if key in _RANGE else _parse({key: value}, var, None))
     return replace(base or ClassroomConfig(), **updates)
 
 

@@ -7,6 +7,7 @@ or a test can point Glasswing somewhere else without touching code.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,14 +39,16 @@ def runs_dir() -> Path:
 Number = TypeVar("Number", int, float)
 
 
-def env_number(var: str, default: Number, low: Number, high: Number, what: str | None = None) -> Number:
+def env_number(var: str, default: Number, low: Number, high: Number, what: str | None = None,
+               environ: Mapping[str, str] | None = None) -> Number:
     """A number from environment variable ``var`` (``default`` when unset or blank), refused with one
     sentence (:class:`ParameterError` naming ``var`` and the allowed range) unless ``low <= value <= high``.
 
     The type of ``default`` decides: an ``int`` default wants a whole number, a ``float`` one any finite
-    number. ``what`` overrides the description in the sentence ("a number of seconds").
+    number. ``what`` overrides the description in the sentence ("a number of seconds"). ``environ``
+    (default ``os.environ``) is where the variable is looked up.
     """
-    raw = os.environ.get(var, "").strip()
+    raw = (os.environ if environ is None else environ).get(var, "").strip()
     if not raw:
         return default
     kind = type(default)
@@ -54,9 +57,14 @@ def env_number(var: str, default: Number, low: Number, high: Number, what: str |
     except ValueError:
         value = None
     if value is None or not low <= value <= high:  # nan fails every comparison, inf the upper bound
-        what = what or ("a whole number" if kind is int else "a number")
-        raise ParameterError(f"{var} must be {what} from {_show(low)} to {_show(high)}, got {raw!r}.")
+        raise ParameterError(out_of_range(var, raw, low, high, what or ("a whole number" if kind is int else
+                                                                         "a number")))
     return value
+
+
+def out_of_range(where: str, got: object, low: float, high: float, what: str = "a whole number") -> str:
+    """The one sentence every bounded setting uses: "<where> must be <what> from <low> to <high>, got <got>"."""
+    return f"{where} must be {what} from {_show(low)} to {_show(high)}, got {got!r}."
 
 
 def _show(number: float) -> str:
@@ -68,9 +76,17 @@ def max_image_pixels() -> int:
     return env_number("GLASSWING_MAX_IMAGE_PIXELS", 40_000_000, 1, 1_000_000_000)
 
 
+DEFAULT_UPLOAD_MB = 200
+UPLOAD_MB_RANGE = (1, 100_000)
+
+
 def max_upload_bytes() -> int:
-    """Largest single upload (image or archive) accepted, in bytes."""
-    return env_number("GLASSWING_MAX_UPLOAD_MB", 200, 1, 100_000) * 1024 * 1024
+    """Largest single upload (image or archive) accepted, in bytes: the classroom's ``max_upload_mb``
+    (``GLASSWING_MAX_UPLOAD_MB``, which wins over the classroom file's), else 200 MB. Core's checks and the
+    dashboard's upload widgets all read this one number, so a teacher's limit holds everywhere."""
+    from core.classroom import load_classroom  # lazy: core.classroom imports this module
+
+    return load_classroom().upload_limit_bytes
 
 
 def check_settings() -> None:

@@ -102,8 +102,9 @@ def test_model_whitelist():
 
 @pytest.mark.parametrize("environ,message", [
     ({"GLASSWING_MAX_EPOCHS": "ten"}, "GLASSWING_MAX_EPOCHS must be a whole number"),
-    ({"GLASSWING_MAX_EPOCHS": "0"}, "GLASSWING_MAX_EPOCHS must be at least 1"),
-    ({"GLASSWING_MAX_UPLOAD_MB": "-3"}, "GLASSWING_MAX_UPLOAD_MB must be at least 1"),
+    ({"GLASSWING_MAX_EPOCHS": "0"}, "GLASSWING_MAX_EPOCHS must be a whole number from 1 to 10,000, got '0'"),
+    ({"GLASSWING_MAX_UPLOAD_MB": "-3"}, "GLASSWING_MAX_UPLOAD_MB must be a whole number from 1 to 100,000"),
+    ({"GLASSWING_MAX_UPLOAD_MB": "200000"}, "GLASSWING_MAX_UPLOAD_MB must be a whole number from 1 to 100,000"),
     ({"GLASSWING_READ_ONLY": "maybe"}, "GLASSWING_READ_ONLY must be true or false"),
     ({"GLASSWING_MODELS": " , "}, "GLASSWING_MODELS must name at least one"),
     ({"GLASSWING_PRELOADED_RUN": "no-such-run"}, "GLASSWING_PRELOADED_RUN: no finished run"),
@@ -118,6 +119,7 @@ def test_env_errors_name_the_variable(environ, message, tmp_path, monkeypatch):
 @pytest.mark.parametrize("text,message", [
     ("max_epochs = 'ten'\n", "'max_epochs' must be a whole number"),
     ("max_epochs = true\n", "'max_epochs' must be a whole number"),
+    ("max_upload_mb = 0\n", "'max_upload_mb' must be a whole number from 1 to 100,000, got 0"),
     ("read_only = 3\n", "'read_only' must be true or false"),
     ("models = 'vgg16'\nmodels_typo = 1\n", "unknown setting 'models_typo'"),
     ("models = [1, 2]\n", "'models' must be a list of names"),
@@ -133,3 +135,30 @@ def test_file_errors_name_the_key(tmp_path, text, message):
 
 def test_empty_env_values_are_ignored():
     assert from_env({"GLASSWING_MAX_EPOCHS": "", "GLASSWING_MODELS": ""}).is_default
+
+
+def test_the_classroom_upload_limit_holds_in_core_too(tmp_path, monkeypatch):
+    """A teacher's max_upload_mb below core's 200 MB default is what core's own upload checks refuse
+    (not only the dashboard's widget), and the environment variable still wins over the file."""
+    from core import config
+    from core.data.archive import ArchiveLimits
+    from core.data.uploads import import_class_images, import_zip_bytes
+    from core.errors import DataError
+
+    monkeypatch.setenv("GLASSWING_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("GLASSWING_MAX_UPLOAD_MB", raising=False)
+    path = tmp_path / "classroom.toml"
+    path.write_text("max_upload_mb = 1\n")
+    monkeypatch.setenv("GLASSWING_CLASSROOM", str(path))
+    assert config.max_upload_bytes() == 2**20 == load_classroom().upload_limit_bytes
+    assert ArchiveLimits.from_config().max_archive_bytes == 2**20
+    big = b"\0" * (2**20 + 1)  # 1 MB and a byte: refused before anything is decoded
+    with pytest.raises(DataError, match="more than the limit of 1.0 MB"):
+        import_zip_bytes(big, "sess-classroom")
+    with pytest.raises(DataError, match="more than the limit of 1.0 MB"):
+        import_class_images({"cats": [("a.png", big)]}, "sess-classroom")
+    monkeypatch.setenv("GLASSWING_MAX_UPLOAD_MB", "3")
+    assert config.max_upload_bytes() == 3 * 2**20
+    monkeypatch.delenv("GLASSWING_CLASSROOM")
+    monkeypatch.delenv("GLASSWING_MAX_UPLOAD_MB")
+    assert config.max_upload_bytes() == 200 * 2**20  # no classroom: core's default
