@@ -52,7 +52,7 @@ def init_session() -> None:
     if "session_id" not in st.session_state:
         st.session_state["session_id"] = _session_from_url() or sessions.new_session_id()
     _keep_session_in_url(st.session_state["session_id"])
-    defaults = {"images": {}, "model_name": None}
+    defaults = {"images": {}}
     for key, value in defaults.items():
         if key not in st.session_state:
             st.session_state[key] = value
@@ -88,7 +88,9 @@ _SWEEP_EVERY = 300.0
 
 
 def _housekeeping(sid: str) -> None:
-    """Mark this session's upload folder as used, and now and then remove idle sessions' folders."""
+    """Mark this session's upload folder as used, and now and then (from :func:`init_session`, which every
+    page runs; at most every 5 minutes per process) remove the folders of sessions idle longer than the
+    classroom's ``session_idle_minutes``: the only sweep, whichever page a student is on."""
     now = time.time()
     if now - st.session_state.get("_touched", 0.0) > 60:
         st.session_state["_touched"] = now

@@ -32,8 +32,7 @@ def main() -> None:
     st.caption("Pick a built-in dataset or upload your own images, check what is in it, and choose how "
                "training images are randomly changed (augmentation) so a model learns the object, "
                "not the photo.")
-    choices, problem = data_source.dataset_choices()  # marks this session's uploads as in use ...
-    data_source.sweep_idle_sessions()  # ... before idle sessions' uploads are removed
+    choices, problem = data_source.dataset_choices()  # idle sessions' uploads are swept by state.init_session
     if problem:
         st.error(f"Classroom configuration: {problem}")
     with st.sidebar:

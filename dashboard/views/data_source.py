@@ -8,7 +8,6 @@ student's own uploads are always theirs to look at.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from core.data import files as F
 from core.data.builtin import BUILTINS, materialise
 from core.data.catalog import list_datasets
 from core.data.scan import load_meta
-from core.data.sessions import cleanup_idle_sessions, session_dir, touch_session
+from core.data.sessions import session_dir, touch_session
 from core.data.uploads import import_class_images, import_zip_bytes
 from core.errors import GlasswingError, ParameterError
 from dashboard.state import classroom, session_id
@@ -27,8 +26,6 @@ PENDING = "data_pending"  # a choice to select on the next run (set after an imp
 NOTICES = "data_notices"  # messages from the last import, shown until the next one
 REFUSED_CODES = {F.UNSAFE_PATH, F.LINK, F.SPECIAL_FILE, F.ZIP_BOMB, F.TOO_LARGE, F.ENCRYPTED, F.BAD_ENTRY}
 MAX_CLASSES = 12
-_CLEANUP_EVERY = 600.0  # seconds between sweeps of idle sessions' upload folders
-_last_cleanup = [0.0]
 
 
 @dataclass(frozen=True)
@@ -104,15 +101,6 @@ def ensure_path(choice: Choice) -> Path | None:
         return None
     bar.empty()
     return path
-
-
-def sweep_idle_sessions() -> None:
-    """Remove upload folders of sessions idle longer than the classroom allows (at most every 10 min)."""
-    now = time.time()
-    if now - _last_cleanup[0] < _CLEANUP_EVERY:
-        return
-    _last_cleanup[0] = now
-    cleanup_idle_sessions(classroom().session_idle_minutes * 60.0)
 
 
 # ---- uploads ---------------------------------------------------------------------------------
