@@ -55,7 +55,7 @@ def skip_repl_check() -> bool:
 
     from dashboard.streamlit_internals import may_patch
 
-    if not may_patch("the REPL check") or not hasattr(delta_generator, "_use_warning_has_been_displayed"):
+    if not may_patch("the REPL check"):  # checks the function that reads the flag is still Streamlit's, as read
         return False
     delta_generator._use_warning_has_been_displayed = True
     return True

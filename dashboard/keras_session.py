@@ -23,16 +23,15 @@ def _close_matplotlib_figures() -> None:
 
 
 def keep_keras_session() -> bool:
-    """Install the replacement (idempotent). False under a Streamlit release it was not checked against,
-    or one without the hook (then Streamlit's own clean-up runs)."""
+    """Install the replacement (idempotent). False when the installed Streamlit's clean-up is not the one
+    this was checked against, or is gone (then Streamlit's own clean-up runs)."""
     from streamlit.runtime.scriptrunner import script_runner
 
     from dashboard.streamlit_internals import may_patch
 
-    if not may_patch("the Keras session clean-up"):
-        return False
-    current = getattr(script_runner, "_clean_problem_modules", None)
-    if current is None:
+    if getattr(script_runner, "_clean_problem_modules", None) is _close_matplotlib_figures:
+        return True  # already installed (app.py asks on every run)
+    if not may_patch("the Keras session clean-up"):  # checks the function is still Streamlit's, as read
         return False
     script_runner._clean_problem_modules = _close_matplotlib_figures
     return True

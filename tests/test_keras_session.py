@@ -24,17 +24,6 @@ def test_script_runs_never_clear_the_keras_session(monkeypatch, lite0):
     assert calls == [], "Streamlit's clean-up cleared Keras' session after a script run"
 
 
-def test_the_hook_still_exists_in_this_streamlit():
-    """If Streamlit renames its clean-up, this fails so the replacement is revisited (not silently lost)."""
-    from streamlit.runtime.scriptrunner import script_runner
-
-    from dashboard.keras_session import _close_matplotlib_figures, keep_keras_session
-
-    assert keep_keras_session() is True
-    assert script_runner._clean_problem_modules is _close_matplotlib_figures
-    script_runner._clean_problem_modules()  # runs, with or without matplotlib imported
-
-
 def test_the_served_config_turns_off_per_run_gc_and_the_file_watcher():
     """Both cost a served dashboard per rerun and per session (see bench/load_sessions.py's README entry)."""
     import tomllib
