@@ -21,6 +21,20 @@ def _is_softmax_activation(layer: keras.layers.Layer) -> bool:
     return act is not None and getattr(act, "__name__", "") == "softmax"
 
 
+def softmax_input(layer: keras.layers.Layer, x, out):
+    """The logits of ``layer`` called on ``x`` giving ``out``, when it is a final softmax; else ``out``.
+
+    The one place that peels the softmax off: an ``Activation("softmax")`` layer's logits are its input,
+    a ``Dense`` layer with a softmax activation is recomputed as ``x @ W + b`` on the same weights.
+    """
+    if isinstance(layer, keras.layers.Activation) and _is_softmax_activation(layer):
+        return x
+    if isinstance(layer, keras.layers.Dense) and _is_softmax_activation(layer):
+        logits = keras.ops.matmul(x, layer.kernel)
+        return keras.ops.add(logits, layer.bias) if layer.use_bias else logits
+    return out  # already linear (or unknown): use as is
+
+
 def logits_model(model: keras.Model, extra_outputs: list | None = None) -> keras.Model:
     """A model with the same input whose (last) output is the logits of ``model``.
 
@@ -28,16 +42,7 @@ def logits_model(model: keras.Model, extra_outputs: list | None = None) -> keras
     logits in the output list.
     """
     last = model.layers[-1]
-    if isinstance(last, keras.layers.Activation) and _is_softmax_activation(last):
-        logits = last.input
-    elif isinstance(last, keras.layers.Dense) and _is_softmax_activation(last):
-        # Recompute the dense layer without its softmax: x @ W + b, sharing the same weights.
-        x = last.input
-        logits = keras.ops.add(keras.ops.matmul(x, last.kernel), last.bias) if last.use_bias else (
-            keras.ops.matmul(x, last.kernel)
-        )
-    else:
-        logits = model.outputs[0]  # already linear (or unknown): use as is
+    logits = softmax_input(last, last.input, model.outputs[0])
     outputs = list(extra_outputs or []) + [logits]
     return keras.Model(model.inputs, outputs if len(outputs) > 1 else outputs[0])
 

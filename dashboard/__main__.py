@@ -35,10 +35,9 @@ def warm_up() -> None:
         name = load_classroom().default_model([s.name for s in list_models() if s.pretrained])
         loaded = load_model(name)
         batch = resize_for_model(load_sample("cat"), loaded.input_size)[None]
-        with loaded.lock:  # the first page waits on this lock: keep it to what the heatmap needs
-            loaded.predict(batch)
-            if loaded.default_cam_layer is not None:
-                explain(loaded, batch, "gradcam")
+        loaded.predict(batch)
+        if loaded.default_cam_layer is not None:
+            explain(loaded, batch, "gradcam")
         importlib.import_module("dashboard.views.explain")  # the first page's own imports
         print(f"Glasswing: {name} loaded and compiled in {time.perf_counter() - started:.1f} s", flush=True)
     except Exception as exc:  # noqa: BLE001 - the page reports the same error to the user, with context

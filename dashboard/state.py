@@ -189,8 +189,7 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with loaded.lock:
-        return loaded.predict(batch)[0]
+    return loaded.predict(batch)[0]
 
 
 class SharedResults:
@@ -239,9 +238,8 @@ def heatmap(model_name: str, digest: str, method: str, layer: str | None, target
     def compute() -> dict:
         loaded = get_model(model_name)
         batch = resize_for_model(_pixels, loaded.input_size)[None]
-        with loaded.lock:
-            (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
-                             **dict(params))
+        (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
+                         **dict(params))
         return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
                 "ms": exp.ms, "method": method, "empty_note": exp.empty_note}
 

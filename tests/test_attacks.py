@@ -11,8 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from core import attacks  # noqa: E402
-from core.attacks import compiled  # noqa: E402
+from core import attacks, compiled  # noqa: E402
 from core.errors import ParameterError, UnknownNameError  # noqa: E402
 
 SIZE = 12  # synthetic images are SIZE x SIZE x 3

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from core import compiled
 from core.errors import ParameterError, UnknownNameError
-from core.explain import compiled
 from core.inspect.activations import feature_maps, grid, layer_activations
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import dashboard.__main__ as launcher
-from core.explain import compiled
+from core import compiled
 from core.zoo import load_model
 
 

@@ -14,7 +14,6 @@ after), and adversarial images are clipped to valid pixels.
 
 from core.attacks import fgsm, pgd  # noqa: F401  (registers the attacks)
 from core.attacks.base import Attack, predict_probs
-from core.attacks.compiled import clear_cache
 from core.attacks.defences import Defence, straight_through
 from core.attacks.params import Param
 from core.attacks.registry import (
@@ -35,6 +34,7 @@ from core.attacks.robustness import (
     robustness_curve,
 )
 from core.attacks.training import adversarial_batch
+from core.compiled import clear as clear_cache
 
 __all__ = [
     "Attack", "AttackResult", "Defence", "DefenceComparison", "Param", "RobustnessCurve",

@@ -15,11 +15,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core.attacks import compiled
+from core import compiled
 from core.attacks.defences import Defence
 from core.attacks.params import Configurable, Param
 from core.attacks.result import AttackResult
 from core.errors import ParameterError
+from core.zoo.loaded import as_loaded
 
 EPS_PARAM = Param("eps", float, 8.0, "largest change of any pixel (L-infinity), in 0..255 pixel levels",
                   min=0.0, max=255.0, unit="pixels")
@@ -61,8 +62,9 @@ def predict_probs(model: Any, images: Any, defence: Defence | None = None,
     """Probabilities of the (possibly defended) classifier, batched and compiled."""
     check_batch_size(batch_size)
     x = as_pixels(images, model)
-    forward = compiled.forward_fn(keras_model(model), defence)
-    outs = [forward(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    forward = compiled.forward(keras_model(model), defence)
+    with as_loaded(model).lock:
+        outs = [forward(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
     return np.concatenate(outs) if outs else np.zeros((0, num_classes(model)), np.float32)
 
 
@@ -143,7 +145,7 @@ class Attack(Configurable):
         if target is not None:
             return tf.broadcast_to(tf.cast(target, tf.int32), tf.shape(x)[:1])
         if labels is None:
-            return tf.argmax(compiled.forward_fn(net, defence)(x), axis=1, output_type=tf.int32)
+            return tf.argmax(compiled.forward(net, defence)(x), axis=1, output_type=tf.int32)
         labels = tf.convert_to_tensor(labels)
         if labels.shape.rank == 2:  # one-hot
             labels = tf.argmax(labels, axis=1)
@@ -181,12 +183,13 @@ class Attack(Configurable):
         """Yield ``(rows, adversarial rows)`` batch by batch, for checked pixels ``x`` and int ``label``
         (so that callers such as robustness curves never hold every adversarial image at once)."""
         check_batch_size(batch_size)
-        net = keras_model(model)
+        net, lock = keras_model(model), as_loaded(model).lock
         for b, start in enumerate(range(0, len(x), batch_size)):
             rows = slice(start, start + batch_size)
-            adversarial = self._run(net, tf.constant(x[rows]), tf.constant(label[rows]), targeted, defence,
-                                    bpda, batch_index=b)
-            yield rows, adversarial.numpy()
+            with lock:  # the model's lock, per batch: never held across the yield
+                adversarial = self._run(net, tf.constant(x[rows]), tf.constant(label[rows]), targeted, defence,
+                                        bpda, batch_index=b).numpy()
+            yield rows, adversarial
 
     def _perturb_array(self, net: keras.Model, x: np.ndarray, label: np.ndarray, targeted: bool,
                        defence: Defence | None, bpda: bool, batch_size: int) -> np.ndarray:

@@ -151,8 +151,7 @@ def evaluate(
     for chunk, pixels, kept, bad_files in _batches(list(items), loaded.input_size, batch_size):
         skipped += bad_files
         if kept:
-            with loaded.lock:
-                full = loaded.predict(pixels, batch_size=batch_size)
+            full = loaded.predict(pixels, batch_size=batch_size)  # holds the model's lock
             probs = restrict(full, class_map)
             if class_map.restricted:
                 outside += int((~np.isin(full.argmax(axis=1), columns)).sum())

@@ -5,13 +5,12 @@
 
 Methods are registered by name (:func:`list_methods`, :func:`get_method`); each is one small module
 over :class:`~core.explain.base.ExplanationMethod`. Their hot paths are compiled with ``tf.function``
-once per model and layer and cached (:mod:`core.explain.compiled`).
+once per model and layer and cached (:mod:`core.compiled`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import keras
@@ -28,6 +27,7 @@ from core.explain.params import Param
 from core.explain.registry import get_method, list_methods, method_names, register_method
 from core.explain.targets import ClassTarget, Target, TopClass
 from core.progress import Progress
+from core.zoo.loaded import LoadedModel, as_loaded
 
 __all__ = [
     "ClassTarget", "Explanation", "ExplanationMethod", "Param", "Target", "TopClass", "explain",
@@ -35,25 +35,24 @@ __all__ = [
 ]
 
 
-def explain(model: Any, images: np.ndarray, method: str, layer: str | None = None,
+def explain(model: LoadedModel | keras.Model, images: np.ndarray, method: str, layer: str | None = None,
             target: int | Sequence[int] | Target | None = None, progress: Progress | None = None,
             **params: Any) -> list[Explanation]:
     """Explain ``model``'s predictions for ``images`` with ``method``; one :class:`Explanation` each.
 
-    ``model`` is a ``keras.Model`` (raw pixels in, probabilities out) or a ``LoadedModel`` (its lock
-    is held, its default CAM layer and class names used). ``images`` are float32 raw pixels
-    ``(N, H, W, 3)`` at the model's input size. ``layer`` is for CAM methods (default: the last
-    spatial layer) and ignored by the others. ``target`` is a class index, one per image, or a
-    callable on the logits (default: each image's top prediction). ``params`` are the method's
-    declared parameters (see ``get_method(method).params``). ``progress(fraction, text)``
-    (:mod:`core.progress`) hears how far a slow method (Score-CAM) has got.
+    ``model`` is a ``LoadedModel`` or a ``keras.Model`` (raw pixels in, probabilities out), made a
+    handle by :func:`core.zoo.loaded.as_loaded`: its lock is held here, its class names label the
+    results. ``images`` are float32 raw pixels ``(N, H, W, 3)`` at the model's input size. ``layer`` is
+    for CAM methods (default: the handle's ``default_cam_layer``, decided when it was loaded) and
+    ignored by the others. ``target`` is a class index, one per image, or a callable on the logits
+    (default: each image's top prediction). ``params`` are the method's declared parameters (see
+    ``get_method(method).params``). ``progress(fraction, text)`` (:mod:`core.progress`) hears how far a
+    slow method (Score-CAM) has got.
     """
     explainer = get_method(method)
-    keras_model, class_names, lock = model, None, nullcontext()
-    if not isinstance(model, keras.Model) and hasattr(model, "model"):  # a core.zoo LoadedModel
-        keras_model, class_names, lock = model.model, model.class_names, model.lock
-        if layer is None and explainer.uses_layer:
-            layer = model.default_cam_layer or None
-    with lock:
-        return explainer.explain(keras_model, images, layer=layer, target=target, class_names=class_names,
-                                 progress=progress, **params)
+    handle = as_loaded(model)
+    if layer is None and explainer.uses_layer:
+        layer = handle.default_cam_layer
+    with handle.lock:
+        return explainer.explain(handle.model, images, layer=layer, target=target,
+                                 class_names=handle.class_names or None, progress=progress, **params)

@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
-from core.explain.compiled import INDEX_SPEC, input_spec
 from core.explain.registry import register_method
 
 

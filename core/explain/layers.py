@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import keras
 
 from core.errors import GlasswingError, ParameterError, unknown_name
-from core.modelgraph import conv_layer_names, last_conv_layer_name, logits_model
+from core.modelgraph import conv_layer_names, last_conv_layer_name, logits_model, softmax_input
 
 
 @dataclass(frozen=True)
@@ -136,17 +136,6 @@ def _graph_error(model: keras.Model, build):
             "Sequential Keras graph.") from None
 
 
-def _softmax_input(layer: keras.layers.Layer, x, out):
-    """The logits of a final softmax layer called on ``x`` (see core.modelgraph.logits_model)."""
-    act = getattr(getattr(layer, "activation", None), "__name__", "")
-    if isinstance(layer, keras.layers.Activation) and act == "softmax":
-        return x
-    if isinstance(layer, keras.layers.Dense) and act == "softmax":
-        logits = keras.ops.matmul(x, layer.kernel)
-        return keras.ops.add(logits, layer.bias) if layer.use_bias else logits
-    return out
-
-
 def _exposing(model: keras.Model, path: tuple[str, ...], with_logits: bool) -> keras.Model:
     """``model`` rebuilt on the same layers with outputs ``[layer at path, output(s)..., (logits)]``."""
     sub = model.get_layer(path[0])
@@ -162,7 +151,7 @@ def _exposing(model: keras.Model, path: tuple[str, ...], with_logits: bool) -> k
             return out
         out = layer(*args, **kwargs)
         if layer is last and with_logits:
-            captured["logits"] = _softmax_input(layer, args[0], out)
+            captured["logits"] = softmax_input(layer, args[0], out)
         return out
 
     if isinstance(model, keras.Sequential):

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps, prepare_images
-from core.explain.compiled import INDEX_SPEC, input_spec
 from core.explain.params import validate_params
 from core.explain.registry import register_method
 from core.explain.targets import resolve_target

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
-from core.explain.compiled import INDEX_SPEC, input_spec
 from core.explain.params import Param
 from core.explain.registry import register_method
 from core.progress import report

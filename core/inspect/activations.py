@@ -2,25 +2,24 @@
 
 The activations come from a sub-model ``pixels -> layer output`` that shares the model's layers,
 compiled once per (model, layer) with ``tf.function`` and kept in the bounded per-model cache of
-:mod:`core.explain.compiled` (so a server browsing many layers does not grow).
+:mod:`core.compiled` (so a server browsing many layers does not grow).
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import keras
 import numpy as np
 import tensorflow as tf
 
+from core import compiled
 from core.errors import ParameterError
-from core.explain import compiled
 from core.explain.base import normalise, prepare_images
 from core.explain.layers import LayerRef, feature_model, resolve_layer
 from core.images import resize_for_model
+from core.zoo.loaded import LoadedModel, as_loaded
 
 MAX_TOP = 256  # channels returned at most: more does not fit on a page
 
@@ -48,15 +47,6 @@ class FeatureMaps:
         return [f"#{c.index}  {c.mean:.2f}" for c in self.channels]
 
 
-def unwrap(loaded_or_model: Any) -> tuple[keras.Model, Any]:
-    """The Keras model and the lock to hold (a LoadedModel's, or none)."""
-    if isinstance(loaded_or_model, keras.Model):
-        return loaded_or_model, nullcontext()
-    if hasattr(loaded_or_model, "model") and isinstance(loaded_or_model.model, keras.Model):
-        return loaded_or_model.model, loaded_or_model.lock
-    raise ParameterError("Parameter 'model' must be a keras.Model or a loaded Glasswing model.")
-
-
 def activation_model(model: keras.Model, ref: LayerRef) -> keras.Model:
     """``pixels -> activations of ref``, sharing the model's layers (nested backbones included)."""
     if len(ref.path) == 1:
@@ -69,27 +59,30 @@ def _compiled_activations(model: keras.Model, ref: LayerRef):
     def build():
         sub = activation_model(model, ref)
         return tf.function(lambda x: sub(x, training=False), input_signature=[compiled.input_spec(model)])
-    return compiled.cached(model, ("inspect.activations", ref), build)
+    return compiled.get(model, ("inspect.activations", ref), build)
 
 
-def layer_activations(loaded_or_model: Any, images: np.ndarray, layer: str) -> np.ndarray:
+def layer_activations(loaded_or_model: LoadedModel | keras.Model, images: np.ndarray,
+                      layer: str) -> np.ndarray:
     """The layer's output ``(N, H', W', C)`` for raw-pixel images (resized to the model's input)."""
-    model, lock = unwrap(loaded_or_model)
+    handle = as_loaded(loaded_or_model)
+    model = handle.model
     ref = resolve_layer(model, layer)
     batch = prepare_images(model, images)
-    with lock:
+    with handle.lock:
         fn = _compiled_activations(model, ref)
         return np.asarray(fn(tf.constant(batch)), dtype=np.float32)
 
 
-def feature_maps(loaded_or_model: Any, image: np.ndarray, layer: str, top: int = 16) -> FeatureMaps:
+def feature_maps(loaded_or_model: LoadedModel | keras.Model, image: np.ndarray, layer: str,
+                 top: int = 16) -> FeatureMaps:
     """The ``top`` most active channels of ``layer`` for one image (H x W x 3, raw pixels 0..255)."""
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= MAX_TOP:
         raise ParameterError(f"Parameter 'top' must be a whole number from 1 to {MAX_TOP}, got {top!r}.")
     image = np.asarray(image)
     if image.ndim != 3:
         raise ParameterError(f"Parameter 'image' must be one image of shape (H, W, 3), got {image.shape}.")
-    model, _ = unwrap(loaded_or_model)
+    model = as_loaded(loaded_or_model).model
     ref = resolve_layer(model, layer)
     h, w = model.inputs[0].shape[1:3]
     if h is not None and w is not None and image.shape[:2] != (h, w):  # the same resize as prediction

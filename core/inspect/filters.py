@@ -25,10 +25,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import compiled
 from core.errors import ParameterError
-from core.explain import compiled
 from core.explain.layers import LayerRef, resolve_layer
-from core.inspect.activations import activation_model, unwrap
+from core.inspect.activations import activation_model
+from core.zoo.loaded import as_loaded
 
 MAX_STEPS = 512
 MIN_SIZE = 32
@@ -104,7 +105,8 @@ def maximize_activation(loaded_or_model: Any, layer: str, channel: int, steps: i
     ``size`` caps the longer side of the image (never above the model's input); ``step_size`` is in
     pixel values (0..255) per step; ``jitter`` is the largest random shift in pixels.
     """
-    model, lock = unwrap(loaded_or_model)
+    handle = as_loaded(loaded_or_model)
+    model, lock = handle.model, handle.lock
     ref = resolve_layer(model, layer)
     depth = int(model.get_layer(ref.path[0]).output.shape[-1]) if len(ref.path) == 1 else None
     _check("steps", steps, 1, MAX_STEPS)
@@ -116,7 +118,7 @@ def maximize_activation(loaded_or_model: Any, layer: str, channel: int, steps: i
     _check("decay", decay, 0.0, 0.5, integer=False)
     shape = _image_size(model, ref, size)
     with lock:
-        step = compiled.cached(model, ("inspect.filters", ref, shape), lambda: _build_step(model, ref, shape))
+        step = compiled.get(model, ("inspect.filters", ref, shape), lambda: _build_step(model, ref, shape))
         if depth is None:  # nested layer: ask the sub-model once
             depth = int(activation_model(model, ref).outputs[0].shape[-1])
         _check("channel", channel, 0, depth - 1)

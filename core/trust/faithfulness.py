@@ -23,8 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import compiled
 from core.errors import ParameterError, unknown_name
-from core.explain import compiled
 from core.explain.base import prepare_images, resize_map
 
 BASELINES = ("blur", "mean", "black")
@@ -161,7 +161,7 @@ def deletion_insertion(model: keras.Model, image: np.ndarray, heatmap: np.ndarra
 
     ``image`` is raw pixels ``(H, W, 3)`` (resized to the model's input if needed), ``heatmap`` any
     2-D importance map (resized to the input), ``class_index`` the class followed (default: the top
-    prediction). The compiled function is cached per model (:mod:`core.explain.compiled`).
+    prediction). The compiled function is cached per model (:mod:`core.compiled`).
     ``pause`` is called before each batched call: a server scoring in the background passes one that
     waits while people wait for their own heatmaps (time spent in it is not counted in ``ms``).
     """
@@ -170,7 +170,7 @@ def deletion_insertion(model: keras.Model, image: np.ndarray, heatmap: np.ndarra
     pixels, heatmap = _inputs(model, image, heatmap)
     base = make_baseline(pixels, baseline)
     index = _class_index(model, pixels, class_index)
-    fn = compiled.cached(model, ("trust_curves",), lambda: _compile(model))
+    fn = compiled.get(model, ("trust_curves",), lambda: _compile(model))
     counts = step_counts(heatmap.size, steps)
     ranks = tf.constant(importance_ranks(heatmap, seed))
     image_t, base_t, index_t = tf.constant(pixels), tf.constant(base), tf.constant(index, tf.int32)

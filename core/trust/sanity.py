@@ -22,9 +22,11 @@ import numpy as np
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
+from core import compiled
 from core.errors import GlasswingError, ParameterError
-from core.explain import compiled, explain, get_method
+from core.explain import explain, get_method
 from core.progress import Progress, report
+from core.zoo.loaded import LoadedModel, as_loaded
 
 MAX_STAGES = 8  # cascade checkpoints shown; deep models randomise several layers per checkpoint
 PASS_THRESHOLD = 0.5  # at the fully randomised model both similarities must fall below this to pass
@@ -145,34 +147,29 @@ def fresh_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def sanity_check(model: Any, image: np.ndarray, method: str, layer: str | None = None,
+def sanity_check(model: LoadedModel | keras.Model, image: np.ndarray, method: str, layer: str | None = None,
                  class_index: int | None = None, max_stages: int = MAX_STAGES, seed: int = 0,
                  threshold: float = PASS_THRESHOLD, progress: Progress | None = None,
                  **params: Any) -> SanityResult:
     """Cascading randomisation check of ``method`` on one image (raw pixels ``(H, W, 3)``).
 
-    ``model`` is a ``keras.Model`` or a ``LoadedModel`` (its lock is held while copying). The
+    ``model`` is a ``LoadedModel`` or a ``keras.Model`` (its handle's lock is held while copying). The
     explained class stays the original model's choice (``class_index``, default its top class).
     ``progress(fraction, text)`` (:mod:`core.progress`) hears of each stage as it starts.
     """
     start = time.perf_counter()
-    keras_model, lock = (model.model, model.lock) if hasattr(model, "lock") else (model, None)
-    if hasattr(model, "default_cam_layer") and layer is None:
-        layer = model.default_cam_layer or None
+    handle = as_loaded(model)
     if isinstance(max_stages, bool) or not isinstance(max_stages, int) or not 1 <= max_stages <= 64:
         raise ParameterError(f"Parameter 'max_stages' must be a whole number from 1 to 64, "
                              f"got {max_stages!r}.")
     if not 0.0 < float(threshold) <= 1.0:
         raise ParameterError(f"Parameter 'threshold' must be above 0 and at most 1, got {threshold!r}.")
     report(progress, 0.0, "Explaining with the trained model ...")
-    (original,) = explain(model, np.asarray(image, np.float32)[None], method, layer=layer, target=class_index,
+    (original,) = explain(handle, np.asarray(image, np.float32)[None], method, layer=layer, target=class_index,
                           **params)
     report(progress, 0.0, "Copying the model to randomise it ...")
-    if lock is not None:
-        with lock:
-            copy = fresh_copy(keras_model)
-    else:
-        copy = fresh_copy(keras_model)
+    with handle.lock:
+        copy = fresh_copy(handle.model)
     rng = np.random.default_rng(seed)
     steps = [SanityStep("original", 0, original.heatmap, 1.0, 1.0)]
     try:

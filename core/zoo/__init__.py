@@ -17,7 +17,6 @@ import keras
 
 from core.atomic import atomic_path
 from core.errors import GlasswingError
-from core.modelgraph import conv_layer_names
 from core.smallfiles import read_small_text
 from core.zoo.contract import check_contract
 from core.zoo.download import Progress
@@ -96,12 +95,10 @@ def _load_run(run_dir: Path) -> LoadedModel:
           or not all(isinstance(c, str) for c in class_names)):
         raise GlasswingError(f"Run {run_dir.name}: {RUN_META_FILE} lists class_names that do not match the "
                              f"model's {classes} classes (a list of {classes} names is needed).")
-    name, cam_layer = meta.get("name"), meta.get("default_cam_layer")
-    if not isinstance(cam_layer, str) or cam_layer not in {layer.name for layer in model.layers}:
-        cam_layer = None  # absent, stale or wrong: fall back to the model's own last spatial layer
+    name, cam_layer = meta.get("name"), meta.get("default_cam_layer")  # LoadedModel checks the layer
     return LoadedModel(name=name if isinstance(name, str) and name else run_dir.name, model=model,
                        input_size=input_size, class_names=list(class_names),
-                       default_cam_layer=cam_layer or _default_cam_layer(model),
+                       default_cam_layer=cam_layer if isinstance(cam_layer, str) else None,
                        source=f"fine-tuned run {run_dir}", path=run_dir / RUN_MODEL_FILE)
 
 
@@ -120,12 +117,6 @@ def _read_run_meta(run_dir: Path) -> dict:
     return meta
 
 
-def _default_cam_layer(model) -> str | None:
-    """The last spatial layer, or None for a model without one (it still predicts; CAM methods say why not)."""
-    names = conv_layer_names(model)
-    return names[-1] if names else None
-
-
 def forget(name_or_path: str | os.PathLike) -> None:
     """Drop one model from the process cache (a deleted run, a replaced file); the next load reads it again."""
     text = str(name_or_path)  # a zoo name or a path that may no longer exist: drop both spellings
@@ -137,7 +128,7 @@ def forget(name_or_path: str | os.PathLike) -> None:
 def _load_file(path: Path) -> LoadedModel:
     model = load_keras_file(path)
     return LoadedModel(name=path.stem, model=model, input_size=check_contract(model, path.name),
-                       class_names=_class_names_for(model), default_cam_layer=_default_cam_layer(model),
+                       class_names=_class_names_for(model), default_cam_layer=None,
                        source=f"model file {path}", path=path)
 
 

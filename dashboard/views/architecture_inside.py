@@ -54,7 +54,7 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
     if not layers:
         st.info("This model has no layers with spatial feature maps.")
         return
-    layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.loaded.default_cam_layer),
+    layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
                          key="architecture_fm_layer", help="Early layers see edges and colours; late layers "
                          "respond to parts of objects.")
     top = st.slider("Channels to show", 4, 64, 16, step=4, key="architecture_fm_top")
@@ -101,8 +101,8 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
     if not layers:
         st.info("No layer of this model's own graph has spatial feature maps.")
         return
-    default = page_model.loaded.default_cam_layer if page_model.loaded else None
-    layer = st.selectbox("Layer", layers, index=_default_index(layers, default), key="architecture_rf_layer")
+    layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
+                         key="architecture_rf_layer")
     h, w, _ = rows_by_name[layer]["output_shape"]
     c1, c2 = st.columns(2)
     row = c1.slider("Row in the feature map", 0, h - 1, h // 2, key="architecture_rf_row") if h > 1 else 0
@@ -159,7 +159,7 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
         st.info("This model has no layers with spatial feature maps.")
         return
     with st.form("architecture_filter_form"):
-        layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.loaded.default_cam_layer),
+        layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
                              key="architecture_filter_layer")
         depth = rows_by_name[layer]["output_shape"][-1]
         channel = st.number_input(f"Channel (0 to {depth - 1})", min_value=0, max_value=int(depth) - 1, value=0,

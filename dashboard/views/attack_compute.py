@@ -26,13 +26,12 @@ def run_attack(model_name: str, digest: str, method: str, params: tuple, target:
     loaded = state.get_model(model_name)
     attack = create_attack(method, **dict(params))
     x = model_pixels(model_name, _pixels)[None]
-    with loaded.lock:
-        result = attack.generate(loaded, x, target=target)
-        rounded = result.rounded()
-        # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
-        jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
-        probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
-        probs_jpeg = predict_probs(loaded, jpeg)[0]
+    result = attack.generate(loaded, x, target=target)
+    rounded = result.rounded()
+    # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
+    jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
+    probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
+    probs_jpeg = predict_probs(loaded, jpeg)[0]
     delta = result.perturbation[0]
     return {
         "original": x[0], "adversarial": result.adversarial[0], "rounded": rounded[0],
@@ -51,7 +50,7 @@ def adversarial_heatmap(model_name: str, run_key: tuple, _adversarial: np.ndarra
     from core.explain import explain
 
     loaded = state.get_model(model_name)
-    (exp,) = explain(loaded, _adversarial[None], "gradcam")  # explain() holds the model's lock
+    (exp,) = explain(loaded, _adversarial[None], "gradcam")
     return {"heatmap": exp.heatmap, "class_index": exp.class_index, "prob": exp.prob, "layer": exp.layer}
 
 
@@ -70,18 +69,17 @@ def image_curve(model_name: str, digest: str, label: int, epsilons: tuple, metho
     x = model_pixels(model_name, _pixels)[None]
     per_method = dict(params)
     out: dict = {"epsilons": list(epsilons), "prob": {}, "still_right": {}}
-    with loaded.lock:
-        for method in methods:
-            probs, right = [], []
-            for eps in epsilons:
-                if eps == 0:
-                    p = predict_probs(loaded, x)[0]
-                else:
-                    attack = create_attack(method, eps=eps, **dict(per_method.get(method, ())))
-                    p = attack.generate(loaded, x, labels=[label]).probs_after[0]
-                probs.append(float(p[label]))
-                right.append(bool(p.argmax() == label))
-            out["prob"][method], out["still_right"][method] = probs, right
+    for method in methods:
+        probs, right = [], []
+        for eps in epsilons:
+            if eps == 0:
+                p = predict_probs(loaded, x)[0]
+            else:
+                attack = create_attack(method, eps=eps, **dict(per_method.get(method, ())))
+                p = attack.generate(loaded, x, labels=[label]).probs_after[0]
+            probs.append(float(p[label]))
+            right.append(bool(p.argmax() == label))
+        out["prob"][method], out["still_right"][method] = probs, right
     return out
 
 
@@ -108,9 +106,8 @@ def dataset_curve(model_name: str, x: np.ndarray, y: np.ndarray, epsilons: tuple
                   params: tuple, progress) -> dict:
     """Accuracy against epsilon over a labelled set (core.attacks.robustness_curve)."""
     loaded = state.get_model(model_name)
-    with loaded.lock:
-        curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
-                                 params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
+    curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
+                             params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
     return curve.to_dict()
 
 
@@ -118,8 +115,7 @@ def defence_table(model_name: str, x: np.ndarray, y: np.ndarray, eps: float, met
                   defences: list, progress) -> list[dict]:
     """Each defence under the attack, naive and BPDA (core.attacks.compare_defences)."""
     loaded = state.get_model(model_name)
-    with loaded.lock:
-        rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
-                                params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
-                                progress=progress)
+    rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
+                            params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
+                            progress=progress)
     return [r.to_dict() for r in rows]

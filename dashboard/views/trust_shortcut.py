@@ -18,8 +18,7 @@ def report(run_path: str, method: str) -> dict:
     from core.trust.shortcut import shortcut_report
 
     loaded = state.get_model(run_path)
-    with loaded.lock:
-        result = shortcut_report(loaded, DATASET, method)
+    result = shortcut_report(loaded, DATASET, method)
     return {**result.to_json(), "examples": result.examples}
 
 
