@@ -15,10 +15,6 @@ SAMPLES = {
 }
 
 
-def sample_names() -> list[str]:
-    return list(SAMPLES)
-
-
 def load_sample(name: str) -> np.ndarray:
     """An RGB uint8 photo by sample name (a fresh copy; decoded once per process)."""
     from core.errors import unknown_name

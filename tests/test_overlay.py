@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.errors import ParameterError
-from core.explain.overlay import COLORMAPS, colorize, heatmap_png, overlay
+from core.explain.overlay import COLORMAPS, colorize, overlay
 
 
 @pytest.fixture
@@ -79,13 +79,6 @@ def test_unknown_colormap_and_bad_arrays_are_refused(photo, heatmap):
 def test_grey_and_float_photos_are_accepted(heatmap):
     assert overlay(np.full((20, 30), 128, np.uint8), heatmap).shape == (20, 30, 3)
     assert overlay(np.full((20, 30, 3), 300.0), heatmap).dtype == np.uint8
-
-
-def test_heatmap_png_round_trips(heatmap):
-    data = heatmap_png(heatmap, "magma", size=(64, 64))
-    assert data.startswith(b"\x89PNG")
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-    np.testing.assert_array_equal(decoded, colorize(heatmap, "magma", size=(64, 64)))
 
 
 # --- How each method kind is shown (issue #17, "Seeing the maps") ---------------------------------

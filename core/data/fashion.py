@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import urllib.error
 import urllib.request
 import zlib
@@ -138,6 +137,3 @@ def load(allow_download: bool = True, progress: Progress | None = None) -> tuple
     x_train, y_train, x_test, y_test = arrays
     return x_train, y_train, x_test, y_test
 
-
-def clear_download() -> None:
-    shutil.rmtree(download_dir(), ignore_errors=True)

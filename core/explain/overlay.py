@@ -122,17 +122,6 @@ def overlay(image_uint8_rgb: np.ndarray, heatmap: np.ndarray, alpha: float | Non
     return cv2.addWeighted(colored, float(alpha), image, 1.0 - float(alpha), 0.0)
 
 
-def heatmap_png(heatmap: np.ndarray, colormap: str | None = None, size: tuple[int, int] | None = None,
-                method: str | None = None) -> bytes:
-    """The coloured heatmap alone as PNG bytes (e.g. for a download button), drawn as ``method``'s kind."""
-    colormap = display_for(method).colormap if colormap is None else colormap
-    colored = colorize(display_map(heatmap, method), colormap, size)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(colored, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ParameterError("Parameter 'heatmap' could not be encoded as PNG.")
-    return buf.tobytes()
-
-
 def heatmap_npy(heatmap: np.ndarray) -> bytes:
     """The raw heatmap (float32, model resolution, as the CLI's ``.npy``) as ``.npy`` file bytes."""
     import io

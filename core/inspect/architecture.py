@@ -54,10 +54,6 @@ class LayerRow:
     connected_to: tuple[str, ...]  # names of the layers feeding this one
 
     @property
-    def non_trainable_params(self) -> int:
-        return self.params - self.trainable_params
-
-    @property
     def is_spatial(self) -> bool:
         return self.output_shape is not None and len(self.output_shape) == 3
 
