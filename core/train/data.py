@@ -1,9 +1,11 @@
 """The training engine's view of a dataset: open and split it, batch it, and name bad files clearly.
 
 A thin adapter over :mod:`core.data`: :func:`open_training_data` opens and splits a dataset as the
-config says, :func:`batches` wraps :func:`core.data.pipeline.make_tf_dataset` so that an image that
-fails to decode half-way through training (changed on disk after the scan) ends the run with a
-:class:`~core.errors.DataError` naming the file instead of a TensorFlow traceback.
+config says and checks every class has training images; :class:`Batches` wraps
+:func:`core.data.pipeline.make_tf_dataset` so that an image that fails to decode half-way through
+training (changed on disk after the scan) ends the run with one :class:`~core.errors.DataError`
+sentence instead of a TensorFlow traceback; :func:`relative_items` and :func:`items_from_split` write
+and read the split a run saves (split.json), kept inside the dataset's folder.
 """
 
 from __future__ import annotations

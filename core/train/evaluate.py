@@ -1,7 +1,10 @@
-"""Metrics of a classifier on labelled batches: accuracy, loss, per-class accuracy, confusion matrix.
+"""A run's metrics (metrics.json): accuracy, mean cross-entropy, per-class accuracy, confusion matrix.
 
-The engine reports a run's final metrics with :func:`evaluate_model` on the model exactly as saved,
-and :func:`evaluate_run` recomputes them from the run folder alone (the reload check).
+The engine scores its final model with :func:`metrics_from_logits` on the logits it computes anyway
+(from stored features while the backbone is unchanged). :func:`evaluate_run` reloads the saved
+``model.keras`` and scores a split from its images again, which checks that a saved run reproduces
+what it reported. The Evaluate page's richer report (precision, recall, calibration) is
+:mod:`core.evaluate`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ _EPS = 1e-7  # probabilities are clipped before the log, as Keras' cross-entropy
 
 
 def compiled_forward(model: keras.Model) -> Callable[[Any], Any]:
+    """``model`` in inference mode, traced once for any batch size of float32 images."""
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
     return tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
 
@@ -60,6 +64,7 @@ def metrics_from(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) 
 
 
 def metrics_from_logits(logits: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """:func:`metrics_from` of the softmax of ``logits`` (computed in float64, shifted so it cannot overflow)."""
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     return metrics_from(probs / probs.sum(axis=1, keepdims=True), labels, class_names)
@@ -68,6 +73,7 @@ def metrics_from_logits(logits: np.ndarray, labels: np.ndarray, class_names: lis
 def evaluate_model(model: keras.Model, batches: Iterable[tuple[Any, Any]], class_names: list[str],
                    stop_event: threading.Event | None = None,
                    on_batch: Callable[[], None] | None = None) -> dict[str, Any]:
+    """:func:`metrics_from` of a model's probabilities on ``batches``; ``stop_event`` stops between batches."""
     probs, labels = predict_batches(compiled_forward(model), batches, stop_event, on_batch)
     return metrics_from(probs, labels, class_names)
 
