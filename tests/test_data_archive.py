@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from hostile import good_entries, make_zip, png
 
 from core.data import files as F
 from core.data.archive import ArchiveLimits, extract_zip
@@ -21,24 +19,8 @@ from core.errors import DataError
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
 
 
-def png_bytes(seed: int = 0, size: int = 16) -> bytes:
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def make_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]], compression=zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
-        for name, data in entries:
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def good_entries(prefix: str = "") -> list[tuple[str, bytes]]:
-    return [(f"{prefix}{cls}/{i}.png", png_bytes(k * 10 + i)) for k, cls in enumerate(("cats", "dogs"))
-            for i in range(3)]
+def png_bytes(seed: int = 0) -> bytes:
+    return png(16, 16, seed)
 
 
 def set_encrypted_flag(data: bytes, name: bytes) -> bytes:

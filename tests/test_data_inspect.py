@@ -6,14 +6,13 @@ import io
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile import encode, exif_rotated_jpeg, noise, png_with_claimed_size
 from PIL import Image
 
 from core.data import files as F
@@ -32,37 +31,10 @@ def data_dir(tmp_path, monkeypatch):
     return tmp_path / "gwdata"
 
 
-def noise(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
-    shape = (h, w, channels) if channels > 1 else (h, w)
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-
-
-def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
-
-
 def write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-def png_with_claimed_size(width: int, height: int) -> bytes:
-    """A real small PNG whose IHDR claims another size (CRC fixed up so PIL trusts the header)."""
-    data = bytearray(encode(Image.fromarray(noise(8, 8)), "PNG"))
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
-    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
-    return bytes(data)
-
-
-def exif_rotated_jpeg() -> bytes:
-    """A 40 wide x 20 high JPEG whose EXIF says 'rotate 90 degrees' (orientation 6)."""
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    return encode(Image.fromarray(noise(20, 40, 5)), "JPEG", exif=exif.tobytes())
 
 
 def build_corpus(root: Path) -> dict[str, str | None]:
