@@ -21,6 +21,7 @@ import streamlit as st
 
 from core.classroom import ClassroomConfig, load_classroom
 from core.data import sessions
+from core.explain.base import Explanation
 from core.zoo import LoadedModel, load_model
 
 
@@ -160,7 +161,7 @@ class PhotoChoice:
     """The session's choice of photos, the same on every page that takes photos.
 
     Each page's widgets are its own (Streamlit drops their values when the page is left), so the choice
-    lives here and :func:`dashboard.widgets.image_picker` gives it back to the widgets of the next page.
+    lives here and :func:`dashboard.components.image_picker.image_picker` gives it back to the widgets of the next page.
     Photos are named by digest; the decoded pixels are in ``st.session_state["images"]``.
     """
 
@@ -189,7 +190,8 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    return loaded.predict(batch)[0]
+    with loaded.lock:
+        return loaded.predict(batch)[0]
 
 
 class SharedResults:
@@ -229,18 +231,18 @@ def shared_results(name: str, max_entries: int) -> SharedResults:
 
 
 def heatmap(model_name: str, digest: str, method: str, layer: str | None, target: int | None,
-            params: tuple = (), _pixels: np.ndarray | None = None, _progress=None) -> dict:
-    """One explanation as a plain dict (heatmap array, layer, class index, probability, ms), computed once
+            params: tuple = (), _pixels: np.ndarray | None = None, _progress=None) -> Explanation:
+    """One explanation (core's Explanation: heatmap, layer, class index, probability, ms), computed once
     per model, image and settings; ``_progress(fraction, text)`` hears of long methods (Score-CAM)."""
     from core.explain import explain
     from core.images import resize_for_model
 
-    def compute() -> dict:
+    def compute() -> Explanation:
         loaded = get_model(model_name)
         batch = resize_for_model(_pixels, loaded.input_size)[None]
-        (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
-                         **dict(params))
-        return {"heatmap": exp.heatmap, "layer": exp.layer, "class_index": exp.class_index, "prob": exp.prob,
-                "ms": exp.ms, "method": method, "empty_note": exp.empty_note}
+        with loaded.lock:
+            (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
+                             **dict(params))
+        return exp
 
     return shared_results("heatmap", 512).get((model_name, digest, method, layer, target, params), compute)

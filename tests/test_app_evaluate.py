@@ -264,13 +264,14 @@ def test_picking_another_run_selects_its_own_dataset(colour_run):
 def test_number_like_class_names_stay_category_labels():
     from core.evaluate import export
     from core.evaluate.metrics import confusion_matrix
-    from dashboard.views.evaluate_charts import confusion_figure
+    from dashboard.components.confusion import confusion_figure
 
     class Digits:  # what the figure reads of a result: the class names and the matrix
         class_names = [str(d) for d in range(10)]
         confusion = confusion_matrix(np.arange(10), np.arange(10), 10)
 
-    for fig in (export.confusion_figure(Digits()), confusion_figure(Digits(), True, clickable=True)):
+    page_figure = confusion_figure(Digits.confusion, Digits.class_names, True, clickable=True)
+    for fig in (export.confusion_figure(Digits()), page_figure):
         for axis in (fig.layout.xaxis, fig.layout.yaxis):
             assert axis.type == "category" and list(axis.tickvals) == Digits.class_names  # every class labelled
 

@@ -43,7 +43,7 @@ def test_switching_method_and_class_shows_new_explanations(app):
 
 def test_corrupt_upload_gets_a_message_and_the_page_keeps_working(app):
     # AppTest cannot drive st.file_uploader in every release; call the decoder the uploader uses.
-    from dashboard.widgets import _decode_upload
+    from dashboard.components.image_picker import _decode_upload
 
     assert _decode_upload("broken.jpg", b"\xff\xd8\xff\xe0garbage") is None
     buf = io.BytesIO()
@@ -60,7 +60,7 @@ def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
     from core.images import resize_for_model
     from core.samples import load_sample
     from core.trust import score_heatmap
-    from dashboard.views.trust_badges import wait_for_scores
+    from dashboard.services.badges import wait_for_scores
 
     # Scores are computed by a background worker: the first run shows the heatmap and a placeholder.
     text = " ".join(_captions(app))
@@ -88,7 +88,7 @@ def test_badge_scoring_runs_in_the_background_without_the_models_lock(lite0):
 
     from core.images import resize_for_model
     from core.samples import load_sample
-    from dashboard.views.trust_badges import heatmap_key, scoring
+    from dashboard.services.badges import heatmap_key, scoring
 
     pixels = load_sample("coffee")
     heatmap = np.random.default_rng(3).random((7, 7)).astype(np.float32)
@@ -97,7 +97,7 @@ def test_badge_scoring_runs_in_the_background_without_the_models_lock(lite0):
         job = scoring("efficientnet_lite0", "coffee-test", heatmap_key(heatmap), int(probs.argmax()), pixels,
                       heatmap)
         result = job.result(timeout=120)
-    assert 0.0 <= result["deletion_auc"] <= 1.0 and 0.0 <= result["insertion_auc"] <= 1.0
+    assert 0.0 <= result.deletion_auc <= 1.0 and 0.0 <= result.insertion_auc <= 1.0
     assert scoring("efficientnet_lite0", "coffee-test", heatmap_key(heatmap), int(probs.argmax()), pixels,
                    heatmap) is job, "a scored heatmap is not scored again"
 
@@ -110,7 +110,7 @@ def test_badge_scoring_steps_aside_while_someone_waits_for_a_heatmap(lite0):
 
     from core import priority
     from core.samples import load_sample
-    from dashboard.views.trust_badges import heatmap_key, scoring
+    from dashboard.services.badges import heatmap_key, scoring
 
     pixels = load_sample("astronaut")
     heatmap = np.random.default_rng(4).random((7, 7)).astype(np.float32)
@@ -121,7 +121,7 @@ def test_badge_scoring_steps_aside_while_someone_waits_for_a_heatmap(lite0):
         assert priority.in_flight() == 1
     started = time.perf_counter()
     result = job.result(timeout=120)
-    assert 0.0 <= result["deletion_auc"] <= 1.0
+    assert 0.0 <= result.deletion_auc <= 1.0
     assert time.perf_counter() - started < 60
     assert priority.in_flight() == 0
 

@@ -10,13 +10,12 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = [str(d) for d in range(10)]
 
-# The Explain page's top-predictions chart for a model whose classes are digits.
+# The top-predictions chart (Explain, Attack, an Evaluate image) for a model whose classes are digits.
 TOP_CHART = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
-from dashboard.views.explain import _top_chart
-_top_chart([{{"label": label, "prob": p, "index": i}}
-            for i, (label, p) in enumerate((("7", 0.6), ("1", 0.2), ("9", 0.1), ("4", 0.05), ("2", 0.05)))])
+from dashboard.components.top_k import top_k_chart
+top_k_chart([0.0, 0.2, 0.04, 0.0, 0.06, 0.0, 0.0, 0.6, 0.0, 0.1], [str(d) for d in range(10)], key="top")
 """
 
 

@@ -27,7 +27,8 @@ MASKING_GAP = 0.05
 
 @dataclass
 class RobustnessCurve:
-    """Accuracy under attack at each epsilon, per method (epsilon 0 is the clean accuracy)."""
+    """Accuracy under attack at each epsilon, per method (epsilon 0 is the clean accuracy), and the mean
+    probability of the label (for one image: its probability, the curve the Attack page draws)."""
 
     epsilons: list[float]
     accuracy: dict[str, list[float]]  # method -> accuracy at each epsilon
@@ -36,6 +37,7 @@ class RobustnessCurve:
     defence: str | None = None
     bpda: bool = False
     params: dict[str, dict] = field(default_factory=dict)  # per method, parameters other than eps
+    label_prob: dict[str, list[float]] = field(default_factory=dict)  # method -> mean P(label) at each epsilon
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,14 +75,22 @@ def _other_params(params: dict | None, where: str) -> dict:
     return params
 
 
+def _under_attack(attack, model: Any, x: np.ndarray, y: np.ndarray, defence: Defence | None, bpda: bool,
+                  batch_size: int, tick: Callable[[], None]) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, on its adversarial copy: is the (defended) classifier still right, and P(label)."""
+    correct, prob = np.zeros(len(x), bool), np.zeros(len(x), np.float64)
+    for rows, adversarial in attack.iter_batches(model, x, y, False, defence, bpda, batch_size):
+        probs = predict_probs(model, adversarial, defence, batch_size)
+        correct[rows] = probs.argmax(axis=1) == y[rows]
+        prob[rows] = probs[np.arange(len(probs)), y[rows]]
+        tick()
+    return correct, prob
+
+
 def _correct_under_attack(attack, model: Any, x: np.ndarray, y: np.ndarray, defence: Defence | None,
                           bpda: bool, batch_size: int, tick: Callable[[], None]) -> np.ndarray:
     """Per image: is the (defended) classifier still right on the adversarial image?"""
-    correct = np.zeros(len(x), bool)
-    for rows, adversarial in attack.iter_batches(model, x, y, False, defence, bpda, batch_size):
-        correct[rows] = predict_probs(model, adversarial, defence, batch_size).argmax(axis=1) == y[rows]
-        tick()
-    return correct
+    return _under_attack(attack, model, x, y, defence, bpda, batch_size, tick)[0]
 
 
 def _ticker(progress: Progress | None, total: int) -> Callable[[], None]:
@@ -111,15 +121,19 @@ def robustness_curve(model: Any, images: Any, labels: Any, epsilons: Sequence[fl
     attacks = {m: [create_attack(m, eps=e, **params[m]) for e in epsilons] for m in methods}
     batches = -(-len(x) // batch_size)
     tick = _ticker(progress, batches * sum(e > 0 for e in epsilons) * len(attacks))
-    clean_accuracy = float(np.mean(predict_probs(model, x, defence, batch_size).argmax(axis=1) == y))
-    accuracy = {}
+    clean = predict_probs(model, x, defence, batch_size)
+    clean_accuracy = float(np.mean(clean.argmax(axis=1) == y))
+    clean_prob = float(np.mean(clean[np.arange(len(clean)), y]))
+    accuracy, label_prob = {}, {}
     for method, per_eps in attacks.items():
-        accuracy[method] = [
-            clean_accuracy if attack.eps == 0 else
-            float(np.mean(_correct_under_attack(attack, model, x, y, defence, bpda, batch_size, tick)))
-            for attack in per_eps
-        ]
+        accuracy[method], label_prob[method] = [], []
+        for attack in per_eps:
+            correct, prob = ((clean_accuracy, clean_prob) if attack.eps == 0 else
+                             _under_attack(attack, model, x, y, defence, bpda, batch_size, tick))
+            accuracy[method].append(float(np.mean(correct)))
+            label_prob[method].append(float(np.mean(prob)))
     return RobustnessCurve(epsilons=epsilons, accuracy=accuracy, clean_accuracy=clean_accuracy,
+                           label_prob=label_prob,
                            n_images=len(x), defence=defence.name if defence is not None else None,
                            bpda=bool(bpda) and defence is not None,
                            params={m: {k: v for k, v in a[0].params.items() if k != "eps"}

@@ -17,8 +17,8 @@ import cv2
 import keras
 import numpy as np
 
-from core import compiled
 from core.errors import ParameterError
+from core.explain import compiled
 from core.explain.layers import LayerRef, feature_model, output_model, resolve_layer
 from core.explain.params import Param, validate_params
 from core.explain.targets import Target, resolve_target, scorer
@@ -37,8 +37,9 @@ class Explanation:
     ms: float  # wall time to compute it (a batch's time is shared equally by its images)
     label: str | None = None  # class name, when the model's class names are known
 
-    def peak(self) -> tuple[int, int]:
-        return peak_location(self.heatmap)
+    def peak(self, image_shape: Sequence[int] | None = None) -> tuple[int, int]:
+        """``(row, col)`` of the hottest pixel, on the heatmap or mapped onto an image of ``image_shape``."""
+        return peak_location(self.heatmap, image_shape)
 
     @property
     def empty(self) -> bool:
@@ -133,7 +134,7 @@ class Context:
 
     def compiled(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """The function ``build()`` returns, cached per model, ``key``, layer and custom target."""
-        return compiled.get(self.model, (key, self.layer, self.target), build)
+        return compiled.cached(self.model, (key, self.layer, self.target), build)
 
     def feature_model(self) -> keras.Model:
         """``pixels -> [activations of the layer, probabilities, logits]``."""

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ COMPLETE, STOPPED, FAILED = runs.COMPLETE, runs.STOPPED, runs.FAILED
 FINISHED = (COMPLETE, STOPPED, FAILED)
 MAX_BATCH_EVENTS = 3000  # per job; beyond it every other batch event is dropped (the curve keeps its shape)
 MAX_FINISHED_JOBS = 50  # finished jobs remembered per process
+MAX_COUNTED_OWNERS = 100_000  # sessions whose started jobs are counted (the longest idle are dropped first)
 PRIORITY_MAX_WAIT = 1.0  # seconds a job waits, per batch, for people's heatmaps (core.priority)
 
 Runner = Callable[..., Any]  # engine.train's signature
@@ -190,6 +192,7 @@ class JobQueue:
         self._waiting: list[Job] = []
         self._running: list[Job] = []
         self._finished: list[Job] = []
+        self._started: OrderedDict[str, int] = OrderedDict()  # owner -> jobs submitted, finished ones too
 
     # -- submitting and looking up ------------------------------------------------------------------------
     def submit(self, config: TrainConfig, owner: str | None = None) -> Job:
@@ -202,9 +205,19 @@ class JobQueue:
         job = Job(id=run_id, owner=owner, config=config, run_dir=root / run_id, _queue=self)
         job.on_status(status_event(QUEUED, "Waiting for a free training slot"))
         with self._lock:
+            if owner is not None:
+                self._started[owner] = self._started.pop(owner, 0) + 1
+                while len(self._started) > MAX_COUNTED_OWNERS:
+                    self._started.popitem(last=False)
             self._waiting.append(job)
             self._dispatch()
         return job
+
+    def started(self, owner: str) -> int:
+        """Jobs ``owner`` has submitted to this queue (a classroom's per-session limit), counting those
+        finished long ago that :meth:`jobs` no longer lists."""
+        with self._lock:
+            return self._started.get(owner, 0)
 
     def jobs(self, owner: str | None = None, include_shared: bool = True) -> list[Job]:
         """Jobs visible to ``owner`` (its own, plus shared ones), newest first. ``runs.EVERYONE`` sees all."""

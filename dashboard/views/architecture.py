@@ -6,9 +6,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from dashboard.components.image_picker import current_image
+from dashboard.components.model_picker import model_picker
 from dashboard.views import architecture_inside as inside
 from dashboard.views.architecture_model import blocks_frame, layers_frame, load_page_model, table_data
-from dashboard.widgets import current_image, model_picker
 
 ALL_BLOCKS = "All blocks"
 

@@ -15,9 +15,8 @@ import streamlit as st
 
 from core.errors import GlasswingError
 from core.inspect.architecture import block_summary, layer_table, stages, totals
-from core.zoo import LoadedModel, get_spec
-from core.zoo.loaded import cam_layer
-from dashboard import state
+from core.zoo import LoadedModel
+from dashboard.components.model_loader import load_model_or_explain, needs_download
 
 
 @dataclass(frozen=True)
@@ -25,11 +24,6 @@ class PageModel:
     name: str  # zoo name or run folder
     model: keras.Model
     loaded: LoadedModel | None  # None: architecture only, the weights are not available here
-
-    @property
-    def cam_layer(self) -> str | None:
-        """The default layer, as core decides it for every page (for an architecture alone too)."""
-        return self.loaded.default_cam_layer if self.loaded is not None else cam_layer(self.model)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -40,25 +34,17 @@ def _structure_only(name: str) -> keras.Model:
     return build_flat(next(a for a in APPS if a.name == name), None)
 
 
-def _needs_download(name: str) -> bool:
-    try:
-        return get_spec(name).status() == "needs download"
-    except GlasswingError:  # a run folder
-        return False
-
-
 def load_page_model(name: str) -> PageModel | None:
     """The model to inspect; on failure an error is shown and None returned."""
-    try:
-        if _needs_download(name):
+    if needs_download(name) is not None:
+        try:
             with st.spinner(f"Building the {name} architecture (no weights needed) ..."):
                 return PageModel(name, _structure_only(name), None)
-        with st.spinner(f"Loading {name} (first time only) ..."):
-            loaded = state.get_model(name)
-        return PageModel(name, loaded.model, loaded)
-    except GlasswingError as exc:
-        st.error(str(exc))
-        return None
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return None
+    loaded = load_model_or_explain(name)
+    return None if loaded is None else PageModel(name, loaded.model, loaded)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

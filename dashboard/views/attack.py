@@ -7,11 +7,13 @@ import streamlit as st
 from core.attacks import create_attack
 from core.errors import GlasswingError
 from dashboard import state
+from dashboard.components.image_picker import current_image
+from dashboard.components.model_loader import load_model_or_explain
+from dashboard.components.model_picker import model_picker
 from dashboard.views.attack_compute import run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
 from dashboard.views.attack_robustness import defence_section, robustness_section
-from dashboard.widgets import current_image, model_picker
 
 REQUEST_KEY = "attack_request"  # the last valid request: results survive reruns, not just the click
 
@@ -25,11 +27,8 @@ def main() -> None:
     current = current_image()  # the session's photos, under the title on every page
     if current is None:
         return
-    try:
-        with st.spinner(f"Loading {model_name} (first time only) ..."):
-            loaded = state.get_model(model_name)
-    except GlasswingError as exc:  # e.g. weights not downloaded yet: the Explain page offers the download
-        st.error(str(exc))
+    loaded = load_model_or_explain(model_name)  # e.g. weights not downloaded yet: the Explain page offers them
+    if loaded is None:
         return
     probs = state.predict(model_name, current.digest, current.pixels)
     top = loaded.top_k(probs, min(5, loaded.num_classes))

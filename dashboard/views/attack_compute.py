@@ -9,7 +9,16 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.attacks import compare_defences, create_attack, create_defence, predict_probs, robustness_curve
+from core.attacks import (
+    DefenceComparison,
+    RobustnessCurve,
+    compare_defences,
+    create_attack,
+    create_defence,
+    predict_probs,
+    robustness_curve,
+)
+from core.explain.base import Explanation
 from core.images import resize_for_model
 from dashboard import state
 
@@ -26,12 +35,13 @@ def run_attack(model_name: str, digest: str, method: str, params: tuple, target:
     loaded = state.get_model(model_name)
     attack = create_attack(method, **dict(params))
     x = model_pixels(model_name, _pixels)[None]
-    result = attack.generate(loaded, x, target=target)
-    rounded = result.rounded()
-    # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
-    jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
-    probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
-    probs_jpeg = predict_probs(loaded, jpeg)[0]
+    with loaded.lock:
+        result = attack.generate(loaded, x, target=target)
+        rounded = result.rounded()
+        # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
+        jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
+        probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
+        probs_jpeg = predict_probs(loaded, jpeg)[0]
     delta = result.perturbation[0]
     return {
         "original": x[0], "adversarial": result.adversarial[0], "rounded": rounded[0],
@@ -45,13 +55,13 @@ def run_attack(model_name: str, digest: str, method: str, params: tuple, target:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def adversarial_heatmap(model_name: str, run_key: tuple, _adversarial: np.ndarray) -> dict:
+def adversarial_heatmap(model_name: str, run_key: tuple, _adversarial: np.ndarray) -> Explanation:
     """Grad-CAM of the adversarial image (its own top prediction), keyed by the run that made it."""
     from core.explain import explain
 
     loaded = state.get_model(model_name)
-    (exp,) = explain(loaded, _adversarial[None], "gradcam")
-    return {"heatmap": exp.heatmap, "class_index": exp.class_index, "prob": exp.prob, "layer": exp.layer}
+    (exp,) = explain(loaded, _adversarial[None], "gradcam")  # explain() holds the model's lock
+    return exp
 
 
 def other_params(method: str, chosen_method: str, chosen_params: dict) -> dict:
@@ -63,24 +73,11 @@ def other_params(method: str, chosen_method: str, chosen_params: dict) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def image_curve(model_name: str, digest: str, label: int, epsilons: tuple, methods: tuple,
-                params: tuple, _pixels: np.ndarray) -> dict:
-    """For one photo: the probability of ``label`` and the top class after each attack at each epsilon."""
-    loaded = state.get_model(model_name)
+                params: tuple, _pixels: np.ndarray) -> RobustnessCurve:
+    """For one photo: core's robustness curve of the photo labelled ``label`` (``label_prob`` is its
+    probability after each attack at each epsilon)."""
     x = model_pixels(model_name, _pixels)[None]
-    per_method = dict(params)
-    out: dict = {"epsilons": list(epsilons), "prob": {}, "still_right": {}}
-    for method in methods:
-        probs, right = [], []
-        for eps in epsilons:
-            if eps == 0:
-                p = predict_probs(loaded, x)[0]
-            else:
-                attack = create_attack(method, eps=eps, **dict(per_method.get(method, ())))
-                p = attack.generate(loaded, x, labels=[label]).probs_after[0]
-            probs.append(float(p[label]))
-            right.append(bool(p.argmax() == label))
-        out["prob"][method], out["still_right"][method] = probs, right
-    return out
+    return dataset_curve(model_name, x, np.array([label], np.int32), epsilons, methods, params, progress=None)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -103,19 +100,21 @@ def dataset_images(model_name: str, data: str, limit: int) -> dict:
 
 
 def dataset_curve(model_name: str, x: np.ndarray, y: np.ndarray, epsilons: tuple, methods: tuple,
-                  params: tuple, progress) -> dict:
+                  params: tuple, progress) -> RobustnessCurve:
     """Accuracy against epsilon over a labelled set (core.attacks.robustness_curve)."""
     loaded = state.get_model(model_name)
-    curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
-                             params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
-    return curve.to_dict()
+    with loaded.lock:
+        curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
+                                 params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
+    return curve
 
 
 def defence_table(model_name: str, x: np.ndarray, y: np.ndarray, eps: float, method: str, params: dict,
-                  defences: list, progress) -> list[dict]:
+                  defences: list, progress) -> list[DefenceComparison]:
     """Each defence under the attack, naive and BPDA (core.attacks.compare_defences)."""
     loaded = state.get_model(model_name)
-    rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
-                            params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
-                            progress=progress)
-    return [r.to_dict() for r in rows]
+    with loaded.lock:
+        rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
+                                params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
+                                progress=progress)
+    return rows

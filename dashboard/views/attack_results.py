@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from core.errors import GlasswingError
 from core.explain.overlay import overlay
 from core.images import to_png_bytes
 from dashboard import state
+from dashboard.components.top_k import top_k_chart
 from dashboard.views.attack_compute import adversarial_heatmap
 from dashboard.views.attack_controls import AttackRequest
 
@@ -86,20 +85,12 @@ def _norms(loaded, r: dict) -> None:
                f"in pixel levels.{extra}")
 
 
-def _bars(loaded, probs: np.ndarray, title: str, key: str) -> None:
-    top = loaded.top_k(probs, min(5, loaded.num_classes))
-    df = pd.DataFrame({"class": [t["label"] for t in top], "probability": [t["prob"] for t in top]})
-    fig = px.bar(df, x="probability", y="class", orientation="h", range_x=[0, 1], text_auto=".1%", title=title)
-    fig.update_layout(yaxis={"categoryorder": "total ascending"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
-    st.plotly_chart(fig, width="stretch", key=key)
-
-
 def _top_charts(loaded, r: dict) -> None:
     cols = st.columns(2)
     with cols[0]:
-        _bars(loaded, r["probs_before"], "Top predictions before", "attack_top_before")
+        top_k_chart(r["probs_before"], loaded.label, key="attack_top_before", title="Top predictions before")
     with cols[1]:
-        _bars(loaded, r["probs_after"], "Top predictions after", "attack_top_after")
+        top_k_chart(r["probs_after"], loaded.label, key="attack_top_after", title="Top predictions after")
 
 
 def _heatmaps(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
@@ -114,10 +105,10 @@ def _heatmaps(model_name: str, loaded, image, request: AttackRequest, r: dict) -
         return
     cols = st.columns(2)
     original = r["original"].astype(np.uint8)
-    cols[0].image(overlay(original, before["heatmap"]), width="stretch",
-                  caption=f"Grad-CAM before · {loaded.label(before['class_index'])} ({before['prob']:.1%})")
-    cols[1].image(overlay(r["rounded"], after["heatmap"]), width="stretch",
-                  caption=f"Grad-CAM after · {loaded.label(after['class_index'])} ({after['prob']:.1%})")
+    cols[0].image(overlay(original, before.heatmap), width="stretch",
+                  caption=f"Grad-CAM before · {loaded.label(before.class_index)} ({before.prob:.1%})")
+    cols[1].image(overlay(r["rounded"], after.heatmap), width="stretch",
+                  caption=f"Grad-CAM after · {loaded.label(after.class_index)} ({after.prob:.1%})")
     st.caption("Grad-CAM highlights the regions that most raised the score of the predicted class. After "
                "the attack the evidence for the new class can sit in quite different places, although "
                "the photo looks the same to us.")

@@ -108,13 +108,13 @@ def _compute_curve(model_name, loaded, image, request, r, source, limit, key, me
         if source == THIS_IMAGE:
             curve = image_curve(model_name, image.digest, int(y[0]), epsilons, tuple(methods), params,
                                 _pixels=image.pixels)
-            values, measure = curve["prob"], f"probability of {loaded.label(int(y[0]))}"
+            values, measure = curve.label_prob, f"probability of {loaded.label(int(y[0]))}"
         else:
             bar = st.progress(0.0, text="Attacking ...")
             curve = dataset_curve(model_name, x, y, epsilons, tuple(methods), params,
                                   progress=lambda done, total: bar.progress(done / max(total, 1)))
             bar.empty()
-            values, measure = curve["accuracy"], "accuracy"
+            values, measure = curve.accuracy, "accuracy"
     st.session_state["attack_curve"] = {"key": key, "epsilons": list(epsilons), "values": values,
                                         "measure": measure, "described": described}
 
@@ -167,8 +167,8 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: d
 
 def _show_defences(stored: dict) -> None:
     titles = {n: get_defence(n).title for n in list_defences()} | {"none": "No defence"}
-    rows = [{"defence": titles.get(row["defence"], row["defence"]), "clean": row["clean_accuracy"],
-             "naive attack": row["naive_accuracy"], "BPDA attack": row["bpda_accuracy"]}
+    rows = [{"defence": titles.get(row.defence, row.defence), "clean": row.clean_accuracy,
+             "naive attack": row.naive_accuracy, "BPDA attack": row.bpda_accuracy}
             for row in stored["rows"]]
     df = pd.DataFrame(rows).melt(id_vars="defence", var_name="measure", value_name="accuracy").dropna()
     fig = px.bar(df, x="defence", y="accuracy", color="measure", barmode="group", range_y=[0, 1.1],
@@ -179,8 +179,8 @@ def _show_defences(stored: dict) -> None:
     fig.update_layout(height=320, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
     st.plotly_chart(fig, width="stretch", key="attack_defence_chart")
     for row in stored["rows"]:
-        text = row["verdict"]
-        if row["defence"] != "none" and get_defence(row["defence"]).note:
-            text += f" {get_defence(row['defence']).note}"
-        (st.warning if row["masks_gradients"] else st.write)(text)
+        text = row.verdict
+        if row.defence != "none" and get_defence(row.defence).note:
+            text += f" {get_defence(row.defence).note}"
+        (st.warning if row.masks_gradients else st.write)(text)
     st.caption(f"Measured on {stored['described']}.")

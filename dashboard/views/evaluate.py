@@ -15,11 +15,11 @@ import streamlit as st
 from core.errors import GlasswingError
 from core.evaluate import EvaluationResult, evaluate_split, map_classes
 from core.zoo import LoadedModel
-from dashboard import state
+from dashboard.components.model_loader import load_model_or_explain
+from dashboard.components.model_picker import model_picker
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_drilldown as drill
 from dashboard.views.evaluate_source import Selection, selection
-from dashboard.widgets import model_picker
 
 DONE = "evaluate_done"  # selections evaluated in this session: shown again without pressing Evaluate
 
@@ -30,7 +30,7 @@ def main() -> None:
                "whether its confidence can be trusted, and what it looked at on each mistake.")
     with st.sidebar:
         model_name = model_picker(key="evaluate_model")
-    loaded = _load(model_name)
+    loaded = load_model_or_explain(model_name)
     if loaded is None:
         return
     with st.sidebar:
@@ -52,15 +52,6 @@ def main() -> None:
         return
     done.add(sel.key)
     _results(result, sel, loaded, opacity)
-
-
-def _load(model_name: str) -> LoadedModel | None:
-    try:
-        with st.spinner(f"Loading {model_name} (first time only) ..."):
-            return state.get_model(model_name)
-    except GlasswingError as exc:
-        st.error(str(exc))
-        return None
 
 
 def _mismatch(sel: Selection, loaded: LoadedModel) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -11,7 +10,7 @@ from core.errors import GlasswingError
 from core.evaluate import EvaluationResult, baseline_split, export
 from core.evaluate.evaluator import TOP_K
 from core.evaluate.source import ALL
-from dashboard.charts import class_axis
+from dashboard.components.confusion import confusion_figure
 from dashboard.views.evaluate_source import Selection
 
 CHART_KEY = "evaluate_confusion"  # the heatmap's selection state
@@ -40,46 +39,13 @@ def summary(result: EvaluationResult) -> None:
                    f"{result.skipped[0]['reason']}")
 
 
-def confusion_figure(source, normalised: bool, clickable: bool = False):
-    """Core's heatmap (colour = share of the true class, text = counts), or coloured by counts.
-
-    ``clickable`` lays an invisible marker on every cell: plotly heatmaps emit no selection events in
-    Streamlit, markers do, so a click on a cell selects its marker (its x and y are the class labels).
-    """
-    fig = export.confusion_figure(source)
-    cm = np.asarray(source.confusion)
-    shares = export.row_shares(cm)
-    heat = fig.data[0]
-    if normalised:
-        heat.update(text=[[f"{c} ({s:.0%})" for c, s in zip(row_c, row_s, strict=True)]
-                          for row_c, row_s in zip(cm.tolist(), shares.tolist(), strict=True)])
-    else:
-        heat.update(z=cm, zmin=0, zmax=max(int(cm.max()), 1), colorbar={"title": {"text": "images"}})
-    if clickable:
-        labels = list(heat.x)
-        k = len(labels)
-        fig.add_scatter(
-            x=[labels[c] for r in range(k) for c in range(k)], y=[labels[r] for r in range(k) for c in range(k)],
-            customdata=[[int(cm[r, c]), float(shares[r, c])] for r in range(k) for c in range(k)],
-            mode="markers", showlegend=False, name="cells",
-            marker={"symbol": "square", "opacity": 0.0, "size": float(np.clip(520 / k, 8, 60))},
-            hovertemplate=heat.hovertemplate.replace("%{customdata}", "%{customdata[0]}")
-                                            .replace("%{z:.1%}", "%{customdata[1]:.1%}"),
-        )
-        heat.update(hoverinfo="skip")
-    labels = list(heat.x)
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10}, clickmode="event+select",
-                      xaxis=class_axis(labels), yaxis=class_axis(labels))
-    return fig
-
-
 def confusion_chart(result: EvaluationResult) -> list[tuple[int, int]]:
     """The interactive confusion matrix; returns the clicked cells as ``(true, predicted)`` indices."""
     mode = st.radio("Colour by", [COUNTS, SHARES], index=1, horizontal=True, key="evaluate_norm",
                     help="Row-normalised colours make small classes as visible as large ones.")
     st.caption("Rows are the true classes, columns what the model predicted: the diagonal is right, everything "
                "else is a mistake. Click a cell (or choose it below) to see its images.")
-    fig = confusion_figure(result, mode == SHARES, clickable=True)
+    fig = confusion_figure(result.confusion, result.class_names, mode == SHARES, clickable=True)
     event = st.plotly_chart(fig, key=CHART_KEY, on_select="rerun", selection_mode="points", width="stretch")
     try:
         points = list(event.selection.points)
@@ -144,7 +110,7 @@ def baseline_section(result: EvaluationResult, sel: Selection) -> None:
     cols[1].metric("Baseline accuracy", f"{base.accuracy:.1%}",
                    delta=f"{(base.accuracy - result.accuracy) * 100:+.1f} points vs the CNN")
     cols[2].metric("Baseline trained on", f"{base.train_size} images", help=base.method)
-    st.plotly_chart(confusion_figure(base, normalised=True), width="stretch", key="evaluate_baseline_matrix")
+    st.plotly_chart(confusion_figure(base.confusion, base.class_names), width="stretch", key="evaluate_baseline_matrix")
 
 
 def exports(result: EvaluationResult) -> None:

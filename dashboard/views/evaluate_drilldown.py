@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.data.labels import display_label
@@ -22,8 +21,8 @@ from core.explain.overlay import overlay
 from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
-from dashboard.charts import class_axis
 from dashboard.choices import keep_choice
+from dashboard.components.top_k import top_k_chart
 
 CELL_KEY = "evaluate_cell"
 ITEM_KEY = "evaluate_item"
@@ -159,17 +158,11 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
             except GlasswingError as exc:
                 st.error(f"Grad-CAM: {exc}")
                 continue
-            st.image(overlay(pixels, heat["heatmap"], alpha=opacity), width="stretch",
+            st.image(overlay(pixels, heat.heatmap, alpha=opacity), width="stretch",
                      caption=f"Grad-CAM · {title}: {names[k]} ({probs[k]:.1%})")
     st.caption("Warm colours mark the regions that raised the score of that class. If the evidence for the "
                "predicted class sits on the background or a watermark, the model learnt a shortcut.")
-    top = np.argsort(-probs)[: min(5, len(names))][::-1]  # the most probable at the top
-    labels = [names[i] for i in top]
-    fig = go.Figure(go.Bar(x=probs[top], y=labels, orientation="h", text=[f"{probs[i]:.1%}" for i in top],
-                           textposition="auto"))
-    fig.update_layout(xaxis={"range": [0, 1], "title": {"text": "probability"}}, yaxis=class_axis(labels),
-                      height=60 + 34 * len(top), margin={"l": 0, "r": 0, "t": 10, "b": 0})
-    st.plotly_chart(fig, width="stretch", key="evaluate_item_probs")
+    top_k_chart(probs, names, key="evaluate_item_probs", title="")
 
 
 def mistakes_gallery(result: EvaluationResult) -> None:

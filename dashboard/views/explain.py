@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import time
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import GlasswingError
 from core.explain import get_method, layer_choices, list_methods
-from core.explain.base import peak_location
 from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, heatmap_npy, overlay
 from core.images import to_png_bytes
-from core.zoo import get_spec
 from dashboard import state
-from dashboard.charts import class_axis
-from dashboard.views.trust_badges import score_badges
-from dashboard.widgets import current_image, model_picker, param_widgets
+from dashboard.components.class_picker import class_picker
+from dashboard.components.faithfulness import score_badges
+from dashboard.components.image_picker import current_image
+from dashboard.components.model_loader import load_model_or_explain
+from dashboard.components.model_picker import model_picker
+from dashboard.components.top_k import top_k_chart
+from dashboard.widgets import param_widgets
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     with st.sidebar:
         model_name = model_picker(key="explain_model")
     current = current_image()  # the session's photos, under the title on every page
-    loaded = _load_model_ui(model_name)
+    loaded = load_model_or_explain(model_name, offer_weights=True, key="explain")
     if loaded is None or current is None:
         return
     probs = state.predict(model_name, current.digest, current.pixels)
@@ -47,72 +48,7 @@ def main() -> None:
                                       params.get(method, {}))
     if not methods:
         st.info("Pick at least one explanation method in the sidebar.")
-    _top_chart(top)
-
-
-def _load_model_ui(model_name: str):
-    spec = None
-    try:
-        spec = get_spec(model_name)
-    except GlasswingError:
-        pass  # a run folder
-    if spec is not None and spec.status() == "needs download" and not _weights_ui(spec):
-        return None
-    try:
-        with st.spinner(f"Loading {model_name} (first time only) ..."):
-            return state.get_model(model_name)
-    except GlasswingError as exc:
-        st.error(str(exc))
-        return None
-
-
-def _weights_ui(spec) -> bool:
-    """Download the missing ImageNet weights, or take the file as an upload; True once they are there."""
-    from core.zoo.keras_apps import fetch_weights, install_weights, manifest_entry
-
-    st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
-    file_name = manifest_entry(spec.name)["file"]
-    upload = st.file_uploader(f"… or upload {file_name} (checked against its published checksum)",
-                              type=["h5"], key=f"explain_weights_upload_{spec.name}")
-    if upload is not None:
-        try:
-            install_weights(spec.name, upload.getvalue())
-        except GlasswingError as exc:
-            st.error(str(exc))
-            return False
-        st.success(f"{file_name} is in place; {spec.title} is ready.")
-        return True
-    if not st.button("Download the weights", key="explain_download"):
-        return False
-    slot = st.empty()  # the progress bar goes when the download ends, whichever way
-    bar = slot.progress(0.0, text="Downloading ...")
-    try:
-        fetch_weights(spec.name, lambda done, total: bar.progress(
-            min(done / total, 1.0) if total else 0.0, text=f"Downloading {done / 2**20:.0f} MB"))
-    except GlasswingError as exc:
-        slot.empty()
-        st.error(str(exc))
-        return False
-    slot.empty()
-    return True
-
-
-@st.cache_resource(show_spinner=False, max_entries=256)
-def top_figure(top: tuple[tuple[str, float], ...]) -> go.Figure:
-    """The top-k bar chart, built once per prediction (plotly figures are slow to build; never mutated)."""
-    labels, probs = [t[0] for t in top][::-1], [t[1] for t in top][::-1]  # the best at the top
-    fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs],
-                           textposition="auto", marker_color="#636efa"))
-    fig.update_layout(title="Top predictions", xaxis={"range": [0, 1], "title": "probability"},
-                      yaxis={"title": "class"}, height=260, margin=dict(l=0, r=0, t=40, b=0))
-    return fig
-
-
-def _top_chart(top: list[dict]) -> None:
-    fig = top_figure(tuple((t["label"], float(t["prob"])) for t in top)).to_dict()  # a copy: cached one stays
-    labels = [str(t["label"]) for t in top][::-1]  # class names such as "3" stay labels, not numbers
-    fig["layout"]["yaxis"] = {**fig["layout"].get("yaxis", {}), **class_axis(labels)}
-    st.plotly_chart(fig, width="stretch", key="explain_top_chart")
+    top_k_chart(probs, loaded.label, key="explain_top_chart")
 
 
 def _controls(loaded, top):
@@ -126,16 +62,14 @@ def _controls(loaded, top):
                              help="Each method answers 'where did the model look?' differently.")
     layer = None
     if layers:
-        layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(loaded.default_cam_layer),
+        default_layer = loaded.default_cam_layer if loaded.default_cam_layer in layers else layers[-1]
+        layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(default_layer),
                              key="explain_layer",
                              help="Deeper layers: coarser, more semantic maps. Earlier layers: finer, more local.")
     else:
         st.caption("This model has no convolutional layer, so only gradient methods apply.")
-    top_indices = [t["index"] for t in top]
-    class_options = [None] + top_indices + [i for i in range(loaded.num_classes) if i not in top_indices]
-    target = st.selectbox(
-        "Class to explain", class_options, key="explain_target",
-        format_func=lambda i: "top prediction" if i is None else f"{loaded.label(i)} ({i})",
+    target = class_picker(
+        "Class to explain", loaded, [t["index"] for t in top], key="explain_target", none_label="top prediction",
         help="Explain any class, e.g. the runner-up, to see what evidence the model found for it.")
     opacity = _display_controls(methods)
     params = {}
@@ -182,16 +116,16 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     colormap = opacity["colormap"] or DISPLAYS[meta.kind].colormap
-    blended = overlay(image.pixels, result["heatmap"], alpha=opacity[meta.kind], colormap=colormap, method=method)
-    label = loaded.label(result["class_index"])
+    blended = overlay(image.pixels, result.heatmap, alpha=opacity[meta.kind], colormap=colormap, method=method)
+    label = loaded.label(result.class_index)
     # The cache keeps the first computation's time: say so rather than pass it off as this run's.
-    timing = (f"{result['ms']:.0f} ms" if elapsed_ms >= 0.5 * result["ms"]
-              else f"cached (computed in {result['ms']:.0f} ms)")
+    timing = (f"{result.ms:.0f} ms" if elapsed_ms >= 0.5 * result.ms
+              else f"cached (computed in {result.ms:.0f} ms)")
     st.image(blended, width="stretch",
-             caption=f"{meta.title} · {label} ({result['prob']:.1%})"
-                     + (f" · layer {result['layer']}" if result["layer"] else "") + f" · {timing}")
-    if result.get("empty_note"):  # an all-zero or constant map: say what it means and what to try
-        st.warning(result["empty_note"])
+             caption=f"{meta.title} · {label} ({result.prob:.1%})"
+                     + (f" · layer {result.layer}" if result.layer else "") + f" · {timing}")
+    if result.empty_note:  # an all-zero or constant map: say what it means and what to try
+        st.warning(result.empty_note)
     st.image(colorbar(colormap, 256, 10), width="stretch",
              caption=f"0 ← {colormap} → 1 · {DISPLAYS[meta.kind].note}")
     stem = f"{image.name.replace(' ', '_').replace(':', '')}_{method}"
@@ -200,9 +134,9 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     dl_png, dl_npy = st.columns(2)
     dl_png.download_button("Download overlay", lambda: to_png_bytes(blended), file_name=f"{stem}.png",
                            mime="image/png", key=f"explain_dl_{method}")
-    dl_npy.download_button("Download heatmap (.npy)", lambda: heatmap_npy(result["heatmap"]),
+    dl_npy.download_button("Download heatmap (.npy)", lambda: heatmap_npy(result.heatmap),
                            file_name=f"{stem}.npy", mime="application/octet-stream", key=f"explain_npy_{method}",
                            help="The raw map (float32 in [0, 1], at the model's input size), as the CLI writes it.")
-    row, col = peak_location(result["heatmap"], image.pixels.shape)
+    row, col = result.peak(image.pixels.shape)
     st.caption(f"Peak at row {row}, column {col} of the photo ({image.pixels.shape[1]}×{image.pixels.shape[0]} px).")
-    score_badges(model_name, image.digest, image.pixels, result["heatmap"], result["class_index"])
+    score_badges(model_name, image.digest, image.pixels, result.heatmap, result.class_index)

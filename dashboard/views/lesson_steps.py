@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import plotly.express as px
 import streamlit as st
 
 from core.attacks import create_attack
 from core.data.augment import PRESETS, augment
 from core.data.shapes import add_watermark
 from core.errors import GlasswingError
+from core.explain.base import Explanation
 from core.explain.overlay import overlay
 from core.trust import energy_in_mask
 from dashboard import state
+from dashboard.components.confusion import confusion_figure
 from dashboard.state import image_digest
 from dashboard.views import lesson_data as ld
 
@@ -100,13 +101,6 @@ def augment_step(info: dict, preset_name: str) -> None:
 
 # ---- 4 evaluate -----------------------------------------------------------------------------------
 
-def confusion_figure(confusion: np.ndarray, names: list[str]):
-    fig = px.imshow(confusion, x=names, y=names, text_auto=True, color_continuous_scale="Blues",
-                    labels={"x": "predicted", "y": "true", "color": "images"})
-    fig.update_layout(height=360, margin=dict(l=0, r=0, t=10, b=0))
-    return fig
-
-
 def evaluate_step(folder: str) -> None:
     st.markdown(
         "Now the exam: the **test** images, which the model has never seen. **Accuracy** is the share it gets "
@@ -132,7 +126,7 @@ def evaluate_step(folder: str) -> None:
 
 # ---- 5 explain ------------------------------------------------------------------------------------
 
-def _gradcam(model_path: str, image: np.ndarray) -> dict:
+def _gradcam(model_path: str, image: np.ndarray) -> Explanation:
     return state.heatmap(model_path, image_digest(image), "gradcam", None, None, (), _pixels=image)
 
 
@@ -153,11 +147,11 @@ def explain_step(folder: str, info: dict) -> None:
         except GlasswingError as exc:
             col.error(str(exc))
             continue
-        predicted = loaded.label(result["class_index"])
-        col.image(_enlarge(overlay(image, result["heatmap"], alpha=0.5)), width="stretch",
-                  caption=f"true: {name} · predicted: {predicted} ({result['prob']:.0%})")
-        if result.get("empty_note"):
-            col.warning(result["empty_note"])
+        predicted = loaded.label(result.class_index)
+        col.image(_enlarge(overlay(image, result.heatmap, alpha=0.5)), width="stretch",
+                  caption=f"true: {name} · predicted: {predicted} ({result.prob:.0%})")
+        if result.empty_note:
+            col.warning(result.empty_note)
     st.caption("Look at where the red is for each class. Is it on the shape every time?")
 
 
@@ -204,12 +198,12 @@ def shortcut_step(folder: str, info: dict) -> None:
     size = circles[0].shape[0]
     x0, y0, x1, y1 = mark["box_xyxy"]
     maps = [_gradcam(model.path, img) for img in circles]
-    shares = [box_share(m["heatmap"], mark["box_xyxy"], size) for m in maps]
+    shares = [box_share(m.heatmap, mark["box_xyxy"], size) for m in maps]
     area = (x1 - x0) * (y1 - y0) / (size * size)
-    empty = [m for m in maps if m.get("empty_note")]
+    empty = [m for m in maps if m.empty_note]
     if empty:  # an empty map puts 0% anywhere: that is no evidence either way, say so
         st.warning(f"{len(empty)} of {len(maps)} Grad-CAM maps are empty, so their 0% on the watermark means "
-                   f"nothing. {empty[0]['empty_note']}")
+                   f"nothing. {empty[0].empty_note}")
     st.metric("Grad-CAM on the watermark", f"{np.mean(shares):.0%}",
               help=f"Mean share of the heatmap inside the {x1 - x0}x{y1 - y0} corner box, over "
                    f"{len(circles)} marked circles; the box is {area:.1%} of the image.")
@@ -235,7 +229,8 @@ def shortcut_step(folder: str, info: dict) -> None:
 def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> dict:
     loaded = state.get_model(model_path)
     batch = np.stack([ld.pixels(p) for p in paths]).astype(np.float32)
-    result = create_attack("fgsm", eps=float(eps)).generate(loaded, batch)
+    with loaded.lock:
+        result = create_attack("fgsm", eps=float(eps)).generate(loaded.model, batch)
     return {"original": result.original.astype(np.uint8), "adversarial": result.rounded(),
             "before": result.before_index.tolist(), "after": result.after_index.tolist(),
             "before_prob": result.before_prob.tolist(), "after_prob": result.after_prob.tolist()}

@@ -41,7 +41,7 @@ def recover() -> None:
 
 def jobs_started() -> int:
     """Training jobs this session has started on any page (the classroom limit counts them all)."""
-    return len(job_queue().jobs(owner=state.session_id(), include_shared=False))
+    return job_queue().started(state.session_id())
 
 
 CLASSES = 4  # circle, square, triangle, star

@@ -1,4 +1,4 @@
-"""Charts of the Train page: loss and accuracy curves, and the confusion matrix of a finished run.
+"""Charts of the Train page: loss and accuracy curves (the confusion matrix is dashboard.components.confusion).
 
 The curves read the job's events (``job.curves()``) while it trains, or a run's ``history.json``
 afterwards (:func:`curves_from_history` turns it into the same shape), so a live job and a saved run
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 METRICS = {"loss": "Loss (lower is better)", "accuracy": "Accuracy (higher is better)"}
@@ -103,19 +102,6 @@ def curves_from_history(history: dict[str, Any] | None) -> dict[str, list[dict]]
 def _at(h: dict, key: str, i: int) -> Any:
     values = h.get(key) or []
     return values[i] if i < len(values) else None
-
-
-def confusion_figure(confusion: list[list[int]], class_names: list[str],
-                     split: str = "validation") -> go.Figure:
-    """Rows: the true class; columns: the predicted one. The diagonal holds the correct answers."""
-    names = list(class_names) or [str(i) for i in range(len(confusion))]
-    fig = px.imshow(confusion, x=names, y=names, text_auto=True, color_continuous_scale="Blues",
-                    labels={"x": "predicted class", "y": "true class", "color": "images"},
-                    title=f"Confusion matrix ({split} images)")
-    fig.update_layout(height=min(140 + 40 * len(names), 640), margin=dict(l=0, r=0, t=40, b=0),
-                      coloraxis_showscale=False)
-    fig.update_xaxes(side="bottom")
-    return fig
 
 
 def per_class_table(metrics: dict[str, Any]) -> pd.DataFrame:

@@ -121,9 +121,8 @@ def build_config(values: dict[str, Any], room: ClassroomConfig) -> TrainConfig:
 
 
 def jobs_started(owner: str) -> int:
-    """Training jobs this session has started (the session's count, or the queue's if larger)."""
-    started = len(job_queue().jobs(owner, include_shared=False))
-    return max(int(st.session_state.get("train_jobs_started", 0)), started)
+    """Training jobs this session has started, on any page (the queue counts them per owner)."""
+    return job_queue().started(owner)
 
 
 def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
@@ -139,7 +138,6 @@ def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
         room.check_model(str(config.model), [s.name for s in list_models()])
     job = job_queue().submit(config, owner=owner)
     st.session_state["train_job_id"] = job.id
-    st.session_state["train_jobs_started"] = jobs_started(owner)
     return job
 
 

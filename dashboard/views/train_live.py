@@ -15,8 +15,8 @@ from core.errors import UnknownNameError
 from core.train import runs
 from core.train.events import format_eta
 from core.train.jobs import COMPLETE, FAILED, QUEUED, STOPPED, STOPPING, Job, job_queue
+from dashboard.components.confusion import confusion_figure
 from dashboard.views.train_charts import (
-    confusion_figure,
     curve_figure,
     curve_points,
     per_class_table,
@@ -169,7 +169,8 @@ def run_summary(run_dir, key: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         if val.get("confusion"):
-            st.plotly_chart(confusion_figure(val["confusion"], list(meta.get("class_names") or [])),
+            st.plotly_chart(confusion_figure(val["confusion"], list(meta.get("class_names") or []),
+                                             title="Confusion matrix (validation images)"),
                             width="stretch", key=f"{key}_confusion")
             st.caption("Each row is the true class, each column the model's answer: the diagonal counts the "
                        "correct answers, anything off it shows which classes get confused.")

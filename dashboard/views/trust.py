@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.components.image_picker import current_image
+from dashboard.components.model_picker import model_picker
 from dashboard.views import trust_compare, trust_sanity, trust_shortcut
-from dashboard.widgets import current_image, model_picker
 
 VIEWS = {  # views over one model and one photo; the shortcut lesson trains its own model
     "Compare methods": trust_compare.show,

@@ -11,26 +11,22 @@ from core.errors import GlasswingError
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
 from core.trust import BASELINES
-from core.trust.service import RANDOM
+from core.trust.service import RANDOM, ImageScore
 from dashboard import state
+from dashboard.components.faithfulness import curves_figure
+from dashboard.components.model_loader import load_model_or_explain
 from dashboard.state import SessionImage
-from dashboard.views import trust_common
-from dashboard.views.trust_badges import curves_figure
 
 BASELINE_HELP = {"blur": "a blurred copy of the photo", "mean": "the photo's mean colour", "black": "black"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def ranking(model_name: str, digest: str, methods: tuple[str, ...], baseline: str, steps: int,
-            _pixels: np.ndarray) -> list[dict]:
-    """Every method scored on one image, best first (plain dicts, cached per image and settings)."""
+            _pixels: np.ndarray) -> list[ImageScore]:
+    """Every method scored on one image, best first (core's ImageScore rows, cached per image and settings)."""
     from core.trust import compare_methods
 
-    rows = compare_methods(state.get_model(model_name), _pixels, methods, baseline=baseline, steps=steps)
-    return [{"method": r.method, "label": r.label, "prob": r.prob, "heatmap": r.heatmap,
-             "fractions": r.curves.fractions, "deletion": r.curves.deletion, "insertion": r.curves.insertion,
-             "deletion_auc": r.curves.deletion_auc, "insertion_auc": r.curves.insertion_auc,
-             "score": r.curves.score} for r in rows]
+    return compare_methods(state.get_model(model_name), _pixels, methods, baseline=baseline, steps=steps)
 
 
 def _title(name: str) -> str:
@@ -43,7 +39,7 @@ def show(model_name: str, image: SessionImage) -> None:
                "the class probability; a faithful map makes it fall fast (low area). Insertion: reveal them "
                "first on a blurred photo; the probability should rise fast (high area). A random map is "
                "scored too: a method below it orders pixels no better than chance.")
-    loaded = trust_common.load(model_name)
+    loaded = load_model_or_explain(model_name)
     if loaded is None:
         return
     names = [m.name for m in list_methods()]
@@ -74,18 +70,18 @@ def show(model_name: str, image: SessionImage) -> None:
     _results(image, rows, baseline)
 
 
-def _results(image, rows: list[dict], baseline: str) -> None:
+def _results(image, rows: list[ImageScore], baseline: str) -> None:
     first = rows[0]
-    st.markdown(f"**Explaining:** {first['label']} ({first['prob']:.1%}) · removed pixels become "
+    st.markdown(f"**Explaining:** {first.label} ({first.prob:.1%}) · removed pixels become "
                 f"{BASELINE_HELP[baseline]}")
-    table = pd.DataFrame([{"rank": i + 1, "method": _title(r["method"]), "deletion AUC ↓": r["deletion_auc"],
-                           "insertion AUC ↑": r["insertion_auc"], "insertion − deletion ↑": r["score"]}
+    table = pd.DataFrame([{"rank": i + 1, "method": _title(r.method), "deletion AUC ↓": r.curves.deletion_auc,
+                           "insertion AUC ↑": r.curves.insertion_auc, "insertion − deletion ↑": r.curves.score}
                           for i, r in enumerate(rows)])
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:]})
-    random_score = next((r["score"] for r in rows if r["method"] == RANDOM), None)
+    random_score = next((r.curves.score for r in rows if r.method == RANDOM), None)
     if random_score is not None:
-        worse = [_title(r["method"]) for r in rows if r["method"] != RANDOM and r["score"] < random_score]
+        worse = [_title(r.method) for r in rows if r.method != RANDOM and r.curves.score < random_score]
         if worse:
             st.warning(f"Below the random map on this photo: {', '.join(worse)}. Their pixel ranking "
                        "does not follow what the model relies on here.")
@@ -93,8 +89,8 @@ def _results(image, rows: list[dict], baseline: str) -> None:
             st.success("Every method beats the random map on this photo.")
     fig = go.Figure()
     for r in rows:
-        fig.add_scatter(x=r["fractions"], y=r["deletion"], name=_title(r["method"]), mode="lines",
-                        line={"dash": "dot"} if r["method"] == RANDOM else None)
+        fig.add_scatter(x=r.curves.fractions, y=r.curves.deletion, name=_title(r.method), mode="lines",
+                        line={"dash": "dot"} if r.method == RANDOM else None)
     fig.update_layout(title="Deletion curves (lower is better)", height=300, yaxis_range=[0, 1.02],
                       xaxis_title="fraction of pixels removed", yaxis_title="probability",
                       margin=dict(l=0, r=0, t=40, b=0))
@@ -102,9 +98,9 @@ def _results(image, rows: list[dict], baseline: str) -> None:
     cols = st.columns(4)
     for i, r in enumerate(rows):
         with cols[i % 4]:
-            st.image(overlay(image.pixels, r["heatmap"], method=r["method"] if r["method"] != RANDOM else None),
+            st.image(overlay(image.pixels, r.heatmap, method=r.method if r.method != RANDOM else None),
                      width="stretch",
-                     caption=f"#{i + 1} {_title(r['method'])} · del {r['deletion_auc']:.2f} · "
-                             f"ins {r['insertion_auc']:.2f}")
+                     caption=f"#{i + 1} {_title(r.method)} · del {r.curves.deletion_auc:.2f} · "
+                             f"ins {r.curves.insertion_auc:.2f}")
             with st.popover("Curves", width="stretch"):
-                st.plotly_chart(curves_figure(r), width="stretch", key=f"trust_compare_curves_{r['method']}")
+                st.plotly_chart(curves_figure(r.curves), width="stretch", key=f"trust_compare_curves_{r.method}")

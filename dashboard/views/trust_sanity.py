@@ -10,8 +10,8 @@ from core.errors import GlasswingError
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
 from dashboard import state
+from dashboard.components.model_loader import load_model_or_explain
 from dashboard.state import SessionImage
-from dashboard.views import trust_common
 
 
 def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray,
@@ -41,7 +41,7 @@ def show(model_name: str, image: SessionImage) -> None:
     st.caption("Adebayo et al. (2018) replaced a model's learned weights with random numbers, layer by layer "
                "from the top, and found that some popular heatmaps barely changed. An explanation that "
                "survives a scrambled model is showing the photo (its edges), not what the model learned.")
-    loaded = trust_common.load(model_name)
+    loaded = load_model_or_explain(model_name)
     if loaded is None:
         return
     names = [m.name for m in list_methods()]

@@ -1,0 +1,66 @@
+"""Load the page's model, or say in one sentence why it cannot be loaded (the one copy every page uses)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import GlasswingError
+from core.zoo import LoadedModel, ModelSpec, get_spec
+from dashboard import state
+
+
+def needs_download(name: str) -> ModelSpec | None:
+    """The zoo spec of ``name`` when its ImageNet weights are not on disk yet; None otherwise (or a run)."""
+    try:
+        spec = get_spec(name)
+    except GlasswingError:  # a run folder
+        return None
+    return spec if spec.status() == "needs download" else None
+
+
+def load_model_or_explain(name: str, offer_weights: bool = False, key: str = "model") -> LoadedModel | None:
+    """The shared LoadedModel, or None after showing why it cannot be loaded.
+
+    ``offer_weights``: when the weights are missing, offer their download (or an upload of the file)
+    instead of the loader's error; ``key`` prefixes those widgets' keys.
+    """
+    spec = needs_download(name) if offer_weights else None
+    if spec is not None and not _weights_ui(spec, key):
+        return None
+    try:
+        with st.spinner(f"Loading {name} (first time only) ..."):
+            return state.get_model(name)
+    except GlasswingError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _weights_ui(spec: ModelSpec, key: str) -> bool:
+    """Download the missing ImageNet weights, or take the file as an upload; True once they are there."""
+    from core.zoo.keras_apps import fetch_weights, install_weights, manifest_entry
+
+    st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
+    file_name = manifest_entry(spec.name)["file"]
+    upload = st.file_uploader(f"… or upload {file_name} (checked against its published checksum)",
+                              type=["h5"], key=f"{key}_weights_upload_{spec.name}")
+    if upload is not None:
+        try:
+            install_weights(spec.name, upload.getvalue())
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return False
+        st.success(f"{file_name} is in place; {spec.title} is ready.")
+        return True
+    if not st.button("Download the weights", key=f"{key}_download"):
+        return False
+    slot = st.empty()  # the progress bar goes when the download ends, whichever way
+    bar = slot.progress(0.0, text="Downloading ...")
+    try:
+        fetch_weights(spec.name, lambda done, total: bar.progress(
+            min(done / total, 1.0) if total else 0.0, text=f"Downloading {done / 2**20:.0f} MB"))
+    except GlasswingError as exc:
+        slot.empty()
+        st.error(str(exc))
+        return False
+    slot.empty()
+    return True

@@ -1,0 +1,1 @@
+"""Process-wide services the pages use (no page layout here): background scoring, shared caches."""
