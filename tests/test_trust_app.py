@@ -50,7 +50,7 @@ def test_compare_view_ranks_methods(trust):
     assert "Explaining:** Egyptian cat" in _text(trust)
 
 
-def test_sanity_view_shows_pass_or_fail(trust):
+def test_sanity_view_shows_pass_or_fail_with_captions_that_wrap_between_words(trust):
     trust.sidebar.radio(key="trust_view").set_value("Sanity check").run()
     trust.multiselect(key="trust_sanity_methods").set_value(["gradcam"])
     trust.slider(key="trust_sanity_stages").set_value(2)
@@ -59,6 +59,15 @@ def test_sanity_view_shows_pass_or_fail(trust):
     verdicts = [s.value for s in trust.success] + [e.value for e in trust.error]
     assert any("Grad-CAM: passed" in v or "Grad-CAM: failed" in v for v in verdicts), verdicts
     assert "rank correlation" in _text(trust)
+    assert len(trust.get("progress")) == 0  # each method's progress bar goes once it is done
+    # The cascade's captions wrap between words in narrow columns (#17).
+    captions = [c for img in trust.get("image") for c in img.captions]
+    steps = [c for c in captions if "random down to" in c]
+    assert captions[0] == "trained model" and steps
+    for caption in steps:
+        assert caption.startswith("ρ\u00a0")  # the number stays with its symbol
+        layer = caption.split("random down to ")[1]
+        assert "_" not in layer.replace("_\u200b", "")  # a layer name breaks only after an underscore
 
 
 def test_shortcut_view_without_runs(trust):
