@@ -32,7 +32,7 @@ from core.explain import (  # noqa: E402
     method_names,
     peak_location,
 )
-from core.explain.params import Param  # noqa: E402
+from core.params import Param  # noqa: E402
 from core.zoo.loaded import LoadedModel  # noqa: E402
 
 EXPECTED_METHODS = ["gradcam", "gradcam++", "layercam", "scorecam", "saliency", "smoothgrad",

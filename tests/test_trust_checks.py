@@ -84,7 +84,7 @@ class EdgeMap(ExplanationMethod):
 def edge_method():
     registry.register_method(EdgeMap)
     yield EdgeMap.name
-    registry._METHODS.pop(EdgeMap.name, None)  # keep the shared registry as the other tests expect it
+    registry.METHODS.unregister(EdgeMap.name)  # keep the shared registry as the other tests expect it
 
 
 def test_sanity_check_passes_real_methods_and_flags_an_edge_map(trained, held_out, edge_method):

@@ -15,7 +15,6 @@ after), and adversarial images are clipped to valid pixels.
 from core.attacks import fgsm, pgd  # noqa: F401  (registers the attacks)
 from core.attacks.base import Attack, predict_probs
 from core.attacks.defences import Defence, straight_through
-from core.attacks.params import Param
 from core.attacks.registry import (
     create_attack,
     create_defence,
@@ -35,6 +34,7 @@ from core.attacks.robustness import (
 )
 from core.attacks.training import adversarial_batch
 from core.compiled import clear as clear_cache
+from core.params import Param
 
 __all__ = [
     "Attack", "AttackResult", "Defence", "DefenceComparison", "Param", "RobustnessCurve",

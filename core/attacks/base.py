@@ -17,13 +17,13 @@ import tensorflow as tf
 
 from core import compiled
 from core.attacks.defences import Defence
-from core.attacks.params import Configurable, Param
 from core.attacks.result import AttackResult
 from core.errors import ParameterError
+from core.params import Configurable, Param
 from core.zoo.loaded import as_loaded
 
 EPS_PARAM = Param("eps", float, 8.0, "largest change of any pixel (L-infinity), in 0..255 pixel levels",
-                  min=0.0, max=255.0, unit="pixels")
+                  min=0.0, max=255.0, unit="pixels", label="epsilon (pixel levels, of 255)")
 
 
 def keras_model(model: Any) -> keras.Model:

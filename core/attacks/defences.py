@@ -19,9 +19,9 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
-from core.attacks.params import Configurable, Param
 from core.attacks.registry import register_defence
 from core.errors import ParameterError
+from core.params import Configurable, Param
 
 
 class Defence(Configurable):

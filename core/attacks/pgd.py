@@ -5,8 +5,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from core.attacks.base import EPS_PARAM, Attack
-from core.attacks.params import Param
 from core.attacks.registry import register_attack
+from core.params import Param
 
 
 @register_attack
@@ -17,7 +17,7 @@ class PGD(Attack):
         EPS_PARAM,
         Param("steps", int, 10, "number of gradient steps", min=1, max=1000, unit="steps"),
         Param("step_size", float, None, "change per step; automatic: 2.5 * eps / steps", min=0.0, max=255.0,
-              unit="pixels", min_inclusive=False, optional=True),
+              unit="pixels", min_inclusive=False, optional=True, label="step size (pixel levels, of 255)"),
         Param("random_start", bool, True, "start from a random point of the eps-ball"),
         Param("seed", int, 0, "seed of the random start", min=0, max=2**31 - 1),
     )

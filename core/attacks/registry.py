@@ -1,63 +1,46 @@
-"""Attacks and defences registered once by name (like timm's ``register_model``).
+"""Attacks and defences registered once by name, each in a :class:`core.registry.Registry` of classes.
 
-The dashboard's pickers and the CLI read these registries, so adding an attack or a defence never
-touches UI code. An unknown name raises :class:`~core.errors.UnknownNameError` listing the known ones.
+The dashboard's pickers, the train form and the CLI read these registries, so adding an attack or a
+defence never touches UI code. An unknown name raises :class:`~core.errors.UnknownNameError` listing
+the known ones; ``create_*`` builds an instance whose parameters are checked by their declarations.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from core.attacks.params import Configurable
-from core.errors import unknown_name
+from core.params import Configurable
+from core.registry import Registry
 
-T = TypeVar("T", bound=type[Configurable])
+C = TypeVar("C", bound=type[Configurable])
 
-
-class Registry(Generic[T]):
-    """Classes by their ``name`` attribute."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._classes: dict[str, T] = {}
-
-    def register(self, cls: T) -> T:
-        """Class decorator: add ``cls`` under ``cls.name`` (twice is a bug)."""
-        if not cls.name or cls.name in self._classes:
-            raise ValueError(f"{self.kind} {cls.name!r} has no name or is registered twice")
-        self._classes[cls.name] = cls
-        return cls
-
-    def get(self, name: str) -> T:
-        try:
-            return self._classes[name]
-        except KeyError:
-            raise unknown_name(self.kind, name, list(self._classes)) from None
-
-    def names(self, pattern: str = "*") -> list[str]:
-        return sorted(n for n in self._classes if fnmatch.fnmatch(n, pattern))
+ATTACKS: Registry[type[Configurable]] = Registry("attack")
+DEFENCES: Registry[type[Configurable]] = Registry("defence")
 
 
-ATTACKS: Registry = Registry("attack")
-DEFENCES: Registry = Registry("defence")
+def register_attack(cls: C) -> C:
+    """Class decorator: register an attack under ``cls.name``."""
+    return ATTACKS.register(cls.name)(cls)
 
-register_attack = ATTACKS.register
-register_defence = DEFENCES.register
+
+def register_defence(cls: C) -> C:
+    """Class decorator: register a defence under ``cls.name``."""
+    return DEFENCES.register(cls.name)(cls)
 
 
 def get_attack(name: str) -> type:
-    """The attack class registered as ``name`` (its ``describe()`` gives the parameter declarations)."""
+    """The attack class registered as ``name`` (its ``params_spec`` holds the parameter declarations)."""
     return ATTACKS.get(name)
 
 
 def list_attacks(pattern: str = "*") -> list[str]:
-    return ATTACKS.names(pattern)
+    """Attack names matching ``pattern``, sorted."""
+    return sorted(ATTACKS.names(pattern))
 
 
 def create_attack(name: str, **params: Any):
     """An attack instance with validated parameters, e.g. ``create_attack("pgd", eps=8, steps=20)``."""
-    return get_attack(name)(**params)
+    return ATTACKS.create(name, **params)
 
 
 def get_defence(name: str) -> type:
@@ -65,9 +48,10 @@ def get_defence(name: str) -> type:
 
 
 def list_defences(pattern: str = "*") -> list[str]:
-    return DEFENCES.names(pattern)
+    """Defence names matching ``pattern``, sorted."""
+    return sorted(DEFENCES.names(pattern))
 
 
 def create_defence(name: str, **params: Any):
     """A defence instance with validated parameters, e.g. ``create_defence("jpeg", quality=50)``."""
-    return get_defence(name)(**params)
+    return DEFENCES.create(name, **params)

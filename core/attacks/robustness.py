@@ -114,7 +114,7 @@ def robustness_curve(model: Any, images: Any, labels: Any, epsilons: Sequence[fl
     ``params``: per method, parameters other than eps (e.g. ``{"pgd": {"steps": 20}}``).
     """
     x, y = _check_inputs(model, images, labels, batch_size)
-    epsilons = [EPS_PARAM.check(e) for e in epsilons]
+    epsilons = [EPS_PARAM.validate(e) for e in epsilons]
     if not epsilons:
         raise ParameterError("epsilons must hold at least one value.")
     params = {m: _other_params((params or {}).get(m), f"params[{m!r}]") for m in methods}

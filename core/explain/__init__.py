@@ -23,9 +23,9 @@ from core.explain import saliency, smoothgrad, integrated_gradients  # noqa: F40
 # isort: on
 from core.explain.base import Explanation, ExplanationMethod, peak_location
 from core.explain.layers import layer_choices
-from core.explain.params import Param
 from core.explain.registry import get_method, list_methods, method_names, register_method
 from core.explain.targets import ClassTarget, Target, TopClass
+from core.params import Param
 from core.progress import Progress
 from core.zoo.loaded import LoadedModel, as_loaded
 

@@ -17,11 +17,11 @@ import cv2
 import keras
 import numpy as np
 
+from core import compiled
 from core.errors import ParameterError
-from core.explain import compiled
 from core.explain.layers import LayerRef, feature_model, output_model, resolve_layer
-from core.explain.params import Param, validate_params
 from core.explain.targets import Target, resolve_target, scorer
+from core.params import Param, validate_params
 from core.progress import Progress
 
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray]  # raw maps (N, h, w), class indices (N,), probs (N,)
@@ -134,7 +134,7 @@ class Context:
 
     def compiled(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """The function ``build()`` returns, cached per model, ``key``, layer and custom target."""
-        return compiled.cached(self.model, (key, self.layer, self.target), build)
+        return compiled.get(self.model, (key, self.layer, self.target), build)
 
     def feature_model(self) -> keras.Model:
         """``pixels -> [activations of the layer, probabilities, logits]``."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.explain.params import Param
 from core.explain.registry import register_method
 from core.explain.saliency import GradientFn, Saliency, batched_gradients
+from core.params import Param
 
 BASELINES = {"black": 0.0, "grey": 127.5, "white": 255.0}  # raw pixel values of a constant image
 

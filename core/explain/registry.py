@@ -1,4 +1,4 @@
-"""Explanation methods registered once by name (like timm's ``register_model`` / ``create_model``).
+"""Explanation methods registered once by name in a :class:`core.registry.Registry`.
 
 The dashboard's method picker and the CLI read this registry, so adding a method is one new module
 with a ``@register_method`` class and never touches UI code.
@@ -6,41 +6,34 @@ with a ``@register_method`` class and never touches UI code.
 
 from __future__ import annotations
 
-import fnmatch
 from typing import TYPE_CHECKING, TypeVar
 
-from core.errors import unknown_name
+from core.registry import Registry
 
 if TYPE_CHECKING:
     from core.explain.base import ExplanationMethod
 
 M = TypeVar("M", bound="type[ExplanationMethod]")
 
-_METHODS: dict[str, ExplanationMethod] = {}  # name -> the (stateless) method instance, in order
+# name -> the (stateless) method instance, in registration order; create() makes a fresh one
+METHODS: Registry[ExplanationMethod] = Registry("explanation method", factory=lambda method: type(method)())
 
 
 def register_method(cls: M) -> M:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-    name = cls.name
-    existing = _METHODS.get(name)
-    if existing is not None and type(existing).__qualname__ != cls.__qualname__:
-        raise ValueError(f"Explanation method {name!r} is already registered by {type(existing).__name__}.")
-    _METHODS[name] = cls()
+    METHODS.register(cls.name)(cls())
     return cls
 
 
 def get_method(name: str) -> ExplanationMethod:
     """The method registered as ``name``; an unknown name raises an error listing the known ones."""
-    try:
-        return _METHODS[name]
-    except (KeyError, TypeError):
-        raise unknown_name("explanation method", str(name), list(_METHODS)) from None
+    return METHODS.get(name)
 
 
 def list_methods(pattern: str = "*") -> list[ExplanationMethod]:
     """Registered methods whose name matches the shell-style ``pattern``, in registration order."""
-    return [m for name, m in _METHODS.items() if fnmatch.fnmatchcase(name, pattern)]
+    return METHODS.entries(pattern)
 
 
-def method_names() -> list[str]:
-    return list(_METHODS)
+def method_names(pattern: str = "*") -> list[str]:
+    return METHODS.names(pattern)

@@ -16,9 +16,9 @@ import tensorflow as tf
 
 from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps, prepare_images
-from core.explain.params import validate_params
 from core.explain.registry import register_method
 from core.explain.targets import resolve_target
+from core.params import validate_params
 
 # (images (N,H,W,3), class_idx (N,)) -> (gradients (N,H,W,3), scores (N,), class indices, probabilities)
 GradientFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]

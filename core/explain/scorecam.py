@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
-from core.explain.params import Param
 from core.explain.registry import register_method
+from core.params import Param
 from core.progress import report
 
 MASK_BATCH = 16  # masked images per compiled forward pass

@@ -24,6 +24,11 @@ from core.zoo.files import load_keras_file
 from core.zoo.loaded import LoadedModel
 from core.zoo.registry import ModelSpec, get_spec, imagenet_labels, list_models, register_model
 
+# Importing the spec modules registers their models, in the order the pickers list them.
+# isort: off
+from core.zoo import efficientnet_lite_spec, keras_apps, scratch  # noqa: F401, E402
+# isort: on
+
 __all__ = ["LoadedModel", "ModelSpec", "get_spec", "imagenet_labels", "list_models", "load_model",
            "register_model", "resolve_source", "clear_cache", "forget", "RUN_MODEL_FILE", "RUN_META_FILE",
            "MAX_RUN_META_BYTES"]

@@ -7,7 +7,6 @@ Pages and the CLI read the registry; adding a model never touches UI code.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 import keras
 
 from core import config
-from core.errors import unknown_name
+from core.registry import Registry
 from core.zoo.download import Progress
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
@@ -59,31 +58,21 @@ class ModelSpec:
         return self.weights_status()
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+# Filled by the modules that call register_model (efficientnet_lite_spec, keras_apps, scratch), which
+# core/zoo/__init__.py imports; create(name) builds the network with its weights (may download).
+MODELS: Registry[ModelSpec] = Registry("model", factory=lambda spec, progress=None: spec.build(progress))
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
+    """Add ``spec`` to the zoo under ``spec.name`` (twice is a bug)."""
+    return MODELS.register(spec.name)(spec)
 
 
 def get_spec(name: str) -> ModelSpec:
-    _ensure_registered()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise unknown_name("model", name, list(_REGISTRY)) from None
+    """The spec registered as ``name``; an unknown name raises an error listing the known ones."""
+    return MODELS.get(name)
 
 
 def list_models(pattern: str = "*", pretrained_only: bool = False) -> list[ModelSpec]:
     """Registered models whose name matches a glob ``pattern``, in registration order."""
-    _ensure_registered()
-    return [s for s in _REGISTRY.values()
-            if fnmatch.fnmatch(s.name, pattern) and (s.pretrained or not pretrained_only)]
-
-
-def _ensure_registered() -> None:
-    # The modules that call register_model; imported lazily so importing the registry is cheap.
-    from core.zoo import efficientnet_lite_spec, keras_apps, scratch  # noqa: F401
+    return [s for s in MODELS.entries(pattern) if s.pretrained or not pretrained_only]

@@ -1,7 +1,8 @@
 """Attack page controls: the attack picker and parameter inputs generated from declared parameters.
 
-Inputs are not clamped to the declared ranges on purpose: the core's declaration validates every value
-and names the parameter in its error, so a nonsense value gets one clear message from one place.
+Inputs are not clamped to the declared ranges on purpose (``param_widgets(..., sliders=False)``): the
+core's declaration validates every value and names the parameter in its error, so a nonsense value gets
+one clear message from one place.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from core.attacks import get_attack, list_attacks
+from dashboard.widgets import param_widgets
 
 # A modest default for students: 2 of 255 levels (under 1%) is invisible yet flips most predictions.
 PAGE_DEFAULTS = {"eps": 2.0}
@@ -32,41 +34,6 @@ class AttackRequest:
         return tuple(sorted(self.params.items()))
 
 
-UNIT_TEXT = {"pixels": "pixel levels, of 255"}
-LABELS = {"eps": "epsilon"}
-
-
-def _label(p: dict) -> str:
-    unit = p["unit"] if p["unit"] != p["name"] else ""
-    unit = f" ({UNIT_TEXT.get(unit, unit)})" if unit else ""
-    return LABELS.get(p["name"], p["name"].replace("_", " ")) + unit
-
-
-def param_inputs(declared: list[dict], key: str, defaults: dict | None = None) -> dict:
-    """One input per declared parameter (``describe()["params"]``); values are checked by the core."""
-    defaults = defaults or {}
-    values = {}
-    for p in declared:
-        wkey, default = f"{key}_{p['name']}", defaults.get(p["name"], p["default"])
-        help_text = p["help"] + _range_text(p)
-        if p["type"] == "bool":
-            values[p["name"]] = st.checkbox(_label(p), value=bool(default), key=wkey, help=help_text)
-        elif p["type"] == "int":
-            values[p["name"]] = st.number_input(_label(p), value=int(default), step=1, key=wkey, help=help_text)
-        else:
-            values[p["name"]] = st.number_input(
-                _label(p), value=None if default is None else float(default), step=0.5, format="%.2f",
-                key=wkey, help=help_text, placeholder="automatic" if p["optional"] else None)
-    return values
-
-
-def _range_text(p: dict) -> str:
-    if p["min"] is None or p["max"] is None:
-        return ""
-    blank = " Leave empty for the automatic value." if p["optional"] else ""
-    return f" Allowed: {p['min']:g} to {p['max']:g}.{blank}"
-
-
 def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> AttackRequest | None:
     """Sidebar: attack, its parameters and a target; returns the request when "Run attack" is pressed."""
     names = list_attacks()
@@ -74,9 +41,9 @@ def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> At
                           format_func=lambda n: get_attack(n).title, key="attack_method",
                           help="FGSM takes one step along the gradient's sign; PGD takes many small steps "
                                "and is stronger at the same budget.")
-    declared = get_attack(method).describe()["params"]
     with st.form("attack_form"):
-        params = param_inputs(declared, key=f"attack_{method}", defaults=PAGE_DEFAULTS)
+        params = param_widgets(get_attack(method).params_spec, key=f"attack_{method}", defaults=PAGE_DEFAULTS,
+                               sliders=False)
         eps = params.get("eps")
         if isinstance(eps, (int, float)):
             st.caption(f"Epsilon {eps:g} of 255 levels = {eps / 255:.4f} as a fraction ({eps / 255:.2%}): "

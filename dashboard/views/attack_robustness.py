@@ -20,7 +20,8 @@ from dashboard.views.attack_compute import (
     model_pixels,
     other_params,
 )
-from dashboard.views.attack_controls import AttackRequest, param_inputs
+from dashboard.views.attack_controls import AttackRequest
+from dashboard.widgets import param_widgets
 
 EPSILON_CHOICES = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 THIS_IMAGE = "this image"
@@ -144,7 +145,8 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: d
         settings = {}
         for name in names:
             with st.expander(f"{get_defence(name).title} settings"):
-                settings[name] = param_inputs(get_defence(name).describe()["params"], key=f"attack_def_{name}")
+                settings[name] = param_widgets(get_defence(name).params_spec, key=f"attack_def_{name}",
+                                               sliders=False)
         go = st.form_submit_button("Compare defences")
     st.caption(f"Uses the attack above: {request.method.upper()} at epsilon {r['eps']:g}.")
     if go:

@@ -9,6 +9,8 @@ limits; it does not call Streamlit, so it is tested directly.
 
 from __future__ import annotations
 
+import math
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,16 @@ import streamlit as st
 
 from core.classroom import ClassroomConfig
 from core.errors import GlasswingError, ParameterError
-from core.train.config import AdversarialConfig, TrainConfig
+from core.params import declared
+from core.train.config import FINE_TUNE_UNITS, AdversarialConfig, TrainConfig
 from core.train.jobs import Job, job_queue
 from dashboard import state
 
 AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
 BATCH_SIZES = (8, 16, 32, 64, 128)
+# The form starts from TrainConfig's declared defaults (one source: the dataclass fields).
+DEFAULTS = {p.name: p.default for p in declared(TrainConfig)}
+ADVERSARIAL_DEFAULTS = {f.name: f.default for f in fields(AdversarialConfig) if f.name != "params"}
 BADGES = {"ready": "ready", "cached": "ready to convert", "needs download": "needs download",
           "unavailable": "unavailable", "untrained": "from scratch"}
 
@@ -228,18 +234,17 @@ def _form_fields(data: str, model: str, scratch: bool, room: ClassroomConfig,
     values: dict[str, Any] = {"data": data, "model": model}
     values["name"] = st.text_input("Run name (optional)", key="train_name", max_chars=200,
                                    placeholder="e.g. shapes with light augmentation")
-    default_epochs = min(10, room.max_epochs) if room.max_epochs else 10
-    if restored is not None:
-        default_epochs = min(restored.epochs, room.max_epochs) if room.max_epochs else restored.epochs
+    default_epochs = DEFAULTS["epochs"] if restored is None else restored.epochs
+    default_epochs = min(default_epochs, room.max_epochs) if room.max_epochs else default_epochs
     values["epochs"] = int(st.number_input(
         "Epochs", value=default_epochs, step=1, key="train_epochs",
         help="Passes over the training images. Training stops early when validation loss stops improving."
         + (f" This classroom allows at most {room.max_epochs}." if room.max_epochs else "")))
     values["learning_rate"] = float(st.number_input(
-        "Learning rate", value=float(restored.learning_rate) if restored else 1e-3, step=1e-4, format="%.5f",
-        key="train_lr",
+        "Learning rate", value=float(restored.learning_rate if restored else DEFAULTS["learning_rate"]),
+        step=1e-4, format="%.5f", key="train_lr",
         help="Step size of the optimiser (Adam). It decays smoothly to 0 over the training."))
-    batch = restored.batch_size if restored and restored.batch_size in BATCH_SIZES else 32
+    batch = restored.batch_size if restored and restored.batch_size in BATCH_SIZES else DEFAULTS["batch_size"]
     values["batch_size"] = st.selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(batch),
                                         key="train_batch", help="Images per training step.")
     options, labels, page_spec = _augment_choice()
@@ -264,56 +269,66 @@ def _fine_tune_fields(model: str, values: dict[str, Any], room: ClassroomConfig)
     with st.expander("Stage 2: fine-tune the backbone (slower)"):
         st.caption("After the head has learned, unfreeze the top of the backbone and train it gently, at a "
                    "lower learning rate. BatchNorm layers stay frozen. 0 skips this stage.")
-        unit = st.radio("Count", ("layers", "blocks"), horizontal=True, key="train_ft_unit",
+        unit = st.radio("Count", FINE_TUNE_UNITS, index=FINE_TUNE_UNITS.index(DEFAULTS["fine_tune_unit"]),
+                        horizontal=True, key="train_ft_unit",
                         help="Layers with weights, or whole blocks of layers.")
         total = f" (of {units['layers']} layers or {units['blocks']} blocks)" if units else ""
         values["fine_tune_unit"] = unit
         values["fine_tune_layers"] = int(st.number_input(
-            f"Unfreeze the top N{total}", value=0, step=1, key="train_ft_layers"))
+            f"Unfreeze the top N{total}", value=DEFAULTS["fine_tune_layers"], step=1, key="train_ft_layers"))
         values["fine_tune_epochs"] = int(st.number_input(
-            "Fine-tuning epochs", value=min(5, room.max_epochs or 5), step=1, key="train_ft_epochs"))
+            "Fine-tuning epochs", value=min(DEFAULTS["fine_tune_epochs"], room.max_epochs or math.inf),
+            step=1, key="train_ft_epochs"))
         values["fine_tune_learning_rate"] = float(st.number_input(
-            "Fine-tuning learning rate", value=1e-4, step=1e-5, format="%.6f", key="train_ft_lr"))
+            "Fine-tuning learning rate", value=DEFAULTS["fine_tune_learning_rate"], step=1e-5, format="%.6f",
+            key="train_ft_lr"))
 
 
 def _advanced_fields(values: dict[str, Any], scratch: bool) -> None:
+    from core.attacks import list_attacks
+
     with st.expander("More settings"):
         values["augment_views"] = int(st.number_input(
-            "Augmented views per image", value=3, step=1, key="train_views",
+            "Augmented views per image", value=DEFAULTS["augment_views"], step=1, key="train_views",
             help="With a frozen backbone, features of this many augmented copies of each image are computed "
             "once, up front."))
         if not scratch:
             values["fast_features"] = st.checkbox(
-                "Compute backbone features once (fast)", value=True, key="train_fast",
+                "Compute backbone features once (fast)", value=DEFAULTS["fast_features"], key="train_fast",
                 help="The frozen backbone's output never changes, so it is computed once and the head trains "
                 "on it, hundreds of times faster.")
             values["hidden_units"] = int(st.number_input(
-                "Hidden units in the head (0 = linear head)", value=0, step=32, key="train_hidden"))
-        values["dropout"] = float(st.number_input("Dropout", value=0.2, step=0.05, key="train_dropout",
-                                                  help="Share of features randomly dropped while training."))
+                "Hidden units in the head (0 = linear head)", value=DEFAULTS["hidden_units"], step=32,
+                key="train_hidden"))
+        values["dropout"] = float(st.number_input(
+            "Dropout", value=DEFAULTS["dropout"], step=0.05, key="train_dropout",
+            help="Share of features randomly dropped while training."))
         values["label_smoothing"] = float(st.number_input(
-            "Label smoothing", value=0.0, step=0.05, key="train_smoothing",
+            "Label smoothing", value=DEFAULTS["label_smoothing"], step=0.05, key="train_smoothing",
             help="0.1 moves 10% of each target to the other classes, so the model is less over-confident."))
-        values["class_weights"] = st.checkbox("Weigh rare classes more", value=True,
+        values["class_weights"] = st.checkbox("Weigh rare classes more", value=DEFAULTS["class_weights"],
                                               key="train_class_weights")
         values["early_stopping_patience"] = int(st.number_input(
-            "Early stopping patience (epochs, 0 = off)", value=3, step=1, key="train_patience"))
+            "Early stopping patience (epochs, 0 = off)", value=DEFAULTS["early_stopping_patience"], step=1,
+            key="train_patience"))
         values["val_fraction"] = float(st.number_input(
-            "Validation share", value=0.2, step=0.05, key="train_val_fraction",
+            "Validation share", value=DEFAULTS["val_fraction"], step=0.05, key="train_val_fraction",
             help="Used when the dataset has no val/ folder."))
         values["test_fraction"] = float(st.number_input(
-            "Test share", value=0.0, step=0.05, key="train_test_fraction",
+            "Test share", value=DEFAULTS["test_fraction"], step=0.05, key="train_test_fraction",
             help="Used when the dataset has no test/ folder."))
-        values["seed"] = int(st.number_input("Seed", value=0, step=1, key="train_seed",
+        values["seed"] = int(st.number_input("Seed", value=DEFAULTS["seed"], step=1, key="train_seed",
                                              help="Same seed, same data split and same result."))
+        attacks, adv = list_attacks(), ADVERSARIAL_DEFAULTS
         adversarial = st.checkbox("Adversarial training (slower)", value=False, key="train_adv",
                                   help="Replace part of every batch with attacked copies of it, for a model "
                                   "that resists small perturbations. Uses the settings below.")
         settings = {
-            "method": st.selectbox("Attack", ("fgsm", "pgd"), key="train_adv_method"),
-            "eps": float(st.number_input("Attack strength eps (pixel levels, 0-255)", value=4.0, step=1.0,
+            "method": st.selectbox("Attack", attacks, index=attacks.index(adv["method"]) if adv["method"] in attacks
+                                   else 0, key="train_adv_method"),
+            "eps": float(st.number_input("Attack strength eps (pixel levels, 0-255)", value=adv["eps"], step=1.0,
                                          key="train_adv_eps")),
-            "ratio": float(st.number_input("Share of each batch attacked", value=0.5, step=0.1,
+            "ratio": float(st.number_input("Share of each batch attacked", value=adv["ratio"], step=0.1,
                                            key="train_adv_ratio")),
         }
         if adversarial:
