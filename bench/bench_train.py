@@ -1,10 +1,17 @@
-"""Training speed: feature extraction, head training and stage 2, and the time to a target accuracy.
+"""Training speed: feature extraction, head training and stage 2, Keras fit against the hand-written loop
+it replaced (speed and memory), and the time to a target accuracy.
 
     .venv/bin/python -m bench.bench_train [--images 1000] [--head-epochs 10] [--stage2-images 128]
-                                          [--target 0.9] [--skip-target]
+                                          [--trainings 30] [--target 0.9] [--skip-target]
 
 Measured on the built-in shapes dataset with EfficientNet-Lite0 (real ImageNet weights), in one
-process, side by side:
+run, side by side:
+
+- ``core.train.loop`` (``model.fit``, ``keras.optimizers.Adam``) against the hand-written loop and Adam
+  it replaced, read from git (commit ``OLD_LOOP_COMMIT``): images/s of a head on stored features and
+  of a frozen-backbone stage (images through Lite0 every step), rounds interleaved, medians; and the
+  resident memory (RSS) over ``--trainings`` head trainings and a third as many small_cnn trainings in
+  one process, each variant in a fresh child process, after warm-up trainings;
 
 - feature extraction as training runs it (decode PNG files, resize, compiled backbone) against the
   backbone's own compiled forward on images already in memory, timed just before and just after
@@ -19,11 +26,18 @@ Machines are noisy: compare the ratios, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.util
+import json
 import math
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import core  # noqa: F401 - sets TensorFlow's environment (core/__init__.py) before TensorFlow loads
 
@@ -47,6 +61,97 @@ from core.train.loop import Trainer, fit  # noqa: E402
 from core.zoo import load_model  # noqa: E402
 
 MODEL = "efficientnet_lite0"
+OLD_LOOP_COMMIT = "7e65283"  # main just before training moved to Keras fit (issue #18)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def old_loop():
+    """The hand-written loop and Adam as they were at ``OLD_LOOP_COMMIT``, imported from git."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{OLD_LOOP_COMMIT}:core/train/loop.py"],
+                            check=True, capture_output=True, text=True).stdout
+    path = Path(_TMP) / "old_loop.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("old_loop", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["old_loop"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def loops() -> dict:
+    import core.train.loop as fit_loop
+
+    return {"old loop": old_loop(), "fit": fit_loop}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def train_head(loop, feats: np.ndarray, labels: np.ndarray, val: tuple, epochs: int, seed: int = 0):
+    """One stage-1 training of a new head on stored features, as the engine's fast path runs it."""
+    classes = int(labels.max()) + 1
+    head = heads.build_head(classes, seed=seed)
+    steps = math.ceil(len(labels) / 32)
+    trainer = loop.Trainer(heads.head_model(feats.shape[-1], head), classes, 1e-3, epochs * steps)
+    return loop.fit(trainer, lambda epoch: epoch_batches(feats[None], labels, 32, seed, epoch), steps,
+                    lambda: plain_batches(val[0][None], val[1]), epochs, 0, "stage1", Clock(), Listener(),
+                    threading.Event())
+
+
+def memory_child(variant: str, trainings: int) -> None:
+    """In a fresh process: RSS after warm-up, after ``trainings`` head trainings and after a third as
+    many small_cnn trainings from scratch (images through the whole network); JSON on stdout."""
+    from core.zoo.scratch import small_cnn
+
+    loop = loops()[variant]
+    rng = np.random.default_rng(0)
+    labels = np.arange(1000, dtype=np.int32) % 4
+    feats = (rng.normal(size=(1000, 1280)) + labels[:, None] * 0.1).astype(np.float32)
+    val = (feats[:200], labels[:200])
+    pixels = rng.uniform(0, 255, size=(64, 32, 32, 3)).astype(np.float32)
+    batches = [(tf.constant(pixels[i:i + 16]), tf.constant(labels[i:i + 16])) for i in range(0, 64, 16)]
+
+    def scratch(seed: int) -> None:
+        trainer = loop.Trainer(heads.logits_of(small_cnn(4, (32, 32))), 4, 1e-3, 8)
+        loop.fit(trainer, lambda epoch: batches, 4, lambda: batches, 2, 0, "stage1", Clock(), Listener(),
+                 threading.Event())
+
+    figures = {}
+    for name, run, count in (("head", lambda i: train_head(loop, feats, labels, val, 3, i), trainings),
+                             ("scratch", scratch, max(trainings // 3, 2))):
+        for i in range(3):  # warm-up: first traces, allocator pools
+            run(i)
+        gc.collect()
+        before, began = rss_mb(), time.perf_counter()
+        for i in range(count):
+            run(i)
+            gc.collect()  # as train() does after every run
+        figures[name] = {"count": count, "before_mb": before, "after_mb": rss_mb(),
+                         "seconds_each": (time.perf_counter() - began) / count}
+    print(json.dumps(figures))
+
+
+def memory_side_by_side(trainings: int) -> dict:
+    """``memory_child`` for each variant, alternately, in fresh processes."""
+    out = {}
+    for variant in ("old loop", "fit"):
+        done = subprocess.run([sys.executable, "-m", "bench.bench_train", "--memory-child", variant,
+                               "--trainings", str(trainings)], cwd=REPO, check=True, capture_output=True,
+                              text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        out[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def frozen_stage_rate(loop, full: keras.Model, head_names: set, pixels, classes: int) -> float:
+    """Images/s of the second of two epochs with the backbone frozen, images through it every step."""
+    heads.freeze_backbone(full, head_names)
+    steps = len(pixels)
+    trainer = loop.Trainer(heads.logits_of(full), classes, 1e-3, 2 * steps)
+    result = loop.fit(trainer, lambda epoch: pixels, steps, None, 2, 0, "stage1", Clock(), Listener(),
+                      threading.Event())
+    return len(pixels.items) / result.history["seconds"][-1]
 
 
 def compiled_forward(model: keras.Model):
@@ -97,8 +202,14 @@ def main() -> None:
     parser.add_argument("--head-epochs", type=int, default=10)
     parser.add_argument("--stage2-images", type=int, default=128)
     parser.add_argument("--target", type=float, default=0.9, help="validation accuracy to reach on shapes")
+    parser.add_argument("--trainings", type=int, default=30, help="head trainings per variant for memory")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds, old loop vs fit")
     parser.add_argument("--skip-target", action="store_true", help="skip the end-to-end time-to-accuracy run")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.trainings)
+        return
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores; "
           f"data in {_TMP}")
 
@@ -124,22 +235,41 @@ def main() -> None:
     val_feats, val_labels = extract(extractor, Batches(val_items, size, FEATURE_BATCH, cache=False),
                                     len(val_items), 1, Clock(), Listener(), stop)
 
-    head = heads.build_head(dataset.num_classes, seed=0)
-    steps = math.ceil(len(items) / 32)
-    trainer = Trainer(heads.head_model(extractor.dim, head), dataset.num_classes, 1e-3,
-                      args.head_epochs * steps)
-    start = time.perf_counter()
-    result = fit(trainer, lambda epoch: epoch_batches(feats, labels, 32, 0, epoch), steps,
-                 lambda: plain_batches(val_feats, val_labels), args.head_epochs, 0, "stage1", Clock(),
-                 Listener(), stop)
-    seconds = time.perf_counter() - start
-    rows.append((f"{args.head_epochs} head epochs on {len(items)} images' features",
-                 f"{seconds:8.2f} s  ({args.head_epochs * len(items) / seconds:,.0f} samples/s incl. "
-                 f"validation and the first trace; val accuracy {result.history['val_accuracy'][-1]:.3f}; "
-                 "goal well under 60 s)"))
+    variants = loops()
+    feats, val_feats = feats[0], val_feats[0]  # the clean view
+    head_rates: dict[str, list[float]] = {name: [] for name in variants}
+    head_seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):  # interleaved, so both see the same machine load
+        for name, loop in variants.items():
+            start = time.perf_counter()
+            result = train_head(loop, feats, labels, (val_feats, val_labels), args.head_epochs)
+            head_seconds[name].append(time.perf_counter() - start)
+            head_rates[name].append(len(items) * args.head_epochs / sum(result.history["seconds"]))
+    rate = {name: statistics.median(values) for name, values in head_rates.items()}
+    rows.append((f"{args.head_epochs} head epochs on {len(items)} images' features, fit",
+                 f"{statistics.median(head_seconds['fit']):8.2f} s incl. the first trace  "
+                 f"(val accuracy {result.history['val_accuracy'][-1]:.3f}; goal well under 60 s)"))
+    for name in variants:
+        rows.append((f"  head on features, {name} (median of {args.rounds})",
+                     f"{rate[name]:8,.0f} samples/s incl. validation; "
+                     f"{statistics.median(head_seconds[name]):.2f} s per training incl. tracing"))
+    rows.append(("  head on features, fit / old loop", f"{rate['fit'] / rate['old loop']:8.2f}x the speed"))
 
+    head = heads.build_head(dataset.num_classes, seed=0)
     full = heads.assemble(backbone, features, head, name="bench")
     head_names = {layer.name for layer in head} | {"probabilities"}
+    frozen_items = items[: args.stage2_images]
+    frozen_pixels = Batches(frozen_items, size, 32, shuffle=True, cache=True)
+    frozen: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(max(args.rounds - 1, 1)):
+        for name, loop in variants.items():
+            frozen[name].append(frozen_stage_rate(loop, full, head_names, frozen_pixels, dataset.num_classes))
+    frozen_rate = {name: statistics.median(values) for name, values in frozen.items()}
+    for name in variants:
+        rows.append((f"frozen backbone + head, images through it, {name}",
+                     f"{frozen_rate[name]:8.1f} images/s ({len(frozen_items)} images, 2nd epoch)"))
+    rows.append(("  frozen backbone, fit / old loop",
+                 f"{frozen_rate['fit'] / frozen_rate['old loop']:8.2f}x the speed"))
     unfrozen = heads.unfreeze_top(full, head_names, 2, "blocks")
     from core.data.augment import preset
 
@@ -151,6 +281,18 @@ def main() -> None:
     epoch_seconds = result.history["seconds"][-1]  # the second epoch: traced, images decoded and cached
     rows.append((f"stage 2, top 2 blocks ({len(unfrozen)} layers), light augmentation",
                  f"{len(stage2_items) / epoch_seconds:8.1f} images/s"))
+
+    memory = memory_side_by_side(args.trainings)
+    for kind, what in (("head", "head trainings on features"), ("scratch", "small_cnn trainings")):
+        growth = {}
+        for name in variants:
+            m = memory[name][kind]
+            growth[name] = (m["after_mb"] - m["before_mb"]) / m["count"]
+            rows.append((f"RSS over {m['count']} {what}, {name}",
+                         f"{m['before_mb']:8.0f} -> {m['after_mb']:.0f} MB: {growth[name]:+.2f} MB per "
+                         f"training ({m['seconds_each']:.2f} s each)"))
+        rows.append((f"  {what}: growth per training, fit - old loop",
+                     f"{growth['fit'] - growth['old loop']:+8.2f} MB"))
 
     if not args.skip_target:
         listener = _Target(args.target)

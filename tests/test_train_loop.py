@@ -1,5 +1,6 @@
-"""Oracle tests of the training loop's maths: Adam with cosine decay, the weighted smoothed loss,
-early stopping with the best weights kept, and the progress clock."""
+"""Oracle tests of training on Keras fit: the weighted smoothed loss, Adam's cosine-decayed rate, early
+stopping with the best weights kept, the stop event within a batch, the Listener's events, a per-step
+transform (adversarial training) and the progress clock."""
 
 from __future__ import annotations
 
@@ -11,22 +12,7 @@ import pytest
 import tensorflow as tf
 
 from core.train.events import Clock, Listener
-from core.train.loop import Adam, StopRequested, Trainer, fit
-
-
-def test_adam_matches_keras_adam_with_cosine_decay():
-    rng = np.random.default_rng(0)
-    start = rng.normal(size=(4, 3)).astype(np.float32)
-    grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(7)]
-    ours_var, keras_var = tf.Variable(start), tf.Variable(start)
-    ours = Adam([ours_var], learning_rate=0.05, decay_steps=5)
-    reference = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.05, decay_steps=5))
-    for grad in grads:  # seven steps: past the end of the decay, where the rate stays at 0
-        ours.apply([tf.constant(grad)])
-        reference.apply([tf.constant(grad)], [keras_var])
-        np.testing.assert_allclose(ours_var.numpy(), keras_var.numpy(), rtol=1e-5, atol=1e-6)
-    assert float(ours.rate(5)) == pytest.approx(0.0, abs=1e-9)
-    assert float(ours.rate(0)) == pytest.approx(0.05)
+from core.train.loop import StopRequested, Trainer, fit
 
 
 def _linear_model(inputs: int, classes: int) -> keras.Model:
@@ -44,13 +30,14 @@ def test_loss_is_the_class_weighted_mean_of_smoothed_cross_entropy():
     trainer = Trainer(model, 3, learning_rate=1e-3, total_steps=10, label_smoothing=0.1,
                       class_weights=class_weights)
     logits = x @ model.get_layer("logits").get_weights()[0] + model.get_layer("logits").get_weights()[1]
-    loss, correct = trainer.train_step(tf.constant(x), tf.constant(y))
+    figures = trainer.fitted.train_on_batch(x, y, return_dict=True)  # the step fit runs
+    loss, correct = figures["batch_loss"], figures["accuracy"] * len(y)
     # Independent computation: targets (1 - s) * onehot + s / C, cross-entropy of softmax(logits).
     targets = np.eye(3)[y] * 0.9 + 0.1 / 3
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     expected = np.mean(-(targets * log_probs).sum(axis=1) * class_weights[y])
     assert float(loss) == pytest.approx(expected, rel=1e-5)
-    assert float(correct) == (logits.argmax(axis=1) == y).sum()
+    assert float(correct) == pytest.approx((logits.argmax(axis=1) == y).sum())
 
 
 def _batches(x, y, size=4):
@@ -99,6 +86,107 @@ def test_fit_stops_within_a_batch():
     with pytest.raises(StopRequested):
         fit(trainer, lambda epoch: _batches(x, y), 10, None, 5, 0, "stage1", Clock(), StopAtThird(), stop)
     assert seen == [1, 2, 3]
+
+
+def test_the_rate_is_keras_adam_on_a_cosine_decay_to_zero():
+    x, y = np.ones((8, 2), np.float32), np.zeros(8, np.int32)
+    trainer = Trainer(_linear_model(2, 2), 2, learning_rate=0.1, total_steps=6)
+    assert isinstance(trainer.fitted.optimizer, keras.optimizers.Adam)
+    result = fit(trainer, lambda epoch: _batches(x, y), 2, None, 4, 0, "stage1", Clock(), Listener(),
+                 threading.Event())
+    # After epoch e, 2e steps are done: lr * (1 + cos(pi * min(2e, 6) / 6)) / 2, then 0 past the end.
+    expected = [0.1 * 0.5 * (1 + np.cos(np.pi * min(2 * e, 6) / 6)) for e in range(1, 5)]
+    np.testing.assert_allclose(result.history["learning_rate"], expected, atol=1e-7)
+    assert result.best_epoch == 4 and result.epochs_run == 4  # no validation: the last epoch is kept
+
+
+def test_without_patience_the_best_weights_are_still_kept():
+    """Patience 0 never stops early, but the epoch with the lowest validation loss is the one kept."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    val_x = rng.normal(size=(8, 2)).astype(np.float32)
+    val_y = 1 - (val_x[:, 0] > 0).astype(np.int32)  # the opposite rule: validation loss rises as it learns
+    trainer = Trainer(_linear_model(2, 2), 2, learning_rate=0.3, total_steps=100)
+    result = fit(trainer, lambda epoch: _batches(x, y), 4, lambda: _batches(val_x, val_y), 6, 0, "stage1",
+                 Clock(), Listener(), threading.Event())
+    val_losses = result.history["val_loss"]
+    assert result.epochs_run == 6 and not result.stopped_early
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1 < 6
+    assert trainer.evaluate(_batches(val_x, val_y))[0] == pytest.approx(min(val_losses), rel=1e-5)
+
+
+def test_a_stop_during_validation_ends_the_stage_before_its_epoch_is_reported():
+    x, y = np.zeros((8, 2), np.float32), np.zeros(8, np.int32)
+    stop = threading.Event()
+    read: list[int] = []
+    epochs: list[dict] = []
+
+    def val_batches():
+        for i, batch in enumerate(_batches(x, y, size=2)):
+            read.append(i)
+            if i == 1:
+                stop.set()  # set while validation runs
+            yield batch
+
+    class Keep(Listener):
+        def on_epoch(self, event):
+            epochs.append(event)
+
+    trainer = Trainer(_linear_model(2, 2), 2, learning_rate=0.1, total_steps=10)
+    with pytest.raises(StopRequested):
+        fit(trainer, lambda epoch: _batches(x, y), 2, val_batches, 3, 0, "stage1", Clock(), Keep(), stop)
+    assert epochs == [] and len(read) <= 3  # within a validation batch of the request
+
+
+def test_every_batch_and_epoch_reaches_the_listener():
+    x = np.zeros((10, 2), np.float32)
+    y = np.array([0, 1] * 5, np.int32)
+    events: list[dict] = []
+
+    class Keep(Listener):
+        def on_batch(self, event):
+            events.append(event)
+
+        def on_epoch(self, event):
+            events.append(event)
+
+    clock = Clock()
+    clock.plan("stage1", 6, cost=0.01)
+    trainer = Trainer(_linear_model(2, 2), 2, learning_rate=0.1, total_steps=6)
+    fit(trainer, lambda epoch: _batches(x, y), 3, lambda: _batches(x, y), 2, 0, "stage1", clock, Keep(),
+        threading.Event())
+    kinds = [(e["kind"], e["epoch"], e.get("step")) for e in events]
+    assert kinds == [("batch", 1, 1), ("batch", 1, 2), ("batch", 1, 3), ("epoch", 1, None),
+                     ("batch", 2, 1), ("batch", 2, 2), ("batch", 2, 3), ("epoch", 2, None)]
+    last = events[2]  # batches of 4, 4 and 2: running means over the 10 images of the epoch
+    assert last["steps"] == 3 and last["epochs"] == 2 and last["phase"] == "stage1"
+    assert last["accuracy"] == pytest.approx(0.5) and np.isfinite(last["batch_loss"])
+    assert 0.0 < last["progress"] <= 1.0 and "eta_seconds" in last
+    epoch = events[3]
+    assert epoch["val_loss"] == pytest.approx(np.log(2), rel=1e-3) and epoch["val_accuracy"] == 0.5
+    assert epoch["best"] is True and epoch["early_stopping"] is False
+    assert clock.phases["stage1"].done == 6
+
+
+def test_a_transform_replaces_every_training_batch_with_a_new_step_number():
+    """Adversarial training's hook: called eagerly each step (its step number changes) and trained on."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(1, 2, size=(12, 2)).astype(np.float32)
+    y = np.zeros(12, np.int32)  # on zero inputs only the bias can learn to say class 0
+    calls: list[tuple[int, int]] = []
+
+    def transform(images, labels, step):
+        calls.append((step, int(images.shape[0])))
+        return tf.zeros_like(images)  # a step on zeros leaves the kernel unchanged
+
+    model = _linear_model(2, 2)
+    trainer = Trainer(model, 2, learning_rate=0.1, total_steps=6, transform=transform)
+    fit(trainer, lambda epoch: _batches(x, y, size=4), 3, lambda: _batches(x, y), 2, 0, "stage1", Clock(),
+        Listener(), threading.Event())
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4), (5, 4)]
+    kernel, bias = model.get_layer("logits").get_weights()
+    assert np.all(kernel == 0) and np.any(bias != 0), "the steps did not train on the transformed batches"
 
 
 def test_clock_estimates_progress_and_eta():
