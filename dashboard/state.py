@@ -63,21 +63,21 @@ def init_session() -> None:
 _SESSION_PARAM = "session"
 
 
-def _url_sessions_allowed() -> bool:
-    # On a classroom server a teacher could copy their own address bar (with their session in it) to
-    # the whole room, so there a reload starts a fresh session instead.
+def reload_keeps_session() -> bool:
+    """Whether a reload of the page keeps the session (its id in the address): not on a classroom server,
+    where a teacher could copy their own address bar (with their session in it) to the whole room."""
     return classroom().is_default
 
 
 def _session_from_url() -> str | None:
     """The session a signed address token names, so a browser reload finds its uploads and training job."""
-    if not _url_sessions_allowed():
+    if not reload_keeps_session():
         return None
     return sessions.session_from_token(st.query_params.get(_SESSION_PARAM, ""))
 
 
 def _keep_session_in_url(sid: str) -> None:
-    if not _url_sessions_allowed():
+    if not reload_keeps_session():
         return
     token = sessions.session_token(sid)
     if st.query_params.get(_SESSION_PARAM) != token:

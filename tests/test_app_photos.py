@@ -158,3 +158,50 @@ def test_a_camera_shot_is_the_photo_on_every_page_until_cleared(app, coffee_imag
     open_page(app, "attack")  # the camera widget starts empty on another page: the shot is kept
     assert app.radio(key="photo_source").value == "Camera"
     assert "**Before:** " in " ".join(m.value for m in app.markdown)
+
+
+def _reload(at: AppTest, page: str = "explain") -> AppTest:
+    """The same browser tab reloaded: a new Streamlit session on the same signed address."""
+    again = AppTest.from_file(APP, default_timeout=300)
+    again.query_params["session"] = at.query_params["session"]
+    again.run()
+    assert not again.exception, again.exception
+    return open_page(again, page) if page != "explain" else again
+
+
+def test_a_reload_keeps_the_photos_and_the_current_one(app, lite0, cat_image, coffee_image):
+    app.radio(key="photo_source").set_value("Upload").run()
+    app.get("file_uploader")[0].set_value([("my_cup.png", _png(coffee_image), "image/png"),
+                                           ("my_cat.png", _png(cat_image), "image/png")]).run()
+    app.radio(key="photo_current").set_value(digest(coffee_image)).run()
+    open_page(app, "attack")
+    again = _reload(app, "trust")
+    assert again.session_state["session_id"] == app.session_state["session_id"]
+    assert again.radio(key="photo_source").value == "Upload"
+    assert again.multiselect(key="photo_uploads").value == [digest(coffee_image), digest(cat_image)]
+    assert again.radio(key="photo_current").value == digest(coffee_image)
+    assert shows(again, "trust", "my_cup.png", top_label(lite0, coffee_image))
+    # Back to samples, two of them: a second reload finds those.
+    again.radio(key="photo_source").set_value("Sample photos").run()
+    again.multiselect(key="photo_samples").set_value(["cat", "coffee"]).run()
+    third = _reload(again)
+    assert third.radio(key="photo_source").value == "Sample photos"
+    assert third.multiselect(key="photo_samples").value == ["cat", "coffee"]
+    current = third.radio(key="photo_current")
+    assert current.options[current.index] == "sample: coffee"
+
+
+def test_a_damaged_kept_photo_is_skipped_on_reload(app, cat_image, coffee_image):
+    from core.data.sessions import session_dir
+
+    app.radio(key="photo_source").set_value("Upload").run()
+    app.get("file_uploader")[0].set_value([("my_cup.png", _png(coffee_image), "image/png"),
+                                           ("my_cat.png", _png(cat_image), "image/png")]).run()
+    folder = session_dir(app.session_state["session_id"]) / "photos"
+    (folder / digest(coffee_image)).write_bytes(b"\x89PNG\r\n\x1a\n not a png any more")
+    again = _reload(app)
+    assert not again.error, [e.value for e in again.error]
+    assert again.multiselect(key="photo_uploads").value == [digest(cat_image)]
+    (folder / "choice.json").write_text("{not json")
+    third = _reload(app)
+    assert not third.error and third.radio(key="photo_source").value == "Sample photos"

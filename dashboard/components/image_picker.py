@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import ImageError
+from core.errors import GlasswingError, ImageError
 from core.images import load_image
 from core.samples import SAMPLES, load_sample
+from dashboard import photo_store
 from dashboard.state import (
     PHOTO_SOURCES,
     PhotoChoice,
@@ -14,6 +15,8 @@ from dashboard.state import (
     add_image,
     classroom,
     photo_choice,
+    reload_keeps_session,
+    session_id,
     session_images,
 )
 
@@ -35,6 +38,7 @@ def current_image(hint: bool = True) -> SessionImage | None:
     page. None, after a hint unless ``hint`` is False, when no photo is chosen.
     """
     images = image_picker()
+    _save_choice(_choice())
     if not images:
         if hint:
             st.info(PHOTO_HINT)
@@ -47,6 +51,7 @@ def current_image(hint: bool = True) -> SessionImage | None:
         st.session_state[CURRENT_KEY] = choice.current
         choice.current = st.radio("Image", list(by_digest), format_func=lambda d: by_digest[d].name,
                                   horizontal=True, key=CURRENT_KEY, on_change=_keep, args=(CURRENT_KEY, "current"))
+    _save_choice(choice)
     return by_digest[choice.current]
 
 
@@ -71,10 +76,35 @@ def image_picker() -> list[SessionImage]:
 def _choice() -> PhotoChoice:
     fresh = "photo_choice" not in st.session_state
     choice = photo_choice()
-    if fresh:  # a first run may start from values set on the widget keys (as tests and links do)
+    if fresh and not (reload_keeps_session() and photo_store.restore(session_id(), choice, add_image)):
+        # a first run may start from values set on the widget keys (as tests and links do)
         choice.source = st.session_state.get(SOURCE_KEY, choice.source)
         choice.samples = list(st.session_state.get(SAMPLES_KEY, choice.samples))
     return choice
+
+
+def _save_choice(choice: PhotoChoice) -> None:
+    """Keep the choice in the session's folder when it changed, so that a reload of the page finds it."""
+    if not reload_keeps_session():
+        return
+    record = (choice.source, tuple(choice.samples), tuple(choice.uploads), tuple(choice.chosen), choice.camera,
+              choice.current)
+    if st.session_state.get("_photo_choice_saved") == record:
+        return
+    names = {d: im.name for d, im in session_images([*choice.uploads, choice.camera or ""]).items()}
+    try:
+        photo_store.save_choice(session_id(), choice, names)
+    except GlasswingError:
+        return  # a full disk loses only what a reload would have found
+    st.session_state["_photo_choice_saved"] = record
+
+
+def _keep_bytes(digest: str, data: bytes) -> None:
+    if reload_keeps_session():
+        try:
+            photo_store.keep_upload(session_id(), digest, data)
+        except GlasswingError:
+            pass  # as above: the photo works in this session, a reload will not find it
 
 
 def _keep(key: str, attr: str) -> None:
@@ -108,6 +138,7 @@ def _uploads(choice: PhotoChoice) -> list[SessionImage]:
                 choice.files[f.file_id] = (None, item)
                 continue
             choice.files[f.file_id] = (item.digest, None)
+            _keep_bytes(item.digest, f.getvalue())
             choice.uploads = [d for d in choice.uploads if d != item.digest] + [item.digest]
             if item.digest not in choice.chosen:
                 choice.chosen.append(item.digest)
@@ -156,6 +187,7 @@ def _camera(choice: PhotoChoice) -> list[SessionImage]:
         item = _decode("camera.jpg", shot.getvalue())
         choice.files[shot.file_id] = (None, item) if isinstance(item, str) else (item.digest, None)
         if not isinstance(item, str):
+            _keep_bytes(item.digest, shot.getvalue())
             choice.camera = choice.current = item.digest
     if shot is not None and choice.files[shot.file_id][1]:
         st.error(choice.files[shot.file_id][1])
