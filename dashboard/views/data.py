@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import GlasswingError
+from dashboard.components.task_status import run_in_background
 from dashboard.views import data_augment, data_report, data_source
 from dashboard.views.data_source import Choice
 
@@ -47,10 +47,15 @@ def main() -> None:
     if path is None:
         return
     try:
-        loaded = data_report.load_dataset(str(path), data_report.fingerprint(path))
-    except (GlasswingError, OSError) as exc:
-        st.error(str(exc) if isinstance(exc, GlasswingError)
-                 else f"The dataset folder cannot be read ({exc}).")
+        stamp = data_report.fingerprint(path)
+    except OSError as exc:
+        st.error(f"The dataset folder cannot be read ({exc}).")
+        st.session_state.pop(TRAIN_DATASET, None)
+        return
+    # Checking every image of a large dataset takes a while: it runs in the background with its progress.
+    loaded = run_in_background(("dataset-report", str(path), stamp), f"Checking every image of {choice.label}",
+                               lambda progress: data_report.load_dataset(str(path), progress))
+    if loaded is None:  # still being checked (its progress is shown) or failed (its sentence is shown)
         st.session_state.pop(TRAIN_DATASET, None)
         return
 

@@ -22,8 +22,9 @@ from PIL import Image
 from core.data.dataset import open_dataset
 from core.data.labels import display_label
 from core.data.report import DatasetReport
-from core.errors import ImageError
+from core.errors import DataError, ImageError
 from core.images import load_image
+from core.progress import Progress
 from dashboard.charts import class_axis
 
 THUMB = 80  # pixels, longest side of an example thumbnail
@@ -64,10 +65,12 @@ def fingerprint(path: str | os.PathLike) -> tuple:
     return tuple(stamps)
 
 
-@st.cache_data(show_spinner="Checking every image in the dataset ...", max_entries=16)
-def load_dataset(path: str, stamp: tuple) -> LoadedDataset:
-    """Scan and validate the folder once per fingerprint (``stamp`` is only part of the cache key)."""
-    ds = open_dataset(path, strict=False)
+def load_dataset(path: str, progress: Progress | None = None) -> LoadedDataset:
+    """Scan and validate the folder (every image is decoded; ``progress`` hears of them)."""
+    try:
+        ds = open_dataset(path, strict=False, progress=progress)
+    except OSError as exc:
+        raise DataError(f"The dataset folder cannot be read ({exc}).") from None
     by_class: dict[str, list[str]] = {name: [] for name in ds.class_names}
     for split in sorted(ds.splits, key=lambda s: SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 9):
         for item in ds.splits[split]:

@@ -1,0 +1,55 @@
+"""A background task's progress on the page, followed until it is done (:mod:`dashboard.services.tasks`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import streamlit as st
+
+from core.progress import Progress
+from dashboard.services import tasks
+
+POLL_SECONDS = 1.0
+WAIT_SECONDS = 5.0  # work that takes longer than this shows its progress and may be left running
+LEAVE_NOTE = "You can look at other pages meanwhile: the work goes on, and its result is here when you come back."
+
+
+def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any], start: bool = True,
+                      wait: float | None = None) -> Any:
+    """The result of ``work(progress)`` for ``key``; None (after its progress bar, or its error) until then.
+
+    Work done within ``wait`` seconds is shown at once, without a bar. ``start`` False only shows a task
+    already started (by this page earlier, another page or another session with the same inputs), for
+    work that waits for a button.
+    """
+    task = tasks.start(key, title, work) if start else tasks.find(key)
+    if task is None:
+        return None
+    task.wait(WAIT_SECONDS if wait is None else wait)
+    if task.error is not None:
+        st.error(task.error)
+        return None
+    if task.done:
+        return task.result
+    _follow(key)
+    return None
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _follow(key: Hashable) -> None:
+    """Redrawn every second on its own; the whole page reruns once the task is done, to show the result."""
+    task = tasks.find(key)
+    if task is None or task.done:
+        st.rerun()
+        return
+    elapsed = f" · {_seconds(task)}" if _seconds(task) else ""
+    st.progress(task.fraction, text=f"{task.title}: {task.text}{elapsed}")
+    st.caption(LEAVE_NOTE)
+
+
+def _seconds(task: tasks.Task) -> str:
+    import time
+
+    seconds = time.monotonic() - task.started
+    return f"{seconds:.0f} s" if seconds >= 2 else ""

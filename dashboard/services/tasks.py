@@ -1,0 +1,123 @@
+"""Long work that goes on while the person looks elsewhere: one process-wide pool of background tasks.
+
+A page starts a task under a key naming everything its result depends on; the same key from any page or
+session finds the same task (two students checking one dataset share one check). The work reports through
+core's ``progress(fraction, text)`` convention; the page shows the latest report until the task is done
+(:mod:`dashboard.components.task_status`), then reads the result. Finished tasks are kept in an LRU
+(pages read their results, never change them); a failed task keeps the one sentence that says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import GlasswingError
+from core.progress import Progress
+
+log = logging.getLogger(__name__)
+
+WORKERS = 2  # this machine class has two cores; more threads only share them
+KEEP = 48  # tasks remembered, running ones included; the least recently used finished ones go first
+
+
+@dataclass
+class Task:
+    key: Hashable
+    title: str  # what the work is, for its progress line ("Checking every image of digits")
+    fraction: float = 0.0
+    text: str = "Waiting for a free worker ..."
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    result: Any = None
+    error: str | None = None
+    _finished: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def wait(self, seconds: float) -> bool:
+        """Block up to ``seconds`` for the task to finish; whether it has."""
+        self._finished.wait(max(seconds, 0.0))
+        return self.done
+
+    def report(self, fraction: float, text: str) -> None:
+        self.fraction, self.text = min(max(float(fraction), 0.0), 1.0), text
+
+
+class TaskPool:
+    def __init__(self, workers: int = WORKERS, keep: int = KEEP) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glasswing-task")
+        self._tasks: OrderedDict[Hashable, Task] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def find(self, key: Hashable) -> Task | None:
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None:
+                self._tasks.move_to_end(key)
+            return task
+
+    def start(self, key: Hashable, title: str, work: Callable[[Progress], Any]) -> Task:
+        """The task for ``key``: the one already running or finished, else ``work(progress)`` started now.
+
+        A task that failed is started again (the person pressed the button again: the cause may be gone).
+        """
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None and task.error is None:
+                self._tasks.move_to_end(key)
+                return task
+            task = self._tasks[key] = Task(key, title)
+            self._prune()
+        future: Future = self._executor.submit(self._run, task, work)
+        del future  # the task holds the outcome; nobody waits on the future
+        return task
+
+    def _run(self, task: Task, work: Callable[[Progress], Any]) -> None:
+        task.report(0.0, "Starting ...")
+        try:
+            task.result = work(task.report)
+        except GlasswingError as exc:
+            task.error = str(exc)
+        except MemoryError:
+            task.error = f"{task.title} ran out of memory; try fewer or smaller images."
+        except Exception as exc:  # noqa: BLE001 - the page shows one sentence; the log keeps the traceback
+            log.exception("background task %r failed", task.title)
+            task.error = f"{task.title} failed unexpectedly ({type(exc).__name__}: {exc})."
+        task.finished = time.monotonic()
+        task._finished.set()
+
+    def _prune(self) -> None:
+        finished = [k for k, t in self._tasks.items() if t.done]
+        for key in finished[: max(len(self._tasks) - self._keep, 0)]:
+            del self._tasks[key]
+
+    def clear(self) -> None:
+        """Forget finished tasks (tests; running ones finish unseen)."""
+        with self._lock:
+            for key in [k for k, t in self._tasks.items() if t.done]:
+                del self._tasks[key]
+
+
+_POOL = TaskPool()
+
+
+def start(key: Hashable, title: str, work: Callable[[Progress], Any]) -> Task:
+    return _POOL.start(key, title, work)
+
+
+def find(key: Hashable) -> Task | None:
+    return _POOL.find(key)
+
+
+def clear() -> None:
+    _POOL.clear()

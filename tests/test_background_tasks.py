@@ -1,0 +1,102 @@
+"""Background tasks (dashboard.services.tasks): progress, one task per key, one sentence on failure, a
+bounded memory; and the Data page's check of every image running in the background with its progress."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from core.errors import DataError
+from dashboard.services.tasks import TaskPool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_task_reports_progress_and_its_result():
+    pool, gate = TaskPool(workers=1), threading.Event()
+
+    def work(progress):
+        progress(0.25, "a quarter")
+        gate.wait(10)
+        return 42
+
+    task = pool.start("k", "Counting", work)
+    for _ in range(100):
+        if task.text == "a quarter":
+            break
+        task.wait(0.02)
+    assert (task.fraction, task.text, task.done) == (0.25, "a quarter", False)
+    gate.set()
+    assert task.wait(10) and task.result == 42 and task.error is None
+
+
+def test_the_same_key_is_one_task_and_a_failed_one_starts_again():
+    pool, calls = TaskPool(workers=2), []
+
+    def failing(progress):
+        calls.append("fail")
+        raise DataError("The folder has no images.")
+
+    first = pool.start(("data", "x"), "Checking", failing)
+    first.wait(10)
+    assert first.error == "The folder has no images." and first.result is None
+    again = pool.start(("data", "x"), "Checking", lambda p: calls.append("ok") or "fine")
+    again.wait(10)
+    assert again is not first and again.result == "fine" and calls == ["fail", "ok"]
+    assert pool.start(("data", "x"), "Checking", lambda p: calls.append("twice")) is again  # done: kept
+    assert pool.find(("data", "x")) is again and calls == ["fail", "ok"]
+
+
+def test_an_unexpected_error_is_one_sentence_and_memory_is_bounded():
+    pool = TaskPool(workers=2, keep=3)
+    broken = pool.start("b", "Exporting", lambda p: {}["missing"])
+    broken.wait(10)
+    assert broken.error.startswith("Exporting failed unexpectedly (KeyError") and broken.error.endswith(".")
+    for i in range(10):
+        pool.start(i, "n", lambda p, i=i: np.zeros(10) + i).wait(10)
+    assert len(pool._tasks) <= 3 and pool.find(9) is not None and pool.find(0) is None
+
+
+PAGE = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from dashboard import state
+from dashboard.views import data
+state.init_session()
+data.main()
+"""
+
+
+def test_the_data_page_checks_a_dataset_in_the_background(monkeypatch):
+    """Longer than the wait: a progress bar saying what is being checked, then the report on a later run."""
+    from dashboard.components import task_status
+    monkeypatch.setattr(task_status, "WAIT_SECONDS", 0.0)
+    gate = threading.Event()
+    real = __import__("dashboard.views.data_report", fromlist=["load_dataset"]).load_dataset
+
+    def slow(path, progress=None):
+        gate.wait(30)
+        return real(path, progress)
+
+    monkeypatch.setattr("dashboard.views.data_report.load_dataset", slow)
+    from dashboard.services import tasks
+
+    tasks.clear()  # a check finished by another test would be shown at once
+    at = AppTest.from_string(PAGE, default_timeout=120)
+    at.session_state["data_dataset"] = "builtin:shapes"
+    at.run()
+    assert not at.exception, at.exception
+    bars = at.get("progress")
+    assert bars and "Checking every image" in bars[0].proto.text, [b.proto for b in bars]
+    assert task_status.LEAVE_NOTE in [c.value for c in at.caption]
+    assert not [m for m in at.metric if m.label == "Usable images"]
+    gate.set()
+    for _ in range(60):
+        at.run()
+        if [m for m in at.metric if m.label == "Usable images"]:
+            break
+    assert {m.label: m.value for m in at.metric}["Usable images"] == "800"
+    assert not at.get("progress") and not at.error
