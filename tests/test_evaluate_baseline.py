@@ -75,3 +75,22 @@ def test_baseline_needs_a_train_split_and_sane_parameters(stripes):
         run_baseline(split.train_items, split.items, split.class_names, size=8)
     with pytest.raises(ParameterError, match="train split"):
         baseline_split(open_split(stripes, "train"))
+
+
+def test_the_baseline_reports_its_progress(tmp_path):
+    """Every image's HOG features are announced, in order, and the fraction only grows to the SVM fit."""
+    from core.data.splits import Item
+    from core.evaluate.baseline import run_baseline
+
+    rng = np.random.default_rng(3)
+    items = []
+    for i in range(60):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+        items.append(Item(path=path, label=i % 2))
+    heard = []
+    run_baseline(items[:40], items[40:], ["a", "b"], progress=lambda f, t: heard.append((f, t)))
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 1
+    assert heard[0][1] == "HOG features of image 1 of 60" and heard[-1][1].startswith("Fitting the linear SVM")
+    assert [t for _, t in heard if t.startswith("HOG")][-1] == "HOG features of image 51 of 60"

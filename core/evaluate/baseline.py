@@ -21,6 +21,7 @@ from core.data.splits import Item
 from core.errors import DataError, ImageError, ParameterError
 from core.evaluate import metrics
 from core.images import load_image
+from core.progress import Progress, report
 
 HOG_SIZE = 64  # pixels per side after resizing
 HOG_PARAMS = {"orientations": 9, "pixels_per_cell": (8, 8), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
@@ -36,9 +37,13 @@ def hog_features(image: np.ndarray, size: int = HOG_SIZE) -> np.ndarray:
     return hog(np.asarray(grey, np.float32) / 255.0, feature_vector=True, **HOG_PARAMS).astype(np.float32)
 
 
-def _features(items: Sequence[Item], size: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def _features(items: Sequence[Item], size: int, progress: Progress | None = None, done: int = 0,
+              total: int = 0) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     rows, labels, skipped = [], [], []
-    for item in items:
+    for i, item in enumerate(items):
+        if progress is not None and i % 25 == 0:  # HOG is the slow part; the SVM fit is quick
+            report(progress, 0.95 * (done + i) / max(total, 1),
+                   f"HOG features of image {done + i + 1:,} of {total:,}")
         try:
             rows.append(hog_features(load_image(item.path), size))
         except ImageError as exc:
@@ -91,8 +96,12 @@ def run_baseline(
     c: float = 1.0,
     max_train: int = MAX_TRAIN,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> BaselineResult:
-    """Train HOG + standardisation + ``LinearSVC(C=c)`` on ``train_items`` and score ``test_items``."""
+    """Train HOG + standardisation + ``LinearSVC(C=c)`` on ``train_items`` and score ``test_items``.
+
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears of the images as their features are computed.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -109,16 +118,18 @@ def run_baseline(
     if len(train) > max_train:
         keep = np.random.default_rng(seed).choice(len(train), max_train, replace=False)
         train = [train[i] for i in sorted(keep)]
-    x_train, y_train, skipped = _features(train, size)
+    total = len(train) + len(test_items)
+    x_train, y_train, skipped = _features(train, size, progress, 0, total)
     if len(np.unique(y_train)) < 2:
         raise DataError("The baseline needs training images of at least two classes.")
-    x_test, y_test, skipped_test = _features(test_items, size)
+    x_test, y_test, skipped_test = _features(test_items, size, progress, len(train), total)
     if not len(y_test):
         raise DataError("None of the images to score the baseline on could be read.")
     # dual="auto" picks the primal problem when there are more images than HOG features.
     model = make_pipeline(StandardScaler(), LinearSVC(C=c, dual="auto", max_iter=5000, random_state=seed))
     with warnings.catch_warnings():  # not converging in max_iter still leaves a usable baseline
         warnings.simplefilter("ignore", ConvergenceWarning)
+        report(progress, 0.95, f"Fitting the linear SVM on {len(y_train):,} images")
         model.fit(x_train, y_train)
     y_pred = model.predict(x_test)
     cm = metrics.confusion_matrix(y_test, y_pred, len(class_names))

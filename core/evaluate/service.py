@@ -15,6 +15,7 @@ from core.evaluate.cache import ResultCache, items_fingerprint, model_identity
 from core.evaluate.classmap import is_run
 from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, Progress, evaluate
 from core.evaluate.source import ALL, EvalSplit, same_dataset
+from core.progress import Progress as FractionProgress
 from core.smallfiles import read_small_text
 from core.zoo import MAX_RUN_META_BYTES, RUN_META_FILE, LoadedModel
 
@@ -94,7 +95,8 @@ def evaluate_split(
     )
 
 
-def baseline_split(split: EvalSplit, cache: ResultCache | None = None) -> BaselineResult:
+def baseline_split(split: EvalSplit, cache: ResultCache | None = None,
+                   progress: FractionProgress | None = None) -> BaselineResult:
     """HOG + linear SVM trained on the split's train items and scored on its items, cached."""
     if split.split == "train":
         raise ParameterError("The baseline learns from the train split, so score it on another split "
@@ -106,6 +108,6 @@ def baseline_split(split: EvalSplit, cache: ResultCache | None = None) -> Baseli
     key = ("baseline", split.dataset_id, split.split, items_fingerprint(split.items, split.class_names),
            items_fingerprint(split.train_items, split.class_names))
     return cache.get_or_compute(
-        key, lambda: run_baseline(split.train_items, split.items, split.class_names),
+        key, lambda: run_baseline(split.train_items, split.items, split.class_names, progress=progress),
         size=lambda result: result.test_size,
     )
