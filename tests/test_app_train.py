@@ -4,6 +4,7 @@ deleted; a read-only classroom has no training."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,12 @@ def test_training_runs_in_the_background_to_completion_and_is_listed(colours):
     at.button(key=f"train_rename_go_{run_id}").click().run()
     assert runs.get_run(run_id, owner).name == "colours v1"
     at.button(key="train_export_go").click().run()
+    for _ in range(120):  # the export runs in the background; until it is done the page shows its progress
+        if at.get("download_button") or at.error:
+            break
+        assert any(b.proto.text.startswith("Exporting Keras (.keras) and checking it") for b in at.get("progress"))
+        time.sleep(0.5)
+        at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.get("download_button"), "no download button after the export"
     assert (listed[0].path / "export" / "model.keras").is_file()

@@ -255,7 +255,12 @@ def test_adversarial_training_mixes_attacked_images_in(colours, tmp_path, monkey
 def test_exports_load_and_agree_with_the_keras_model(scratch_run, runs_root, tmp_path):
     from core.train.export import export_run
 
-    report = export_run(scratch_run[0].run_dir, out_dir=tmp_path / "export", root=runs_root)
+    heard = []
+    report = export_run(scratch_run[0].run_dir, out_dir=tmp_path / "export", root=runs_root,
+                        progress=lambda fraction, text: heard.append((fraction, text)))
+    # Progress: each format's conversion is announced in turn, the fraction only grows, to 1 at the end.
+    assert [t.split(" (")[0] for _, t in heard[1:-1]] == ["keras", "savedmodel", "tflite-float16", "tflite-int8"]
+    assert [f for f, _ in heard] == sorted(f for f, _ in heard) and heard[-1] == (1.0, "Done")
     by_format = {item["format"]: item for item in report["exports"]}
     assert set(by_format) == {"keras", "savedmodel", "tflite-float16", "tflite-int8"}
     for item in by_format.values():

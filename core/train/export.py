@@ -24,6 +24,7 @@ import numpy as np
 from core.atomic import atomic_path
 from core.errors import GlasswingError, ParameterError
 from core.paths import is_inside
+from core.progress import Progress, report
 from core.train import runs
 from core.train.data import items_from_split
 
@@ -160,8 +161,11 @@ def _tflite_bytes(saved_model: Path, kind: str, representative: np.ndarray | Non
 def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                out_dir: str | os.PathLike | None = None, parity_images: int = PARITY_IMAGES,
                representative_images: int = REPRESENTATIVE_IMAGES,
-               owner: str | None = runs.EVERYONE, root: str | os.PathLike | None = None) -> dict[str, Any]:
+               owner: str | None = runs.EVERYONE, root: str | os.PathLike | None = None,
+               progress: Progress | None = None) -> dict[str, Any]:
     """Export a complete run in ``formats`` into ``out_dir`` (default ``<run>/export/``), with parity checks.
+
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears of each format's conversion and check.
 
     Returns ``{"run_dir", "out_dir", "exports": [ExportResult dicts]}``; the report is also written
     to ``export.json`` in ``out_dir``.
@@ -187,6 +191,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     except OSError as exc:
         raise ParameterError(f"Cannot write the exports to {out} ({exc.strerror or exc}); "
                              "choose a folder.") from None
+    report(progress, 0.0, "Loading the run's model and its validation images")
     model = load_keras_file(run_dir / runs.MODEL_FILE)
     size = check_contract(model, f"Run {run_dir.name}")  # the model's own input size, not run.json's word
     images, labels = _images(run_dir, "val", parity_images, size, with_labels=True)
@@ -210,8 +215,10 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     saved_model = out / "saved_model" if keep_saved_model else out / f".saved_model-{uuid.uuid4().hex[:8]}"
     exported = False  # this call's SavedModel exists (a folder left by an earlier export is not used)
     try:
-        for fmt in formats:
+        for done, fmt in enumerate(formats):
             started = time.monotonic()
+            report(progress, (done + 0.1) / len(formats), f"{fmt} ({done + 1} of {len(formats)}): converting, then "
+                   f"comparing with the Keras model on {len(images)} validation images")
             if fmt == "keras":
                 target = out / "model.keras"
                 with atomic_path(target) as tmp:
@@ -236,6 +243,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     finally:
         if not keep_saved_model and saved_model.exists():
             shutil.rmtree(saved_model, ignore_errors=True)
-    report = {"run_dir": str(run_dir), "out_dir": str(out), "exports": [r.to_dict() for r in results]}
-    write_json(out / "export.json", report)
-    return report
+    summary = {"run_dir": str(run_dir), "out_dir": str(out), "exports": [r.to_dict() for r in results]}
+    write_json(out / "export.json", summary)
+    report(progress, 1.0, "Done")
+    return summary

@@ -101,6 +101,12 @@ class TaskPool:
         for key in finished[: max(len(self._tasks) - self._keep, 0)]:
             del self._tasks[key]
 
+    def forget(self, key: Hashable) -> None:
+        """Forget a finished task, so that the next start computes it again (its files were removed)."""
+        with self._lock:
+            if key in self._tasks and self._tasks[key].done:
+                del self._tasks[key]
+
     def clear(self) -> None:
         """Forget finished tasks (tests; running ones finish unseen)."""
         with self._lock:
@@ -117,6 +123,10 @@ def start(key: Hashable, title: str, work: Callable[[Progress], Any]) -> Task:
 
 def find(key: Hashable) -> Task | None:
     return _POOL.find(key)
+
+
+def forget(key: Hashable) -> None:
+    _POOL.forget(key)
 
 
 def clear() -> None:

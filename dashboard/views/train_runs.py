@@ -13,6 +13,7 @@ import streamlit as st
 from core.errors import GlasswingError
 from core.train import runs
 from core.train.runs import RunInfo, delete_run, list_runs, rename_run, share_run
+from dashboard.components.task_status import run_in_background
 from dashboard.views.train_charts import curve_figure, curve_points, curves_from_history, stage2_start
 from dashboard.views.train_live import run_summary
 
@@ -136,24 +137,27 @@ def _export(run: RunInfo, owner: str) -> None:
         fmt = st.selectbox("Format", FORMATS, format_func=EXPORT_LABELS.get, key="train_export_format",
                            help="Every export is loaded back and compared with the Keras model on the "
                            "validation images.")
-        key = f"{run.id}:{fmt}"
-        done = st.session_state.setdefault("train_exports", {})
+        key = ("export", str(run.path), fmt, owner)
+        started = st.session_state.setdefault("train_exports", set())  # exports this session asked for
         if st.button("Prepare the export", key="train_export_go"):
-            from core.train.export import export_run
+            from dashboard.services import tasks
 
-            try:
-                with st.spinner(f"Exporting {EXPORT_LABELS[fmt]} and checking it ..."):
-                    report = export_run(run.path, [fmt], owner=owner)
-            except GlasswingError as exc:
-                st.error(str(exc))
-            else:
-                done[key] = report["exports"][0]
-        result = done.get(key)
-        if result is None:
+            task = tasks.find(key)
+            if task is not None and task.done and task.error is None and not Path(task.result["path"]).exists():
+                tasks.forget(key)  # its files were removed since: export again
+            started.add(key)
+        if key not in started:
             return
+        from core.train.export import export_run
+
+        report = run_in_background(key, f"Exporting {EXPORT_LABELS[fmt]} and checking it",
+                                   lambda progress: export_run(run.path, [fmt], owner=owner, progress=progress))
+        if report is None:
+            return
+        result = report["exports"][0]
         path = Path(result["path"])
         if not path.exists():
-            done.pop(key, None)
+            started.discard(key)
             return
         if result.get("warning"):  # a large drop (a poorly calibrated int8 model) is a warning, not a caption
             st.warning(result["warning"])
