@@ -93,4 +93,4 @@ def test_the_baseline_reports_its_progress(tmp_path):
     fractions = [f for f, _ in heard]
     assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 1
     assert heard[0][1] == "HOG features of image 1 of 60" and heard[-1][1].startswith("Fitting the linear SVM")
-    assert [t for _, t in heard if t.startswith("HOG")][-1] == "HOG features of image 41 of 60"  # every 25th of each split
+    assert [t for _, t in heard if t.startswith("HOG")][-1] == "HOG features of image 41 of 60"  # every 25th
