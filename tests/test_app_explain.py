@@ -1,10 +1,13 @@
-"""The Explain page under Streamlit's AppTest: a sample or an uploaded photo gives predictions and a heatmap."""
+"""The Explain page under Streamlit's AppTest: a sample or an uploaded photo gives predictions and a heatmap;
+gradient maps are drawn as gradient maps, with a colour-map choice, colour bars, raw downloads, the peak in
+the photo's coordinates and honest timings (issue #17, "Seeing the maps")."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -20,13 +23,14 @@ def app(lite0):
     return at
 
 
-def _captions(at) -> list[str]:
+def _texts(at, markdown: bool = False) -> list[str]:
+    """Image captions, then (with ``markdown``) the markdown, then the captions under elements."""
     captions = [c for img in at.get("image") for c in img.captions]
-    return captions + [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return captions + ([m.value for m in at.markdown] if markdown else []) + [c.value for c in at.caption]
 
 
 def test_default_sample_is_explained(app):
-    text = " ".join(_captions(app))
+    text = " ".join(_texts(app, markdown=True))
     assert "Prediction:** Egyptian cat" in text
     assert "Grad-CAM · Egyptian cat" in text
     assert not app.error
@@ -35,10 +39,10 @@ def test_default_sample_is_explained(app):
 def test_switching_method_and_class_shows_new_explanations(app):
     app.multiselect(key="explain_methods").set_value(["gradcam", "saliency"]).run()
     assert not app.exception, app.exception
-    text = " ".join(_captions(app))
+    text = " ".join(_texts(app, markdown=True))
     assert "Grad-CAM · Egyptian cat" in text and "Saliency" in text
     app.selectbox(key="explain_target").set_value(281).run()  # tabby
-    assert "Grad-CAM · tabby" in " ".join(_captions(app))
+    assert "Grad-CAM · tabby" in " ".join(_texts(app, markdown=True))
 
 
 def test_corrupt_upload_gets_a_message_and_the_page_keeps_working(app):
@@ -63,13 +67,13 @@ def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
     from dashboard.services.badges import wait_for_scores
 
     # Scores are computed by a background worker: the first run shows the heatmap and a placeholder.
-    text = " ".join(_captions(app))
+    text = " ".join(_texts(app, markdown=True))
     if not re.search(r"deletion \d", text):  # not scored yet (earlier tests may have scored it)
         assert "Scoring this heatmap" in text, text
         wait_for_scores()
         app.run()  # what the placeholder's timer does once the score is ready
         assert not app.exception, app.exception
-        text = " ".join(_captions(app))
+        text = " ".join(_texts(app, markdown=True))
     deletion = re.search(r"deletion (\d\.\d\d)", text)
     insertion = re.search(r"insertion (\d\.\d\d)", text)
     assert deletion and insertion, text
@@ -171,3 +175,56 @@ def test_every_page_run_counts_as_foreground_work(lite0, monkeypatch):
     assert not at.exception, at.exception
     assert seen and seen[0] >= 1, "the page did not run as foreground work"
     assert priority.in_flight() == 0, "foreground work was left marked after the run"
+
+
+# -- Seeing the maps (issue #17) ----------------------------------------------------------------------
+
+def test_saliency_is_shown_as_a_gradient_map_with_its_colour_bar(app):
+    from core.explain.overlay import colorbar
+
+    app.multiselect(key="explain_methods").set_value(["gradcam", "saliency"]).run()
+    assert not app.exception, app.exception
+    assert app.slider(key="explain_gradient_opacity").value == 1.0  # the map alone, by default
+    text = " ".join(_texts(app))
+    assert "0 ← inferno → 1 · Absolute gradient" in text and "0 ← jet → 1" in text
+    bars = [img for img in app.get("image") if any("→ 1" in c for c in img.captions)]
+    assert len(bars) == 2
+    # A colour-blind-safe map for every card, chosen once.
+    app.selectbox(key="explain_colormap").set_value("viridis").run()
+    text = " ".join(_texts(app))
+    assert text.count("0 ← viridis → 1") == 2 and "jet" not in text.split("Prediction")[0]
+    assert colorbar("viridis").shape[2] == 3
+
+
+def test_peak_is_in_the_photos_coordinates_and_cached_timing_says_so(app, cat_image):
+    from core.explain import explain, peak_location
+    from core.images import resize_for_model
+    from dashboard import state
+
+    text = " ".join(_texts(app))
+    h, w = cat_image.shape[:2]
+    loaded = state.get_model("efficientnet_lite0")
+    (exp,) = explain(loaded, resize_for_model(cat_image, loaded.input_size)[None], "gradcam")
+    row, col = peak_location(exp.heatmap, cat_image.shape)
+    assert f"Peak at row {row}, column {col} of the photo ({w}×{h} px)." in text
+    assert "model input" not in text
+    app.slider(key="explain_opacity").set_value(0.6).run()  # a rerun: the heatmap comes from the cache
+    assert "cached (computed in " in " ".join(_texts(app))
+
+
+def test_raw_heatmap_download_is_the_npy_the_cli_writes(app):
+    buttons = [b for b in app.get("download_button") if b.proto.label == "Download heatmap (.npy)"]
+    assert len(buttons) == 1
+    assert np.asarray(buttons[0].proto.url).size == 1  # served as a file, like the overlay
+
+
+def test_score_cam_runs_with_its_progress_bar_and_leaves_none_behind(app):
+    app.multiselect(key="explain_methods").set_value(["scorecam"]).run()
+    assert not app.exception, app.exception
+    assert any(c.startswith("Score-CAM · Egyptian cat") for img in app.get("image") for c in img.captions)
+    assert len(app.get("progress")) == 0
+    # The next rerun takes the cached map: a cache that replayed the bar it drew failed here
+    # (CacheReplayClosureError), so long results are kept in state.shared_results instead.
+    app.slider(key="explain_opacity").set_value(0.6).run()
+    assert not app.exception, app.exception
+    assert "cached (computed in " in " ".join(_texts(app))
