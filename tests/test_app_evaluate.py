@@ -294,3 +294,34 @@ def test_a_cell_larger_than_the_inspect_list_gives_its_true_count(colour_run, mo
     assert len(at.selectbox(key="evaluate_item").options) == 2
     assert any(c.value.startswith("3 images of blue predicted as blue") and "the first 2 can be inspected"
                in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_the_train_page_draws_a_runs_matrix_with_the_same_figure_as_evaluate(colour_run, page):
+    """One confusion-matrix figure (dashboard.components.confusion) on every page: the Train page's run
+    details and the Evaluate page label the same classes in the same order, colour and hover alike."""
+    import shutil
+
+    run = colour_run.parent / "evaluate-colour-run-metrics"
+    shutil.copytree(colour_run, run)
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "id": run.name, "name": "colour-run-metrics"}))
+    per_class = {name: {"count": 4, "accuracy": 0.75} for name in CLASSES}
+    (run / "metrics.json").write_text(json.dumps({"val": {
+        "accuracy": 0.75, "count": 12, "confusion": EXPECTED_MATRIX, "per_class": per_class}}))
+    train = AppTest.from_file(APP, default_timeout=120)
+    train.session_state["session_id"] = SESSION
+    train.session_state["train_runs_pick"] = run.name
+    train._page_hash = calc_hash("train")
+    train.run()
+    assert not train.exception, train.exception
+    heatmaps = [(fig["data"][0], fig["layout"]) for fig in _charts(train) if fig["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 1, "the run's confusion matrix"
+    (train_cells, train_layout), (eval_cells, eval_layout) = heatmaps[0], (_charts(page)[0]["data"][0],
+                                                                         _charts(page)[0]["layout"])
+    for cells, layout in ((train_cells, train_layout), (eval_cells, eval_layout)):
+        assert cells["x"] == cells["y"] == CLASSES
+        assert cells["customdata"] == EXPECTED_MATRIX  # counts on hover, shares as colours
+        for axis in (layout["xaxis"], layout["yaxis"]):
+            assert axis["type"] == "category" and axis["tickvals"] == CLASSES
+    assert train_cells["colorscale"] == eval_cells["colorscale"]
+    assert train_cells["hovertemplate"] == eval_cells["hovertemplate"]

@@ -9,7 +9,7 @@ from core.zoo import ModelSpec, list_models
 from dashboard.state import classroom, session_id
 
 STATUS_BADGE = {"ready": "ready", "cached": "ready to convert", "needs download": "needs download",
-                "unavailable": "unavailable", "untrained": "train first"}
+                "unavailable": "unavailable", "untrained": "from scratch"}
 
 
 def model_label(spec: ModelSpec) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from core.attacks import get_attack, list_attacks
+from dashboard.components.class_picker import class_picker
 from dashboard.widgets import param_widgets
 
 # A modest default for students: 2 of 255 levels (under 1%) is invisible yet flips most predictions.
@@ -48,11 +49,8 @@ def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> At
         if isinstance(eps, (int, float)):
             st.caption(f"Epsilon {eps:g} of 255 levels = {eps / 255:.4f} as a fraction ({eps / 255:.2%}): "
                        "no pixel may change by more than this.")
-        runner_ups = [t["index"] for t in top[1:]]
-        options = [None] + runner_ups + [i for i in range(loaded.num_classes) if i not in runner_ups]
-        target = st.selectbox("Target class", options, key="attack_target",
-                              format_func=lambda i: "none: any other class (untargeted)" if i is None
-                              else f"{loaded.label(i)} ({i})",
+        target = class_picker("Target class", loaded, [t["index"] for t in top[1:]], key="attack_target",
+                              none_label="none: any other class (untargeted)",
                               help="Untargeted: push the model away from its answer. Targeted: push it "
                                    "towards one class you choose (harder).")
         submitted = st.form_submit_button("Run attack", type="primary")

@@ -22,14 +22,13 @@ from core.params import declared
 from core.train.config import FINE_TUNE_UNITS, AdversarialConfig, TrainConfig
 from core.train.jobs import Job, job_queue
 from dashboard import state
+from dashboard.components.model_picker import model_options
 
 AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
 BATCH_SIZES = (8, 16, 32, 64, 128)
 # The form starts from TrainConfig's declared defaults (one source: the dataclass fields).
 DEFAULTS = {p.name: p.default for p in declared(TrainConfig)}
 ADVERSARIAL_DEFAULTS = {f.name: f.default for f in fields(AdversarialConfig) if f.name != "params"}
-BADGES = {"ready": "ready", "cached": "ready to convert", "needs download": "needs download",
-          "unavailable": "unavailable", "untrained": "from scratch"}
 
 
 # -- what can be picked ----------------------------------------------------------------------------------
@@ -64,23 +63,6 @@ def dataset_options(room: ClassroomConfig, session_choice: Any = None) -> dict[s
             continue
         note = "" if e.get("path") else " (generated on first use)"
         options[source] = f"{e['title']}{note}"
-    return options
-
-
-def model_options(room: ClassroomConfig, owner: str) -> dict[str, str]:
-    """``{model: label}``: the classroom's zoo models (pretrained and from scratch), then finished runs
-    of this session (and shared ones) to continue training from."""
-    from core.train.runs import list_runs
-    from core.zoo import list_models
-
-    specs = {s.name: s for s in list_models()}
-    options = {}
-    for name in room.allowed_models(list(specs)):
-        spec = specs[name]
-        options[name] = f"{spec.title} · {BADGES.get(spec.status(), spec.status())}"
-    for run in list_runs(owner=owner):
-        if run.complete:
-            options[str(run.path)] = f"Run: {run.name} · {run.base_model}"
     return options
 
 
@@ -159,7 +141,7 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
     try:
         datasets = dataset_options(room, st.session_state.get("train_dataset")
                                    or st.session_state.get("train_restored_data"))
-        models = model_options(room, owner)
+        models = model_options(room, owner, pretrained_only=False)  # from scratch too
     except GlasswingError as exc:
         st.error(str(exc))
         return
