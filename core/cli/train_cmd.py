@@ -22,6 +22,9 @@ from core.cli import emit_json
 from core.cli.common import non_negative_float, positive_int
 from core.errors import ParameterError
 from core.smallfiles import read_small_text
+from core.train.config import TrainConfig
+
+_DEFAULT = TrainConfig(data="-")  # the help texts name the recipe's defaults (docs/recipe.md)
 
 MAX_CONFIG_BYTES = 1024 * 1024  # a training config is well under 10 kB
 
@@ -68,9 +71,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR",
                    help="folder that holds run folders (default: GLASSWING_RUNS, runs/)")
     p.add_argument("--name", help="display name of the run")
-    p.add_argument("--epochs", type=positive_int("--epochs"), help="stage-1 epochs (default 10)")
+    p.add_argument("--epochs", type=positive_int("--epochs"),
+                   help=f"stage-1 epochs at most (default {_DEFAULT.epochs}; early stopping ends sooner)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), help="images per batch (default 32)")
-    p.add_argument("--lr", type=_positive_float("--lr"), help="stage-1 learning rate (default 0.001)")
+    p.add_argument("--lr", type=_positive_float("--lr"),
+                   help=f"stage-1 learning rate (default {_DEFAULT.learning_rate:g})")
     p.add_argument("--fine-tune-layers", type=_non_negative_int("--fine-tune-layers"),
                    help="stage 2: unfreeze this many top layers (or blocks); 0 = no stage 2 (default)")
     p.add_argument("--fine-tune-unit", choices=("layers", "blocks"), help="what --fine-tune-layers counts")
@@ -87,7 +92,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=non_negative_float("--label-smoothing", 0.99), help="default 0")
     p.add_argument("--no-class-weights", action="store_true", help="do not weigh classes by their frequency")
     p.add_argument("--patience", type=_non_negative_int("--patience"),
-                   help="early stopping after this many epochs without a lower val loss; 0 = off (default 3)")
+                   help="early stopping after this many epochs without a lower val loss; 0 = off "
+                   f"(default {_DEFAULT.early_stopping_patience})")
     p.add_argument("--dropout", type=non_negative_float("--dropout", 0.95), help="head dropout (default 0.2)")
     p.add_argument("--hidden-units", type=_non_negative_int("--hidden-units"),
                    help="hidden Dense layer in the head (default 0: a linear head)")

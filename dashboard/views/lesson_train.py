@@ -50,7 +50,8 @@ LESSON_RUN_PREFIX = "Lesson: "  # how the lesson finds its own jobs among the se
 
 def lesson_config(folder: str, epochs: int, augment: str) -> TrainConfig:
     return TrainConfig(data=folder, model=ld.MODEL, image_size=ld.IMAGE_SIZE, epochs=epochs, batch_size=32,
-                       learning_rate=0.002, augment=None if augment == "none" else augment,
+                       learning_rate=0.002, early_stopping_patience=3,
+                       augment=None if augment == "none" else augment,
                        name=f"{LESSON_RUN_PREFIX}{ld.MODEL} on {ld.DATASET}")
 
 
