@@ -100,3 +100,39 @@ def test_the_data_page_checks_a_dataset_in_the_background(monkeypatch):
             break
     assert {m.label: m.value for m in at.metric}["Usable images"] == "800"
     assert not at.get("progress") and not at.error
+
+
+def test_a_first_model_load_shows_what_it_is_doing_then_the_page(monkeypatch, lite0):
+    """Converting or building a zoo model runs in the background; its progress text is on the page."""
+    import core.zoo
+    from dashboard.components import task_status
+    from dashboard.services import tasks
+
+    monkeypatch.setattr(task_status, "WAIT_SECONDS", 0.0)
+    tasks.clear()
+    gate, real = threading.Event(), core.zoo.load_model
+
+    def slow(name, progress=None, **kwargs):
+        if progress is not None:  # the page's background load (other callers go straight through)
+            progress(0.4, "Copying the ImageNet weights into layer 9 of 90")
+            gate.wait(30)
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(core.zoo, "load_model", slow)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    for _ in range(50):
+        bars = [b.proto.text for b in at.get("progress")]
+        if bars and "layer 9" in bars[0]:
+            break
+        threading.Event().wait(0.1)
+        at.run()
+    assert bars[0].startswith("Loading EfficientNet-Lite0: Copying the ImageNet weights into layer 9"), bars
+    gate.set()
+    for _ in range(60):
+        at.run()
+        if any(m.value.startswith("**Prediction:**") for m in at.markdown):
+            break
+    assert not at.get("progress") and not at.exception, at.exception
+    tasks.clear()

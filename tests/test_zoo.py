@@ -82,9 +82,10 @@ def test_download_checks_checksum_reports_progress_and_is_atomic(tmp_path):
     try:
         seen = []
         good = dl.hashlib.md5(payload).hexdigest()
-        dest = dl.download(url, tmp_path / "cache" / "w.h5", good, lambda d, t: seen.append((d, t)))
+        dest = dl.download(url, tmp_path / "cache" / "w.h5", good, lambda f, text: seen.append((f, text)))
         assert dest.read_bytes() == payload
-        assert seen[-1] == (len(payload), len(payload)) and len(seen) >= 4
+        assert seen[-1] == (1.0, "Downloading w.h5: 3 of 3 MB") and len(seen) >= 4
+        assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[0][0] < 0.5
         with pytest.raises(ModelUnavailableError, match="checksum"):
             dl.download(url, tmp_path / "cache" / "bad.h5", "0" * 32)
         assert not (tmp_path / "cache" / "bad.h5").exists()

@@ -47,13 +47,12 @@ def run(args: argparse.Namespace) -> int:
 def _print_progress(name: str):
     import sys
 
-    last = [-1]
+    last = [""]
 
-    def progress(done: int, total: int | None) -> None:
-        pct = int(100 * done / total) if total else -1
-        if pct != last[0] and (pct % 5 == 0 or pct < 0):
-            last[0] = pct
-            mb = done / 2**20
-            sys.stderr.write(f"\r  downloading {name}: {mb:.0f} MB" + (f" ({pct}%)" if pct >= 0 else ""))
+    def progress(fraction: float, text: str) -> None:
+        line = f"  {name}: {text}" + (f" ({fraction:.0%})" if 0 < fraction < 1 else "")
+        if line != last[0]:
+            last[0] = line
+            sys.stderr.write(f"\r{line}\033[K")
             sys.stderr.flush()
     return progress

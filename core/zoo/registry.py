@@ -16,8 +16,8 @@ from pathlib import Path
 import keras
 
 from core import config
+from core.progress import Progress
 from core.registry import Registry
-from core.zoo.download import Progress
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 

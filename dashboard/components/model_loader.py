@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.errors import GlasswingError
 from core.zoo import LoadedModel, ModelSpec, get_spec
 from dashboard import state
+from dashboard.components.task_status import run_in_background
 
 
 def needs_download(name: str) -> ModelSpec | None:
@@ -27,12 +30,25 @@ def load_model_or_explain(name: str, offer_weights: bool = False, key: str = "mo
     spec = needs_download(name) if offer_weights else None
     if spec is not None and not _weights_ui(spec, key):
         return None
+    # The first load of a zoo model converts or builds it (seconds to a minute): in the background, with
+    # what it is doing; later loads come from core's per-process cache at once.
+    from core.zoo import load_model
+
+    if run_in_background(("model", name), f"Loading {_title(name)}",
+                         lambda progress: load_model(name, progress=progress) and True) is None:
+        return None
     try:
-        with st.spinner(f"Loading {name} (first time only) ..."):
-            return state.get_model(name)
+        return state.get_model(name)
     except GlasswingError as exc:
         st.error(str(exc))
         return None
+
+
+def _title(name: str) -> str:
+    try:
+        return get_spec(name).title
+    except GlasswingError:  # a run folder or a .keras file
+        return Path(name).name
 
 
 def _weights_ui(spec: ModelSpec, key: str) -> bool:
