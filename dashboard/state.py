@@ -190,8 +190,7 @@ def predict(model_name: str, digest: str, _pixels: np.ndarray) -> np.ndarray:
 
     loaded = get_model(model_name)
     batch = resize_for_model(_pixels, loaded.input_size)[None]
-    with loaded.lock:
-        return loaded.predict(batch)[0]
+    return loaded.predict(batch)[0]
 
 
 class SharedResults:
@@ -240,9 +239,8 @@ def heatmap(model_name: str, digest: str, method: str, layer: str | None, target
     def compute() -> Explanation:
         loaded = get_model(model_name)
         batch = resize_for_model(_pixels, loaded.input_size)[None]
-        with loaded.lock:
-            (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
-                             **dict(params))
+        (exp,) = explain(loaded, batch, method, layer=layer, target=target, progress=_progress,
+                         **dict(params))
         return exp
 
     return shared_results("heatmap", 512).get((model_name, digest, method, layer, target, params), compute)

@@ -20,15 +20,15 @@ from core.attacks.defences import Defence
 from core.attacks.result import AttackResult
 from core.errors import ParameterError
 from core.params import Configurable, Param
-from core.zoo.loaded import as_loaded
+from core.zoo.loaded import LoadedModel, as_loaded
 
 EPS_PARAM = Param("eps", float, 8.0, "largest change of any pixel (L-infinity), in 0..255 pixel levels",
                   min=0.0, max=255.0, unit="pixels", label="epsilon (pixel levels, of 255)")
 
 
-def keras_model(model: Any) -> keras.Model:
-    """Accept a keras.Model or anything holding one as ``.model`` (a zoo LoadedModel)."""
-    return model if isinstance(model, keras.Model) else model.model
+def keras_model(model: LoadedModel | keras.Model) -> keras.Model:
+    """The Keras model of a ``LoadedModel`` or a ``keras.Model`` (core.zoo.loaded.as_loaded)."""
+    return as_loaded(model).model
 
 
 def num_classes(model: Any) -> int:

@@ -16,6 +16,7 @@ import streamlit as st
 from core.errors import GlasswingError
 from core.inspect.architecture import block_summary, layer_table, stages, totals
 from core.zoo import LoadedModel
+from core.zoo.loaded import cam_layer
 from dashboard.components.model_loader import load_model_or_explain, needs_download
 
 
@@ -24,6 +25,11 @@ class PageModel:
     name: str  # zoo name or run folder
     model: keras.Model
     loaded: LoadedModel | None  # None: architecture only, the weights are not available here
+
+    @property
+    def cam_layer(self) -> str | None:
+        """The default layer, as core decides it for every page (for an architecture alone too)."""
+        return self.loaded.default_cam_layer if self.loaded is not None else cam_layer(self.model)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

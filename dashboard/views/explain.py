@@ -62,8 +62,7 @@ def _controls(loaded, top):
                              help="Each method answers 'where did the model look?' differently.")
     layer = None
     if layers:
-        default_layer = loaded.default_cam_layer if loaded.default_cam_layer in layers else layers[-1]
-        layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(default_layer),
+        layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(loaded.default_cam_layer),
                              key="explain_layer",
                              help="Deeper layers: coarser, more semantic maps. Earlier layers: finer, more local.")
     else:

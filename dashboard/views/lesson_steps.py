@@ -229,8 +229,7 @@ def shortcut_step(folder: str, info: dict) -> None:
 def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> dict:
     loaded = state.get_model(model_path)
     batch = np.stack([ld.pixels(p) for p in paths]).astype(np.float32)
-    with loaded.lock:
-        result = create_attack("fgsm", eps=float(eps)).generate(loaded.model, batch)
+    result = create_attack("fgsm", eps=float(eps)).generate(loaded, batch)
     return {"original": result.original.astype(np.uint8), "adversarial": result.rounded(),
             "before": result.before_index.tolist(), "after": result.after_index.tolist(),
             "before_prob": result.before_prob.tolist(), "after_prob": result.after_prob.tolist()}
