@@ -22,6 +22,7 @@ student understands.
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -304,3 +305,14 @@ def load_classroom(environ: Mapping[str, str] | None = None) -> ClassroomConfig:
     environ = os.environ if environ is None else environ
     file = environ.get(ENV_FILE, "").strip()
     return from_env(environ, base=from_toml(file) if file else None)
+
+
+def server_classroom() -> ClassroomConfig:
+    """:func:`load_classroom` of this process's environment, read once per process (as the dashboard reads
+    it: a teacher restarts the server after editing the file), again only if a variable changes."""
+    return _server_classroom(tuple(os.environ.get(var) for var in (ENV_FILE, *_ENV_KEYS.values())))
+
+
+@functools.lru_cache(maxsize=4)
+def _server_classroom(_variables: tuple[str | None, ...]) -> ClassroomConfig:
+    return load_classroom()

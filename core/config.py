@@ -84,9 +84,9 @@ def max_upload_bytes() -> int:
     """Largest single upload (image or archive) accepted, in bytes: the classroom's ``max_upload_mb``
     (``GLASSWING_MAX_UPLOAD_MB``, which wins over the classroom file's), else 200 MB. Core's checks and the
     dashboard's upload widgets all read this one number, so a teacher's limit holds everywhere."""
-    from core.classroom import load_classroom  # lazy: core.classroom imports this module
+    from core.classroom import server_classroom  # lazy: core.classroom imports this module
 
-    return load_classroom().upload_limit_bytes
+    return server_classroom().upload_limit_bytes
 
 
 def check_settings() -> None:
