@@ -95,5 +95,8 @@ def check_settings() -> None:
     from core.train.jobs import max_training_jobs
     from core.train.worker import train_nice
 
-    for read in (max_image_pixels, max_upload_bytes, max_training_jobs, train_nice):
+    def upload_variable() -> int:  # the variable alone: a classroom file's mistakes are the pages' to show
+        return env_number("GLASSWING_MAX_UPLOAD_MB", DEFAULT_UPLOAD_MB, *UPLOAD_MB_RANGE)
+
+    for read in (max_image_pixels, upload_variable, max_training_jobs, train_nice):
         read()

@@ -162,3 +162,20 @@ def test_the_classroom_upload_limit_holds_in_core_too(tmp_path, monkeypatch):
     monkeypatch.delenv("GLASSWING_CLASSROOM")
     monkeypatch.delenv("GLASSWING_MAX_UPLOAD_MB")
     assert config.max_upload_bytes() == 200 * 2**20  # no classroom: core's default
+
+
+def test_server_settings_check_leaves_a_broken_classroom_file_to_the_pages(tmp_path, monkeypatch):
+    """check_settings (the launcher's) reads GLASSWING_MAX_UPLOAD_MB itself, not the whole classroom: a
+    teacher's typo still gets a served page that names it, and core's own upload check names it too."""
+    from core import config
+
+    path = tmp_path / "classroom.toml"
+    path.write_text("max_epochs = 'ten'\n")
+    monkeypatch.setenv("GLASSWING_CLASSROOM", str(path))
+    monkeypatch.delenv("GLASSWING_MAX_UPLOAD_MB", raising=False)
+    config.check_settings()
+    with pytest.raises(ClassroomConfigError, match="'max_epochs' must be a whole number"):
+        config.max_upload_bytes()
+    monkeypatch.setenv("GLASSWING_MAX_UPLOAD_MB", "abc")
+    with pytest.raises(ParameterError, match="GLASSWING_MAX_UPLOAD_MB must be a whole number from 1 to 100,000"):
+        config.check_settings()
