@@ -149,3 +149,23 @@ def test_image_count_is_asked_only_for_a_dataset_and_zero_bars_are_labelled(at):
     chart = next(c for c in at.get("plotly_chart") if "BPDA" in c.proto.spec)
     traces = json.loads(chart.proto.spec)["data"]
     assert traces and all(t.get("textposition") == "outside" and t.get("cliponaxis") is False for t in traces)
+
+
+def test_the_before_chart_is_the_explain_pages_top_k_chart(at):
+    """One top-k chart (dashboard.components.top_k) on both pages: for the same photo and model, the
+    Attack page's "before" bars are the Explain page's bars, best at the top, with the same labels."""
+    import json
+
+    def bars(page: AppTest, key: str) -> dict:
+        chart = next(c for c in page.get("plotly_chart") if key in c.proto.id)
+        return json.loads(chart.proto.spec)
+
+    before = bars(at, "attack_top_before")
+    explain = bars(open_page(AppTest.from_file(APP, default_timeout=300), "explain"), "explain_top_chart")
+    for fig in (before, explain):
+        assert fig["data"][0]["orientation"] == "h" and fig["layout"]["yaxis"]["type"] == "category"
+    assert before["data"][0]["y"] == explain["data"][0]["y"]  # the same classes, in the same order
+    assert before["data"][0]["y"][-1] == "Egyptian cat"  # the top prediction at the top
+    np.testing.assert_allclose(before["data"][0]["x"], explain["data"][0]["x"], atol=1e-6)
+    assert before["data"][0]["text"] == explain["data"][0]["text"]
+    assert before["layout"]["title"]["text"] == "Top predictions before"

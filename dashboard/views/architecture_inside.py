@@ -11,8 +11,8 @@ import streamlit as st
 from core.errors import GlasswingError
 from core.images import resize_for_model
 from core.inspect.activations import feature_maps, grid
-from core.inspect.filters import MAX_STEPS, maximize_activation
-from core.inspect.receptive import receptive_field, region_path
+from core.inspect.filters import MAX_STEPS, FilterImage, maximize_activation
+from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, region_path
 from dashboard import state
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
@@ -78,12 +78,9 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
 # ---- receptive field ------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _region(model_name: str, layer: str, row: int, col: int, _model) -> dict:
-    path = region_path(_model, layer, row, col)
-    field = receptive_field(_model, layer)
-    return {"rows": path.rows, "cols": path.cols, "size": path.size, "global": path.global_context,
-            "steps": [(s.layer, s.output_shape, s.rows, s.cols) for s in path.steps],
-            "field_size": field.size, "field_stride": field.stride}
+def _region(model_name: str, layer: str, row: int, col: int, _model) -> tuple[RegionPath, ReceptiveField]:
+    """The input region one position of ``layer`` sees, and the layer's receptive field (core's dataclasses)."""
+    return region_path(_model, layer, row, col), receptive_field(_model, layer)
 
 
 def draw_box(image: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
@@ -109,29 +106,29 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
     col = c2.slider("Column in the feature map", 0, w - 1, w // 2, key="architecture_rf_col") if w > 1 else 0
     try:
         with st.spinner("Tracing the region through the graph ..."):
-            result = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
+            path, field = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
     except GlasswingError as exc:
         st.error(str(exc))
         return
-    (r0, r1), (c0, c1) = result["rows"], result["cols"]
+    (r0, r1), (c0, c1) = path.rows, path.cols
     left, right = st.columns([1, 1])
     with left:
-        st.image(draw_box(_model_input(page_model, image), result["rows"], result["cols"]), width="stretch",
+        st.image(draw_box(_model_input(page_model, image), path.rows, path.cols), width="stretch",
                  caption=f"Position ({row}, {col}) of {layer} sees input rows {r0}-{r1}, columns {c0}-{c1}")
     with right:
-        size, stride = result["field_size"], result["field_stride"]
+        size, stride = field.size, field.stride
         st.metric("Receptive field", f"{size[0]} x {size[1]} px")
         st.metric("Step between neighbouring positions", f"{stride[0]} px")
         st.caption("The field size ignores the image border; near an edge part of the field falls outside "
                    "the image (padding), so the box is smaller there.")
-        if result["global"]:
+        if path.global_context:
             st.caption("This model also has global branches (squeeze-excite) that look at every pixel.")
     show_all = st.checkbox("Show every layer on the path", key="architecture_rf_all")
     stage_ends = {s["last"] for s in data["stages"]}
-    steps = [s for s in result["steps"] if show_all or s[0] in stage_ends or s[0] == layer]
-    st.dataframe([{"layer": name, "output shape": " x ".join(str(d) for d in shape),
-                   "rows": f"{rr[0]}-{rr[1]}", "columns": f"{cc[0]}-{cc[1]}",
-                   "region": f"{rr[1] - rr[0] + 1} x {cc[1] - cc[0] + 1}"} for name, shape, rr, cc in steps],
+    steps = [s for s in path.steps if show_all or s.layer in stage_ends or s.layer == layer]
+    st.dataframe([{"layer": s.layer, "output shape": " x ".join(str(d) for d in s.output_shape),
+                   "rows": f"{s.rows[0]}-{s.rows[1]}", "columns": f"{s.cols[0]}-{s.cols[1]}",
+                   "region": f"{s.rows[1] - s.rows[0] + 1} x {s.cols[1] - s.cols[0] + 1}"} for s in steps],
                  hide_index=True, width="stretch", key="architecture_rf_table")
     st.caption("From input to output: the region of each layer that feeds the chosen position.")
 
@@ -139,11 +136,9 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
 # ---- filter visualisation -------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: int) -> dict:
+def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: int) -> FilterImage:
     loaded = state.get_model(model_name)
-    result = maximize_activation(loaded, layer, channel, steps=steps, size=size, time_budget=FILTER_TIME_BUDGET)
-    return {"image": result.image, "scores": result.scores, "steps": result.steps, "seconds": result.seconds,
-            "cut": result.stopped_by_budget, "layer": result.layer, "channel": result.channel}
+    return maximize_activation(loaded, layer, channel, steps=steps, size=size, time_budget=FILTER_TIME_BUDGET)
 
 
 def filters_ui(page_model: PageModel, data: dict) -> None:
@@ -185,13 +180,13 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
         return
     left, right = st.columns(2)
     with left:
-        big = cv2.resize(result["image"], (320, 320), interpolation=cv2.INTER_NEAREST)
-        st.image(big, caption=f"{result['layer']} · channel {result['channel']}", width="stretch")
+        big = cv2.resize(result.image, (320, 320), interpolation=cv2.INTER_NEAREST)
+        st.image(big, caption=f"{result.layer} · channel {result.channel}", width="stretch")
     with right:
-        fig = px.line(x=list(range(1, len(result["scores"]) + 1)), y=result["scores"],
+        fig = px.line(x=list(range(1, len(result.scores) + 1)), y=result.scores,
                       labels={"x": "step", "y": "mean activation"}, title="The channel's activation rises")
         fig.update_layout(height=300, margin=dict(l=0, r=0, t=40, b=0))
         st.plotly_chart(fig, width="stretch", key="architecture_filter_chart")
-    cut = " (stopped by the time limit)" if result["cut"] else ""
-    st.caption(f"{result['steps']} steps in {result['seconds']:.1f} s{cut}. Results are cached: asking again is "
+    cut = " (stopped by the time limit)" if result.stopped_by_budget else ""
+    st.caption(f"{result.steps} steps in {result.seconds:.1f} s{cut}. Results are cached: asking again is "
                "instant.")

@@ -1,15 +1,19 @@
 """Attack page computations: thin, cached wrappers over core.attacks and core.explain.
 
-Each result is a plain dict of numpy arrays and numbers, cached with ``st.cache_data`` by the model
-name, the image digest and the parameters, so a rerun (or another session asking the same) is instant.
+Each result is core's dataclass (AttackResult in an AttackOutcome, Explanation, RobustnessCurve,
+DefenceComparison), cached with ``st.cache_data`` by the model name, the image digest and the
+parameters, so a rerun (or another session asking the same) is instant.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from core.attacks import (
+    AttackResult,
     DefenceComparison,
     RobustnessCurve,
     compare_defences,
@@ -23,6 +27,54 @@ from core.images import resize_for_model
 from dashboard import state
 
 
+@dataclass(frozen=True)
+class AttackOutcome:
+    """One attack on one photo: core's AttackResult (a batch of one) and what saving it as a file does."""
+
+    result: AttackResult
+    rounded: np.ndarray  # (H, W, 3) uint8: the adversarial image as a PNG keeps it
+    probs_png: np.ndarray  # the model's probabilities on that PNG ...
+    probs_jpeg: np.ndarray  # ... and on it saved as JPEG (quality 90)
+    step_size: float | None  # PGD's step as it ran (None: FGSM)
+
+    @property
+    def original(self) -> np.ndarray:
+        return self.result.original[0]
+
+    @property
+    def adversarial(self) -> np.ndarray:
+        return self.result.adversarial[0]
+
+    @property
+    def probs_before(self) -> np.ndarray:
+        return self.result.probs_before[0]
+
+    @property
+    def probs_after(self) -> np.ndarray:
+        return self.result.probs_after[0]
+
+    @property
+    def label(self) -> int:
+        return int(self.result.labels[0])
+
+    @property
+    def success(self) -> bool:
+        return bool(self.result.success[0])
+
+    @property
+    def linf(self) -> float:
+        return float(self.result.linf[0])
+
+    @property
+    def l2(self) -> float:
+        return float(np.linalg.norm(self.result.perturbation[0]))
+
+    @property
+    def changed_fraction(self) -> float:
+        """Share of pixel channels the attack moved (by more than 0.001 of a level)."""
+        return float(np.mean(np.abs(self.result.perturbation[0]) > 1e-3))
+
+
 def model_pixels(model_name: str, pixels: np.ndarray) -> np.ndarray:
     """The photo resized to the model's input, as float32 0..255 (what the attack perturbs)."""
     return resize_for_model(pixels, state.get_model(model_name).input_size)
@@ -30,27 +82,19 @@ def model_pixels(model_name: str, pixels: np.ndarray) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def run_attack(model_name: str, digest: str, method: str, params: tuple, target: int | None,
-               _pixels: np.ndarray) -> dict:
+               _pixels: np.ndarray) -> AttackOutcome:
     """One attack on one photo: images, predictions before/after (also after 8-bit and JPEG saving)."""
     loaded = state.get_model(model_name)
     attack = create_attack(method, **dict(params))
     x = model_pixels(model_name, _pixels)[None]
-    result = attack.generate(loaded, x, target=target)
-    rounded = result.rounded()
-    # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
-    jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
-    probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
-    probs_jpeg = predict_probs(loaded, jpeg)[0]
-    delta = result.perturbation[0]
-    return {
-        "original": x[0], "adversarial": result.adversarial[0], "rounded": rounded[0],
-        "probs_before": result.probs_before[0], "probs_after": result.probs_after[0],
-        "probs_png": probs_png, "probs_jpeg": probs_jpeg, "label": int(result.labels[0]),
-        "targeted": result.targeted, "success": bool(result.success[0]), "eps": result.eps,
-        "params": dict(attack.params), "step_size": getattr(attack, "step_size", None),
-        "linf": float(result.linf[0]), "l2": float(np.linalg.norm(delta)),
-        "changed_fraction": float(np.mean(np.abs(delta) > 1e-3)),
-    }
+    with loaded.lock:
+        result = attack.generate(loaded, x, target=target)
+        rounded = result.rounded()
+        # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
+        jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
+        probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
+        probs_jpeg = predict_probs(loaded, jpeg)[0]
+    return AttackOutcome(result, rounded[0], probs_png, probs_jpeg, getattr(attack, "step_size", None))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -102,8 +146,9 @@ def dataset_curve(model_name: str, x: np.ndarray, y: np.ndarray, epsilons: tuple
                   params: tuple, progress) -> RobustnessCurve:
     """Accuracy against epsilon over a labelled set (core.attacks.robustness_curve)."""
     loaded = state.get_model(model_name)
-    curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
-                             params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
+    with loaded.lock:
+        curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
+                                 params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
     return curve
 
 
@@ -111,7 +156,8 @@ def defence_table(model_name: str, x: np.ndarray, y: np.ndarray, eps: float, met
                   defences: list, progress) -> list[DefenceComparison]:
     """Each defence under the attack, naive and BPDA (core.attacks.compare_defences)."""
     loaded = state.get_model(model_name)
-    rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
-                            params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
-                            progress=progress)
+    with loaded.lock:
+        rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
+                                params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
+                                progress=progress)
     return rows

@@ -13,6 +13,7 @@ import streamlit as st
 from core.attacks import create_defence, get_defence, list_attacks, list_defences
 from core.errors import GlasswingError, ParameterError
 from dashboard.views.attack_compute import (
+    AttackOutcome,
     dataset_curve,
     dataset_images,
     defence_table,
@@ -59,10 +60,10 @@ def _limit_input(source: str, key: str) -> int:
     return int(limit)
 
 
-def _labelled_set(model_name: str, loaded, image, r: dict, source: str, limit: int):
+def _labelled_set(model_name: str, loaded, image, r: AttackOutcome, source: str, limit: int):
     """``(pixels, labels, description)``; one photo is labelled by the model's clean prediction."""
     if source == THIS_IMAGE:
-        label = int(np.argmax(r["probs_before"]))
+        label = int(np.argmax(r.probs_before))
         return model_pixels(model_name, image.pixels)[None], np.array([label], np.int32), \
             f"this photo, labelled {loaded.label(label)} (the model's own clean answer)"
     if not 1 <= limit <= 1000:
@@ -75,7 +76,7 @@ def _curve_params(request: AttackRequest, methods: list[str]) -> tuple:
     return tuple((m, tuple(sorted(other_params(m, request.method, request.params).items()))) for m in methods)
 
 
-def robustness_section(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
+def robustness_section(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
     st.subheader("Robustness curve")
     st.caption("How quickly does the model break as the budget grows? Each point attacks with a larger "
                "epsilon. A robust model keeps its answer for longer; most models fall within a few levels "
@@ -130,7 +131,7 @@ def _plot_curve(stored: dict) -> None:
     st.caption(f"Measured on {stored['described']}. Epsilon 0 is the clean image.")
 
 
-def defence_section(model_name: str, loaded, image, request: AttackRequest, r: dict) -> None:
+def defence_section(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
     st.subheader("Defences")
     st.caption("An input defence cleans each image before the model sees it (JPEG re-compression, fewer "
                "colour levels, a median filter). Some only hide the gradient from a naive attack: BPDA "
@@ -148,13 +149,13 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: d
                 settings[name] = param_widgets(get_defence(name).params_spec, key=f"attack_def_{name}",
                                                sliders=False)
         go = st.form_submit_button("Compare defences")
-    st.caption(f"Uses the attack above: {request.method.upper()} at epsilon {r['eps']:g}.")
+    st.caption(f"Uses the attack above: {request.method.upper()} at epsilon {r.result.eps:g}.")
     if go:
         try:
             defences = [create_defence(n, **settings[n]) for n in chosen]
             x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
             bar = st.progress(0.0, text="Attacking each defence, naively and with BPDA ...")
-            rows = defence_table(model_name, x, y, r["eps"], request.method, request.params, defences,
+            rows = defence_table(model_name, x, y, r.result.eps, request.method, request.params, defences,
                                  progress=lambda done, total: bar.progress(done / max(total, 1)))
             bar.empty()
         except GlasswingError as exc:

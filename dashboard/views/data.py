@@ -8,17 +8,18 @@ Session-state keys this page sets for the Train page:
   (rebuild it with ``core.data.augment.AugmentSpec.from_dict``); the page also reads it back to
   restore its sliders.
 
-The page is split into :mod:`data_source` (choices, built-ins, uploads), :mod:`data_report`
-(cached report and thumbnails) and :mod:`data_augment` (the live preview).
+The page is split into :mod:`dashboard.components.datasets` (choices, built-ins; shared with Evaluate),
+:mod:`data_source` (uploads), :mod:`data_report` (cached report and thumbnails) and :mod:`data_augment`
+(the live preview).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 from dashboard.components.task_status import run_in_background
 from dashboard.views import data_augment, data_report, data_source
-from dashboard.views.data_source import Choice
 
 TRAIN_DATASET = "train_dataset"
 TRAIN_AUGMENT = data_augment.TRAIN_AUGMENT
@@ -32,7 +33,7 @@ def main() -> None:
     st.caption("Pick a built-in dataset or upload your own images, check what is in it, and choose how "
                "training images are randomly changed (augmentation) so a model learns the object, "
                "not the photo.")
-    choices, problem = data_source.dataset_choices()  # idle sessions' uploads are swept by state.init_session
+    choices, problem = dataset_choices()  # idle sessions' uploads are swept by state.init_session
     if problem:
         st.error(f"Classroom configuration: {problem}")
     with st.sidebar:
@@ -43,7 +44,7 @@ def main() -> None:
     if choice is None:
         st.info("No dataset is available yet: upload a zip of class folders in the sidebar.")
         return
-    path = data_source.ensure_path(choice)
+    path = ensure_path(choice)
     if path is None:
         return
     try:

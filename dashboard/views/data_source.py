@@ -1,23 +1,14 @@
-"""Data page, part 1: which datasets a session may choose, making built-ins, and importing uploads.
-
-Choices are keyed ``builtin:<id>`` (a built-in, made on first use), ``stored:<id>`` (a built-in variant
-or a zip imported from the command line) and ``session:<id>`` (this browser session's uploads, under
-``core.data.sessions.session_dir``). The classroom's dataset list filters the first two kinds; a
-student's own uploads are always theirs to look at.
-"""
+"""Data page, part 1: importing uploads (the choices themselves, shared with the Evaluate page, are
+:mod:`dashboard.components.datasets`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from core.data import files as F
-from core.data.builtin import BUILTINS, materialise
-from core.data.catalog import list_datasets
 from core.data.scan import load_meta
-from core.data.sessions import session_dir, touch_session
 from core.data.uploads import import_class_images, import_zip_bytes
 from core.errors import GlasswingError, ParameterError
 from dashboard.state import classroom, session_id
@@ -26,81 +17,6 @@ PENDING = "data_pending"  # a choice to select on the next run (set after an imp
 NOTICES = "data_notices"  # messages from the last import, shown until the next one
 REFUSED_CODES = {F.UNSAFE_PATH, F.LINK, F.SPECIAL_FILE, F.ZIP_BOMB, F.TOO_LARGE, F.ENCRYPTED, F.BAD_ENTRY}
 MAX_CLASSES = 12
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One dataset the user can pick."""
-
-    key: str
-    label: str
-    description: str
-    path: str | None  # None: a built-in not made yet
-    builtin: str | None = None
-    status: str = ""
-
-
-def dataset_choices() -> tuple[list[Choice], str | None]:
-    """Every dataset this session may use, and a problem with the classroom list (if any)."""
-    problem = None
-    entries = list_datasets()
-    try:
-        allowed = set(classroom().allowed_datasets([e["id"] for e in entries]))
-    except GlasswingError as exc:  # a teacher's typo: say so, keep the built-ins usable
-        problem = str(exc)
-        allowed = set(BUILTINS)
-    choices = []
-    for e in entries:
-        if e["id"] not in allowed:
-            continue
-        kind = "builtin" if e["id"] in BUILTINS else "stored"
-        choices.append(Choice(key=f"{kind}:{e['id']}", label=e["title"], description=e.get("description", ""),
-                              path=e.get("path"), builtin=e["id"] if kind == "builtin" else None,
-                              status=e.get("status", "")))
-    return choices + session_choices(), problem
-
-
-def session_choices() -> list[Choice]:
-    """This session's uploaded datasets, newest first (the folder is marked as in use)."""
-    folder = session_dir(session_id(), create=False)
-    if not folder.is_dir():
-        return []
-    touch_session(session_id())
-    found = []
-    for sub in folder.iterdir():
-        meta = load_meta(sub)
-        if sub.is_dir() and not sub.is_symlink() and not sub.name.startswith(".") and meta:
-            found.append((sub.stat().st_mtime, sub, meta))
-    found.sort(key=lambda t: t[0], reverse=True)
-    note = "Uploaded in this browser session; removed when the session has been idle for a while."
-    return [Choice(key=f"session:{sub.name}", description=note, path=str(sub),
-                   label=f"Your upload: {F.printable_path(str(meta.get('source')))} ({sub.name})")
-            for _, sub, meta in found]
-
-
-def ensure_path(choice: Choice) -> Path | None:
-    """The folder of ``choice``, making a built-in on first use (shows progress; None if not made)."""
-    if choice.path:
-        return Path(choice.path)
-    info = BUILTINS[choice.builtin]
-    available, how = info.available()
-    if not available:  # Fashion-MNIST without the Debian package: download on request only
-        st.warning(f"{info.title} is not on this computer ({how}).")
-        if not st.button(f"Download {info.title}", key="data_download"):
-            return None
-    bar = st.progress(0.0, text=f"Creating {info.title} (first time only) ...")
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{message} ({done}/{total})")
-
-    try:
-        path = materialise(choice.builtin, allow_download=True, progress=progress)
-    except GlasswingError as exc:
-        bar.empty()
-        st.error(str(exc))
-        return None
-    bar.empty()
-    return path
 
 
 # ---- uploads ---------------------------------------------------------------------------------

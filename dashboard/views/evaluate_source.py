@@ -24,7 +24,7 @@ from core.evaluate.classmap import is_run
 from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
 from dashboard.choices import keep_choice
-from dashboard.views.data_source import Choice, dataset_choices, ensure_path
+from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 
 RUN_CHOICE = "run:own"  # the run's own dataset
 DATA_KEY, SPLIT_KEY = "evaluate_data", "evaluate_split"

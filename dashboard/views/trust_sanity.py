@@ -9,31 +9,27 @@ import streamlit as st
 from core.errors import GlasswingError
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
+from core.trust import SanityResult, SanityStep
 from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.state import SessionImage
 
 
 def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray,
-          _progress=None) -> dict:
-    """The cascading randomisation check of one method on one image (a plain dict, computed once)."""
+          _progress=None) -> SanityResult:
+    """The cascading randomisation check of one method on one image (core's SanityResult, computed once)."""
     return state.shared_results("sanity", 32).get(
         (model_name, digest, method, max_stages),
         lambda: _check(model_name, method, max_stages, _pixels, _progress))
 
 
-def _check(model_name: str, method: str, max_stages: int, pixels: np.ndarray, progress) -> dict:
+def _check(model_name: str, method: str, max_stages: int, pixels: np.ndarray, progress) -> SanityResult:
     from core.images import resize_for_model
     from core.trust import sanity_check
 
     loaded = state.get_model(model_name)
-    result = sanity_check(loaded, resize_for_model(pixels, loaded.input_size), method, max_stages=max_stages,
-                          progress=progress)
-    return {"method": method, "passed": result.passed, "reading": result.reading(),
-            "threshold": result.threshold, "layer": result.layer, "class_index": result.class_index,
-            "notes": result.notes,
-            "steps": [{"layer": s.layer, "randomised": s.layers_randomised, "spearman": s.spearman,
-                       "ssim": s.ssim, "heatmap": s.heatmap} for s in result.steps]}
+    return sanity_check(loaded, resize_for_model(pixels, loaded.input_size), method, max_stages=max_stages,
+                        progress=progress)
 
 
 def show(model_name: str, image: SessionImage) -> None:
@@ -80,28 +76,28 @@ def show(model_name: str, image: SessionImage) -> None:
             _cascade(image, result)
 
 
-def _summary(results: list[dict]) -> None:
+def _summary(results: list[SanityResult]) -> None:
     cols = st.columns(len(results))
     for col, r in zip(cols, results, strict=True):
         with col:
-            title = get_method(r["method"]).title
-            if r["passed"]:
+            title = get_method(r.method).title
+            if r.passed:
                 st.success(f"**{title}: passed**")
             else:
                 st.error(f"**{title}: failed**")
-            st.caption(r["reading"])
+            st.caption(r.reading())
 
 
-def _similarity_plot(results: list[dict]) -> None:
+def _similarity_plot(results: list[SanityResult]) -> None:
     fig = go.Figure()
     for r in results:
-        title = get_method(r["method"]).title
-        xs = [s["layer"] for s in r["steps"]]
-        fig.add_scatter(x=xs, y=[s["spearman"] for s in r["steps"]], name=f"{title} · rank correlation",
+        title = get_method(r.method).title
+        xs = [s.layer for s in r.steps]
+        fig.add_scatter(x=xs, y=[s.spearman for s in r.steps], name=f"{title} · rank correlation",
                         mode="lines+markers")
-        fig.add_scatter(x=xs, y=[s["ssim"] for s in r["steps"]], name=f"{title} · SSIM", mode="lines+markers",
+        fig.add_scatter(x=xs, y=[s.ssim for s in r.steps], name=f"{title} · SSIM", mode="lines+markers",
                         line={"dash": "dot"})
-    fig.add_hline(y=results[0]["threshold"], line_dash="dash", line_color="grey",
+    fig.add_hline(y=results[0].threshold, line_dash="dash", line_color="grey",
                   annotation_text="pass below this once every layer is random")
     fig.update_layout(title="Similarity to the original explanation as layers are randomised (top first)",
                       height=340, yaxis_range=[-1.02, 1.02], xaxis_title="randomised down to layer",
@@ -111,21 +107,21 @@ def _similarity_plot(results: list[dict]) -> None:
                "the model is scrambled.")
 
 
-def _cascade(image, result: dict) -> None:
-    st.markdown(f"**{get_method(result['method']).title}**"
-                + (f" on layer {result['layer']}" if result["layer"] else ""))
-    steps = result["steps"]
+def _cascade(image, result: SanityResult) -> None:
+    st.markdown(f"**{get_method(result.method).title}**"
+                + (f" on layer {result.layer}" if result.layer else ""))
+    steps = result.steps
     cols = st.columns(min(len(steps), 7))
     picks = np.linspace(0, len(steps) - 1, 7).round().astype(int)
     shown = steps if len(steps) <= 7 else [steps[i] for i in picks]
     for col, s in zip(cols, shown, strict=False):
-        col.image(overlay(image.pixels, s["heatmap"], method=result["method"]), caption=step_caption(s),
+        col.image(overlay(image.pixels, s.heatmap, method=result.method), caption=step_caption(s),
                   width="stretch")
 
 
-def step_caption(step: dict) -> str:
+def step_caption(step: SanityStep) -> str:
     """A caption that wraps between words in a narrow column: layer names may break only after '_'."""
-    if step["randomised"] == 0:
+    if step.layers_randomised == 0:
         return "trained model"
-    layer = str(step["layer"]).replace("_", "_\u200b")  # zero-width space: a line may break here
-    return f"ρ\u00a0{step['spearman']:.2f} · random down to {layer}"
+    layer = str(step.layer).replace("_", "_\u200b")  # zero-width space: a line may break here
+    return f"ρ\u00a0{step.spearman:.2f} · random down to {layer}"

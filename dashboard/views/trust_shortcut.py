@@ -6,20 +6,18 @@ import streamlit as st
 
 from core.errors import GlasswingError
 from core.explain.overlay import overlay
-from core.trust.shortcut import DATASET, shortcut_config
+from core.trust.shortcut import DATASET, ShortcutReport, shortcut_config
 from dashboard import state
 
 JOB_KEY = "trust_shortcut_job"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def report(run_path: str, method: str) -> dict:
-    """The shortcut measurements of one finished run (cached per run folder)."""
+def report(run_path: str, method: str) -> ShortcutReport:
+    """The shortcut measurements of one finished run (core's ShortcutReport, cached per run folder)."""
     from core.trust.shortcut import shortcut_report
 
-    loaded = state.get_model(run_path)
-    result = shortcut_report(loaded, DATASET, method)
-    return {**result.to_json(), "examples": result.examples}
+    return shortcut_report(state.get_model(run_path), DATASET, method)
 
 
 def _lesson_runs() -> list:
@@ -102,23 +100,23 @@ def _job_status() -> None:
         st.error(f"Training {job.status}: {job.error or snap['message']}")
 
 
-def _show_report(r: dict) -> None:
+def _show_report(r: ShortcutReport) -> None:
     st.markdown("#### 1. It looks great on validation")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Validation accuracy (watermarked circles)", f"{r['val_accuracy']:.1%}")
-    c2.metric("Test accuracy (clean images)", f"{r['test_accuracy']:.1%}", f"{-r['accuracy_drop']:+.1%}")
-    c3.metric("Circles: validation → clean test", f"{r['test_circle_accuracy']:.1%}",
-              f"{-r['circle_drop']:+.1%} from {r['val_circle_accuracy']:.1%}")
+    c1.metric("Validation accuracy (watermarked circles)", f"{r.val_accuracy:.1%}")
+    c2.metric("Test accuracy (clean images)", f"{r.test_accuracy:.1%}", f"{-r.accuracy_drop:+.1%}")
+    c3.metric("Circles: validation → clean test", f"{r.test_circle_accuracy:.1%}",
+              f"{-r.circle_drop:+.1%} from {r.val_circle_accuracy:.1%}")
     st.markdown("#### 2. The heatmaps land on the watermark")
-    st.caption(f"Saliency maps for 'circle' on watermarked validation circles: {r['peaks_on_watermark']:.0%} "
-               f"of the peaks fall on the watermark and {r['energy_on_watermark']:.0%} of the heat sits "
+    st.caption(f"Saliency maps for 'circle' on watermarked validation circles: {r.peaks_on_watermark:.0%} "
+               f"of the peaks fall on the watermark and {r.energy_on_watermark:.0%} of the heat sits "
                f"inside it, "
-               f"although it covers only {r['box_area']:.1%} of the image.")
-    cols = st.columns(max(1, min(6, len(r["examples"]))))
-    for col, ex in zip(cols, r["examples"], strict=False):
+               f"although it covers only {r.box_area:.1%} of the image.")
+    cols = st.columns(max(1, min(6, len(r.examples))))
+    for col, ex in zip(cols, r.examples, strict=False):
         col.image(overlay(ex["pixels"], ex["heatmap"]), caption=f"{ex['label']} {ex['prob']:.0%}",
                   width="stretch")
     st.markdown("#### 3. The watermark alone makes a circle")
     st.metric("Clean squares, triangles and stars called 'circle' once stamped",
-              f"{r['stamped_to_circle']:.0%}")
-    st.info(r["reading"])
+              f"{r.stamped_to_circle:.0%}")
+    st.info(r.reading())
