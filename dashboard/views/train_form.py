@@ -27,7 +27,8 @@ from dashboard.components.model_picker import model_options
 AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
 BATCH_SIZES = (8, 16, 32, 64, 128)
 # The form starts from TrainConfig's declared defaults (one source: the dataclass fields).
-DEFAULTS = {p.name: p.default for p in declared(TrainConfig)}
+PARAMS = {p.name: p for p in declared(TrainConfig)}
+DEFAULTS = {name: p.default for name, p in PARAMS.items()}
 ADVERSARIAL_DEFAULTS = {f.name: f.default for f in fields(AdversarialConfig) if f.name != "params"}
 
 
@@ -266,41 +267,39 @@ def _fine_tune_fields(model: str, values: dict[str, Any], room: ClassroomConfig)
             key="train_ft_lr"))
 
 
+def _setting_input(name: str, label: str, key: str, step: float | None, help_text: str | None) -> Any:
+    """A checkbox or number input for TrainConfig field ``name``, starting at its declared default."""
+    param = PARAMS[name]
+    if param.type is bool:
+        return st.checkbox(label, value=param.default, key=key, help=help_text)
+    return param.type(st.number_input(label, value=param.default, step=step, key=key, help=help_text))
+
+
 def _advanced_fields(values: dict[str, Any], scratch: bool) -> None:
     from core.attacks import list_attacks
 
     with st.expander("More settings"):
-        values["augment_views"] = int(st.number_input(
-            "Augmented views per image", value=DEFAULTS["augment_views"], step=1, key="train_views",
-            help="With a frozen backbone, features of this many augmented copies of each image are computed "
-            "once, up front."))
+        rows = [("augment_views", "Augmented views per image", "train_views", 1,
+                 "With a frozen backbone, features of this many augmented copies of each image are computed "
+                 "once, up front.")]
         if not scratch:
-            values["fast_features"] = st.checkbox(
-                "Compute backbone features once (fast)", value=DEFAULTS["fast_features"], key="train_fast",
-                help="The frozen backbone's output never changes, so it is computed once and the head trains "
-                "on it, hundreds of times faster.")
-            values["hidden_units"] = int(st.number_input(
-                "Hidden units in the head (0 = linear head)", value=DEFAULTS["hidden_units"], step=32,
-                key="train_hidden"))
-        values["dropout"] = float(st.number_input(
-            "Dropout", value=DEFAULTS["dropout"], step=0.05, key="train_dropout",
-            help="Share of features randomly dropped while training."))
-        values["label_smoothing"] = float(st.number_input(
-            "Label smoothing", value=DEFAULTS["label_smoothing"], step=0.05, key="train_smoothing",
-            help="0.1 moves 10% of each target to the other classes, so the model is less over-confident."))
-        values["class_weights"] = st.checkbox("Weigh rare classes more", value=DEFAULTS["class_weights"],
-                                              key="train_class_weights")
-        values["early_stopping_patience"] = int(st.number_input(
-            "Early stopping patience (epochs, 0 = off)", value=DEFAULTS["early_stopping_patience"], step=1,
-            key="train_patience"))
-        values["val_fraction"] = float(st.number_input(
-            "Validation share", value=DEFAULTS["val_fraction"], step=0.05, key="train_val_fraction",
-            help="Used when the dataset has no val/ folder."))
-        values["test_fraction"] = float(st.number_input(
-            "Test share", value=DEFAULTS["test_fraction"], step=0.05, key="train_test_fraction",
-            help="Used when the dataset has no test/ folder."))
-        values["seed"] = int(st.number_input("Seed", value=DEFAULTS["seed"], step=1, key="train_seed",
-                                             help="Same seed, same data split and same result."))
+            rows += [("fast_features", "Compute backbone features once (fast)", "train_fast", None,
+                      "The frozen backbone's output never changes, so it is computed once and the head trains "
+                      "on it, hundreds of times faster."),
+                     ("hidden_units", "Hidden units in the head (0 = linear head)", "train_hidden", 32, None)]
+        rows += [
+            ("dropout", "Dropout", "train_dropout", 0.05, "Share of features randomly dropped while training."),
+            ("label_smoothing", "Label smoothing", "train_smoothing", 0.05,
+             "0.1 moves 10% of each target to the other classes, so the model is less over-confident."),
+            ("class_weights", "Weigh rare classes more", "train_class_weights", None, None),
+            ("early_stopping_patience", "Early stopping patience (epochs, 0 = off)", "train_patience", 1, None),
+            ("val_fraction", "Validation share", "train_val_fraction", 0.05,
+             "Used when the dataset has no val/ folder."),
+            ("test_fraction", "Test share", "train_test_fraction", 0.05, "Used when the dataset has no test/ folder."),
+            ("seed", "Seed", "train_seed", 1, "Same seed, same data split and same result."),
+        ]
+        for name, label, key, step, help_text in rows:
+            values[name] = _setting_input(name, label, key, step, help_text)
         attacks, adv = list_attacks(), ADVERSARIAL_DEFAULTS
         adversarial = st.checkbox("Adversarial training (slower)", value=False, key="train_adv",
                                   help="Replace part of every batch with attacked copies of it, for a model "
