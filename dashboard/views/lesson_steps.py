@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from core.attacks import create_attack
+from core.attacks import AttackResult, create_attack
 from core.data.augment import PRESETS, augment
 from core.data.shapes import add_watermark
 from core.errors import GlasswingError
@@ -226,13 +226,11 @@ def shortcut_step(folder: str, info: dict) -> None:
 # ---- 7 attack -------------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> dict:
+def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> AttackResult:
     loaded = state.get_model(model_path)
     batch = np.stack([ld.pixels(p) for p in paths]).astype(np.float32)
     result = create_attack("fgsm", eps=float(eps)).generate(loaded, batch)
-    return {"original": result.original.astype(np.uint8), "adversarial": result.rounded(),
-            "before": result.before_index.tolist(), "after": result.after_index.tolist(),
-            "before_prob": result.before_prob.tolist(), "after_prob": result.after_prob.tolist()}
+    return result
 
 
 def attack_step(folder: str, info: dict) -> None:
@@ -252,18 +250,20 @@ def attack_step(folder: str, info: dict) -> None:
     except GlasswingError as exc:
         st.error(str(exc))
         return
-    flips = sum(b != a for b, a in zip(result["before"], result["after"], strict=True))
+    before, after = result.before_index.tolist(), result.after_index.tolist()
+    flips = sum(b != a for b, a in zip(before, after, strict=True))
     st.metric("Predictions changed by the attack", f"{flips} of {len(paths)}")
-    i = next((j for j, (b, a) in enumerate(zip(result["before"], result["after"], strict=True)) if b != a), 0)
-    diff = result["adversarial"][i].astype(np.float32) - result["original"][i].astype(np.float32)
+    i = next((j for j, (b, a) in enumerate(zip(before, after, strict=True)) if b != a), 0)
+    original, adversarial = result.original[i].astype(np.uint8), result.rounded()[i]
+    diff = adversarial.astype(np.float32) - original.astype(np.float32)
     amplified = np.clip(127.5 + diff * (127.5 / max(eps, 1)), 0, 255).astype(np.uint8)
-    _row([result["original"][i], amplified, result["adversarial"][i]],
-         [f"original: {loaded.label(result['before'][i])} ({result['before_prob'][i]:.0%})",
+    _row([original, amplified, adversarial],
+         [f"original: {loaded.label(before[i])} ({result.before_prob[i]:.0%})",
           f"change (amplified), at most {eps}/255",
-          f"attacked: {loaded.label(result['after'][i])} ({result['after_prob'][i]:.0%})"])
+          f"attacked: {loaded.label(after[i])} ({result.after_prob[i]:.0%})"])
     st.dataframe([{"image": p.rsplit("/", 1)[-1], "before": loaded.label(b), "after": loaded.label(a),
                    "flipped": b != a}
-                  for p, b, a in zip(paths, result["before"], result["after"], strict=True)],
+                  for p, b, a in zip(paths, before, after, strict=True)],
                  hide_index=True, key="lesson_flips")
     st.caption("Raise epsilon and more labels flip. That is the end of the loop: you trained a model, scored "
                "it, looked inside it, found it cheating and fooled it. The other pages do all of this on real "
