@@ -89,6 +89,14 @@ def max_upload_bytes() -> int:
     return server_classroom().upload_limit_bytes
 
 
+def megabytes(size: int) -> str:
+    """A size in the MB (2**20 bytes) every upload limit and message uses: "200 MB", "3.4 MB"."""
+    return f"{size / 2**20:,.1f}".removesuffix(".0") + " MB"
+
+
+UPLOAD_LIMIT_SOURCE = "GLASSWING_MAX_UPLOAD_MB, or the classroom file's max_upload_mb"
+
+
 def check_settings() -> None:
     """Read every numeric setting of core once, so that a nonsense one is refused (ParameterError) when a
     server or page starts instead of in the middle of an upload or a training job."""

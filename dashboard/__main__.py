@@ -60,6 +60,17 @@ def skip_repl_check() -> bool:
     return True
 
 
+def upload_cap(args: list[str]) -> list[str]:
+    """Streamlit's server refuses any upload over ``server.maxUploadSize`` (200 MB by default), whatever a
+    widget allows: raise it to the classroom's upload limit and the largest weights file, unless set."""
+    from core.config import max_upload_bytes
+    from dashboard.components.model_loader import weights_upload_mb
+
+    if any(a.startswith("--server.maxUploadSize") for a in args):
+        return []
+    return [f"--server.maxUploadSize={max(-(-max_upload_bytes() // 2**20), weights_upload_mb())}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli
 
@@ -78,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     keep_keras_session()  # app.py does it too (for `streamlit run`); here it holds from the first run
     skip_repl_check()
     threading.Thread(target=warm_up, name="glasswing-warm-up", daemon=True).start()
-    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    sys.argv = ["streamlit", "run", str(APP), *upload_cap(args), *args]
     return stcli.main()
 
 

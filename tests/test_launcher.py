@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,29 @@ def test_the_launcher_refuses_a_nonsense_core_setting_before_serving(monkeypatch
     monkeypatch.setattr(stcli, "main", lambda: started.append("server") or 0)
     assert launcher.main([]) == 2
     assert var in capsys.readouterr().err and started == []
+
+
+def test_the_server_accepts_uploads_up_to_the_classroom_limit_and_the_largest_weights(monkeypatch):
+    """Streamlit refuses bodies over server.maxUploadSize (200 MB by default) before any widget sees them."""
+    from core.zoo.keras_apps import APPS, manifest_entry
+    from dashboard.__main__ import upload_cap
+
+    largest = max(manifest_entry(app.name)["size_mb"] for app in APPS)
+    assert upload_cap([]) == [f"--server.maxUploadSize={largest + 8}"]  # VGG16's weights pass
+    monkeypatch.setenv("GLASSWING_MAX_UPLOAD_MB", "2000")
+    assert upload_cap([]) == ["--server.maxUploadSize=2000"]
+    assert upload_cap(["--server.maxUploadSize=50"]) == []  # the operator's own setting wins
+
+
+def test_each_upload_widget_allows_what_core_accepts(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GLASSWING_MAX_UPLOAD_MB", "3")
+    script = ("import sys; sys.path.insert(0, %r)\n"
+              "from dashboard import state\nstate.classroom.clear()\nstate.init_session()\n"
+              "from dashboard.components.image_picker import _uploads\n"
+              "_uploads(state.photo_choice())\n") % str(Path(__file__).resolve().parent.parent)
+    at = AppTest.from_string(script, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert [u.proto.max_upload_size_mb for u in at.get("file_uploader")] == [3]

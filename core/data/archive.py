@@ -223,8 +223,8 @@ def _open_zip(source: str | os.PathLike | bytes | BinaryIO, limits: ArchiveLimit
         fp.seek(0)
     if size > limits.max_archive_bytes:
         raise DataError(
-            f"The archive is {size / 1e6:,.1f} MB, more than the upload limit of "
-            f"{limits.max_archive_bytes / 1e6:,.1f} MB (GLASSWING_MAX_UPLOAD_MB)."
+            f"The archive is {config.megabytes(size)}, more than the upload limit of "
+            f"{config.megabytes(limits.max_archive_bytes)} ({config.UPLOAD_LIMIT_SOURCE})."
         )
     try:
         return zipfile.ZipFile(fp)

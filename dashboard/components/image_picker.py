@@ -130,7 +130,8 @@ def _samples_changed() -> None:
 
 def _uploads(choice: PhotoChoice) -> list[SessionImage]:
     files = st.file_uploader("Images (JPEG, PNG, WebP, BMP, GIF)", accept_multiple_files=True, type=UPLOAD_TYPES,
-                             key=UPLOADER_KEY, on_change=_uploader_changed) or []
+                             key=UPLOADER_KEY, on_change=_uploader_changed,
+                             max_upload_size=-(-classroom().upload_limit_bytes // 2**20)) or []
     for f in files:
         if f.file_id not in choice.files:  # decoded once, not on every rerun
             item = _decode(f.name, f.getvalue())

@@ -51,6 +51,14 @@ def _title(name: str) -> str:
         return Path(name).name
 
 
+def weights_upload_mb(name: str | None = None) -> int:
+    """The upload size a weights file needs, in MB (one model's, or the largest in the manifest)."""
+    from core.zoo.keras_apps import APPS, manifest_entry
+
+    names = [name] if name else [app.name for app in APPS]
+    return max(int(manifest_entry(n).get("size_mb", 0)) + 8 for n in names)
+
+
 def _weights_ui(spec: ModelSpec, key: str) -> bool:
     """Download the missing ImageNet weights, or take the file as an upload; True once they are there."""
     from core.zoo.keras_apps import fetch_weights, install_weights, manifest_entry
@@ -58,7 +66,8 @@ def _weights_ui(spec: ModelSpec, key: str) -> bool:
     st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
     file_name = manifest_entry(spec.name)["file"]
     upload = st.file_uploader(f"… or upload {file_name} (checked against its published checksum)",
-                              type=["h5"], key=f"{key}_weights_upload_{spec.name}")
+                              type=["h5"], key=f"{key}_weights_upload_{spec.name}",
+                              max_upload_size=weights_upload_mb(spec.name))
     if upload is not None:
         try:
             install_weights(spec.name, upload.getvalue())

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import streamlit as st
@@ -29,7 +30,7 @@ def upload_ui() -> None:
     with zip_tab, st.form("data_zip_form", clear_on_submit=True, border=False):
         st.caption(f"A .zip with one folder per class (cats/…, dogs/…), up to {limit_mb:.0f} MB. "
                    "An existing train/ + val/ layout is kept.")
-        upload = st.file_uploader("Zip file", type=["zip"], key="data_zip")
+        upload = st.file_uploader("Zip file", type=["zip"], key="data_zip", max_upload_size=math.ceil(limit_mb))
         if st.form_submit_button("Import zip", key="data_zip_submit") and upload is not None:
             _import(lambda: _import_zip(upload.name, upload.getvalue()))
     with class_tab:
@@ -41,7 +42,7 @@ def upload_ui() -> None:
                                      placeholder="e.g. cats")
                 files = st.file_uploader(f"Images of class {i + 1}", accept_multiple_files=True,
                                          type=[s.lstrip(".") for s in sorted(F.IMAGE_EXTENSIONS)],
-                                         key=f"data_class_files_{i}")
+                                         key=f"data_class_files_{i}", max_upload_size=math.ceil(limit_mb))
                 classes.append((name, files or []))
             if st.form_submit_button("Import images", key="data_class_submit"):
                 _import(lambda: _import_classes(classes))
