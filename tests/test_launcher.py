@@ -115,10 +115,10 @@ def test_each_upload_widget_allows_what_core_accepts(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("GLASSWING_MAX_UPLOAD_MB", "3")
-    script = ("import sys; sys.path.insert(0, %r)\n"
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
               "from dashboard import state\nstate.classroom.clear()\nstate.init_session()\n"
               "from dashboard.components.image_picker import _uploads\n"
-              "_uploads(state.photo_choice())\n") % str(Path(__file__).resolve().parent.parent)
+              "_uploads(state.photo_choice())\n")
     at = AppTest.from_string(script, default_timeout=60)
     at.run()
     assert not at.exception, at.exception
