@@ -37,26 +37,32 @@ import core  # noqa: E402,F401 - sets TensorFlow's environment before TensorFlow
 
 # What each setting changes; "default" is TrainConfig's defaults as they are now.
 OLD = {"epochs": 10, "learning_rate": 1e-3, "early_stopping_patience": 3, "fine_tune_layers": 0}
+
+
+def _head(lr: float, epochs: int = 100, **more) -> dict:
+    """The head until validation stops improving (patience 10), at ``lr``."""
+    return {**OLD, "epochs": epochs, "learning_rate": lr, "early_stopping_patience": 10, **more}
+
+
+def _stage2(blocks: int, epochs: int, lr: float) -> dict:
+    """The best head (lr 0.01), then the top ``blocks`` blocks unfrozen for ``epochs`` epochs at ``lr``."""
+    return _head(1e-2, fine_tune_layers=blocks, fine_tune_unit="blocks", fine_tune_epochs=epochs,
+                 fine_tune_learning_rate=lr)
+
+
 SETTINGS: dict[str, dict] = {
     "default": {},
     "old-default": OLD,  # the defaults before issue #17 (the Train page's form used the same numbers)
-    "head-lr0.01-p10": {**OLD, "epochs": 100, "learning_rate": 1e-2, "early_stopping_patience": 10},
-    "head-lr0.003-p10": {**OLD, "epochs": 100, "learning_rate": 3e-3, "early_stopping_patience": 10},
-    "head-lr0.01-p10-hidden256": {**OLD, "epochs": 100, "learning_rate": 1e-2, "early_stopping_patience": 10,
-                                  "hidden_units": 256},
-    "head-lr0.01-60ep-p10": {**OLD, "epochs": 60, "learning_rate": 1e-2, "early_stopping_patience": 10},
-    "head-lr0.01-30ep-p10": {**OLD, "epochs": 30, "learning_rate": 1e-2, "early_stopping_patience": 10},
-    "head-lr0.01-60ep-p10-views3": {**OLD, "epochs": 60, "learning_rate": 1e-2, "early_stopping_patience": 10,
-                                    "augment": {"rotation": 10, "zoom": 0.1}, "augment_views": 3},
-    "stage2-2blocks-5ep": {**OLD, "epochs": 100, "learning_rate": 1e-2, "early_stopping_patience": 10,
-                           "fine_tune_layers": 2, "fine_tune_unit": "blocks", "fine_tune_epochs": 5,
-                           "fine_tune_learning_rate": 1e-4},
-    "stage2-2blocks-5ep-lr3e-4": {**OLD, "epochs": 100, "learning_rate": 1e-2, "early_stopping_patience": 10,
-                                  "fine_tune_layers": 2, "fine_tune_unit": "blocks", "fine_tune_epochs": 5,
-                                  "fine_tune_learning_rate": 3e-4},
-    "stage2-4blocks-5ep-lr3e-4": {**OLD, "epochs": 100, "learning_rate": 1e-2, "early_stopping_patience": 10,
-                                  "fine_tune_layers": 4, "fine_tune_unit": "blocks", "fine_tune_epochs": 5,
-                                  "fine_tune_learning_rate": 3e-4},
+    "head-lr0.01-p10": _head(1e-2),
+    "head-lr0.003-p10": _head(3e-3),
+    "head-lr0.01-p10-hidden256": _head(1e-2, hidden_units=256),
+    "head-lr0.01-60ep-p10": _head(1e-2, 60),
+    "head-lr0.01-30ep-p10": _head(1e-2, 30),
+    "head-lr0.01-60ep-p10-views3": _head(1e-2, 60, augment={"rotation": 10, "zoom": 0.1}, augment_views=3),
+    "stage2-2blocks-5ep": _stage2(2, 5, 1e-4),
+    "stage2-2blocks-5ep-lr3e-4": _stage2(2, 5, 3e-4),
+    "stage2-2blocks-3ep-lr3e-4": _stage2(2, 3, 3e-4),
+    "stage2-4blocks-5ep-lr3e-4": _stage2(4, 5, 3e-4),
 }
 
 
@@ -113,14 +119,15 @@ def run(data: str, model: str, setting: str, seed: int, runs_root: Path, baselin
     }
 
 
-def lesson(epochs: int | None, lr: float | None, batch: int | None, patience: int | None, seeds: list[int]
-           ) -> None:
+def lesson(epochs: int | None, lr: float | None, batch: int | None, patience: int | None, seeds: list[int],
+           per_class: int | None = None, augment: str = "none") -> None:
     from core.data import builtin
     from core.train.engine import train
     from dashboard.views import lesson_data as ld
     from dashboard.views.lesson_train import lesson_config
 
-    folder = str(builtin.materialise(ld.DATASET, per_class=ld.DEFAULT_PER_CLASS))
+    folder = str(builtin.materialise(ld.DATASET, per_class=per_class or ld.DEFAULT_PER_CLASS))
+    print(f"{ld.DATASET}, {per_class or ld.DEFAULT_PER_CLASS} images per class, augmentation {augment}")
     runs_root = Path(tempfile.mkdtemp(prefix="glasswing-bench-lesson-runs-"))
     print("| epochs (run, best) | lr | batch | patience | seed | val | val per class | test (clean) | test per class "
           "| seconds |")
@@ -129,7 +136,7 @@ def lesson(epochs: int | None, lr: float | None, batch: int | None, patience: in
         for seed in seeds:
             changes = {k: v for k, v in (("learning_rate", lr), ("batch_size", batch),
                                          ("early_stopping_patience", patience)) if v is not None}
-            config = lesson_config(folder, epochs or ld.DEFAULT_EPOCHS, "none").with_changes(seed=seed, **changes)
+            config = lesson_config(folder, epochs or ld.DEFAULT_EPOCHS, augment).with_changes(seed=seed, **changes)
             began = time.monotonic()
             result = train(config, runs_root=runs_root)
             metrics, stage1 = result.metrics, result.history["stage1"]
@@ -160,11 +167,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--patience", type=int)
+    parser.add_argument("--per-class", type=int, help="lesson dataset size (default: the lesson's)")
+    parser.add_argument("--augment", default="none", help="lesson augmentation preset (default none)")
     args = parser.parse_args()
     from core.train import feature_cache
 
     if args.lesson:
-        return lesson(args.epochs, args.lr, args.batch, args.patience, [int(s) for s in args.seeds.split(",")])
+        return lesson(args.epochs, args.lr, args.batch, args.patience, [int(s) for s in args.seeds.split(",")],
+                      args.per_class, args.augment)
 
     if args.cold:
         shutil.rmtree(feature_cache.cache_root(), ignore_errors=True)
