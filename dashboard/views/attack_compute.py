@@ -87,13 +87,12 @@ def run_attack(model_name: str, digest: str, method: str, params: tuple, target:
     loaded = state.get_model(model_name)
     attack = create_attack(method, **dict(params))
     x = model_pixels(model_name, _pixels)[None]
-    with loaded.lock:
-        result = attack.generate(loaded, x, target=target)
-        rounded = result.rounded()
-        # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
-        jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
-        probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
-        probs_jpeg = predict_probs(loaded, jpeg)[0]
+    result = attack.generate(loaded, x, target=target)
+    rounded = result.rounded()
+    # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
+    jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
+    probs_png = predict_probs(loaded, rounded.astype(np.float32))[0]
+    probs_jpeg = predict_probs(loaded, jpeg)[0]
     return AttackOutcome(result, rounded[0], probs_png, probs_jpeg, getattr(attack, "step_size", None))
 
 
@@ -103,7 +102,7 @@ def adversarial_heatmap(model_name: str, run_key: tuple, _adversarial: np.ndarra
     from core.explain import explain
 
     loaded = state.get_model(model_name)
-    (exp,) = explain(loaded, _adversarial[None], "gradcam")  # explain() holds the model's lock
+    (exp,) = explain(loaded, _adversarial[None], "gradcam")
     return exp
 
 
@@ -146,9 +145,8 @@ def dataset_curve(model_name: str, x: np.ndarray, y: np.ndarray, epsilons: tuple
                   params: tuple, progress) -> RobustnessCurve:
     """Accuracy against epsilon over a labelled set (core.attacks.robustness_curve)."""
     loaded = state.get_model(model_name)
-    with loaded.lock:
-        curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
-                                 params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
+    curve = robustness_curve(loaded, x, y, epsilons=epsilons, methods=methods,
+                             params={m: dict(p) for m, p in params}, batch_size=16, progress=progress)
     return curve
 
 
@@ -156,8 +154,7 @@ def defence_table(model_name: str, x: np.ndarray, y: np.ndarray, eps: float, met
                   defences: list, progress) -> list[DefenceComparison]:
     """Each defence under the attack, naive and BPDA (core.attacks.compare_defences)."""
     loaded = state.get_model(model_name)
-    with loaded.lock:
-        rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
-                                params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
-                                progress=progress)
+    rows = compare_defences(loaded, x, y, eps=eps, method=method, defences=defences,
+                            params={k: v for k, v in params.items() if k != "eps"}, batch_size=16,
+                            progress=progress)
     return rows
