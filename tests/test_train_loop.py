@@ -189,6 +189,23 @@ def test_a_transform_replaces_every_training_batch_with_a_new_step_number():
     assert np.all(kernel == 0) and np.any(bias != 0), "the steps did not train on the transformed batches"
 
 
+def test_a_finished_training_leaves_its_model_to_the_garbage_collector():
+    """A server trains many models in one process: fit must not keep any of them (TensorFlow holds a
+    from_generator dataset's generator after the dataset is gone, and ours referred to the model)."""
+    import gc
+    import weakref
+
+    x, y = np.ones((8, 2), np.float32), np.zeros(8, np.int32)
+    model = _linear_model(2, 2)
+    trainer = Trainer(model, 2, learning_rate=0.1, total_steps=4)
+    fit(trainer, lambda epoch: _batches(x, y), 2, lambda: _batches(x, y), 2, 0, "stage1", Clock(), Listener(),
+        threading.Event())
+    refs = [weakref.ref(model), weakref.ref(trainer.fitted)]
+    del model, trainer
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
+
+
 def test_clock_estimates_progress_and_eta():
     clock = Clock()
     clock.plan("features", 10, cost=1.0)
