@@ -296,7 +296,7 @@ def test_a_cell_larger_than_the_inspect_list_gives_its_true_count(colour_run, mo
                in c.value for c in at.caption), [c.value for c in at.caption]
 
 
-def test_the_train_page_draws_a_runs_matrix_with_the_same_figure_as_evaluate(colour_run, page):
+def test_the_train_page_draws_a_runs_matrix_with_the_same_figure_as_evaluate(colour_run):
     """One confusion-matrix figure (dashboard.components.confusion) on every page: the Train page's run
     details and the Evaluate page label the same classes in the same order, colour and hover alike."""
     import shutil
@@ -316,8 +316,9 @@ def test_the_train_page_draws_a_runs_matrix_with_the_same_figure_as_evaluate(col
     assert not train.exception, train.exception
     heatmaps = [(fig["data"][0], fig["layout"]) for fig in _charts(train) if fig["data"][0]["type"] == "heatmap"]
     assert len(heatmaps) == 1, "the run's confusion matrix"
-    (train_cells, train_layout), (eval_cells, eval_layout) = heatmaps[0], (_charts(page)[0]["data"][0],
-                                                                         _charts(page)[0]["layout"])
+    evaluated = _charts(open_page(colour_run))[0]  # a fresh page: earlier tests changed the shared one
+    (train_cells, train_layout), (eval_cells, eval_layout) = heatmaps[0], (evaluated["data"][0],
+                                                                         evaluated["layout"])
     for cells, layout in ((train_cells, train_layout), (eval_cells, eval_layout)):
         assert cells["x"] == cells["y"] == CLASSES
         assert cells["customdata"] == EXPECTED_MATRIX  # counts on hover, shares as colours
