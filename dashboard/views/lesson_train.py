@@ -50,7 +50,7 @@ LESSON_RUN_PREFIX = "Lesson: "  # how the lesson finds its own jobs among the se
 
 def lesson_config(folder: str, epochs: int, augment: str) -> TrainConfig:
     return TrainConfig(data=folder, model=ld.MODEL, image_size=ld.IMAGE_SIZE, epochs=epochs, batch_size=32,
-                       learning_rate=0.002, early_stopping_patience=3,
+                       learning_rate=0.002, early_stopping_patience=5,
                        augment=None if augment == "none" else augment,
                        name=f"{LESSON_RUN_PREFIX}{ld.MODEL} on {ld.DATASET}")
 
@@ -112,7 +112,7 @@ def train_step(folder: str, epochs: int, augment: str) -> None:
     st.markdown(
         "Training shows the network thousands of labelled images and nudges its weights after each batch so "
         "that the right class gets a higher score. One pass over the training images is an **epoch**. We "
-        f"train a small CNN from scratch: {epochs} epochs on about a minute of CPU. Watch two numbers: "
+        f"train a small CNN from scratch: up to {epochs} epochs, a few minutes of CPU. Watch two numbers: "
         "accuracy on the training images, and on **validation** images it never learns from.")
     room = state.classroom()
     model = ld.lesson_model()
