@@ -76,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.config import check_settings
     from core.errors import ParameterError
+    from dashboard.components.task_status import wait_seconds
     from dashboard.keras_session import keep_keras_session
     from dashboard.memory import return_large_blocks, start_idle_cleanup
 
     return_large_blocks()  # before the warm-up allocates: a burst of sessions' memory goes back afterwards
     try:
         check_settings()
+        wait_seconds()
         start_idle_cleanup()
     except ParameterError as exc:  # a nonsense setting: say which, before anything starts
         print(exc, file=sys.stderr)

@@ -16,6 +16,7 @@ from core.config import check_settings  # noqa: E402
 from core.errors import GlasswingError  # noqa: E402
 from core.priority import foreground  # noqa: E402
 from dashboard import state  # noqa: E402
+from dashboard.components.task_status import wait_seconds  # noqa: E402
 from dashboard.keras_session import keep_keras_session  # noqa: E402
 from dashboard.memory import return_large_blocks, start_idle_cleanup  # noqa: E402
 from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
@@ -30,6 +31,7 @@ except GlasswingError as exc:  # a teacher's typo must say which key is wrong, n
     st.stop()
 try:
     check_settings()  # a nonsense GLASSWING_* number is named here, not in the middle of an upload
+    wait_seconds()
     state.init_session()
     start_idle_cleanup()  # for `streamlit run` too (idempotent)
 except GlasswingError as exc:

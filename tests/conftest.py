@@ -20,6 +20,8 @@ os.environ["GLASSWING_RUNS"] = str(_SESSION_ROOT / "runs")
 # process and the servers it starts, where it would stall timing-sensitive tests; the tests that check
 # it call it directly or set their own interval.
 os.environ["GLASSWING_IDLE_CLEANUP_SECONDS"] = "86400"
+# Pages wait for background work as they did for work in the script (tests of the progress bars set 0).
+os.environ["GLASSWING_TASK_WAIT_SECONDS"] = "600"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -5,6 +5,7 @@ the photo's coordinates and honest timings (issue #17, "Seeing the maps")."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,41 @@ def test_score_cam_runs_with_its_progress_bar_and_leaves_none_behind(app):
     app.slider(key="explain_opacity").set_value(0.6).run()
     assert not app.exception, app.exception
     assert "cached (computed in " in " ".join(_texts(app))
+
+
+def test_score_cam_goes_on_in_the_background_with_what_it_is_doing(app, monkeypatch):
+    """Longer than the page waits: the card shows Score-CAM's bar and the leave note, then the map."""
+    import threading
+
+    import core.explain
+    from dashboard import state
+    from dashboard.components.task_status import LEAVE_NOTE
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    state.shared_results("heatmap", 512).clear()  # computed afresh, not taken from another test's run
+    gate, real = threading.Event(), core.explain.explain
+
+    def held(*args, progress=None, **kwargs):  # Score-CAM as on a slow machine: held until released
+        progress(0.5, "masked copies 64 of 128")
+        gate.wait(60)
+        return real(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(core.explain, "explain", held)
+    app.multiselect(key="explain_methods").set_value(["scorecam"]).run()
+    assert not app.exception, app.exception
+    for _ in range(40):  # the worker reports as soon as it has started
+        bars = [b.proto.text for b in app.get("progress")]
+        if bars != ["Computing Score-CAM: Starting ..."]:
+            break
+        time.sleep(0.25)
+        app.run()
+    assert bars == ["Computing Score-CAM: masked copies 64 of 128"], bars
+    assert LEAVE_NOTE in [c.value for c in app.caption]
+    gate.set()
+    for _ in range(240):
+        if any(c.startswith("Score-CAM · ") for img in app.get("image") for c in img.captions):
+            break
+        time.sleep(0.25)
+        app.run()
+    assert not app.exception and not app.get("progress"), app.exception
+    assert any(c.startswith("Score-CAM · Egyptian cat") for img in app.get("image") for c in img.captions)

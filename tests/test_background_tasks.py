@@ -73,7 +73,7 @@ data.main()
 def test_the_data_page_checks_a_dataset_in_the_background(monkeypatch):
     """Longer than the wait: a progress bar saying what is being checked, then the report on a later run."""
     from dashboard.components import task_status
-    monkeypatch.setattr(task_status, "WAIT_SECONDS", 0.0)
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
     gate = threading.Event()
     real = __import__("dashboard.views.data_report", fromlist=["load_dataset"]).load_dataset
 
@@ -105,10 +105,9 @@ def test_the_data_page_checks_a_dataset_in_the_background(monkeypatch):
 def test_a_first_model_load_shows_what_it_is_doing_then_the_page(monkeypatch, lite0):
     """Converting or building a zoo model runs in the background; its progress text is on the page."""
     import core.zoo
-    from dashboard.components import task_status
     from dashboard.services import tasks
 
-    monkeypatch.setattr(task_status, "WAIT_SECONDS", 0.0)
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
     tasks.clear()
     gate, real = threading.Event(), core.zoo.load_model
 
@@ -130,9 +129,20 @@ def test_a_first_model_load_shows_what_it_is_doing_then_the_page(monkeypatch, li
         at.run()
     assert bars[0].startswith("Loading EfficientNet-Lite0: Copying the ImageNet weights into layer 9"), bars
     gate.set()
-    for _ in range(60):
+    for _ in range(120):  # then the page, whose heatmaps are background work too (no wait here)
         at.run()
-        if any(m.value.startswith("**Prediction:**") for m in at.markdown):
+        if any(m.value.startswith("**Prediction:**") for m in at.markdown) and not at.get("progress"):
             break
+        threading.Event().wait(0.25)
     assert not at.get("progress") and not at.exception, at.exception
+    assert any(c.startswith("Grad-CAM · Egyptian cat") for img in at.get("image") for c in img.captions)
     tasks.clear()
+
+
+def test_work_beyond_the_workers_says_how_many_are_ahead():
+    pool, gate = TaskPool(workers=1), threading.Event()
+    first = pool.start("a", "A", lambda p: gate.wait(10))
+    second = pool.start("b", "B", lambda p: "b")
+    assert second.text == "Waiting for a free worker (1 ahead) ..."
+    gate.set()
+    assert first.wait(10) and second.wait(10) and second.result == "b"

@@ -11,24 +11,31 @@ from core.progress import Progress
 from dashboard.services import tasks
 
 POLL_SECONDS = 1.0
-WAIT_SECONDS = 5.0  # work that takes longer than this shows its progress and may be left running
+
+
+def wait_seconds() -> float:
+    """How long a page waits for work before showing its progress instead (GLASSWING_TASK_WAIT_SECONDS)."""
+    from core.config import env_number
+
+    return env_number("GLASSWING_TASK_WAIT_SECONDS", 5.0, 0.0, 3600.0)
 LEAVE_NOTE = "You can look at other pages meanwhile: the work goes on, and its result is here when you come back."
 
 
 def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any], start: bool = True,
-                      wait: float | None = None) -> Any:
+                      wait: float | None = None, error_prefix: str = "") -> Any:
     """The result of ``work(progress)`` for ``key``; None (after its progress bar, or its error) until then.
 
-    Work done within ``wait`` seconds is shown at once, without a bar. ``start`` False only shows a task
-    already started (by this page earlier, another page or another session with the same inputs), for
-    work that waits for a button.
+    Work done within ``wait`` seconds (default :func:`wait_seconds`) is shown at once, without a bar.
+    ``start`` False only shows a task already started (by this page earlier, another page or another
+    session with the same inputs), for work that waits for a button. ``error_prefix`` names what failed
+    before the error's sentence.
     """
     task = tasks.start(key, title, work) if start else tasks.find(key)
     if task is None:
         return None
-    task.wait(WAIT_SECONDS if wait is None else wait)
+    task.wait(wait_seconds() if wait is None else wait)
     if task.error is not None:
-        st.error(task.error)
+        st.error(f"{error_prefix}: {task.error}" if error_prefix else task.error)
         return None
     if task.done:
         return task.result

@@ -32,7 +32,7 @@ class Task:
     key: Hashable
     title: str  # what the work is, for its progress line ("Checking every image of digits")
     fraction: float = 0.0
-    text: str = "Waiting for a free worker ..."
+    text: str = "Starting ..."
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     result: Any = None
@@ -56,7 +56,7 @@ class TaskPool:
     def __init__(self, workers: int = WORKERS, keep: int = KEEP) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glasswing-task")
         self._tasks: OrderedDict[Hashable, Task] = OrderedDict()
-        self._keep = keep
+        self._keep, self._workers = keep, workers
         self._lock = threading.Lock()
 
     def find(self, key: Hashable) -> Task | None:
@@ -76,14 +76,17 @@ class TaskPool:
             if task is not None and task.error is None:
                 self._tasks.move_to_end(key)
                 return task
+            ahead = sum(1 for t in self._tasks.values() if not t.done) - self._workers + 1
             task = self._tasks[key] = Task(key, title)
+            if ahead > 0:
+                task.text = f"Waiting for a free worker ({ahead} ahead) ..."
             self._prune()
         future: Future = self._executor.submit(self._run, task, work)
         del future  # the task holds the outcome; nobody waits on the future
         return task
 
     def _run(self, task: Task, work: Callable[[Progress], Any]) -> None:
-        task.report(0.0, "Starting ...")
+        task.report(0.0, "Starting ...")  # a worker has it now
         try:
             task.result = work(task.report)
         except GlasswingError as exc:

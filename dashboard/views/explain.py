@@ -6,7 +6,6 @@ import time
 
 import streamlit as st
 
-from core.errors import GlasswingError
 from core.explain import get_method, layer_choices, list_methods
 from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, heatmap_npy, overlay
 from core.images import to_png_bytes
@@ -16,6 +15,7 @@ from dashboard.components.faithfulness import score_badges
 from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
+from dashboard.components.task_status import run_in_background
 from dashboard.components.top_k import top_k_chart
 from dashboard.widgets import param_widgets
 
@@ -101,17 +101,13 @@ def _display_controls(methods: list[str]) -> dict:
 def _explanation_card(model_name, loaded, image, method, layer, target, opacity, params) -> None:
     meta = get_method(method)
     use_layer = layer if getattr(meta, "uses_layer", True) else None
-    try:
-        started = time.perf_counter()
-        slot = st.empty()  # a progress bar while a slow method (Score-CAM) runs; gone once it is done
-        with st.spinner(f"Computing {meta.title} ..."):
-            result = state.heatmap(model_name, image.digest, method, use_layer, target,
-                                   tuple(sorted(params.items())), _pixels=image.pixels,
-                                   _progress=lambda fraction, text: slot.progress(fraction, text=text))
-        slot.empty()
-    except GlasswingError as exc:
-        slot.empty()
-        st.error(f"{meta.title}: {exc}")
+    started = time.perf_counter()
+    settings = (model_name, image.digest, method, use_layer, target, tuple(sorted(params.items())))
+    # A slow method (Score-CAM over many channels) goes on in the background with its progress bar.
+    result = run_in_background(("heatmap", *settings), f"Computing {meta.title}",
+                               lambda progress: state.heatmap(*settings, _pixels=image.pixels, _progress=progress),
+                               error_prefix=meta.title)
+    if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     colormap = opacity["colormap"] or DISPLAYS[meta.kind].colormap

@@ -6,12 +6,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.errors import GlasswingError
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
 from core.trust import SanityResult, SanityStep
 from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
+from dashboard.components.task_status import run_in_background
 from dashboard.state import SessionImage
 
 
@@ -54,26 +54,30 @@ def show(model_name: str, image: SessionImage) -> None:
         st.info("Press **Run the sanity check**: each method is recomputed on a scrambled copy of the model "
                 "(the model everyone uses is never changed).")
         return
-    results = []
+    results, pending = [], False
     for number, method in enumerate(methods, start=1):
-        title = get_method(method).title
-        slot = st.empty()  # a bar per method while it runs, gone when it is done (or cached)
-
-        def shown(fraction: float, text: str, title=title, number=number, slot=slot) -> None:
-            slot.progress(fraction, text=f"{title} ({number} of {len(methods)}): {text}")
-
-        try:
-            results.append(check(model_name, image.digest, method, int(stages), _pixels=image.pixels,
-                                 _progress=shown))
-        except GlasswingError as exc:
-            st.error(f"{get_method(method).title}: {exc}")
-        finally:
-            slot.empty()
-    if results:
+        # Each method's cascade runs in the background with its bar; the page can be left meanwhile.
+        result = run_in_background(
+            ("sanity", model_name, image.digest, method, int(stages)),
+            f"{get_method(method).title} ({number} of {len(methods)})",
+            lambda progress, method=method: check(model_name, image.digest, method, int(stages),
+                                                  _pixels=image.pixels, _progress=progress),
+            error_prefix=get_method(method).title)
+        pending = pending or (result is None and not _failed(model_name, image.digest, method, int(stages)))
+        if result is not None:
+            results.append(result)
+    if results and not pending:
         _summary(results)
         _similarity_plot(results)
         for result in results:
             _cascade(image, result)
+
+
+def _failed(*key) -> bool:
+    from dashboard.services import tasks
+
+    task = tasks.find(("sanity", *key))
+    return task is not None and task.error is not None
 
 
 def _summary(results: list[SanityResult]) -> None:
