@@ -1,5 +1,5 @@
-"""Training speed: feature extraction, head training and stage 2, Keras fit against the hand-written loop
-it replaced (speed and memory), and the time to a target accuracy.
+"""Training speed: feature extraction, head training and stage 2, the hand-written loop against Keras fit
+(speed and memory), and the time to a target accuracy.
 
     .venv/bin/python -m bench.bench_train [--images 1000] [--head-epochs 10] [--stage2-images 128]
                                           [--trainings 30] [--target 0.9] [--skip-target]
@@ -7,11 +7,11 @@ it replaced (speed and memory), and the time to a target accuracy.
 Measured on the built-in shapes dataset with EfficientNet-Lite0 (real ImageNet weights), in one
 run, side by side:
 
-- ``core.train.loop`` (``model.fit``, ``keras.optimizers.Adam``) against the hand-written loop and Adam
-  it replaced, read from git (commit ``OLD_LOOP_COMMIT``): images/s of a head on stored features and
-  of a frozen-backbone stage (images through Lite0 every step), rounds interleaved, medians; and the
-  resident memory (RSS) over ``--trainings`` head trainings and a third as many small_cnn trainings in
-  one process, each variant in a fresh child process, after warm-up trainings;
+- the hand-written loop and Adam of ``core.train.loop`` ("old loop") against the same training on
+  ``model.fit`` with ``keras.optimizers.Adam`` (``bench/fit_loop.py``, "fit"): images/s of a head on
+  stored features and of a frozen-backbone stage (images through Lite0 every step), rounds
+  interleaved, medians; and the resident memory (RSS) over ``--trainings`` head trainings and a third
+  as many small_cnn trainings in one process, each variant in a fresh child process, after warm-up;
 
 - feature extraction as training runs it (decode PNG files, resize, compiled backbone) against the
   backbone's own compiled forward on images already in memory, timed just before and just after
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import math
 import os
@@ -61,27 +60,16 @@ from core.train.loop import Trainer, fit  # noqa: E402
 from core.zoo import load_model  # noqa: E402
 
 MODEL = "efficientnet_lite0"
-OLD_LOOP_COMMIT = "7e65283"  # main just before training moved to Keras fit (issue #18)
 REPO = Path(__file__).resolve().parent.parent
 
 
-def old_loop():
-    """The hand-written loop and Adam as they were at ``OLD_LOOP_COMMIT``, imported from git."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{OLD_LOOP_COMMIT}:core/train/loop.py"],
-                            check=True, capture_output=True, text=True).stdout
-    path = Path(_TMP) / "old_loop.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("old_loop", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["old_loop"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def loops() -> dict:
-    import core.train.loop as fit_loop
+    """The hand-written loop training uses (core.train.loop) and the Keras-fit one it was measured
+    against (bench/fit_loop.py), under the names the figures use."""
+    import bench.fit_loop as fit_loop
+    import core.train.loop as hand_written
 
-    return {"old loop": old_loop(), "fit": fit_loop}
+    return {"old loop": hand_written, "fit": fit_loop}
 
 
 def rss_mb() -> float:

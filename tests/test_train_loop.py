@@ -1,6 +1,6 @@
-"""Oracle tests of training on Keras fit: the weighted smoothed loss, Adam's cosine-decayed rate, early
-stopping with the best weights kept, the stop event within a batch, the Listener's events, a per-step
-transform (adversarial training) and the progress clock."""
+"""Oracle tests of the training loop: Adam with cosine decay against Keras's, the weighted smoothed loss,
+early stopping with the best weights kept, the stop event within a batch, the Listener's events, a
+per-step transform (adversarial training), models freed after training, and the progress clock."""
 
 from __future__ import annotations
 
@@ -12,7 +12,22 @@ import pytest
 import tensorflow as tf
 
 from core.train.events import Clock, Listener
-from core.train.loop import StopRequested, Trainer, fit
+from core.train.loop import Adam, StopRequested, Trainer, fit
+
+
+def test_adam_matches_keras_adam_with_cosine_decay():
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(4, 3)).astype(np.float32)
+    grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(7)]
+    ours_var, keras_var = tf.Variable(start), tf.Variable(start)
+    ours = Adam([ours_var], learning_rate=0.05, decay_steps=5)
+    reference = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.05, decay_steps=5))
+    for grad in grads:  # seven steps: past the end of the decay, where the rate stays at 0
+        ours.apply([tf.constant(grad)])
+        reference.apply([tf.constant(grad)], [keras_var])
+        np.testing.assert_allclose(ours_var.numpy(), keras_var.numpy(), rtol=1e-5, atol=1e-6)
+    assert float(ours.rate(5)) == pytest.approx(0.0, abs=1e-9)
+    assert float(ours.rate(0)) == pytest.approx(0.05)
 
 
 def _linear_model(inputs: int, classes: int) -> keras.Model:
@@ -30,8 +45,7 @@ def test_loss_is_the_class_weighted_mean_of_smoothed_cross_entropy():
     trainer = Trainer(model, 3, learning_rate=1e-3, total_steps=10, label_smoothing=0.1,
                       class_weights=class_weights)
     logits = x @ model.get_layer("logits").get_weights()[0] + model.get_layer("logits").get_weights()[1]
-    figures = trainer.fitted.train_on_batch(x, y, return_dict=True)  # the step fit runs
-    loss, correct = figures["batch_loss"], figures["accuracy"] * len(y)
+    loss, correct = trainer.train_step(tf.constant(x), tf.constant(y))
     # Independent computation: targets (1 - s) * onehot + s / C, cross-entropy of softmax(logits).
     targets = np.eye(3)[y] * 0.9 + 0.1 / 3
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -88,10 +102,9 @@ def test_fit_stops_within_a_batch():
     assert seen == [1, 2, 3]
 
 
-def test_the_rate_is_keras_adam_on_a_cosine_decay_to_zero():
+def test_the_rate_follows_the_cosine_decay_to_zero():
     x, y = np.ones((8, 2), np.float32), np.zeros(8, np.int32)
     trainer = Trainer(_linear_model(2, 2), 2, learning_rate=0.1, total_steps=6)
-    assert isinstance(trainer.fitted.optimizer, keras.optimizers.Adam)
     result = fit(trainer, lambda epoch: _batches(x, y), 2, None, 4, 0, "stage1", Clock(), Listener(),
                  threading.Event())
     # After epoch e, 2e steps are done: lr * (1 + cos(pi * min(2e, 6) / 6)) / 2, then 0 past the end.
@@ -170,7 +183,7 @@ def test_every_batch_and_epoch_reaches_the_listener():
 
 
 def test_a_transform_replaces_every_training_batch_with_a_new_step_number():
-    """Adversarial training's hook: called eagerly each step (its step number changes) and trained on."""
+    """Adversarial training's hook: called every step with its step number, and the step trains on it."""
     rng = np.random.default_rng(4)
     x = rng.uniform(1, 2, size=(12, 2)).astype(np.float32)
     y = np.zeros(12, np.int32)  # on zero inputs only the bias can learn to say class 0
@@ -181,17 +194,17 @@ def test_a_transform_replaces_every_training_batch_with_a_new_step_number():
         return tf.zeros_like(images)  # a step on zeros leaves the kernel unchanged
 
     model = _linear_model(2, 2)
-    trainer = Trainer(model, 2, learning_rate=0.1, total_steps=6, transform=transform)
+    trainer = Trainer(model, 2, learning_rate=0.1, total_steps=6)
     fit(trainer, lambda epoch: _batches(x, y, size=4), 3, lambda: _batches(x, y), 2, 0, "stage1", Clock(),
-        Listener(), threading.Event())
+        Listener(), threading.Event(), transform)
     assert calls == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4), (5, 4)]
     kernel, bias = model.get_layer("logits").get_weights()
     assert np.all(kernel == 0) and np.any(bias != 0), "the steps did not train on the transformed batches"
 
 
 def test_a_finished_training_leaves_its_model_to_the_garbage_collector():
-    """A server trains many models in one process: fit must not keep any of them (TensorFlow holds a
-    from_generator dataset's generator after the dataset is gone, and ours referred to the model)."""
+    """A server trains many models in one process: training must not keep any of them (on Keras fit,
+    TensorFlow held a from_generator dataset's generator, and with it the model: bench/fit_loop.py)."""
     import gc
     import weakref
 
@@ -200,7 +213,7 @@ def test_a_finished_training_leaves_its_model_to_the_garbage_collector():
     trainer = Trainer(model, 2, learning_rate=0.1, total_steps=4)
     fit(trainer, lambda epoch: _batches(x, y), 2, lambda: _batches(x, y), 2, 0, "stage1", Clock(), Listener(),
         threading.Event())
-    refs = [weakref.ref(model), weakref.ref(trainer.fitted)]
+    refs = [weakref.ref(model), weakref.ref(trainer)]
     del model, trainer
     gc.collect()
     assert [ref() for ref in refs] == [None, None]

@@ -355,11 +355,12 @@ class _Run:
                                               augmenter)
         return self.extractor
 
-    def _fit(self, trainer: Trainer, phase: str, epochs: int, train_batches, val_batches) -> None:
+    def _fit(self, trainer: Trainer, phase: str, epochs: int, train_batches, val_batches,
+             transform=None) -> None:
         started = time.monotonic()
         self.stages[phase] = fit(trainer, train_batches, self.steps, val_batches, epochs,
                                  self.config.early_stopping_patience, phase, self.clock, self.recorder,
-                                 self.stop_event)
+                                 self.stop_event, transform)
         seconds = self.stages[phase].history["seconds"]
         self.timings[f"{phase}_seconds"] = round(time.monotonic() - started, 3)
         self.timings[f"{phase}_images_per_second"] = round(
@@ -400,9 +401,9 @@ class _Run:
         self.status("stage1", f"Training {what} for up to {config.epochs} epochs"
                     f"{' with adversarial examples' if transform else ''}")
         self.final = Trainer(heads.logits_of(built.full), self.dataset.num_classes, config.learning_rate,
-                             config.epochs * self.steps, config.label_smoothing, self.weights, transform)
+                             config.epochs * self.steps, config.label_smoothing, self.weights)
         self._fit(self.final, "stage1", config.epochs, lambda epoch: self.pixels("train"),
-                  lambda: self.pixels("val"))
+                  lambda: self.pixels("val"), transform)
 
     def stage2(self) -> None:
         """Save the stage-1 model, unfreeze the top of the backbone and fine-tune at a lower rate."""
@@ -417,9 +418,9 @@ class _Run:
                     f"({len(unfrozen)} layers) at learning rate {config.fine_tune_learning_rate:g}")
         self.final = Trainer(heads.logits_of(built.full), self.dataset.num_classes,
                              config.fine_tune_learning_rate, config.fine_tune_epochs * self.steps,
-                             config.label_smoothing, self.weights, transform)
+                             config.label_smoothing, self.weights)
         self._fit(self.final, "stage2", config.fine_tune_epochs, lambda epoch: self.pixels("train"),
-                  lambda: self.pixels("val"))
+                  lambda: self.pixels("val"), transform)
 
     def _logits(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Logits and labels of the final model on a split (stored features while the backbone is

@@ -1,13 +1,12 @@
-"""Training on Keras ``fit``: Adam on a cosine-decayed rate, weighted cross-entropy on logits, early stopping.
+"""The training loop: Adam with cosine decay, weighted cross-entropy on logits, early stopping.
 
-One mechanism serves every stage (a head on precomputed features, a frozen backbone with augmentation,
-fine-tuning, training from scratch): a :class:`Trainer` wraps a model that outputs logits in a
-``keras.Model`` whose ``train_step`` adds label smoothing, class weights and (optionally) adversarial
-batches, compiled with ``keras.optimizers.Adam`` on ``CosineDecay``. :func:`fit` runs ``model.fit``
-with ``EarlyStopping(restore_best_weights=True)`` and one callback that reports every batch and epoch
-to the engine's :class:`~core.train.events.Listener`, stops within a batch of the stop event and turns
-a NaN loss into a sentence. ``bench/bench_train.py`` measures it against the hand-written loop it
-replaced (speed, and memory over many trainings in one process): docs/benchmarks.md.
+One loop serves every stage (a head on precomputed features, a frozen backbone with augmentation,
+fine-tuning, training from scratch): it takes a model that outputs logits and batches of
+``(inputs, labels)``. Hand-written rather than ``model.fit`` because fit measured slower and leaking
+side by side (``bench/bench_train.py`` against ``bench/fit_loop.py``, figures in docs/benchmarks.md:
+0.26x the speed of a head on stored features, 0.80x with a frozen backbone, +3 to +6 MB kept per
+training in one process); the stop button acts within a batch, adversarial batches are made between
+steps with the current weights, and every batch is reported.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +26,6 @@ from core.errors import GlasswingError
 from core.train.events import Clock, Listener
 
 Batches = Iterable[tuple[Any, Any]]
-# Batch sources have no length: Keras learns an epoch's length by reaching its end, and says so once.
-warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
-# ``(x, labels, global_step) -> x``: replaces a batch's inputs before the step (adversarial training).
-Transform = Callable[[Any, Any, int], Any]
 
 
 class TrainingError(GlasswingError):
@@ -39,7 +33,7 @@ class TrainingError(GlasswingError):
 
 
 class StopRequested(Exception):
-    """The stop event was set; raised within a batch and caught by the engine."""
+    """The stop event was set; raised between batches and caught by the engine."""
 
 
 @dataclass
@@ -50,122 +44,90 @@ class StageResult:
     stopped_early: bool = False
 
 
-class _Fitted(keras.Model):
-    """``net`` (inputs -> logits) as ``fit`` trains it: a weighted, smoothed loss and per-batch figures.
+class Adam:
+    """Adam (Kingma & Ba, 2015) with a learning rate cosine-decayed to 0 over ``decay_steps``.
 
-    Its weights (what :class:`~keras.callbacks.EarlyStopping` snapshots and restores) are only those
-    training changes, so keeping the best epoch never copies a frozen backbone.
+    The same update as ``keras.optimizers.Adam`` with ``keras.optimizers.schedules.CosineDecay``
+    (checked against it in the tests). Written out because a Keras optimizer applied inside a
+    ``tf.function`` leaves memory behind per optimizer in TF 2.21 / Keras 3.15 (about 3 MB per head
+    training, measured by ``bench/bench_train.py``), and a server trains many models in one process;
+    this one holds nothing but its own variables.
     """
 
-    def __init__(self, net: keras.Model, num_classes: int, label_smoothing: float,
-                 class_weights: np.ndarray | None, transform: Transform | None) -> None:
-        super().__init__(name=f"{net.name}_fit")
-        self.net = net
-        self.num_classes, self.smoothing = num_classes, float(label_smoothing)
-        self.class_weights = np.ones(num_classes, np.float32) if class_weights is None else (
-            np.asarray(class_weights, np.float32))
-        self.transform = transform
-        self.loss_mean = keras.metrics.Mean(name="loss")
-        self.accuracy_mean = keras.metrics.Mean(name="accuracy")
-        # Frozen-BatchNorm statistics never change; those of trainable BatchNorm layers are kept too.
-        self.state = list(net.trainable_variables) + [
-            w for layer in net.layers if layer.trainable and isinstance(layer, keras.layers.BatchNormalization)
-            for w in layer.non_trainable_weights]
+    def __init__(self, variables: list, learning_rate: float, decay_steps: int, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7) -> None:
+        self.variables = variables
+        self.initial_rate, self.decay_steps = float(learning_rate), max(int(decay_steps), 1)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.m = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+        self.v = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
 
-    def call(self, x, training=False):
-        return self.net(x, training=training)
+    def rate(self, step: Any) -> Any:
+        """lr * (1 + cos(pi * step / decay_steps)) / 2, constant 0 after ``decay_steps``."""
+        done = tf.minimum(tf.cast(step, tf.float32), float(self.decay_steps)) / self.decay_steps
+        return self.initial_rate * 0.5 * (1.0 + tf.cos(math.pi * done))
 
-    @property
-    def metrics(self) -> list:
-        return [self.loss_mean, self.accuracy_mean]
-
-    def _adversarial(self, x, y):
-        """The transform run eagerly between graph ops, so that it sees the step number (PGD's random
-        start changes every step) and the current weights; its output is a constant of the step."""
-        step = self.optimizer.iterations
-
-        def run(x, y, step):
-            return tf.cast(self.transform(x, y, int(step)), tf.float32)
-
-        out = tf.py_function(run, [x, y, step], tf.float32)
-        out.set_shape(x.shape)
-        return out
-
-    def train_step(self, data):
-        x, y = data[:2]
-        if self.transform is not None:
-            x = self._adversarial(x, y)
-        targets = tf.one_hot(y, self.num_classes)
-        with tf.GradientTape() as tape:
-            logits = tf.cast(self.net(x, training=True), tf.float32)
-            per_sample = keras.losses.categorical_crossentropy(targets, logits, from_logits=True,
-                                                               label_smoothing=self.smoothing)
-            loss = tf.reduce_mean(per_sample * tf.gather(self.class_weights, y))
-        variables = self.net.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        return self._figures(loss, logits, y, batch_loss=loss)
-
-    def test_step(self, data):
-        x, y = data[:2]  # plain cross-entropy (no smoothing, no class weights): comparable across runs
-        logits = tf.cast(self.net(x, training=False), tf.float32)
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-        return self._figures(loss, logits, y)
-
-    def _figures(self, loss, logits, y, **extra) -> dict:
-        n = tf.shape(y)[0]
-        right = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y), tf.float32))
-        self.loss_mean.update_state(loss, sample_weight=tf.cast(n, tf.float32))
-        self.accuracy_mean.update_state(right / tf.cast(n, tf.float32), sample_weight=tf.cast(n, tf.float32))
-        return {"loss": self.loss_mean.result(), "accuracy": self.accuracy_mean.result(), "size": n, **extra}
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [v.numpy() for v in self.state]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        for variable, value in zip(self.state, weights, strict=True):
-            variable.assign(value)
+    def apply(self, grads: list) -> None:
+        rate = self.rate(self.iterations)
+        t = tf.cast(self.iterations + 1, tf.float32)
+        # Bias correction folded into the step size, epsilon outside the square root (as Keras does).
+        alpha = rate * tf.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        for variable, grad, m, v in zip(self.variables, grads, self.m, self.v, strict=True):
+            if grad is None:
+                continue
+            m.assign_add((grad - m) * (1.0 - self.beta_1))
+            v.assign_add((tf.square(grad) - v) * (1.0 - self.beta_2))
+            variable.assign_sub(alpha * m / (tf.sqrt(v) + self.epsilon))
+        self.iterations.assign_add(1)
 
 
 class Trainer:
-    """``model`` (inputs -> logits) compiled for ``fit`` with Adam on a cosine decay over ``total_steps``."""
+    """Compiled train and evaluation steps for ``model`` (inputs -> logits) and its trainable variables."""
 
     def __init__(self, model: keras.Model, num_classes: int, learning_rate: float, total_steps: int,
-                 label_smoothing: float = 0.0, class_weights: np.ndarray | None = None,
-                 transform: Transform | None = None) -> None:
-        if not model.trainable_variables:
-            raise TrainingError("Nothing to train: every layer of the model is frozen.")
+                 label_smoothing: float = 0.0, class_weights: np.ndarray | None = None) -> None:
         self.model = model
-        self.fitted = _Fitted(model, num_classes, label_smoothing, class_weights, transform)
-        schedule = keras.optimizers.schedules.CosineDecay(float(learning_rate), max(int(total_steps), 1))
-        # Not XLA (tracing a 200-layer backbone for it costs more than it saves on a CPU).
-        self.fitted.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=False)
-        # Fixed signatures: the last, smaller batch of an epoch must not trigger a second trace.
-        self.x_spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-        self.y_spec = tf.TensorSpec([None], tf.int32)
+        self.variables = list(model.trainable_variables)
+        if not self.variables:
+            raise TrainingError("Nothing to train: every layer of the model is frozen.")
+        self.optimizer = Adam(self.variables, learning_rate, total_steps)
+        # Frozen-BatchNorm statistics never change; those of trainable BatchNorm layers are restored too.
+        self._state = self.variables + [w for layer in model.layers if layer.trainable and
+                                        isinstance(layer, keras.layers.BatchNormalization)
+                                        for w in layer.non_trainable_weights]
+        weights = tf.constant(np.ones(num_classes) if class_weights is None else class_weights, tf.float32)
+        smoothing = float(label_smoothing)
 
-        @tf.function(input_signature=[self.x_spec], autograph=False)
+        # Fixed signatures: the last, smaller batch of an epoch must not trigger a second trace.
+        x_spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+        y_spec = tf.TensorSpec([None], tf.int32)
+
+        # No autograph: no Python control flow depends on tensors here, and tracing is faster without it.
+        @tf.function(input_signature=[x_spec, y_spec], autograph=False)
+        def train_step(x, y):
+            targets = tf.one_hot(y, num_classes)
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(x, training=True), tf.float32)
+                per_sample = keras.losses.categorical_crossentropy(
+                    targets, logits, from_logits=True, label_smoothing=smoothing)
+                loss = tf.reduce_mean(per_sample * tf.gather(weights, y))
+            grads = tape.gradient(loss, self.variables)
+            self.optimizer.apply(grads)
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y),
+                                            tf.float32))
+            return loss, correct
+
+        @tf.function(input_signature=[x_spec], autograph=False)
         def logits_step(x):
             return tf.cast(model(x, training=False), tf.float32)
 
+        self.train_step = train_step
         self.logits_step = logits_step
 
     @property
     def learning_rate(self) -> float:
-        return float(self.fitted.optimizer.learning_rate)
-
-    def dataset(self, batches: Callable[[], Batches], feeder: _Feeder, steps: int | None) -> tf.data.Dataset:
-        """``batches()`` as a dataset that calls it afresh on every pass (every epoch), of ``steps``
-        batches when known: Keras then never calls its train function past the end, a call that
-        still counts an optimizer iteration (and so would shift the learning-rate schedule)."""
-        feeder.sources.append(batches)
-        index = len(feeder.sources) - 1
-
-        def generate():  # reads its source through the feeder, which fit empties when it ends
-            for x, y in feeder.guard(feeder.sources[index]()):
-                yield tf.cast(x, tf.float32), tf.cast(y, tf.int32)
-
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=(self.x_spec, self.y_spec))
-        return dataset if steps is None else dataset.apply(tf.data.experimental.assert_cardinality(steps))
+        return float(self.optimizer.rate(self.optimizer.iterations))
 
     def predict(self, batches: Batches, stop_event: threading.Event | None = None,
                 on_batch: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -192,21 +154,12 @@ class Trainer:
         loss = -log_probs[np.arange(len(labels)), labels].mean()
         return float(loss), float((logits.argmax(axis=1) == labels).mean())
 
+    def snapshot(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self._state]
 
-class _Feeder:
-    """Keeps the exception a batch source raised inside tf.data (e.g. a DataError naming a broken
-    file), which TensorFlow would otherwise turn into an opaque op error."""
-
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
-        self.sources: list[Callable[[], Batches]] = []
-
-    def guard(self, batches: Batches):
-        try:
-            yield from batches
-        except Exception as exc:
-            self.error = exc
-            raise
+    def restore(self, state: list[np.ndarray]) -> None:
+        for variable, value in zip(self._state, state, strict=True):
+            variable.assign(value)
 
 
 def _check_finite(loss: float, phase: str, epoch: int, step: int, learning_rate: float) -> None:
@@ -216,105 +169,76 @@ def _check_finite(loss: float, phase: str, epoch: int, step: int, learning_rate:
                             "and train again.")
 
 
-class _Events(keras.callbacks.Callback):
-    """Listener events for every batch and epoch, the stop event within a batch, a NaN loss as a sentence."""
-
-    def __init__(self, trainer: Trainer, result: StageResult, phase: str, epochs: int, steps: int,
-                 clock: Clock, listener: Listener, stop_event: threading.Event,
-                 stopper: keras.callbacks.EarlyStopping | None) -> None:
-        super().__init__()
-        self.trainer, self.result, self.phase, self.epochs, self.steps = trainer, result, phase, epochs, steps
-        self.clock, self.listener, self.stop_event, self.stopper = clock, listener, stop_event, stopper
-        self.epoch, self.step, self.seen, self.started = 0, 0, 0, time.monotonic()
-
-    def _check_stop(self, *_: Any, **__: Any) -> None:
-        if self.stop_event.is_set():
-            self.model.stop_training = True
-            raise StopRequested  # at once: stop_training alone would let fit validate first
-
-    on_train_batch_begin = on_test_batch_begin = _check_stop
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch, self.step, self.seen, self.started = epoch + 1, 0, 0, time.monotonic()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        self.step += 1
-        batch_loss = float(logs["batch_loss"])
-        _check_finite(batch_loss, self.phase, self.epoch, self.step, self.trainer.learning_rate)
-        self.seen += int(logs["size"])
-        self.clock.step()
-        elapsed = time.monotonic() - self.started
-        self.listener.on_batch(self.clock.stamp({
-            "kind": "batch", "phase": self.phase, "epoch": self.epoch, "epochs": self.epochs, "step": self.step,
-            "steps": self.steps, "batch_loss": batch_loss, "loss": float(logs["loss"]),
-            "accuracy": float(logs["accuracy"]),
-            "images_per_second": self.seen / elapsed if elapsed > 0 else None,
-        }))
-        self._check_stop()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self._check_stop()
-        logs = logs or {}
-        self.clock.resume()  # validation time is not a training step
-        val_loss, val_accuracy = logs.get("val_loss"), logs.get("val_accuracy")
-        val_loss = None if val_loss is None else float(val_loss)
-        val_accuracy = None if val_accuracy is None else float(val_accuracy)
-        history = self.result.history
-        for key, value in (("loss", float(logs.get("loss", math.nan))),
-                           ("accuracy", float(logs.get("accuracy", math.nan))), ("val_loss", val_loss),
-                           ("val_accuracy", val_accuracy), ("learning_rate", self.trainer.learning_rate),
-                           ("seconds", time.monotonic() - self.started)):
-            history[key].append(value)
-        self.result.epochs_run = self.epoch
-        # EarlyStopping ran first (it is earlier in the callback list) and decided both.
-        improved = self.stopper is None or (self.stopper.best_epoch == epoch and val_loss is not None
-                                            and math.isfinite(val_loss))
-        if improved:
-            self.result.best_epoch = self.epoch
-        early = self.model.stop_training and self.epoch < self.epochs
-        self.result.stopped_early = early
-        self.listener.on_epoch(self.clock.stamp({
-            "kind": "epoch", "phase": self.phase, "epoch": self.epoch, "epochs": self.epochs,
-            "loss": history["loss"][-1], "accuracy": history["accuracy"][-1], "val_loss": val_loss,
-            "val_accuracy": val_accuracy, "learning_rate": history["learning_rate"][-1],
-            "seconds": history["seconds"][-1], "best": improved, "early_stopping": early,
-        }))
-
-
 def fit(trainer: Trainer, train_batches: Callable[[int], Batches], steps_per_epoch: int,
         val_batches: Callable[[], Batches] | None, epochs: int, patience: int, phase: str, clock: Clock,
-        listener: Listener, stop_event: threading.Event) -> StageResult:
-    """Train for up to ``epochs`` with ``model.fit``; keep the weights of the epoch with the lowest
-    validation loss (``patience`` epochs without improvement stop early; 0: never).
+        listener: Listener, stop_event: threading.Event,
+        transform: Callable[[Any, Any, int], Any] | None = None) -> StageResult:
+    """Train for up to ``epochs``; keep the weights of the epoch with the lowest validation loss.
 
-    ``train_batches(epoch)`` yields ``(x, labels)`` for 1-based ``epoch``. Raises
-    :class:`StopRequested` within a batch of the stop event being set, :class:`TrainingError` on a
-    NaN loss, and whatever a batch source raised (a DataError naming a broken file) as itself.
+    ``train_batches(epoch)`` yields ``(x, labels)``; ``transform(x, labels, global_step)`` may replace
+    a batch's inputs before the step (adversarial training). Raises :class:`StopRequested` within a
+    batch of the stop event being set, and :class:`TrainingError` on a NaN loss.
     """
     result = StageResult(history={"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [],
                                   "learning_rate": [], "seconds": []})
-    stopper = None
-    if val_batches is not None:  # patience 0 (off) can never be reached: only the best weights are kept
-        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience or epochs + 1,
-                                                restore_best_weights=True)
-    events = _Events(trainer, result, phase, epochs, steps_per_epoch, clock, listener, stop_event, stopper)
-    feeder = _Feeder()
-    train = trainer.dataset(lambda: train_batches(events.epoch), feeder, steps_per_epoch)
-    val = None
-    if val_batches is not None:  # a sized source (image batches) gives its length; a generator does not
-        val = trainer.dataset(val_batches, feeder, getattr(val_batches(), "__len__", lambda: None)())
+    best_loss, best_state, waited = math.inf, None, 0
+    global_step = 0
     clock.begin(phase)
-    try:
-        trainer.fitted.fit(train, validation_data=val, epochs=epochs, verbose=0, shuffle=False,
-                           callbacks=[c for c in (stopper, events) if c is not None])
-    except tf.errors.OpError:
-        if feeder.error is not None:
-            raise feeder.error from None
-        raise
-    finally:
-        # TensorFlow keeps a from_generator dataset's generator after the dataset is gone; emptied
-        # here, it no longer holds the model, its data and the run (measured: bench/bench_train.py).
-        feeder.sources.clear()
+    for epoch in range(1, epochs + 1):
+        started = time.monotonic()
+        loss_sum = correct = 0.0
+        seen = 0
+        for step, (x, y) in enumerate(train_batches(epoch), start=1):
+            if stop_event.is_set():
+                raise StopRequested
+            y = tf.cast(y, tf.int32)
+            if transform is not None:
+                x = transform(x, y, global_step)
+            loss, right = trainer.train_step(x, y)
+            global_step += 1
+            n = int(tf.shape(y)[0])
+            batch_loss = float(loss)
+            _check_finite(batch_loss, phase, epoch, step, trainer.learning_rate)
+            loss_sum += batch_loss * n
+            correct += float(right)
+            seen += n
+            clock.step()
+            elapsed = time.monotonic() - started
+            listener.on_batch(clock.stamp({
+                "kind": "batch", "phase": phase, "epoch": epoch, "epochs": epochs, "step": step,
+                "steps": steps_per_epoch, "batch_loss": batch_loss, "loss": loss_sum / seen,
+                "accuracy": correct / seen, "images_per_second": seen / elapsed if elapsed > 0 else None,
+            }))
+        if stop_event.is_set():
+            raise StopRequested
+        val_loss, val_accuracy = trainer.evaluate(val_batches(), stop_event) if val_batches else (None, None)
+        clock.resume()  # validation time is not a training step
+        history = result.history
+        history["loss"].append(loss_sum / max(seen, 1))
+        history["accuracy"].append(correct / max(seen, 1))
+        history["val_loss"].append(val_loss)
+        history["val_accuracy"].append(val_accuracy)
+        history["learning_rate"].append(trainer.learning_rate)
+        history["seconds"].append(time.monotonic() - started)
+        result.epochs_run = epoch
+        improved = val_loss is None or (math.isfinite(val_loss) and val_loss < best_loss)
+        if improved:
+            waited, result.best_epoch = 0, epoch
+            if val_loss is not None:
+                best_loss, best_state = val_loss, trainer.snapshot()
+        else:
+            waited += 1
+        early = bool(patience) and waited >= patience and epoch < epochs
+        listener.on_epoch(clock.stamp({
+            "kind": "epoch", "phase": phase, "epoch": epoch, "epochs": epochs, "loss": history["loss"][-1],
+            "accuracy": history["accuracy"][-1], "val_loss": val_loss, "val_accuracy": val_accuracy,
+            "learning_rate": history["learning_rate"][-1], "seconds": history["seconds"][-1],
+            "best": improved, "early_stopping": early,
+        }))
+        if early:
+            result.stopped_early = True
+            break
     clock.finish(phase)
+    if best_state is not None and val_batches is not None:
+        trainer.restore(best_state)
     return result
