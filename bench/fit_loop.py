@@ -23,8 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.train import loop as hand_written
 from core.train.events import Clock, Listener
-from core.train.loop import StageResult, StopRequested, TrainingError
+from core.train.loop import StageResult, StopRequested, TrainingError, _check_finite
 
 Batches = Iterable[tuple[Any, Any]]
 # Batch sources have no length: Keras learns an epoch's length by reaching its end, and says so once.
@@ -150,30 +151,9 @@ class Trainer:
         dataset = tf.data.Dataset.from_generator(generate, output_signature=(self.x_spec, self.y_spec))
         return dataset if steps is None else dataset.apply(tf.data.experimental.assert_cardinality(steps))
 
-    def predict(self, batches: Batches, stop_event: threading.Event | None = None,
-                on_batch: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Logits ``(N, C)`` and labels ``(N,)`` for every batch, in inference mode."""
-        logits, labels = [], []
-        for x, y in batches:
-            if stop_event is not None and stop_event.is_set():
-                raise StopRequested
-            logits.append(self.logits_step(tf.cast(x, tf.float32)).numpy())
-            labels.append(np.asarray(y, np.int32))
-            if on_batch is not None:
-                on_batch()
-        if not logits:
-            return np.zeros((0, 0), np.float32), np.zeros((0,), np.int32)
-        return np.concatenate(logits), np.concatenate(labels)
-
-    def evaluate(self, batches: Batches, stop_event: threading.Event | None = None) -> tuple[float, float]:
-        """Mean plain cross-entropy (no smoothing, no class weights) and accuracy over ``batches``."""
-        logits, labels = self.predict(batches, stop_event)
-        if not len(labels):
-            return float("nan"), float("nan")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = -log_probs[np.arange(len(labels)), labels].mean()
-        return float(loss), float((logits.argmax(axis=1) == labels).mean())
+    # Inference is the same as the hand-written loop's (it uses only ``logits_step``).
+    predict = hand_written.Trainer.predict
+    evaluate = hand_written.Trainer.evaluate
 
 
 class _Feeder:
@@ -190,13 +170,6 @@ class _Feeder:
         except Exception as exc:
             self.error = exc
             raise
-
-
-def _check_finite(loss: float, phase: str, epoch: int, step: int, learning_rate: float) -> None:
-    if not math.isfinite(loss):
-        raise TrainingError(f"The training loss became {loss} in {phase}, epoch {epoch}, batch {step}; the "
-                            f"learning rate ({learning_rate:g}) is probably too high for this data. Lower it "
-                            "and train again.")
 
 
 class _Events(keras.callbacks.Callback):
