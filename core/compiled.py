@@ -130,7 +130,11 @@ def forward(model: keras.Model, defence: Any = None) -> Callable[[tf.Tensor], tf
 
 
 def attack_fn(model: keras.Model, attack: Any, defence: Any = None, bpda: bool = True) -> Callable:
-    """Compiled ``(x, label, direction, dyn, rng) -> adversarial x`` for a ``core.attacks`` attack.
+    """Compiled ``(x, start, label, direction, dyn, rng) -> adversarial x`` for a ``core.attacks`` attack.
+
+    ``x`` is the clean batch (what the eps-ball is around), ``start`` where the steps begin (``x``, or
+    where the previous run of an iterative attack stopped, so long attacks run in chunks with progress
+    between them).
 
     ``direction`` is +1 to increase the loss of ``label`` (untargeted) or -1 to decrease it (targeted);
     ``dyn`` holds the attack's numeric parameters as scalar tensors, so a robustness curve over many
@@ -156,12 +160,12 @@ def attack_fn(model: keras.Model, attack: Any, defence: Any = None, bpda: bool =
 
         dyn_spec = {k: tf.TensorSpec([], tf.int32 if isinstance(v, int) else tf.float32)
                     for k, v in dyn_values.items()}
-        signature = [input_spec(model), INDEX_SPEC, tf.TensorSpec([], tf.float32), dyn_spec,
+        signature = [input_spec(model), input_spec(model), INDEX_SPEC, tf.TensorSpec([], tf.float32), dyn_spec,
                      tf.TensorSpec([2], tf.int32)]
 
         @tf.function(input_signature=signature)
-        def run(x, label, direction, dyn, rng):
-            return attack._graph(loss_gradient, x, label, direction, dyn, rng)
+        def run(x, start, label, direction, dyn, rng):
+            return attack._graph(loss_gradient, x, start, label, direction, dyn, rng)
 
         return run
 

@@ -169,3 +169,24 @@ def test_the_before_chart_is_the_explain_pages_top_k_chart(at):
     np.testing.assert_allclose(before["data"][0]["x"], explain["data"][0]["x"], atol=1e-6)
     assert before["data"][0]["text"] == explain["data"][0]["text"]
     assert before["layout"]["title"]["text"] == "Top predictions before"
+
+
+def test_a_long_pgd_shows_its_steps_while_it_runs(at, monkeypatch):
+    """Past the page's wait, PGD goes on in the background and its bar counts the steps."""
+    import time
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    at.number_input(key="attack_pgd_steps").set_value(60)
+    at.number_input(key="attack_pgd_eps").set_value(3.0)  # settings no other test ran
+    at.button(key=RUN).click().run()
+    seen = []
+    for _ in range(400):
+        seen += [b.proto.text for b in at.get("progress")]
+        if any(m.value.startswith("**After:**") for m in at.markdown):
+            break
+        time.sleep(0.25)
+        at.run()
+    assert not at.exception and not at.error, at.exception
+    steps = [t for t in seen if t.startswith("Running PGD: PGD (projected gradient steps): step ")]
+    assert steps and all(" of 60" in t for t in steps), seen
+    assert not at.get("progress")

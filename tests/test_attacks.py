@@ -446,3 +446,20 @@ def test_compiled_cache_is_bounded_and_reused(cnn, test_set):
     assert compiled.cache_size() <= compiled.MAX_ENTRIES
     attacks.clear_cache()
     assert compiled.cache_size() == 0
+
+
+def test_a_long_pgd_reports_its_steps_and_gives_the_same_images_in_chunks():
+    """With a progress listener PGD runs 10 steps at a time, continuing from where it stopped: the
+    adversarial images equal the single-run ones, and every chunk is reported (fraction up to 1)."""
+    cnn = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255.0),
+                            keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(3), keras.layers.Softmax()])
+    x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    pgd = attacks.create_attack("pgd", eps=8.0, steps=25, seed=3)
+    whole = pgd.generate(cnn, x, labels=[0, 1, 2])
+    heard = []
+    chunked = pgd.generate(cnn, x, labels=[0, 1, 2], progress=lambda f, t: heard.append((f, t)))
+    np.testing.assert_allclose(chunked.adversarial, whole.adversarial, atol=1e-4)
+    assert [t for _, t in heard] == [f"PGD (projected gradient steps): step {n} of 25" for n in (10, 20, 25)]
+    assert [f for f, _ in heard] == sorted(f for f, _ in heard) and heard[-1][0] == 1.0
+    assert np.abs(chunked.adversarial - x).max() <= 8.0 + 1e-4

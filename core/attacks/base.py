@@ -20,8 +20,10 @@ from core.attacks.defences import Defence
 from core.attacks.result import AttackResult
 from core.errors import ParameterError
 from core.params import Configurable, Param
+from core.progress import Progress, report
 from core.zoo.loaded import LoadedModel, as_loaded
 
+PROGRESS_STEPS = 10  # steps of an iterative attack between two progress reports (when someone listens)
 EPS_PARAM = Param("eps", float, 8.0, "largest change of any pixel (L-infinity), in 0..255 pixel levels",
                   min=0.0, max=255.0, unit="pixels", label="epsilon (pixel levels, of 255)")
 
@@ -114,16 +116,22 @@ class Attack(Configurable):
         return self.params["eps"]
 
     # -- hooks -------------------------------------------------------------------------------------
-    def _graph(self, loss_gradient, x: tf.Tensor, label: tf.Tensor, direction: tf.Tensor,
+    def _graph(self, loss_gradient, x: tf.Tensor, start: tf.Tensor, label: tf.Tensor, direction: tf.Tensor,
                dyn: dict[str, tf.Tensor], rng: tf.Tensor) -> tf.Tensor:
         """The attack in TensorFlow ops. It may read from ``self.params`` only the ``static_params``
         (the compiled graph is shared by attacks that differ in the others); numbers come in ``dyn``.
-        ``loss_gradient(x, label)`` is the gradient of the summed cross-entropy with respect to ``x``."""
+        ``loss_gradient(x, label)`` is the gradient of the summed cross-entropy with respect to ``x``;
+        ``start`` is where an iterative attack's steps begin (``x`` unless it runs in chunks)."""
         raise NotImplementedError
 
     def _dynamic_values(self) -> dict[str, int | float]:
         """Numeric parameters passed to the graph as scalar tensors (automatic values resolved)."""
         return {"eps": self.eps}
+
+    def chunks(self, every: int) -> list[dict[str, int]]:
+        """How the attack runs in pieces with progress between them: overrides of its dynamic values,
+        one dict per piece (an iterative attack splits its steps); one piece by default."""
+        return [{}]
 
     def _static_key(self) -> tuple:
         return tuple((name, self.params[name]) for name in self.static_params)
@@ -152,12 +160,13 @@ class Attack(Configurable):
         return tf.cast(labels, tf.int32)
 
     def _run(self, model: keras.Model, x: tf.Tensor, label: tf.Tensor, targeted: bool,
-             defence: Defence | None, bpda: bool, batch_index: int = 0) -> tf.Tensor:
+             defence: Defence | None, bpda: bool, batch_index: int = 0, start: tf.Tensor | None = None,
+             overrides: dict[str, int] | None = None) -> tf.Tensor:
         fn = compiled.attack_fn(model, self, defence, bpda)
-        dyn = {k: tf.constant(v, tf.int32 if isinstance(v, int) else tf.float32)
-               for k, v in self._dynamic_values().items()}
+        values = {**self._dynamic_values(), **(overrides or {})}
+        dyn = {k: tf.constant(v, tf.int32 if isinstance(v, int) else tf.float32) for k, v in values.items()}
         rng = tf.constant([self.params.get("seed", 0), batch_index], tf.int32)
-        return fn(x, label, tf.constant(-1.0 if targeted else 1.0), dyn, rng)
+        return fn(x, x if start is None else start, label, tf.constant(-1.0 if targeted else 1.0), dyn, rng)
 
     def perturb(self, model: Any, images: Any, labels: Any = None, target: Any = None,
                 defence: Defence | None = None, bpda: bool = True, batch_size: int = 32) -> Any:
@@ -179,35 +188,52 @@ class Attack(Configurable):
 
     def iter_batches(self, model: Any, x: np.ndarray, label: np.ndarray, targeted: bool = False,
                      defence: Defence | None = None, bpda: bool = True,
-                     batch_size: int = 32) -> Iterator[tuple[slice, np.ndarray]]:
+                     batch_size: int = 32, progress: Progress | None = None) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(rows, adversarial rows)`` batch by batch, for checked pixels ``x`` and int ``label``
-        (so that callers such as robustness curves never hold every adversarial image at once)."""
+        (so that callers such as robustness curves never hold every adversarial image at once).
+
+        With ``progress(fraction, text)`` (:mod:`core.progress`) an iterative attack runs its steps in
+        chunks (the same result) and reports after each."""
         check_batch_size(batch_size)
         net, lock = keras_model(model), as_loaded(model).lock
-        for b, start in enumerate(range(0, len(x), batch_size)):
-            rows = slice(start, start + batch_size)
-            with lock:  # the model's lock, per batch: never held across the yield
-                adversarial = self._run(net, tf.constant(x[rows]), tf.constant(label[rows]), targeted, defence,
-                                        bpda, batch_index=b).numpy()
-            yield rows, adversarial
+        pieces = self.chunks(PROGRESS_STEPS) if progress is not None else [{}]
+        batches = range(0, len(x), batch_size)
+        for b, first in enumerate(batches):
+            rows = slice(first, first + batch_size)
+            clean, labels = tf.constant(x[rows]), tf.constant(label[rows])
+            adversarial, done = clean, 0
+            for piece in pieces:
+                with lock:  # the model's lock, per piece: never held across a report or the yield
+                    adversarial = self._run(net, clean, labels, targeted, defence, bpda, batch_index=b,
+                                            start=adversarial, overrides=piece)
+                done += piece.get("steps", 1)
+                if progress is not None:
+                    total = sum(p.get("steps", 1) for p in pieces)
+                    report(progress, (b + done / total) / len(batches),
+                           f"{self.title}: step {done} of {total}"
+                           + (f", batch {b + 1} of {len(batches)}" if len(batches) > 1 else ""))
+            yield rows, adversarial.numpy()
 
     def _perturb_array(self, net: keras.Model, x: np.ndarray, label: np.ndarray, targeted: bool,
-                       defence: Defence | None, bpda: bool, batch_size: int) -> np.ndarray:
-        outs = [adv for _, adv in self.iter_batches(net, x, label, targeted, defence, bpda, batch_size)]
+                       defence: Defence | None, bpda: bool, batch_size: int,
+                       progress: Progress | None = None) -> np.ndarray:
+        outs = [adv for _, adv in self.iter_batches(net, x, label, targeted, defence, bpda, batch_size, progress)]
         return np.concatenate(outs) if outs else x.copy()
 
     def generate(self, model: Any, images: Any, labels: Any = None, target: Any = None,
-                 defence: Defence | None = None, bpda: bool = True, batch_size: int = 32) -> AttackResult:
+                 defence: Defence | None = None, bpda: bool = True, batch_size: int = 32,
+                 progress: Progress | None = None) -> AttackResult:
         """Attack ``images`` (float32 raw pixels at the model's size) and report before/after predictions.
 
-        Arguments as in :meth:`perturb`. Predictions are those of the defended classifier when a
-        defence is given. Results are deterministic for a given seed and batch size.
+        Arguments as in :meth:`perturb`; ``progress(fraction, text)`` hears of each chunk of steps.
+        Predictions are those of the defended classifier when a defence is given. Results are
+        deterministic for a given seed and batch size.
         """
         net = keras_model(model)
         x = as_pixels(images, model)
         probs_before = predict_probs(net, x, defence, batch_size)
         label = self._labels(model, len(x), labels, target, probs_before)
-        adversarial = self._perturb_array(net, x, label, target is not None, defence, bpda, batch_size)
+        adversarial = self._perturb_array(net, x, label, target is not None, defence, bpda, batch_size, progress)
         probs_after = predict_probs(net, adversarial, defence, batch_size)
         return AttackResult(method=self.name, params=dict(self.params), original=x, adversarial=adversarial,
                             labels=label, targeted=target is not None, probs_before=probs_before,

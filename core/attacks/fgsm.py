@@ -14,7 +14,7 @@ class FGSM(Attack):
     title = "FGSM (one gradient-sign step)"
     params_spec = (EPS_PARAM,)
 
-    def _graph(self, loss_gradient, x, label, direction, dyn, rng):
+    def _graph(self, loss_gradient, x, start, label, direction, dyn, rng):
         # x' = clip(x + eps * sign(grad of the loss)), towards higher loss (untargeted) or lower (targeted).
         adversarial = x + direction * dyn["eps"] * tf.sign(loss_gradient(x, label))
         return tf.clip_by_value(adversarial, 0.0, 255.0)

@@ -30,16 +30,23 @@ class PGD(Attack):
         return given if given is not None else 2.5 * self.eps / self.params["steps"]
 
     def _dynamic_values(self) -> dict[str, int | float]:
-        return {"eps": self.eps, "step_size": self.step_size, "steps": self.params["steps"]}
+        # "fresh": 1 when the steps begin at x (the random start applies), 0 when they go on from ``start``.
+        return {"eps": self.eps, "step_size": self.step_size, "steps": self.params["steps"], "fresh": 1}
 
-    def _graph(self, loss_gradient, x, label, direction, dyn, rng):
+    def chunks(self, every: int) -> list[dict[str, int]]:
+        """The steps in runs of at most ``every``, each continuing where the last stopped (same result)."""
+        steps = self.params["steps"]
+        return [{"steps": min(every, steps - done), "fresh": int(done == 0)} for done in range(0, steps, every)]
+
+    def _graph(self, loss_gradient, x, start, label, direction, dyn, rng):
         eps, step_size = dyn["eps"], dyn["step_size"]
         # The eps-ball around x intersected with valid pixels: one clip projects onto both.
         low, high = tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 255.0)
-        adversarial = x
+        adversarial = start
         if self.params["random_start"]:
             noise = tf.random.stateless_uniform(tf.shape(x), seed=rng, minval=-1.0, maxval=1.0)
-            adversarial = tf.clip_by_value(x + eps * noise, low, high)
+            adversarial = tf.cond(dyn["fresh"] > 0, lambda: tf.clip_by_value(x + eps * noise, low, high),
+                                  lambda: start)
         for _ in tf.range(dyn["steps"]):
             step = direction * step_size * tf.sign(loss_gradient(adversarial, label))
             adversarial = tf.clip_by_value(adversarial + step, low, high)

@@ -10,6 +10,7 @@ from dashboard import state
 from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
+from dashboard.components.task_status import run_in_background
 from dashboard.views.attack_compute import run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
@@ -48,12 +49,11 @@ def main() -> None:
         st.markdown(f"**Before:** {top[0]['label']} ({top[0]['prob']:.1%})")
         st.info("Set epsilon and the other parameters in the sidebar, then press **Run attack**.")
         return
-    try:
-        with st.spinner(f"Running {request.method.upper()} ..."):
-            result = run_attack(model_name, current.digest, request.method, request.params_key, request.target,
-                                _pixels=current.pixels)
-    except GlasswingError as exc:
-        st.error(str(exc))
+    # A PGD of many steps on a large model takes a while: in the background, step by step.
+    settings = (model_name, current.digest, request.method, request.params_key, request.target)
+    result = run_in_background(("attack", *settings), f"Running {request.method.upper()}",
+                               lambda progress: run_attack(*settings, _pixels=current.pixels, _progress=progress))
+    if result is None:  # still running (its bar is shown) or failed (its sentence is shown)
         return
     show_results(model_name, loaded, current, request, result)
     robustness_section(model_name, loaded, current, request, result)

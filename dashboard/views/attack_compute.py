@@ -24,6 +24,7 @@ from core.attacks import (
 )
 from core.explain.base import Explanation
 from core.images import resize_for_model
+from core.progress import Progress
 from dashboard import state
 
 
@@ -80,14 +81,22 @@ def model_pixels(model_name: str, pixels: np.ndarray) -> np.ndarray:
     return resize_for_model(pixels, state.get_model(model_name).input_size)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def run_attack(model_name: str, digest: str, method: str, params: tuple, target: int | None,
-               _pixels: np.ndarray) -> AttackOutcome:
-    """One attack on one photo: images, predictions before/after (also after 8-bit and JPEG saving)."""
+               _pixels: np.ndarray, _progress: Progress | None = None) -> AttackOutcome:
+    """One attack on one photo: images, predictions before/after (also after 8-bit and JPEG saving).
+
+    Kept in the process-wide results (the attack's progress bar is drawn by its background task)."""
+    return state.shared_results("attack", 64).get(
+        (model_name, digest, method, params, target),
+        lambda: _attack(model_name, method, params, target, _pixels, _progress))
+
+
+def _attack(model_name: str, method: str, params: tuple, target: int | None, pixels: np.ndarray,
+            progress: Progress | None) -> AttackOutcome:
     loaded = state.get_model(model_name)
     attack = create_attack(method, **dict(params))
-    x = model_pixels(model_name, _pixels)[None]
-    result = attack.generate(loaded, x, target=target)
+    x = model_pixels(model_name, pixels)[None]
+    result = attack.generate(loaded, x, target=target, progress=progress)
     rounded = result.rounded()
     # What a saved file does to the attack: PNG keeps the 8-bit pixels, JPEG re-compresses them.
     jpeg = create_defence("jpeg", quality=90).apply(rounded.astype(np.float32))
