@@ -44,7 +44,7 @@ def jobs_started() -> int:
     return job_queue().started(state.session_id())
 
 
-CLASSES = 4  # circle, square, triangle, star
+
 LESSON_RUN_PREFIX = "Lesson: "  # how the lesson finds its own jobs among the session's after a reload
 
 
@@ -96,11 +96,9 @@ def job_progress() -> None:
     if job.status == COMPLETE:
         st.session_state[ld.RUN_KEY] = snap["run_dir"]
         accuracy = float(snap["val_accuracy"] or 0.0)
-        classes = CLASSES
-        if ld.near_chance(accuracy, classes):
-            st.warning(f"Training finished, but the model is close to guessing: {accuracy:.0%} of the "
-                       f"validation images are right, where guessing gets {1 / classes:.0%}. Train again "
-                       "with more epochs (and augmentation 'none') before going on.")
+        guessing = ld.guessing_message(snap["run_dir"], job.config.data)
+        if guessing:
+            st.warning(f"Training finished, but: {guessing}")
         else:
             st.success(f"Training finished: {accuracy:.0%} of the validation images are right. "
                        "Go on to step 4.")
