@@ -91,7 +91,17 @@ def max_upload_bytes() -> int:
 
 def megabytes(size: int) -> str:
     """A size in the MB (2**20 bytes) every upload limit and message uses: "200 MB", "3.4 MB"."""
-    return f"{size / 2**20:,.1f}".removesuffix(".0") + " MB"
+    if size < 2**20 // 10:
+        return f"{size:,} bytes"
+    return f"{size / 2**20:,.1f}".removesuffix(".0") + " MB" if size % 2**20 else f"{size // 2**20:,} MB"
+
+
+def over_limit(size: int, limit: int) -> str:
+    """"X, more than the upload limit of Y" in megabytes, with the bytes when both round alike."""
+    shown = megabytes(size)
+    if shown == megabytes(limit) and not shown.endswith(" bytes"):
+        shown += f" ({size:,} bytes)"
+    return f"{shown}, more than the upload limit of {megabytes(limit)} ({UPLOAD_LIMIT_SOURCE})"
 
 
 UPLOAD_LIMIT_SOURCE = "GLASSWING_MAX_UPLOAD_MB, or the classroom file's max_upload_mb"

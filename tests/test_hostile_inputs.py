@@ -296,7 +296,7 @@ def test_upload_limit_is_enforced_for_zips_and_per_class_images(corpus, sandbox)
     from core.data.uploads import import_class_images, import_zip_bytes
 
     big = H.over_limit_png(LIMIT)
-    with pytest.raises(DataError, match=f"more than the limit of {LIMIT_MB} MB "):
+    with pytest.raises(DataError, match=f"more than the upload limit of {LIMIT_MB} MB "):
         import_zip_bytes(corpus["archives"]["over_limit.zip"].read_bytes(), SESSION)
     with pytest.raises(DataError, match="add up to"):
         import_class_images({"cats": [("big.png", big)], "dogs": [("0.png", H.png())]}, SESSION)

@@ -223,8 +223,7 @@ def _open_zip(source: str | os.PathLike | bytes | BinaryIO, limits: ArchiveLimit
         fp.seek(0)
     if size > limits.max_archive_bytes:
         raise DataError(
-            f"The archive is {config.megabytes(size)}, more than the upload limit of "
-            f"{config.megabytes(limits.max_archive_bytes)} ({config.UPLOAD_LIMIT_SOURCE})."
+            f"The archive is {config.over_limit(size, limits.max_archive_bytes)}."
         )
     try:
         return zipfile.ZipFile(fp)
