@@ -23,7 +23,9 @@ from core.progress import Progress
 
 log = logging.getLogger(__name__)
 
-WORKERS = 2  # this machine class has two cores; more threads only share them
+# Threads, not cores: the pool keeps long work off the pages' script threads, and the model's lock already
+# serialises work on one model. Several, so that two long Score-CAMs never queue everyone's Grad-CAM.
+WORKERS = 8
 KEEP = 48  # tasks remembered, running ones included; the least recently used finished ones go first
 
 
