@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core.classroom import ClassroomConfig, load_classroom
+from core.classroom import ClassroomConfig
 from core.data import sessions
 from core.explain.base import Explanation
 from core.zoo import LoadedModel, load_model
@@ -110,16 +110,35 @@ def session_id() -> str:
     return st.session_state["session_id"]
 
 
-@st.cache_resource(show_spinner=False)
 def classroom() -> ClassroomConfig:
-    """The teacher's configuration, read once per process (restart the server to change it); a model or
-    dataset it names that does not exist is an error here, before any page runs."""
+    """The teacher's configuration: core's (``core.classroom.server_classroom``, read once per process and
+    again only when a variable changes), so the pages and core's checks always agree; a model or dataset
+    it names that does not exist is an error here, before any page runs."""
+    from core.classroom import server_classroom
+
+    room = server_classroom()
+    _check_names(id(room), room)
+    return room
+
+
+def _forget_classroom() -> None:
+    """Read the configuration again on the next call (tests that change the classroom's variables)."""
+    from core.classroom import _server_classroom
+
+    _server_classroom.cache_clear()
+    _check_names.clear()
+
+
+classroom.clear = _forget_classroom  # as st.cache_resource functions have
+
+
+@st.cache_resource(show_spinner=False)
+def _check_names(room_id: int, _room: ClassroomConfig) -> None:  # once per configuration read
+    room = _room
     from core.data.catalog import list_datasets
     from core.zoo import list_models
 
-    room = load_classroom()
     room.check_names([s.name for s in list_models() if s.pretrained], [e["id"] for e in list_datasets()])
-    return room
 
 
 MAX_SESSION_IMAGES = 24  # decoded photos kept per session (the least recently used go first)

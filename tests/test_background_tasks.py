@@ -94,11 +94,13 @@ def test_the_data_page_checks_a_dataset_in_the_background(monkeypatch):
     assert task_status.LEAVE_NOTE in [c.value for c in at.caption]
     assert not [m for m in at.metric if m.label == "Usable images"]
     gate.set()
-    for _ in range(60):
+    for _ in range(240):
         at.run()
-        if [m for m in at.metric if m.label == "Usable images"]:
+        if [m for m in at.metric if m.label == "Usable images"] or at.error:
             break
-    assert {m.label: m.value for m in at.metric}["Usable images"] == "800"
+        threading.Event().wait(0.25)
+    assert not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["Usable images"] == "800", [b.proto.text for b in at.get("progress")]
     assert not at.get("progress") and not at.error
 
 

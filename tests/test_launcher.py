@@ -49,7 +49,7 @@ def test_main_serves_the_app_with_the_given_streamlit_options(monkeypatch):
     assert launcher.main(["--server.port", "8765"]) == 0
     # Served by `streamlit run`: Streamlit's REPL check (inspect.stack() over every module) is skipped.
     assert delta_generator._use_warning_has_been_displayed is True
-    assert seen["argv"] == ["streamlit", "run", str(launcher.APP), "--server.port", "8765"]
+    assert seen["argv"] == ["streamlit", "run", str(launcher.APP), *launcher.upload_cap([]), "--server.port", "8765"]
     assert launcher.APP.is_file()
     for _ in range(100):  # the warm-up thread has run (it does not block the server's start)
         if "warmed" in seen:

@@ -112,10 +112,11 @@ class TaskPool:
             if key in self._tasks and self._tasks[key].done:
                 del self._tasks[key]
 
-    def clear(self) -> None:
-        """Forget finished tasks (tests; running ones finish unseen)."""
+    def clear(self, kind: str | None = None) -> None:
+        """Forget finished tasks, or those whose key starts with ``kind`` (tests; running ones finish unseen)."""
         with self._lock:
-            for key in [k for k, t in self._tasks.items() if t.done]:
+            for key in [k for k, t in self._tasks.items()
+                        if t.done and (kind is None or (isinstance(k, tuple) and k[:1] == (kind,)))]:
                 del self._tasks[key]
 
 
@@ -134,5 +135,5 @@ def forget(key: Hashable) -> None:
     _POOL.forget(key)
 
 
-def clear() -> None:
-    _POOL.clear()
+def clear(kind: str | None = None) -> None:
+    _POOL.clear(kind)
