@@ -133,6 +133,8 @@ def test_training_runs_in_the_background_to_completion_and_is_listed(colours):
         at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.get("download_button"), "no download button after the export"
+    at.button(key="train_export_go").click().run()  # pressed again: the finished export is shown again
+    assert not at.exception and at.get("download_button"), at.exception
     assert (listed[0].path / "export" / "model.keras").is_file()
     assert at.button(key=f"train_delete_{run_id}").disabled
     at.checkbox(key=f"train_delete_sure_{run_id}").check().run()

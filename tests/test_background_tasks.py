@@ -33,7 +33,7 @@ def test_a_task_reports_progress_and_its_result():
     assert task.wait(10) and task.result == 42 and task.error is None
 
 
-def test_the_same_key_is_one_task_and_a_failed_one_starts_again():
+def test_the_same_key_is_one_task_and_a_failed_one_starts_again_when_forgotten():
     pool, calls = TaskPool(workers=2), []
 
     def failing(progress):
@@ -43,6 +43,9 @@ def test_the_same_key_is_one_task_and_a_failed_one_starts_again():
     first = pool.start(("data", "x"), "Checking", failing)
     first.wait(10)
     assert first.error == "The folder has no images." and first.result is None
+    # A rerun of the page asks again: the failure stays (work that fails is not restarted in a loop) ...
+    assert pool.start(("data", "x"), "Checking", lambda p: calls.append("rerun")) is first
+    pool.forget(("data", "x"))  # ... until the person presses "Try again"
     again = pool.start(("data", "x"), "Checking", lambda p: calls.append("ok") or "fine")
     again.wait(10)
     assert again is not first and again.result == "fine" and calls == ["fail", "ok"]
@@ -148,3 +151,30 @@ def test_work_beyond_the_workers_says_how_many_are_ahead():
     assert second.text == "Waiting for a free worker (1 ahead) ..."
     gate.set()
     assert first.wait(10) and second.wait(10) and second.result == "b"
+
+
+def test_a_failed_check_keeps_its_sentence_until_try_again(monkeypatch):
+    """Reruns show the failure (they do not restart failing work); "Try again" runs it afresh."""
+    from dashboard.services import tasks
+
+    calls = []
+    real = __import__("dashboard.views.data_report", fromlist=["load_dataset"]).load_dataset
+
+    def flaky(path, progress=None):
+        calls.append(path)
+        if len(calls) == 1:
+            raise DataError("The dataset folder cannot be read (the disk went away).")
+        return real(path, progress)
+
+    monkeypatch.setattr("dashboard.views.data_report.load_dataset", flaky)
+    tasks.clear()
+    at = AppTest.from_string(PAGE, default_timeout=120)
+    at.session_state["data_dataset"] = "builtin:shapes"
+    at.run()
+    assert [e.value for e in at.error] == ["The dataset folder cannot be read (the disk went away)."]
+    at.run()  # a rerun, as any widget makes
+    assert len(calls) == 1 and at.error
+    (retry,) = [b for b in at.button if b.label == "Try again"]
+    retry.click().run()
+    assert not at.error and len(calls) == 2
+    assert {m.label: m.value for m in at.metric}["Usable images"] == "800"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -11,6 +13,7 @@ from core.progress import Progress
 from dashboard.services import tasks
 
 POLL_SECONDS = 1.0
+LEAVE_NOTE = "You can look at other pages meanwhile: the work goes on, and its result is here when you come back."
 
 
 def wait_seconds() -> float:
@@ -18,7 +21,6 @@ def wait_seconds() -> float:
     from core.config import env_number
 
     return env_number("GLASSWING_TASK_WAIT_SECONDS", 5.0, 0.0, 3600.0)
-LEAVE_NOTE = "You can look at other pages meanwhile: the work goes on, and its result is here when you come back."
 
 
 def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any], start: bool = True,
@@ -34,8 +36,11 @@ def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any]
     if task is None:
         return None
     task.wait(wait_seconds() if wait is None else wait)
-    if task.error is not None:
+    if task.error is not None:  # kept until the person asks again: a rerun never restarts failing work
         st.error(f"{error_prefix}: {task.error}" if error_prefix else task.error)
+        if st.button("Try again", key="task_retry_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+            tasks.forget(key)
+            st.rerun()
         return None
     if task.done:
         return task.result
@@ -56,7 +61,5 @@ def _follow(key: Hashable) -> None:
 
 
 def _seconds(task: tasks.Task) -> str:
-    import time
-
     seconds = time.monotonic() - task.started
     return f"{seconds:.0f} s" if seconds >= 2 else ""

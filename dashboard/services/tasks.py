@@ -69,13 +69,11 @@ class TaskPool:
             return task
 
     def start(self, key: Hashable, title: str, work: Callable[[Progress], Any]) -> Task:
-        """The task for ``key``: the one already running or finished, else ``work(progress)`` started now.
-
-        A task that failed is started again (the person pressed the button again: the cause may be gone).
-        """
+        """The task for ``key``: the one already running or finished (failed ones too, until
+        :meth:`forget`), else ``work(progress)`` started now."""
         with self._lock:
             task = self._tasks.get(key)
-            if task is not None and task.error is None:
+            if task is not None:
                 self._tasks.move_to_end(key)
                 return task
             ahead = sum(1 for t in self._tasks.values() if not t.done) - self._workers + 1
@@ -107,7 +105,8 @@ class TaskPool:
             del self._tasks[key]
 
     def forget(self, key: Hashable) -> None:
-        """Forget a finished task, so that the next start computes it again (its files were removed)."""
+        """Forget a finished task, so that the next start computes it again (it failed, or its files were
+        removed)."""
         with self._lock:
             if key in self._tasks and self._tasks[key].done:
                 del self._tasks[key]

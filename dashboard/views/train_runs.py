@@ -143,8 +143,9 @@ def _export(run: RunInfo, owner: str) -> None:
             from dashboard.services import tasks
 
             task = tasks.find(key)
-            if task is not None and task.done and task.error is None and not Path(task.result["path"]).exists():
-                tasks.forget(key)  # its files were removed since: export again
+            if task is not None and task.done and (task.error is not None
+                                                   or not Path(task.result["exports"][0]["path"]).exists()):
+                tasks.forget(key)  # it failed, or its files were removed since: export again
             started.add(key)
         if key not in started:
             return
