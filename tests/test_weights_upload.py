@@ -61,3 +61,19 @@ def test_failed_download_on_the_page_leaves_only_the_error(offline_resnet):
     assert len(at.get("progress")) == 0  # no "Downloading ..." bar above the error
     (error,) = at.error
     assert "--weights" in error.value and "works as soon as the file is there" in error.value
+
+
+def test_a_download_that_reports_progress_then_fails_leaves_only_the_error(offline_resnet, monkeypatch):
+    """The page's bar takes the zoo's progress(fraction, text); a download that got halfway then failed."""
+    def halfway(name, progress=None):
+        progress(0.5, "Downloading resnet50_weights.h5: 49 of 98 MB")
+        raise ModelUnavailableError("Could not download resnet50_weights.h5 (connection reset).")
+
+    monkeypatch.setattr(keras_apps, "fetch_weights", halfway)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["explain_model"] = "resnet50"
+    at.run()
+    at.button(key="explain_download").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("progress")) == 0
+    assert [e.value for e in at.error] == ["Could not download resnet50_weights.h5 (connection reset)."]

@@ -81,8 +81,7 @@ def _weights_ui(spec: ModelSpec, key: str) -> bool:
     slot = st.empty()  # the progress bar goes when the download ends, whichever way
     bar = slot.progress(0.0, text="Downloading ...")
     try:
-        fetch_weights(spec.name, lambda done, total: bar.progress(
-            min(done / total, 1.0) if total else 0.0, text=f"Downloading {done / 2**20:.0f} MB"))
+        fetch_weights(spec.name, lambda fraction, text: bar.progress(fraction, text=text))
     except GlasswingError as exc:
         slot.empty()
         st.error(str(exc))
