@@ -156,3 +156,48 @@ def test_filter_visualisation_runs_on_a_button(tiny_page):
     captions = [c for img in tiny_page.get("image") for c in img.captions]
     assert "conv2 · channel 3" in captions
     assert any("8 steps" in c.value for c in tiny_page.caption)
+
+
+def test_filter_visualisation_shows_its_steps_while_it_runs(tiny_page, monkeypatch):
+    """Longer than the page's wait: a bar with the step and the activation; the result on a later run."""
+    import threading
+
+    from dashboard.components import task_status
+    from dashboard.services import tasks
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    gate = threading.Event()
+    module = "dashboard.views.architecture_inside"
+    real = __import__(module, fromlist=["maximize_activation"]).maximize_activation
+
+    def gated(*args, progress=None, **kwargs):
+        def hold(fraction, text):  # the first step's report waits for the test
+            progress(fraction, text)
+            if text.startswith("Step 1 "):
+                gate.wait(30)
+        return real(*args, progress=hold, **kwargs)
+
+    monkeypatch.setattr(f"{module}.maximize_activation", gated)
+    tasks.clear("filter-image")
+    tiny_page.selectbox(key="architecture_filter_layer").set_value("conv2")
+    tiny_page.number_input(key="architecture_filter_channel").set_value(5)
+    tiny_page.slider(key="architecture_filter_steps").set_value(16)
+    tiny_page.button(key="FormSubmitter:architecture_filter_form-Visualise the channel").click().run()
+    for _ in range(120):
+        bars = [b.proto.text for b in tiny_page.get("progress")]
+        if any("Step 1 of 16" in b for b in bars):
+            break
+        threading.Event().wait(0.25)
+        tiny_page.run()
+    assert any(b.startswith("Gradient ascent on channel 5 of conv2: Step 1 of 16: mean activation") for b in bars), bars
+    assert task_status.LEAVE_NOTE in [c.value for c in tiny_page.caption]
+    assert "conv2 · channel 5" not in [c for img in tiny_page.get("image") for c in img.captions]
+    gate.set()
+    for _ in range(120):
+        tiny_page.run()
+        if not tiny_page.get("progress"):
+            break
+        threading.Event().wait(0.25)
+    assert not tiny_page.exception and not tiny_page.error, tiny_page.exception
+    assert "conv2 · channel 5" in [c for img in tiny_page.get("image") for c in img.captions]
+    assert any("16 steps" in c.value for c in tiny_page.caption)

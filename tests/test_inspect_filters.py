@@ -68,3 +68,25 @@ def test_parameters_are_checked(cnn):
         maximize_activation(cnn, "conv2", 0, time_budget=0)
     with pytest.raises(ParameterError, match="spatial"):
         maximize_activation(cnn, "logits", 0)
+
+
+def test_progress_names_each_step_and_reaches_the_end(cnn):
+    heard: list[tuple[float, str]] = []
+    result = maximize_activation(cnn, "conv2", 4, steps=6, size=32, time_budget=60,
+                                 progress=lambda f, t: heard.append((f, t)))
+    assert heard[0] == (0.0, "Compiling the gradient step for conv2 (once per layer and size)")
+    steps = heard[1:]
+    assert [t.split(":")[0] for _, t in steps] == [f"Step {k} of 6" for k in range(1, 7)]
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[-1][0] == 1.0
+    # Each step's text carries the activation the result records for it.
+    assert [t.split("activation ")[1] for _, t in steps] == [f"{s:.3g}" for s in result.scores]
+
+
+def test_progress_follows_the_time_budget_when_it_ends_the_run(cnn):
+    maximize_activation(cnn, "conv2", 1, steps=1, size=64)  # compiled already: the budget is all stepping
+    heard: list[float] = []
+    result = maximize_activation(cnn, "conv2", 1, steps=500, size=64, time_budget=0.2,
+                                 progress=lambda f, t: heard.append(f))
+    assert result.stopped_by_budget
+    # The bar moves with the budget used (not 8 of 500 steps), and never goes back.
+    assert heard == sorted(heard) and heard[-1] > 0.5

@@ -29,6 +29,7 @@ from core import compiled
 from core.errors import ParameterError
 from core.explain.layers import LayerRef, resolve_layer
 from core.inspect.activations import activation_model
+from core.progress import Progress, report
 from core.zoo.loaded import as_loaded
 
 MAX_STEPS = 512
@@ -99,11 +100,12 @@ def _build_step(model: keras.Model, ref: LayerRef, shape: tuple[int, int]):
 
 def maximize_activation(loaded_or_model: Any, layer: str, channel: int, steps: int = 48, size: int = 112,
                         time_budget: float = 4.0, seed: int = 0, step_size: float = 6.0, jitter: int = 4,
-                        decay: float = 0.01) -> FilterImage:
+                        decay: float = 0.01, progress: Progress | None = None) -> FilterImage:
     """An image that makes ``channel`` of ``layer`` fire strongly.
 
     ``size`` caps the longer side of the image (never above the model's input); ``step_size`` is in
-    pixel values (0..255) per step; ``jitter`` is the largest random shift in pixels.
+    pixel values (0..255) per step; ``jitter`` is the largest random shift in pixels. ``progress`` hears
+    of each step; its fraction is the larger of the steps done and the time budget used.
     """
     handle = as_loaded(loaded_or_model)
     model, lock = handle.model, handle.lock
@@ -127,16 +129,22 @@ def maximize_activation(loaded_or_model: Any, layer: str, channel: int, steps: i
         scores: list[float] = []
         begin = start = time.perf_counter()
         stopped = False
+        report(progress, 0.0, f"Compiling the gradient step for {ref.name} (once per layer and size)")
         for k in range(int(steps)):
             shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32)
             x, score = step(x, tf.constant(int(channel)), tf.constant(shift), tf.constant(float(step_size)),
                             tf.constant(float(decay)))
             scores.append(float(score))
+            used = 0.0
             if k == 0:
                 start = time.perf_counter()  # the first call compiles (once per layer): not in the budget
-            elif time.perf_counter() - start > time_budget and k + 1 < steps:
-                stopped = True
-                break
+            else:
+                used = time.perf_counter() - start
+                if used > time_budget and k + 1 < steps:
+                    stopped = True
+                    break
+            report(progress, max((k + 1) / steps, used / time_budget),
+                   f"Step {k + 1} of {steps}: mean activation {scores[-1]:.3g}")
     image = np.clip(x.numpy()[0] + 0.5, 0, 255).astype(np.uint8)
     return FilterImage(layer=ref.name, channel=int(channel), image=image, scores=scores, steps=len(scores),
                        seconds=time.perf_counter() - begin, stopped_by_budget=stopped)

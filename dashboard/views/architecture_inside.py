@@ -13,7 +13,9 @@ from core.images import resize_for_model
 from core.inspect.activations import feature_maps, grid
 from core.inspect.filters import MAX_STEPS, FilterImage, maximize_activation
 from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, region_path
+from core.progress import Progress
 from dashboard import state
+from dashboard.components.task_status import run_in_background
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
 
@@ -36,10 +38,9 @@ def _model_input(page_model: PageModel, image: SessionImage | None) -> np.ndarra
 
 # ---- feature maps ---------------------------------------------------------------------------------
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _feature_grid(model_name: str, digest: str, layer: str, top: int, _pixels: np.ndarray) -> dict:
+def _feature_grid(model_name: str, layer: str, top: int, pixels: np.ndarray) -> dict:
     loaded = state.get_model(model_name)
-    maps = feature_maps(loaded, _pixels, layer, top=top)
+    maps = feature_maps(loaded, pixels, layer, top=top)
     return {"grid": grid(maps, cols=8, tile=96), "shape": maps.shape,
             "channels": [(c.index, c.mean, c.max) for c in maps.channels], "layer": maps.layer}
 
@@ -61,11 +62,11 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
     if image is None:
         st.info("Choose a photo at the top of the page.")
         return
-    try:
-        with st.spinner("Computing feature maps ..."):
-            result = _feature_grid(page_model.name, image.digest, layer, top, _pixels=image.pixels)
-    except GlasswingError as exc:
-        st.error(str(exc))
+    # Quick once compiled; the first look at a deep layer compiles its sub-model, shown with its progress.
+    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top),
+                               f"Computing the feature maps of {layer}",
+                               lambda progress: _feature_grid(page_model.name, layer, top, image.pixels))
+    if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
     h, w, c = result["shape"]
     st.markdown(f"**{result['layer']}**: {c} channels of {h} x {w} for *{image.name}*")
@@ -104,9 +105,8 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
     c1, c2 = st.columns(2)
     row = c1.slider("Row in the feature map", 0, h - 1, h // 2, key="architecture_rf_row") if h > 1 else 0
     col = c2.slider("Column in the feature map", 0, w - 1, w // 2, key="architecture_rf_col") if w > 1 else 0
-    try:
-        with st.spinner("Tracing the region through the graph ..."):
-            path, field = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
+    try:  # a walk over the graph: milliseconds
+        path, field = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
     except GlasswingError as exc:
         st.error(str(exc))
         return
@@ -135,10 +135,11 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
 
 # ---- filter visualisation -------------------------------------------------------------------------
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: int) -> FilterImage:
+def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: int,
+                  progress: Progress) -> FilterImage:
     loaded = state.get_model(model_name)
-    return maximize_activation(loaded, layer, channel, steps=steps, size=size, time_budget=FILTER_TIME_BUDGET)
+    return maximize_activation(loaded, layer, channel, steps=steps, size=size, time_budget=FILTER_TIME_BUDGET,
+                               progress=progress)
 
 
 def filters_ui(page_model: PageModel, data: dict) -> None:
@@ -172,11 +173,9 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
     if not request or request[0] != page_model.name:
         st.info("Choose a layer and channel, then press the button (a few seconds on a CPU).")
         return
-    try:
-        with st.spinner("Gradient ascent on the input ..."):
-            result = _filter_image(*request)
-    except GlasswingError as exc:
-        st.error(str(exc))
+    result = run_in_background(("filter-image", *request), f"Gradient ascent on channel {request[2]} of {request[1]}",
+                               lambda progress: _filter_image(*request, progress=progress))
+    if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
     left, right = st.columns(2)
     with left:
