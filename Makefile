@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	@bash scripts/system-packages.sh
 	$(PY) -m ruff check core dashboard tests bench
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check core dashboard tests bench
