@@ -562,6 +562,8 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["trust", "--model", "{model}", "--tolerance", "-1", "{img}"], "--tolerance"),
     (["trust", "--model", "{model}", "--tolerance", "x", "{img}"], "--tolerance"),
     (["trust", "--model", "{model}", "--limit", "0", "--data", "{ds}"], "--limit"),
+    (["trust", "--model", "{model}", "--curves", "0", "--data", "{ds}"], "--curves"),
+    (["trust", "--model", "{model}", "--data", "{ds}", "--split", "nope"], "Unknown split 'nope'"),
     (["trust", "--model", "{model}", "--data", "{missing}"], "No such dataset"),
     (["trust", "--model", "{model}", "--data", "{ds}", "{img}"], "not both"),
     # issue 16: names the system refuses, numbers Python refuses to parse, files that never end
@@ -584,7 +586,6 @@ NONSENSE: list[tuple[list[str], str]] = [
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {
     ("runs", "--root"): "any folder may hold runs; a file there lists none (reported, not an error yet)",
-    ("trust", "--split"): "only datasets with ground-truth masks reach the split check",
 }
 
 

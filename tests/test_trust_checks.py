@@ -231,3 +231,85 @@ def test_shortcut_report_runs_on_a_small_shortcut_dataset(trained):
     assert len(report.examples) == 2 and report.examples[0]["heatmap"].shape == (SIZE, SIZE)
     assert "accuracy_drop" in report.to_json() and report.reading()
     assert shortcut_config(epochs=3).validate().data == "shapes-shortcut"
+
+
+def test_method_table_ranks_methods_against_a_random_map(trained, held_out):
+    from core.trust.faithfulness import deletion_insertion, random_heatmap
+    from core.trust.table import method_table
+    from core.zoo.loaded import LoadedModel
+
+    images, labels, _ = held_out
+    loaded = LoadedModel("test", trained, (SIZE, SIZE), list(shapes.SHAPE_CLASSES), "conv3", "a test model")
+    seen = []
+    table = method_table(loaded, images[:4], labels[:4], ["gradcam", "saliency"], steps=8,
+                         progress=lambda f, text: seen.append((f, text)))
+    assert sorted(r.method for r in table.rows) == ["gradcam", "random", "saliency"]
+    assert [r.score for r in table.rows] == sorted((r.score for r in table.rows), reverse=True)
+    # The means are the per-image numbers, recomputed here one heatmap at a time.
+    from core.explain import explain
+
+    exps = explain(trained, images[:4], "gradcam", layer="conv3", target=[int(v) for v in labels[:4]])
+    curves = [deletion_insertion(trained, im, e.heatmap, int(t), "blur", 8)
+              for im, e, t in zip(images[:4], exps, labels[:4], strict=True)]
+    row = table.row("gradcam")
+    assert row.images == 4
+    assert row.deletion == pytest.approx(np.mean([c.deletion_auc / c.deletion[0] for c in curves]), abs=1e-5)
+    assert row.average_drop == pytest.approx(100 * np.mean([max(0, c.deletion[0] - c.shown) / c.deletion[0]
+                                                            for c in curves]), abs=1e-3)
+    reference = [deletion_insertion(trained, im, random_heatmap((SIZE, SIZE), seed=n), int(t), "blur", 8)
+                 for n, (im, t) in enumerate(zip(images[:4], labels[:4], strict=True))]
+    assert table.row("random").score == pytest.approx(np.mean([c.relative_insertion - c.relative_deletion
+                                                               for c in reference]), abs=1e-5)
+    better = [r.method for r in table.rows if r.method != "random" and r.score > table.row("random").score]
+    assert table.recommended == (better[0] if better else None)
+    assert (table.recommended or "No method") in table.reason
+    assert seen and seen[-1][0] < 1 and all(0 <= f <= 1 for f, _ in seen)
+    assert any("Explaining images 1 to 4 of 4 with saliency" in text for _, text in seen)
+    with pytest.raises(ParameterError, match="4 images but 3 classes"):
+        method_table(loaded, images[:4], labels[:3], ["gradcam"])
+
+
+def test_recommendation_says_when_nothing_beats_random():
+    from core.trust.faithfulness import Curves
+    from core.trust.table import MethodRow, _recommend
+
+    def row(name, deletion):
+        fractions = np.linspace(0, 1, 3)
+        return MethodRow(name, [Curves(0, "blur", fractions, np.array([1.0, deletion, 0.0]),
+                                       np.array([0.0, 0.5, 1.0]), 1.0, 0.5)])
+
+    rows = [row("random", 0.1), row("gradcam", 0.9)]
+    assert _recommend(rows, rows[0], 1) == (None, pytest.approx(_recommend(rows, rows[0], 1)[1]))
+    assert "No method beats a random map on 1 image" in _recommend(rows, rows[0], 1)[1]
+    rows = [row("gradcam", 0.1), row("saliency", 0.3), row("random", 0.9)]
+    method, reason = _recommend(rows, rows[2], 5)
+    assert method == "gradcam" and "next is saliency" in reason and "on 5 images" in reason
+
+
+def test_cli_method_table_on_a_dataset_with_and_without_masks(saved_model, capsys, tmp_path):
+    from PIL import Image
+
+    from core.data import builtin
+
+    folder = builtin.materialise("shapes", image_size=SIZE, per_class=10)
+    code, out, err = _cli(["trust", "--model", str(saved_model), "--data", str(folder), "--method", "all",
+                           "--curves", "2", "--steps", "4", "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    from core.explain import method_names
+
+    assert sorted(r["method"] for r in report["methods"]) == sorted([*method_names(), "random"])
+    assert report["curve_images"] == 2 and report["images"] == 8
+    assert {"relative_deletion", "relative_insertion", "average_drop", "increase_in_confidence"} <= set(
+        report["methods"][0])
+    assert "scores" in report and report["recommended"]["reason"]
+    # A folder of the user's own photos has no masks: the table still comes, and says so.
+    plain = tmp_path / "plain"
+    for label, name in enumerate(shapes.SHAPE_CLASSES):
+        (plain / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(shapes.render_shape(label, SIZE, 0, 100 + i)[0]).save(plain / name / f"{i}.png")
+    code, out, err = _cli(["trust", "--model", str(saved_model), "--data", str(plain), "--split", "all",
+                           "--method", "gradcam,saliency", "--curves", "3", "--steps", "4"], capsys)
+    assert code == 0, err
+    assert "no ground-truth masks" in out and "Recommended:" in out and "Avg Drop" in out

@@ -141,3 +141,31 @@ def test_a_pause_runs_before_every_batch_and_is_not_counted(region_model, bright
     np.testing.assert_array_equal(paused.deletion, plain.deletion)
     np.testing.assert_array_equal(paused.insertion, plain.insertion)
     assert paused.ms <= wall_ms - 50.0 * len(calls) + 1.0  # the time spent paused is left out
+
+
+def test_average_drop_and_increase_in_confidence_match_an_oracle(region_model, bright_corner):
+    """Chattopadhyay et al.'s definitions, computed independently: predict on image * (map / max)."""
+    def prob(image):
+        return float(region_model.predict(image[None], verbose=0)[0, 0])
+
+    clean = prob(bright_corner)
+    for heat in (_region_heatmap() * 0.5, 1.0 - _region_heatmap(), np.full((SIZE, SIZE), 0.3, np.float32)):
+        curves = deletion_insertion(region_model, bright_corner, heat, 0, "black", steps=8)
+        shown = prob(bright_corner * (heat / heat.max())[..., None])
+        assert curves.clean == pytest.approx(clean, abs=1e-6)
+        assert curves.shown == pytest.approx(shown, abs=1e-5)
+        assert curves.drop == pytest.approx(max(0.0, clean - shown) / clean, abs=1e-5)
+        assert curves.increase == (shown > clean)
+        assert curves.relative_deletion == pytest.approx(np.trapezoid(curves.deletion, curves.fractions) / clean)
+        assert curves.relative_insertion == pytest.approx(np.trapezoid(curves.insertion, curves.fractions) / clean)
+    # The corner kept at full brightness keeps the class; the inverted map blacks the corner out.
+    kept = deletion_insertion(region_model, bright_corner, _region_heatmap(), 0, "black", steps=8)
+    dropped = deletion_insertion(region_model, bright_corner, 1.0 - _region_heatmap(), 0, "black", steps=8)
+    assert kept.drop < 0.01 and dropped.drop > 0.5
+    # An all-zero map shows nothing: the black image's probability.
+    empty = deletion_insertion(region_model, bright_corner, np.zeros((SIZE, SIZE), np.float32), 0, "black", 4)
+    assert empty.shown == pytest.approx(prob(np.zeros_like(bright_corner)), abs=1e-5)
+    slow = naive_curves(region_model, bright_corner, _region_heatmap(), 0, "black", 8)
+    assert slow.shown == pytest.approx(kept.shown, abs=1e-5)
+    row = kept.to_json()
+    assert {"clean_prob", "relative_deletion", "relative_insertion", "shown_prob", "drop", "increase"} <= set(row)

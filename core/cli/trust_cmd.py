@@ -2,8 +2,10 @@
 
     python -m core trust --model NAME_OR_RUN --method gradcam IMAGE... [--json]
         deletion and insertion areas of each heatmap, and the method's sanity check on each image
-    python -m core trust --model RUN --data shapes --method gradcam,saliency [--split test] [--json]
-        pointing game and energy in mask over a split of a dataset with ground-truth masks
+    python -m core trust --model RUN --data DATA --method all [--split test] [--json]
+        a method table over a split of a dataset: deletion, insertion, Average Drop and Increase in
+        Confidence on --curves images, the pointing game and energy in mask where the dataset has
+        masks, and the method to use with the reason
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trust", help="score explanations: deletion/insertion, sanity check, ground truth")
     p.add_argument("--model", default="efficientnet_lite0", help="zoo name, run folder or .keras file")
     p.add_argument("--method", default="gradcam",
-                   help="explanation method, or several separated by commas (default: gradcam)")
+                   help="explanation method, several separated by commas, or 'all' (default: gradcam)")
     p.add_argument("--layer", help="layer to explain (CAM methods; default: the model's last conv layer)")
     p.add_argument("--target", help="class index or name to explain (default: the top prediction)")
     p.add_argument("--baseline", default="blur", help="what deleted pixels become: blur, mean or black")
@@ -30,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="split to score with --data (default: test)")
     p.add_argument("--limit", type=positive_int("--limit"), default=200,
                    help="images scored with --data, balanced over classes (default: 200)")
+    p.add_argument("--curves", type=positive_int("--curves"), default=16,
+                   help="images of --data whose heatmaps get deletion/insertion and Average Drop "
+                        "(default: 16; each costs about 2 x --steps forward passes per method)")
     p.add_argument("--tolerance", type=int, default=0, help="pointing-game tolerance in pixels (default: 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("images", nargs="*", metavar="IMAGE")
@@ -37,8 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _methods(text: str) -> list[str]:
-    from core.explain import get_method
+    from core.explain import get_method, method_names
 
+    if text.strip() == "all":
+        return method_names()
     names = [m.strip() for m in text.split(",") if m.strip()]
     if not names:
         raise ParameterError("--method must name at least one explanation method.")
@@ -98,21 +105,43 @@ def _images(args: argparse.Namespace, loaded, methods: list[str]) -> int:
 
 
 def _dataset(args: argparse.Namespace, loaded, methods: list[str]) -> int:
-    from core.trust.ground_truth import score_dataset
+    from core.trust.ground_truth import load_scored_images, report_for
+    from core.trust.table import method_table
 
     target = "label" if args.target is None else args.target
     if target not in ("label", "predicted"):
         raise ParameterError("--target with --data must be 'label' (the true class) or 'predicted'.")
-    report = score_dataset(loaded, args.data, methods, split=args.split, limit=args.limit, target=target,
-                           tolerance=args.tolerance)
+    data = load_scored_images(loaded, args.data, split=args.split, limit=args.limit, need_masks=False)
+    report = report_for(data, loaded, methods, target, args.tolerance) if data.masks is not None else None
+    curves = min(args.curves, len(data.labels))
+    table = method_table(loaded, data.pixels[:curves], data.targets(target)[:curves], methods,
+                         baseline=args.baseline, steps=args.steps, layer=args.layer)
     if args.json:
-        emit_json({"model": loaded.name, **report.to_json()})
+        out = {"model": loaded.name, "dataset": data.dataset, "split": data.split, "target": target,
+               "images": len(data.labels), "curve_images": curves, "accuracy": data.accuracy}
+        if report is not None:
+            out.update(report.to_json())
+        else:
+            out["notes"] = [f"Dataset {data.dataset!r} has no ground-truth masks: the pointing game and "
+                            "energy in mask are not measured."]
+        emit_json({**out, **table.to_json()})
         return 0
-    print(f"{loaded.name} on {report.dataset}/{report.split} ({report.score(methods[0]).images} images, "
-          f"model accuracy {report.accuracy:.1%}, explaining the {report.target} class)")
-    print(f"  {'method':14s} {'pointing game':>14s} {'energy in mask':>15s}")
-    for s in report.scores:
-        pointing = f"{s.pointing:.1%}" if s.method != "uniform" else "-"
-        print(f"  {s.method:14s} {pointing:>14s} {s.energy:15.1%}")
-    print("  (centre-bias and uniform use no model: a method should beat them)")
+    print(f"{loaded.name} on {data.dataset}/{data.split} ({len(data.labels)} images, model accuracy "
+          f"{data.accuracy:.1%}, explaining the {target} class)")
+    print(f"  faithfulness on {curves} images ({args.baseline} baseline, areas relative to the clean probability)")
+    print(f"  {'method':16s} {'deletion ↓':>10s} {'insertion ↑':>11s} {'ins − del ↑':>11s} {'Avg Drop ↓':>10s} "
+          f"{'Incr Conf ↑':>11s}")
+    for r in table.rows:
+        print(f"  {r.method:16s} {r.deletion:10.3f} {r.insertion:11.3f} {r.score:11.3f} {r.average_drop:9.1f}% "
+              f"{r.increase_in_confidence:10.1f}%")
+    if report is not None:
+        print(f"  ground truth on {report.score(methods[0]).images} images")
+        print(f"  {'method':16s} {'pointing game':>14s} {'energy in mask':>15s}")
+        for s in report.scores:
+            pointing = f"{s.pointing:.1%}" if s.method != "uniform" else "-"
+            print(f"  {s.method:16s} {pointing:>14s} {s.energy:15.1%}")
+        print("  (centre-bias and uniform use no model: a method should beat them)")
+    else:
+        print("  (no ground-truth masks in this dataset: no pointing game)")
+    print(f"Recommended: {table.reason}")
     return 0

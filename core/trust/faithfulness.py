@@ -4,7 +4,13 @@ Deletion replaces the pixels with a baseline (a blurred copy, the mean colour or
 importance, most important first, and follows the probability of the explained class: a faithful
 heatmap makes it fall fast, so a *low* area under the curve is good. Insertion starts from the
 baseline and reveals pixels in the same order: a faithful heatmap makes the probability rise fast,
-so a *high* area is good.
+so a *high* area is good. Both areas are also given relative to the clean probability (the curves'
+first and last points), so a class the model is unsure of is not judged by its low raw probability.
+
+Average Drop and Increase in Confidence (Chattopadhyay et al. 2018, Grad-CAM++; the metrics of the
+Score-CAM paper and torch-cam's table) keep only what the heatmap shows: the image multiplied by the map
+(scaled to [0, 1]). Average Drop is ``max(0, clean - shown) / clean`` (lower is better), Increase in
+Confidence whether ``shown > clean`` (a dataset's share of such images: higher is better).
 
 Speed: the image, the baseline and the pixels' importance ranks go into one compiled function that
 builds every step's image inside the graph (``rank < count`` is the step's mask) and runs the model
@@ -43,6 +49,32 @@ class Curves:
     deletion: np.ndarray  # (steps + 1,) probability after removing that fraction, most important first
     insertion: np.ndarray  # (steps + 1,) probability after revealing that fraction on the baseline
     ms: float
+    shown: float = float("nan")  # probability on the image multiplied by the heatmap (Average Drop's input)
+
+    @property
+    def clean(self) -> float:
+        """Probability of ``class_index`` on the untouched image (nothing deleted yet)."""
+        return float(self.deletion[0])
+
+    @property
+    def relative_deletion(self) -> float:
+        """Deletion area over the clean probability: 0 means it falls at once, 1 that it never falls."""
+        return self.deletion_auc / max(self.clean, 1e-12)
+
+    @property
+    def relative_insertion(self) -> float:
+        """Insertion area over the clean probability: about 1 (or more) means it comes back at once."""
+        return self.insertion_auc / max(self.clean, 1e-12)
+
+    @property
+    def drop(self) -> float:
+        """This heatmap's term of Average Drop: ``max(0, clean - shown) / clean``, in [0, 1]."""
+        return max(0.0, self.clean - self.shown) / max(self.clean, 1e-12)
+
+    @property
+    def increase(self) -> bool:
+        """This heatmap's term of Increase in Confidence: the shown part alone scores higher."""
+        return bool(self.shown > self.clean)
 
     @property
     def deletion_auc(self) -> float:
@@ -62,7 +94,11 @@ class Curves:
     def to_json(self, include_curves: bool = False) -> dict:
         out = {"class_index": self.class_index, "baseline": self.baseline, "steps": len(self.fractions) - 1,
                "deletion_auc": round(self.deletion_auc, 6), "insertion_auc": round(self.insertion_auc, 6),
-               "score": round(self.score, 6), "ms": round(self.ms, 2)}
+               "score": round(self.score, 6), "clean_prob": round(self.clean, 6),
+               "relative_deletion": round(self.relative_deletion, 6),
+               "relative_insertion": round(self.relative_insertion, 6),
+               "shown_prob": round(self.shown, 6), "drop": round(self.drop, 6), "increase": self.increase,
+               "ms": round(self.ms, 2)}
         if include_curves:
             out["fractions"] = np.round(self.fractions, 6).tolist()
             out["deletion"] = np.round(self.deletion, 6).tolist()
@@ -134,6 +170,13 @@ def _compile(model: keras.Model):
     return curves
 
 
+def shown_image(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """The image multiplied by the heatmap scaled to [0, 1] (all black for an all-zero map)."""
+    peak = float(np.max(heatmap))
+    weights = np.clip(heatmap / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(heatmap)
+    return (image * weights[..., None]).astype(np.float32)
+
+
 def _inputs(model: keras.Model, image: np.ndarray, heatmap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pixels = prepare_images(model, image)
     if len(pixels) != 1:
@@ -184,9 +227,11 @@ def deletion_insertion(model: keras.Model, image: np.ndarray, heatmap: np.ndarra
         d, s = fn(image_t, base_t, ranks, tf.constant(counts[i:i + STEP_BATCH]), index_t)
         deletion.append(d.numpy())
         insertion.append(s.numpy())
+    shown = compiled.forward(model)(tf.constant(shown_image(pixels, heatmap)[None]))[0, index]
     fractions = counts / float(heatmap.size)
     return Curves(index, baseline, fractions, np.concatenate(deletion).astype(np.float64),
-                  np.concatenate(insertion).astype(np.float64), (time.perf_counter() - start - paused) * 1000.0)
+                  np.concatenate(insertion).astype(np.float64), (time.perf_counter() - start - paused) * 1000.0,
+                  float(shown))
 
 
 def naive_curves(model: keras.Model, image: np.ndarray, heatmap: np.ndarray, class_index: int | None = None,
@@ -203,9 +248,10 @@ def naive_curves(model: keras.Model, image: np.ndarray, heatmap: np.ndarray, cla
         mask = (ranks < count)[..., None]
         deletion.append(float(model(np.where(mask, base, pixels)[None], training=False)[0, index]))
         insertion.append(float(model(np.where(mask, pixels, base)[None], training=False)[0, index]))
+    shown = float(model(shown_image(pixels, heatmap)[None], training=False)[0, index])
     fractions = step_counts(heatmap.size, steps) / float(heatmap.size)
     return Curves(index, baseline, fractions, np.array(deletion), np.array(insertion),
-                  (time.perf_counter() - start) * 1000.0)
+                  (time.perf_counter() - start) * 1000.0, shown)
 
 
 def random_heatmap(shape: tuple[int, int], seed: int = 0) -> np.ndarray:

@@ -13,7 +13,7 @@ A method is only informative if it beats them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +23,11 @@ import numpy as np
 from core.errors import DataError, ParameterError
 from core.explain import explain, get_method
 from core.explain.base import peak_location
+from core.progress import Progress
 
 CENTRE = "centre-bias"
 UNIFORM = "uniform"
 BATCH = 16  # images explained per call
-Progress = Callable[[int, int, str], None]
 
 
 def _mask_for(heatmap: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -151,6 +151,67 @@ def score_arrays(model: Any, images: np.ndarray, masks: Sequence[np.ndarray], me
     return [*out, centre, uniform]
 
 
+@dataclass
+class ScoredImages:
+    """A split's images in a seeded, class-balanced order, resized to the model's input."""
+
+    dataset: str
+    split: str
+    pixels: np.ndarray  # (N, H, W, 3) raw pixels
+    labels: list[int]
+    predicted: list[int]
+    masks: list[np.ndarray] | None  # None when the dataset has no masks
+    skipped: int = 0  # images without a mask (datasets with masks)
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(np.asarray(self.predicted) == np.asarray(self.labels)))
+
+    def targets(self, target: str) -> list[int]:
+        """The class explained per image: ``label`` (the true class) or ``predicted``."""
+        return list(self.labels) if target == "label" else list(self.predicted)
+
+
+def load_scored_images(loaded: Any, source: str, split: str = "test", limit: int | None = 200, seed: int = 0,
+                       need_masks: bool = True, progress: Progress | None = None) -> ScoredImages:
+    """Open ``source`` (a folder, zip or built-in id) and load up to ``limit`` images of ``split``.
+
+    ``loaded`` is a :class:`~core.zoo.LoadedModel`; its predictions come with the images. With
+    ``need_masks`` a dataset without ground-truth masks is an error; otherwise its masks are ``None``.
+    """
+    from core.data import open_dataset
+    from core.images import load_image, resize_for_model
+
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ParameterError(f"Parameter 'limit' must be a whole number of images, 1 or more, got {limit!r}.")
+    dataset = open_dataset(source)
+    if need_masks and not dataset.has_masks:
+        raise DataError(f"Dataset {dataset.id!r} has no ground-truth masks; use a shapes dataset.")
+    items = _balanced(dataset.items(split), seed)[:limit]
+    if dataset.num_classes != loaded.num_classes:
+        raise ParameterError(f"The model has {loaded.num_classes} classes but dataset {dataset.id!r} has "
+                             f"{dataset.num_classes}; use a model trained on it.")
+    if not items:
+        raise DataError(f"Dataset {dataset.id!r} has no images in split {split!r}.")
+    pixels, masks, labels, skipped = [], [], [], 0
+    for n, item in enumerate(items, 1):
+        mask = dataset.load_mask(item) if dataset.has_masks else None
+        if dataset.has_masks and mask is None:
+            skipped += 1
+            continue
+        pixels.append(resize_for_model(load_image(item.path), loaded.input_size))
+        masks.append(mask)
+        labels.append(int(item.label))
+        if progress and (n % 20 == 0 or n == len(items)):
+            progress(n / len(items), f"Loading image {n} of {len(items)} of {dataset.id}/{split}")
+    if not pixels:
+        raise DataError(f"No image of split {split!r} in {dataset.id!r} has a mask.")
+    images = np.stack(pixels)
+    predicted = [int(p) for p in np.argmax(loaded.predict(images), axis=-1)]
+    return ScoredImages(dataset.id, split, images, labels, predicted, masks if dataset.has_masks else None,
+                        skipped)
+
+
 def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str = "test",
                   limit: int | None = 200, target: str = "label", tolerance: int = 0, seed: int = 0,
                   progress: Progress | None = None) -> GroundTruthReport:
@@ -159,39 +220,19 @@ def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str =
     ``loaded`` is a :class:`~core.zoo.LoadedModel`. Images are taken in a seeded, class-balanced order
     (every ``limit`` images cover the classes evenly) and resized to the model's input.
     """
-    from core.data import open_dataset
-    from core.images import load_image, resize_for_model
-
     if target not in ("label", "predicted"):
         raise ParameterError(f"Parameter 'target' must be 'label' or 'predicted', got {target!r}.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ParameterError(f"Parameter 'limit' must be a whole number of images, 1 or more, got {limit!r}.")
-    dataset = open_dataset(source)
-    if not dataset.has_masks:
-        raise DataError(f"Dataset {dataset.id!r} has no ground-truth masks; use a shapes dataset.")
-    if dataset.num_classes != loaded.num_classes:
-        raise ParameterError(f"The model has {loaded.num_classes} classes but dataset {dataset.id!r} has "
-                             f"{dataset.num_classes}; use a model trained on it.")
-    items = _balanced(dataset.items(split), seed)[:limit]
-    pixels, masks, labels, skipped = [], [], [], 0
-    for n, item in enumerate(items, 1):
-        mask = dataset.load_mask(item)
-        if mask is None:
-            skipped += 1
-            continue
-        pixels.append(resize_for_model(load_image(item.path), loaded.input_size))
-        masks.append(mask)
-        labels.append(item.label)
-        if progress and (n % 20 == 0 or n == len(items)):
-            progress(n, len(items), "Loading images and masks")
-    if not pixels:
-        raise DataError(f"No image of split {split!r} in {dataset.id!r} has a mask.")
-    images = np.stack(pixels)
-    predicted = np.argmax(loaded.predict(images), axis=-1)
-    accuracy = float(np.mean(predicted == np.asarray(labels)))
-    explain_for = labels if target == "label" else [int(p) for p in predicted]
-    scores = score_arrays(loaded, images, masks, methods, explain_for, tolerance)
-    return GroundTruthReport(dataset.id, split, target, tolerance, scores, skipped, accuracy)
+    data = load_scored_images(loaded, source, split, limit, seed, need_masks=True, progress=progress)
+    return report_for(data, loaded, methods, target, tolerance)
+
+
+def report_for(data: ScoredImages, loaded: Any, methods: Sequence[str], target: str = "label",
+               tolerance: int = 0) -> GroundTruthReport:
+    """The pointing game and energy in mask of ``methods`` on images already loaded (with masks)."""
+    if data.masks is None:
+        raise DataError(f"Dataset {data.dataset!r} has no ground-truth masks; use a shapes dataset.")
+    scores = score_arrays(loaded, data.pixels, data.masks, methods, data.targets(target), tolerance)
+    return GroundTruthReport(data.dataset, data.split, target, tolerance, scores, data.skipped, data.accuracy)
 
 
 def _balanced(items: list, seed: int) -> list:
