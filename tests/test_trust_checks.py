@@ -313,3 +313,43 @@ def test_cli_method_table_on_a_dataset_with_and_without_masks(saved_model, capsy
                            "--method", "gradcam,saliency", "--curves", "3", "--steps", "4"], capsys)
     assert code == 0, err
     assert "no ground-truth masks" in out and "Recommended:" in out and "Avg Drop" in out
+
+
+def _photo_folder(root, per_class: int, first: int = 0):
+    from PIL import Image
+
+    for label, name in enumerate(shapes.SHAPE_CLASSES):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(first, first + per_class):
+            Image.fromarray(shapes.render_shape(label, SIZE, 0, i)[0]).save(root / name / f"{i}.png")
+    return root
+
+
+def test_a_runs_images_are_split_the_way_the_run_was_trained(saved_model, tmp_path):
+    """A run's own dataset is scored on the run's own held-out images (its val_fraction and seed), and
+    a dataset it never trained on is scored whole, as Evaluate scores them."""
+    import shutil
+
+    from core.evaluate import open_split
+    from core.trust.ground_truth import load_scored_images
+    from core.zoo import load_model
+
+    own = _photo_folder(tmp_path / "own", 10)
+    other = _photo_folder(tmp_path / "other", 3, first=50)
+    run = tmp_path / "runs" / "shapes-run"
+    run.mkdir(parents=True)
+    shutil.copy(saved_model, run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"name": "shapes-run", "status": "complete",
+                                              "class_names": list(shapes.SHAPE_CLASSES)}))
+    (run / "config.json").write_text(json.dumps({"data": str(own), "val_fraction": 0.3, "test_fraction": 0.0,
+                                                 "seed": 7}))
+    loaded = load_model(str(run))
+    scored = load_scored_images(loaded, str(own), limit=None, need_masks=False)
+    expected = open_split(own, "val", val_fraction=0.3, seed=7)
+    assert scored.split == "val" and len(scored.labels) == len(expected.items) == 12
+    assert sorted(scored.labels) == sorted(int(i.label) for i in expected.items)
+    assert "val_fraction 0.3" in scored.scope and "12 of its 40 images" in scored.scope
+    whole = load_scored_images(loaded, str(other), limit=None, need_masks=False)
+    assert whole.split == "all" and len(whole.labels) == 12 and "held out" in whole.scope
+    sample = load_scored_images(loaded, str(other), limit=4, need_masks=False)
+    assert sample.scope.startswith("a class-balanced sample of 4 images") and sorted(sample.labels) == [0, 1, 2, 3]

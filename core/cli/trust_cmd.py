@@ -2,7 +2,7 @@
 
     python -m core trust --model NAME_OR_RUN --method gradcam IMAGE... [--json]
         deletion and insertion areas of each heatmap, and the method's sanity check on each image
-    python -m core trust --model RUN --data DATA --method all [--split test] [--json]
+    python -m core trust --model RUN --data DATA --method all [--split SPLIT] [--json]
         a method table over a split of a dataset: deletion, insertion, Average Drop and Increase in
         Confidence on --curves images, the pointing game and energy in mask where the dataset has
         masks, and the method to use with the reason
@@ -29,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="points on the deletion and insertion curves (default: 32)")
     p.add_argument("--no-sanity", action="store_true", help="skip the weight-randomisation sanity check")
     p.add_argument("--data", help="dataset folder, zip or built-in id with masks (dataset-level scores)")
-    p.add_argument("--split", default="test", help="split to score with --data (default: test)")
+    p.add_argument("--split", default=None,
+                   help="split to score with --data (default: test, else val, drawn with a run's own split "
+                        "settings; all of a dataset the run never trained on; 'all' for every image)")
     p.add_argument("--limit", type=positive_int("--limit"), default=200,
                    help="images scored with --data, balanced over classes (default: 200)")
     p.add_argument("--curves", type=positive_int("--curves"), default=16,
@@ -118,7 +120,8 @@ def _dataset(args: argparse.Namespace, loaded, methods: list[str]) -> int:
                          baseline=args.baseline, steps=args.steps, layer=args.layer)
     if args.json:
         out = {"model": loaded.name, "dataset": data.dataset, "split": data.split, "target": target,
-               "images": len(data.labels), "curve_images": curves, "accuracy": data.accuracy}
+               "images": len(data.labels), "scored": data.scope, "curve_images": curves,
+               "accuracy": data.accuracy}
         if report is not None:
             out.update(report.to_json())
         else:
@@ -126,6 +129,7 @@ def _dataset(args: argparse.Namespace, loaded, methods: list[str]) -> int:
                             "energy in mask are not measured."]
         emit_json({**out, **table.to_json()})
         return 0
+    print(f"Scored: {data.scope}")
     print(f"{loaded.name} on {data.dataset}/{data.split} ({len(data.labels)} images, model accuracy "
           f"{data.accuracy:.1%}, explaining the {target} class)")
     print(f"  faithfulness on {curves} images ({args.baseline} baseline, areas relative to the clean probability)")

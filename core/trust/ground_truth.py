@@ -162,6 +162,7 @@ class ScoredImages:
     predicted: list[int]
     masks: list[np.ndarray] | None  # None when the dataset has no masks
     skipped: int = 0  # images without a mask (datasets with masks)
+    scope: str = ""  # which images of which split, in one sentence (core.evaluate's EvalSplit.describe)
 
     @property
     def accuracy(self) -> float:
@@ -172,14 +173,18 @@ class ScoredImages:
         return list(self.labels) if target == "label" else list(self.predicted)
 
 
-def load_scored_images(loaded: Any, source: str, split: str = "test", limit: int | None = 200, seed: int = 0,
-                       need_masks: bool = True, progress: Progress | None = None) -> ScoredImages:
+def load_scored_images(loaded: Any, source: str, split: str | None = None, limit: int | None = 200,
+                       seed: int = 0, need_masks: bool = True, progress: Progress | None = None) -> ScoredImages:
     """Open ``source`` (a folder, zip or built-in id) and load up to ``limit`` images of ``split``.
 
-    ``loaded`` is a :class:`~core.zoo.LoadedModel`; its predictions come with the images. With
-    ``need_masks`` a dataset without ground-truth masks is an error; otherwise its masks are ``None``.
+    ``loaded`` is a :class:`~core.zoo.LoadedModel`; its predictions come with the images. Splits are
+    drawn the way Evaluate draws them (:func:`core.evaluate.open_split`): a run's own dataset with the
+    run's split settings, so "test" is images it never trained on; by default (``split`` None) the test
+    split, else val, and all of a dataset the run never trained on. With ``need_masks`` a dataset
+    without ground-truth masks is an error; otherwise its masks are ``None``.
     """
     from core.data import open_dataset
+    from core.evaluate import held_out, open_split, run_split_settings
     from core.images import load_image, resize_for_model
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -187,12 +192,11 @@ def load_scored_images(loaded: Any, source: str, split: str = "test", limit: int
     dataset = open_dataset(source)
     if need_masks and not dataset.has_masks:
         raise DataError(f"Dataset {dataset.id!r} has no ground-truth masks; use a shapes dataset.")
-    items = _balanced(dataset.items(split), seed)[:limit]
+    chosen = open_split(source, split, held_out=held_out(loaded, str(source)), **run_split_settings(loaded))
     if dataset.num_classes != loaded.num_classes:
         raise ParameterError(f"The model has {loaded.num_classes} classes but dataset {dataset.id!r} has "
                              f"{dataset.num_classes}; use a model trained on it.")
-    if not items:
-        raise DataError(f"Dataset {dataset.id!r} has no images in split {split!r}.")
+    items = _balanced(list(chosen.items), seed)[:limit]
     pixels, masks, labels, skipped = [], [], [], 0
     for n, item in enumerate(items, 1):
         mask = dataset.load_mask(item) if dataset.has_masks else None
@@ -203,16 +207,19 @@ def load_scored_images(loaded: Any, source: str, split: str = "test", limit: int
         masks.append(mask)
         labels.append(int(item.label))
         if progress and (n % 20 == 0 or n == len(items)):
-            progress(n / len(items), f"Loading image {n} of {len(items)} of {dataset.id}/{split}")
+            progress(n / len(items), f"Loading image {n} of {len(items)} of {dataset.id}/{chosen.split}")
     if not pixels:
-        raise DataError(f"No image of split {split!r} in {dataset.id!r} has a mask.")
+        raise DataError(f"No image of split {chosen.split!r} in {dataset.id!r} has a mask.")
     images = np.stack(pixels)
     predicted = [int(p) for p in np.argmax(loaded.predict(images), axis=-1)]
-    return ScoredImages(dataset.id, split, images, labels, predicted, masks if dataset.has_masks else None,
-                        skipped)
+    scope = chosen.describe()
+    if len(items) < len(chosen.items):
+        scope = f"a class-balanced sample of {len(items)} images from {scope}"
+    return ScoredImages(dataset.id, chosen.split, images, labels, predicted,
+                        masks if dataset.has_masks else None, skipped, scope)
 
 
-def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str = "test",
+def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str | None = None,
                   limit: int | None = 200, target: str = "label", tolerance: int = 0, seed: int = 0,
                   progress: Progress | None = None) -> GroundTruthReport:
     """Open ``source`` (a folder, zip or built-in id with masks) and score ``methods`` on ``split``.
