@@ -75,16 +75,33 @@ def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
         app.run()  # what the placeholder's timer does once the score is ready
         assert not app.exception, app.exception
         text = " ".join(_texts(app, markdown=True))
-    deletion = re.search(r"deletion (\d\.\d\d)", text)
-    insertion = re.search(r"insertion (\d\.\d\d)", text)
+    deletion = re.search(r"deletion (\d+)%", text)
+    insertion = re.search(r"insertion (\d+)%", text)
     assert deletion and insertion, text
-    # Independent recomputation: the same Grad-CAM heatmap scored by core directly.
+    # Independent recomputation: the same Grad-CAM heatmap scored by core directly, each area over the
+    # clean probability (the curves' first point), and the badge coloured by that share.
+    from dashboard.components.faithfulness import deletion_colour, insertion_colour
+
     pixels = load_sample("cat")
     (exp,) = explain(lite0, resize_for_model(pixels, lite0.input_size)[None], "gradcam")
     curves = score_heatmap(lite0, pixels, exp.heatmap, exp.class_index)
-    assert float(deletion.group(1)) == pytest.approx(curves.deletion_auc, abs=0.011)
-    assert float(insertion.group(1)) == pytest.approx(curves.insertion_auc, abs=0.011)
+    clean = float(lite0.predict(resize_for_model(pixels, lite0.input_size)[None])[0, exp.class_index])
+    assert curves.clean == pytest.approx(clean, abs=1e-4)
+    assert float(deletion.group(1)) == pytest.approx(100 * curves.deletion_auc / clean, abs=1.01)
+    assert float(insertion.group(1)) == pytest.approx(100 * curves.insertion_auc / clean, abs=1.01)
+    assert f":{deletion_colour(curves.relative_deletion)}-badge[deletion" in text, text
+    assert f":{insertion_colour(curves.relative_insertion)}-badge[insertion" in text, text
     assert np.isfinite(curves.deletion_auc) and curves.deletion_auc < curves.insertion_auc
+
+
+def test_badge_colour_follows_the_share_of_the_clean_probability():
+    """A class the model gives 20%: an insertion area of 0.15 is three quarters of what it can reach (green),
+    where the old fixed thresholds on the raw area called it red."""
+    from dashboard.components.faithfulness import deletion_colour, insertion_colour
+
+    assert insertion_colour(0.15 / 0.2) == "green" and insertion_colour(0.05 / 0.2) == "red"
+    assert deletion_colour(0.02 / 0.2) == "green" and deletion_colour(0.15 / 0.2) == "red"
+    assert insertion_colour(0.45) == deletion_colour(0.45) == "orange"
 
 
 def test_badge_scoring_runs_in_the_background_without_the_models_lock(lite0):

@@ -217,6 +217,24 @@ def test_run_classes_are_matched_by_name_and_others_refused(loaded_run):
         map_classes(loaded_run, ["red", "green", "yellow"])
 
 
+def test_a_model_file_that_names_no_classes_is_scored_by_position(tmp_path, colour_data):
+    """A bare .keras file (no run.json) with as many outputs as the dataset has classes: folder k is
+    output k, as in training; before, every folder was 'not a class of the model' and nothing scored."""
+    from core.evaluate import ClassMappingError, evaluate_split, map_classes, open_split
+    from core.zoo import load_model
+
+    path = tmp_path / "bare.keras"
+    _colour_model(RGB_COLUMNS, 3).save(path)
+    loaded = load_model(str(path))
+    assert loaded.class_names == ["class 0", "class 1", "class 2"]
+    mapping = map_classes(loaded, CLASSES)
+    assert mapping.kind == "by-position" and mapping.columns == (0, 1, 2) and not mapping.restricted
+    result = evaluate_split(loaded, open_split(colour_data, "val"), batch_size=4)
+    assert result.accuracy == 1.0
+    with pytest.raises(ClassMappingError):
+        map_classes(loaded, CLASSES[:2])  # a count that differs is still refused
+
+
 def test_unreadable_images_are_skipped_not_fatal(loaded_run, colour_data, tmp_path):
     from core.data.splits import Item
     from core.evaluate import evaluate, open_split

@@ -353,3 +353,17 @@ def test_a_runs_images_are_split_the_way_the_run_was_trained(saved_model, tmp_pa
     assert whole.split == "all" and len(whole.labels) == 12 and "held out" in whole.scope
     sample = load_scored_images(loaded, str(other), limit=4, need_masks=False)
     assert sample.scope.startswith("a class-balanced sample of 4 images") and sorted(sample.labels) == [0, 1, 2, 3]
+    # A run whose classes are in another order explains each image's own class, matched by name.
+    names = sorted(shapes.SHAPE_CLASSES)  # the dataset's classes: its folders in sorted order
+    shutil.copytree(run, run.parent / "reordered")
+    (run.parent / "reordered" / "run.json").write_text(json.dumps(
+        {"name": "reordered", "status": "complete", "class_names": names[::-1]}))
+    run = run.parent / "reordered"
+    reordered = load_scored_images(load_model(str(run)), str(other), limit=4, need_masks=False)
+    assert reordered.labels == [3, 2, 1, 0]
+    (other / "hexagon").mkdir()
+    (other / shapes.SHAPE_CLASSES[0]).rename(other / "hexagon" / "moved")
+    from core.evaluate.classmap import ClassMappingError
+
+    with pytest.raises(ClassMappingError, match="hexagon"):
+        load_scored_images(load_model(str(run)), str(other), limit=4, need_masks=False)

@@ -15,6 +15,7 @@ import numpy as np
 from core.data.labels import display_label
 from core.errors import GlasswingError, ParameterError
 from core.zoo import RUN_META_FILE, RUN_MODEL_FILE, LoadedModel
+from core.zoo.loaded import unnamed_classes
 
 
 class ClassMappingError(GlasswingError):
@@ -25,12 +26,13 @@ class ClassMappingError(GlasswingError):
 class ClassMap:
     """``columns[k]`` is the model output index for dataset class ``k``."""
 
-    kind: str  # "identity" (same classes, same order) or "by-name" (matched by name, maybe a subset)
+    kind: str  # "identity" (same classes, same order), "by-position" (a model that names no classes) or
+    # "by-name" (matched by name, maybe a subset)
     columns: tuple[int, ...]
 
     @property
     def restricted(self) -> bool:
-        return self.kind != "identity"
+        return self.kind == "by-name"
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "model_indices": list(self.columns)}
@@ -51,6 +53,10 @@ def map_classes(loaded: LoadedModel, class_names: list[str]) -> ClassMap:
     """Match a dataset's class names to ``loaded``'s outputs, or raise :class:`ClassMappingError`."""
     if list(loaded.class_names) == list(class_names):
         return ClassMap("identity", tuple(range(len(class_names))))
+    if list(loaded.class_names) == unnamed_classes(len(class_names)):
+        # A model file that names no classes, with as many outputs as the dataset has classes: the
+        # dataset's class k is output k, as it was when the model was trained on folders in that order.
+        return ClassMap("by-position", tuple(range(len(class_names))))
     if is_run(loaded):
         # A run knows its classes by name: the same names in another order are mapped by name.
         if sorted(loaded.class_names) == sorted(class_names) and len(set(class_names)) == len(class_names):

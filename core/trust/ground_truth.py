@@ -184,7 +184,7 @@ def load_scored_images(loaded: Any, source: str, split: str | None = None, limit
     without ground-truth masks is an error; otherwise its masks are ``None``.
     """
     from core.data import open_dataset
-    from core.evaluate import held_out, open_split, run_split_settings
+    from core.evaluate import held_out, map_classes, open_split, run_split_settings
     from core.images import load_image, resize_for_model
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -193,9 +193,9 @@ def load_scored_images(loaded: Any, source: str, split: str | None = None, limit
     if need_masks and not dataset.has_masks:
         raise DataError(f"Dataset {dataset.id!r} has no ground-truth masks; use a shapes dataset.")
     chosen = open_split(source, split, held_out=held_out(loaded, str(source)), **run_split_settings(loaded))
-    if dataset.num_classes != loaded.num_classes:
-        raise ParameterError(f"The model has {loaded.num_classes} classes but dataset {dataset.id!r} has "
-                             f"{dataset.num_classes}; use a model trained on it.")
+    # The class explained is the model's output for each image's class, matched by name as Evaluate
+    # matches them (a run's classes in another order, a zoo model's ImageNet-named folders).
+    columns = map_classes(loaded, list(chosen.class_names)).columns
     items = _balanced(list(chosen.items), seed)[:limit]
     pixels, masks, labels, skipped = [], [], [], 0
     for n, item in enumerate(items, 1):
@@ -205,7 +205,7 @@ def load_scored_images(loaded: Any, source: str, split: str | None = None, limit
             continue
         pixels.append(resize_for_model(load_image(item.path), loaded.input_size))
         masks.append(mask)
-        labels.append(int(item.label))
+        labels.append(int(columns[item.label]))
         if progress and (n % 20 == 0 or n == len(items)):
             progress(n / len(items), f"Loading image {n} of {len(items)} of {dataset.id}/{chosen.split}")
     if not pixels:

@@ -21,7 +21,7 @@ from core.progress import Progress, report
 from core.smallfiles import read_small_text
 from core.zoo.contract import check_contract
 from core.zoo.files import load_keras_file
-from core.zoo.loaded import LoadedModel
+from core.zoo.loaded import LoadedModel, unnamed_classes
 from core.zoo.registry import ModelSpec, get_spec, imagenet_labels, list_models, register_model
 
 # Importing the spec modules registers their models, in the order the pickers list them.
@@ -71,7 +71,7 @@ def _resolve_source(name_or_path: str) -> str:
 
 def _class_names_for(model: keras.Model) -> list[str]:
     n = int(model.outputs[0].shape[-1])
-    return list(imagenet_labels()) if n == 1000 else [f"class {i}" for i in range(n)]
+    return list(imagenet_labels()) if n == 1000 else unnamed_classes(n)
 
 
 def _load_zoo(spec: ModelSpec, progress: Progress | None) -> LoadedModel:

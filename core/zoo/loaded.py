@@ -23,6 +23,11 @@ from core.errors import GlasswingError, ParameterError
 _HANDLE = "_glasswing_handle"
 
 
+def unnamed_classes(count: int) -> list[str]:
+    """The class names of a model file that names none: ``class 0`` ... ``class N-1``."""
+    return [f"class {i}" for i in range(count)]
+
+
 @dataclass
 class LoadedModel:
     """A classifier taking raw RGB pixels and returning class probabilities.

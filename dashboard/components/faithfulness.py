@@ -31,6 +31,17 @@ def curves_figure(curves: Curves, title: str = "", height: int = 260) -> go.Figu
     return fig
 
 
+def deletion_colour(relative: float) -> str:
+    """Badge colour of a deletion area relative to the clean probability (so a class the model is unsure
+    of is judged by how fast its own probability falls, not by its low level)."""
+    return "green" if relative < 0.3 else "orange" if relative < 0.6 else "red"
+
+
+def insertion_colour(relative: float) -> str:
+    """Badge colour of an insertion area relative to the clean probability."""
+    return "green" if relative > 0.6 else "orange" if relative > 0.3 else "red"
+
+
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _badge_figure(model_name: str, digest: str, heat_key: str, class_index: int, _curves: Curves) -> go.Figure:
     """The popover's figure, built once per heatmap: the popover's body runs on every rerun, open or not."""
@@ -54,22 +65,23 @@ def score_badges(model_name: str, digest: str, pixels: np.ndarray, heatmap: np.n
         st.caption(f"Faithfulness scores unavailable: {reason}")
         return
     curves: Curves = job.result()
-    deletion, insertion = curves.deletion_auc, curves.insertion_auc
+    deletion, insertion = curves.relative_deletion, curves.relative_insertion
     cols = st.columns([1, 1, 1], vertical_alignment="center")
-    cols[0].badge(f"deletion {deletion:.2f}",
-                  color="green" if deletion < 0.3 else "orange" if deletion < 0.6 else "red",
-                  help="Area under the probability curve as the hottest pixels are blurred away. "
-                       "Lower is better.")
-    cols[1].badge(f"insertion {insertion:.2f}",
-                  color="green" if insertion > 0.6 else "orange" if insertion > 0.3 else "red",
-                  help="Area under the probability curve as the hottest pixels are revealed. "
-                       "Higher is better.")
+    cols[0].badge(f"deletion {deletion:.0%}", color=deletion_colour(deletion),
+                  help=f"Area under the probability curve as the hottest pixels are blurred away "
+                       f"({curves.deletion_auc:.2f}), as a share of the photo's own probability "
+                       f"({curves.clean:.0%}). Lower is better: the evidence was where the map points.")
+    cols[1].badge(f"insertion {insertion:.0%}", color=insertion_colour(insertion),
+                  help=f"Area under the probability curve as the hottest pixels are revealed "
+                       f"({curves.insertion_auc:.2f}), as a share of the photo's own probability "
+                       f"({curves.clean:.0%}). Higher is better.")
     with cols[2].popover("Curves", width="stretch"):
         st.plotly_chart(_badge_figure(model_name, digest, key, int(class_index), _curves=curves), width="stretch",
                         key=f"trust_badge_chart_{digest}_{key}")
         st.caption("Deletion: the hottest pixels are blurred first; if the heatmap is right, the probability "
                    "falls fast (small red area). Insertion: they are revealed first on a blurred copy; the "
-                   "probability should rise fast (large green area).")
+                   "probability should rise fast (large green area). The badges give each area as a share "
+                   "of the photo's own probability.")
 
 
 @st.fragment(run_every=POLL_SECONDS)

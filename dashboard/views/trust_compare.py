@@ -75,10 +75,17 @@ def _results(image, rows: list[ImageScore], baseline: str) -> None:
     st.markdown(f"**Explaining:** {first.label} ({first.prob:.1%}) · removed pixels become "
                 f"{BASELINE_HELP[baseline]}")
     table = pd.DataFrame([{"rank": i + 1, "method": _title(r.method), "deletion AUC ↓": r.curves.deletion_auc,
-                           "insertion AUC ↑": r.curves.insertion_auc, "insertion − deletion ↑": r.curves.score}
+                           "insertion AUC ↑": r.curves.insertion_auc, "insertion − deletion ↑": r.curves.score,
+                           "drop, map alone ↓": 100 * r.curves.drop,
+                           "map alone scores higher": r.curves.increase}
                           for i, r in enumerate(rows)])
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:]})
+                 column_config={**{c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:5]},
+                                "drop, map alone ↓": st.column_config.NumberColumn(format="%.0f%%")})
+    st.caption(f"The areas are probabilities of {first.label}, which the photo itself scores {first.curves.clean:.1%}. "
+               "Map alone: the photo multiplied by the heatmap; the drop is how much of that probability is "
+               "lost (one photo's term of Average Drop), and a map alone scoring higher counts towards "
+               "Increase in Confidence. The Method table view averages them over a dataset.")
     random_score = next((r.curves.score for r in rows if r.method == RANDOM), None)
     if random_score is not None:
         worse = [_title(r.method) for r in rows if r.method != RANDOM and r.curves.score < random_score]
