@@ -101,3 +101,140 @@ def test_shortcut_report_is_drawn():
     assert not at.exception, at.exception
     assert [m.value for m in at.metric][:2] == ["90.0%", "70.0%"]
     assert "The model took the shortcut: on watermarked circles 45% of the heatmap" in _text(at)
+
+
+# --- Method table: a run whose evidence is known, scored over its own dataset and a held-out one ---
+
+TABLE_SESSION = "trust-table-test"
+SIDE = 8
+SCALE = 0.05
+COLOURS = {"blue": (0, 0, 255), "green": (0, 255, 0), "red": (255, 0, 0)}  # sorted: the dataset's order
+
+
+def _patch_image(path: Path, rgb, corner: int, seed: int) -> None:
+    """Black, with a coloured 3x3 patch: the only pixels the model's decision depends on."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((SIDE, SIDE, 3), np.uint8)
+    row, col = divmod((corner + seed) % 4, 2)
+    pixels[row * 5:row * 5 + 3, col * 5:col * 5 + 3] = rgb
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def _patch_model():
+    """Identity 1x1 conv, global average, class c = SCALE * mean of channel (blue, green, red order)."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((SIDE, SIDE, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False, name="conv")
+    x = keras.layers.GlobalAveragePooling2D()(conv(inputs))
+    dense = keras.layers.Dense(3, name="logits")
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(dense(x)))
+    kernel = np.zeros((3, 3), np.float32)
+    for channel, column in enumerate([2, 1, 0]):  # RGB channels to the columns of red, green, blue
+        kernel[channel, column] = SCALE
+    conv.set_weights([np.eye(3, dtype=np.float32)[None, None]])
+    dense.set_weights([kernel, np.zeros(3, np.float32)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def patch_run(tmp_path_factory) -> Path:
+    import json
+
+    from core import config
+    from core.data.sessions import session_dir
+
+    data = tmp_path_factory.mktemp("trust-patches")
+    for split in ("train", "val", "test"):
+        for name, rgb in COLOURS.items():
+            for i in range(4):
+                _patch_image(data / split / name / f"{i}.png", rgb, i, hash(split) % 3)
+    run_dir = config.runs_dir() / "trust-patch-run"
+    run_dir.mkdir(parents=True)
+    _patch_model().save(run_dir / "model.keras")
+    (run_dir / "run.json").write_text(json.dumps({
+        "id": run_dir.name, "name": "patch-run", "status": "complete", "class_names": list(COLOURS),
+        "base_model": "tiny patch model", "created": "2026-01-01T00:00:00+00:00"}))
+    (run_dir / "config.json").write_text(json.dumps({"data": str(data), "val_fraction": 0.2,
+                                                     "test_fraction": 0.0, "seed": 0}))
+    pool = session_dir(TABLE_SESSION) / "upload-patches"  # the same classes, never trained on
+    for name, rgb in COLOURS.items():
+        for i in range(3):
+            _patch_image(pool / name / f"p{i}.png", rgb, i, 1)
+    (pool / "dataset.json").write_text(json.dumps({"id": "upload-patches", "source": "patches.zip"}))
+    other = session_dir(TABLE_SESSION) / "upload-animals"
+    for name in ("cat", "dog"):
+        for i in range(2):
+            _patch_image(other / name / f"{i}.png", (200, 90, 40), i, 0)
+    (other / "dataset.json").write_text(json.dumps({"id": "upload-animals", "source": "animals.zip"}))
+    return run_dir
+
+
+def _table_page(patch_run: Path) -> AppTest:
+    from core.train.runs import list_runs
+
+    option = next(str(r.path) for r in list_runs(owner=TABLE_SESSION) if r.path.name == patch_run.name)
+    at = AppTest.from_function(_trust_page, args=(ROOT,), default_timeout=300)
+    at.session_state["session_id"] = TABLE_SESSION
+    at.session_state["trust_model"] = option
+    at.session_state["trust_view"] = "Method table"
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _score(at, methods, images: int) -> None:
+    at.multiselect(key="trust_table_methods").set_value(methods)
+    at.number_input(key="trust_table_images").set_value(images)
+    at.slider(key="trust_table_steps").set_value(8)
+    at.selectbox(key="trust_table_baseline").set_value("black")
+    next(b for b in at.button if b.label == "Score the methods").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_method_table_recommends_the_method_that_finds_the_patch(patch_run):
+    """On the run's own test split, Grad-CAM (the patch, exactly) beats a random map and is recommended;
+    the table's numbers are core's, computed again here; another dataset is scored whole, and one with
+    other classes is refused in a sentence."""
+    from core.trust.ground_truth import load_scored_images
+    from core.trust.table import method_table
+    from core.zoo import load_model
+
+    at = _table_page(patch_run)
+    assert at.selectbox(key="trust_table_data").value == "run:own"
+    assert at.selectbox(key="trust_table_split").value == "test"
+    assert "Press **Score the methods**" in _text(at)
+    _score(at, ["gradcam", "saliency"], 6)
+    assert "Recommended: Grad-CAM" in _text(at), _text(at)
+    assert "the test split of" in _text(at) and "6" in _text(at)
+    table = at.dataframe[0].value
+    assert list(table["method"])[0] == "Grad-CAM" and "Random map (reference)" in set(table["method"])
+    loaded = load_model(str(patch_run))
+    data = load_scored_images(loaded, _run_data(patch_run), "test", limit=6, need_masks=False)
+    expected = method_table(loaded, data.pixels, data.labels, ["gradcam", "saliency"], baseline="black", steps=8)
+    for row in expected.rows:
+        shown = table[table["method"] == ("Random map (reference)" if row.method == "random"
+                                          else {"gradcam": "Grad-CAM", "saliency": "Saliency (gradients)"}[row.method])]
+        assert float(shown["insertion − deletion ↑"].iloc[0]) == pytest.approx(row.score, abs=1e-6)
+        assert float(shown["Average Drop ↓"].iloc[0]) == pytest.approx(row.average_drop, abs=1e-6)
+    # A second dataset of the same classes, never trained on: all of it, and the page says so.
+    at.selectbox(key="trust_table_data").set_value("session:upload-patches").run()
+    assert at.selectbox(key="trust_table_split").value == "all"
+    _score(at, ["gradcam"], 9)
+    assert "all 9 images of upload-patches" in _text(at) and "held out" in _text(at)
+    # Classes the run does not know: one sentence, no table, no traceback.
+    at.selectbox(key="trust_table_data").set_value("session:upload-animals").run()
+    assert not at.exception, at.exception
+    assert any("cat" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(b.label == "Score the methods" for b in at.button)
+
+
+def _run_data(run_dir: Path) -> str:
+    import json
+
+    return json.loads((run_dir / "config.json").read_text())["data"]

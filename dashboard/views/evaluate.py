@@ -36,7 +36,7 @@ def main() -> None:
     with st.sidebar:
         sel = selection(model_name, loaded)
         opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="evaluate_opacity")
-        problem = _mismatch(sel, loaded) if sel is not None else None
+        problem = mismatch(sel, loaded) if sel is not None else None
         pressed = st.button("Evaluate", type="primary", key="evaluate_run", disabled=sel is None or bool(problem))
     if sel is None:
         return
@@ -54,7 +54,7 @@ def main() -> None:
     _results(result, sel, loaded, opacity)
 
 
-def _mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
+def mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
     """Why ``loaded`` cannot be scored on the chosen split (its classes do not match), or None."""
     try:
         split = sel.open()

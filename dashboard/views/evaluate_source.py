@@ -27,7 +27,7 @@ from dashboard.choices import keep_choice
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 
 RUN_CHOICE = "run:own"  # the run's own dataset
-DATA_KEY, SPLIT_KEY = "evaluate_data", "evaluate_split"
+PREFIX = "evaluate"  # widget keys are PREFIX_data and PREFIX_split; Trust's method table has its own
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ def _settings(loaded: LoadedModel) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(run_split_settings(loaded).items()))
 
 
-def pick_dataset(model_name: str, loaded: LoadedModel) -> tuple[str, str] | None:
-    """Sidebar dataset picker: ``(data, label)`` to open, or None while a built-in is not made yet."""
+def pick_dataset(model_name: str, loaded: LoadedModel, prefix: str = PREFIX) -> tuple[str, str] | None:
+    """Dataset picker: ``(data, label)`` to open, or None while a built-in is not made yet."""
+    key = f"{prefix}_data"
     choices: dict[str, Choice | None] = {}
     labels: dict[str, str] = {}
     own = run_dataset(loaded) if is_run(loaded) else None
@@ -84,10 +85,10 @@ def pick_dataset(model_name: str, loaded: LoadedModel) -> tuple[str, str] | None
         st.info("No dataset is available: add one on the Data page.")
         return None
     # A new model starts on its own dataset (a run) or keeps a dataset still offered (a zoo model).
-    current = st.session_state.get(DATA_KEY)
+    current = st.session_state.get(key)
     default = RUN_CHOICE if own is not None else current if current in choices else next(iter(choices))
-    keep_choice(DATA_KEY, list(choices), default, model_name)
-    picked = st.selectbox("Dataset", list(choices), key=DATA_KEY, format_func=lambda k: labels[k],
+    keep_choice(key, list(choices), default, model_name)
+    picked = st.selectbox("Dataset", list(choices), key=key, format_func=lambda k: labels[k],
                           help="A run is scored on its own held-out images by default, and on all the images "
                                "of any other dataset. Zoo models need class folders named after ImageNet "
                                "labels (e.g. golden_retriever).")
@@ -97,8 +98,8 @@ def pick_dataset(model_name: str, loaded: LoadedModel) -> tuple[str, str] | None
     return (str(path), labels[picked]) if path is not None else None
 
 
-def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool) -> str | None:
-    """Sidebar split picker: all of a held-out dataset, else test (else val) by default, never the
+def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool, prefix: str = PREFIX) -> str | None:
+    """Split picker: all of a held-out dataset, else test (else val) by default, never the
     training images unless asked."""
     settings = _settings(loaded)
     try:
@@ -114,21 +115,21 @@ def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool) -> s
     if held:  # none of it was trained on: every image first
         sizes = {ALL: sum(sizes.values()), **sizes}
         names = [ALL, *names]
-    keep_choice(SPLIT_KEY, names, default_split(names, held), (model_name, data))
-    return st.selectbox("Split", names, key=SPLIT_KEY, format_func=lambda n: f"{n} ({sizes[n]} images)",
+    keep_choice(f"{prefix}_split", names, default_split(names, held), (model_name, data))
+    return st.selectbox("Split", names, key=f"{prefix}_split", format_func=lambda n: f"{n} ({sizes[n]} images)",
                         help="Score on images the model did not learn from: all of a dataset it was not "
                              "trained on, else its test or val split; 'train' shows how well it fits what "
                              "it saw.")
 
 
-def selection(model_name: str, loaded: LoadedModel) -> Selection | None:
-    """The sidebar's dataset and split controls for ``loaded``; None until both are chosen."""
-    picked = pick_dataset(model_name, loaded)
+def selection(model_name: str, loaded: LoadedModel, prefix: str = PREFIX) -> Selection | None:
+    """The dataset and split controls for ``loaded``; None until both are chosen."""
+    picked = pick_dataset(model_name, loaded, prefix)
     if picked is None:
         return None
     data, label = picked
     held = held_out(loaded, data)
-    split = pick_split(model_name, data, loaded, held)
+    split = pick_split(model_name, data, loaded, held, prefix)
     if split is None:
         return None
     return Selection(model_name=model_name, data=data, data_label=label, split=split,
