@@ -91,6 +91,7 @@ def test_every_heatmap_has_faithfulness_badges_matching_core(app, lite0):
     assert float(insertion.group(1)) == pytest.approx(100 * curves.insertion_auc / clean, abs=1.01)
     assert f":{deletion_colour(curves.relative_deletion)}-badge[deletion" in text, text
     assert f":{insertion_colour(curves.relative_insertion)}-badge[insertion" in text, text
+    assert f"alone scores {curves.shown:.1%} against {curves.clean:.1%}" in text  # Average Drop's input
     assert np.isfinite(curves.deletion_auc) and curves.deletion_auc < curves.insertion_auc
 
 

@@ -82,6 +82,10 @@ def score_badges(model_name: str, digest: str, pixels: np.ndarray, heatmap: np.n
                    "falls fast (small red area). Insertion: they are revealed first on a blurred copy; the "
                    "probability should rise fast (large green area). The badges give each area as a share "
                    "of the photo's own probability.")
+        higher = "; it scores higher, which counts towards Increase in Confidence" if curves.increase else ""
+        st.caption(f"The photo multiplied by the heatmap alone scores {curves.shown:.1%} against "
+                   f"{curves.clean:.1%} for the whole photo: a drop of {curves.drop:.0%} (this photo's term of "
+                   f"Average Drop, lower is better){higher}.")
 
 
 @st.fragment(run_every=POLL_SECONDS)
