@@ -4,6 +4,7 @@
     python -m core runs show RUN [--json]
     python -m core runs rename RUN NEW_NAME
     python -m core runs delete RUN [--yes]
+    python -m core runs import MODEL.keras [--classes NAMES.txt] [--input-range auto|0-255|0-1|-1-1]
     python -m core runs export RUN [--formats keras,savedmodel,tflite-float16,tflite-int8]
                                    [--out DIR] [--json]
 
@@ -44,6 +45,15 @@ def add_parser(subparsers) -> None:
     delete.add_argument("run_ref", metavar="RUN", help="run id or folder")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(run=run_delete)
+
+    imported = sub.add_parser("import", help="make your own .keras classifier a run every command can use")
+    imported.add_argument("model_file", metavar="MODEL.keras", help="a Keras 3 model file")
+    imported.add_argument("--classes", metavar="NAMES.txt", help="class names, one per line")
+    imported.add_argument("--input-range", default="auto", choices=["auto", "0-255", "0-1", "-1-1"],
+                          help="pixel range the model was trained on (default auto: the model must rescale "
+                               "its own input)")
+    imported.add_argument("--json", action="store_true", help="print JSON")
+    imported.set_defaults(run=run_import)
 
     export = sub.add_parser("export", help="export a run (.keras, SavedModel, TFLite) with parity checks")
     export.add_argument("run_ref", metavar="RUN", help="run id or folder")
@@ -116,6 +126,30 @@ def run_delete(args: argparse.Namespace) -> int:
             return 1
     delete_run(info.path, root=args.root)
     print(f"Deleted {info.id}.")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.errors import GlasswingError
+    from core.smallfiles import read_small_text
+    from core.train.runs import get_run
+    from core.zoo.files import MAX_MODEL_BYTES
+    from core.zoo.upload import import_model
+
+    path = Path(args.model_file)
+    if not path.is_file():
+        raise GlasswingError(f"{path}: no such model file.")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise GlasswingError(f"{path.name} is larger than {MAX_MODEL_BYTES // 2**20} MB.")
+    names = read_small_text(Path(args.classes), 1 << 20, "the class names file") if args.classes else None
+    run = import_model(path.read_bytes(), path.name, None, names, args.input_range, root=args.root)
+    info = get_run(run, root=args.root)
+    if args.json:
+        emit_json(info.to_dict())
+    else:
+        print(f"Imported {path.name} as run {info.id}; use it with --model {info.path}")
     return 0
 
 

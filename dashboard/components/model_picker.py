@@ -45,5 +45,65 @@ def model_picker(key: str = "model", include_runs: bool = True) -> str:
         labels = {run: f"Class model: {room.preloaded_run.name}", **{k: v for k, v in labels.items() if k != run}}
     options = list(labels)
     default = options.index(room.default_model([s.name for s in list_models() if s.pretrained]))
-    return st.selectbox("Model", options, index=default, key=key, format_func=lambda n: labels.get(n, n),
-                        help="Zoo models with ImageNet weights, and your finished training runs.")
+    pending = st.session_state.pop(f"{key}_added", None)  # a model just uploaded: chosen at once
+    if pending in labels:
+        st.session_state[key] = pending
+    elif st.session_state.get(key) not in labels:  # first visit, or a run deleted since
+        st.session_state[key] = options[default]
+    picked = st.selectbox("Model", options, key=key, format_func=lambda n: labels.get(n, n),
+                          help="Zoo models with ImageNet weights, your finished training runs and the models "
+                               "you uploaded.")
+    if include_runs and room.models is None and not room.read_only:  # a classroom fixes its models
+        own_model_upload(key)
+    return picked
+
+
+def model_upload_limit() -> int:
+    """Largest model upload in bytes (GLASSWING_MODEL_UPLOAD_MB, default 300)."""
+    from core.config import env_number
+
+    return int(env_number("GLASSWING_MODEL_UPLOAD_MB", 300, 1, 1024)) * 2**20
+
+
+RANGE_LABELS = {"auto": "Tell from the model", "0-255": "0 to 255 (raw pixels)", "0-1": "0 to 1",
+                "-1-1": "-1 to 1"}
+
+
+def own_model_upload(key: str) -> None:
+    """Upload a .keras classifier (and its class names); it becomes one of this session's runs."""
+    from core.errors import GlasswingError
+    from core.zoo.upload import InputRangeUnknown, import_model
+
+    with st.expander("Use your own model (.keras)"):
+        with st.form(f"{key}_upload_form", clear_on_submit=False):
+            model_file = st.file_uploader("Keras 3 model", type=["keras"], key=f"{key}_upload_file",
+                                          max_upload_size=max(1, model_upload_limit() // 2**20))
+            names_file = st.file_uploader("Class names (optional: a .txt file, one name per line)", type=["txt"],
+                                          key=f"{key}_upload_names")
+            input_range = st.radio("Pixels the model expects", list(RANGE_LABELS), key=f"{key}_upload_range",
+                                   format_func=RANGE_LABELS.get, horizontal=True,
+                                   help="Only needed when the model does not rescale its own input: the "
+                                        "range its training images had.")
+            added = st.form_submit_button("Add the model")
+        if not added:
+            return
+        if model_file is None:
+            st.warning("Choose a .keras file first.")
+            return
+        try:
+            names = names_file.getvalue().decode("utf-8") if names_file is not None else None
+        except UnicodeDecodeError:
+            st.error("The class names file is not UTF-8 text.")
+            return
+        try:
+            with st.spinner(f"Checking {model_file.name} ..."):
+                run = import_model(model_file.getvalue(), model_file.name, session_id(), names, input_range,
+                                   max_bytes=model_upload_limit())
+        except InputRangeUnknown as exc:
+            st.warning(str(exc))
+            return
+        except GlasswingError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[f"{key}_added"] = str(run)
+        st.rerun()
