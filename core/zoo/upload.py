@@ -75,7 +75,8 @@ def parse_class_names(text: str | None, classes: int) -> list[str] | None:
         return None
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if len(names) != classes:
-        raise ModelImportError(f"The class names file lists {len(names)} names but the model has {classes} "
+        raise ModelImportError(f"The class names file lists {len(names)} name{'s' if len(names) != 1 else ''} "
+                               f"but the model has {classes} "
                                f"outputs; give one name per line, {classes} lines.")
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
