@@ -145,10 +145,10 @@ def scaled_fgsm():
     @register_attack
     class ScaledFGSM(FGSM):
         name = "fgsm_scaled_test"
-        params_spec = (EPS_PARAM, Param("scale", float, 1.0, "share of eps taken", min=0.0, max=1.0))
+        params = (EPS_PARAM, Param("scale", float, 1.0, "share of eps taken", min=0.0, max=1.0))
 
         def _dynamic_values(self):
-            return {"eps": self.eps * self.params["scale"]}
+            return {"eps": self.eps * self.values["scale"]}
 
     yield ScaledFGSM.name
     ATTACKS.unregister(ScaledFGSM.name)

@@ -28,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _flags() -> tuple[ParamFlags, ParamFlags]:
     from core.attacks.registry import ATTACKS, DEFENCES
 
-    return (ParamFlags("attack", {name: ATTACKS.get(name).params_spec for name in ATTACKS}),
-            ParamFlags("defence", {name: DEFENCES.get(name).params_spec for name in DEFENCES}, prefix="defence-"))
+    return ParamFlags.of(ATTACKS), ParamFlags.of(DEFENCES, prefix="defence-")
 
 
 def add_entry_flags(p: argparse.ArgumentParser) -> None:
@@ -93,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
             tmp.write_bytes(to_png_bytes(rounded[i]))
         results.append({
             "image": path, "model": loaded.name, "method": attack.name, "eps": attack.eps,
-            "params": dict(attack.params),
+            "params": dict(attack.values),
             "target": None if target is None else {"index": target, "label": loaded.label(target)},
             "defence": defence.name if defence is not None else None,
-            "defence_params": dict(defence.params) if defence is not None else None, "bpda": result.bpda,
+            "defence_params": dict(defence.values) if defence is not None else None, "bpda": result.bpda,
             "before": loaded.top_k(result.probs_before[i], 1)[0],
             "after": loaded.top_k(result.probs_after[i], 1)[0],
             "linf": float(result.linf[i]), "success": bool(result.success[i]),

@@ -78,6 +78,11 @@ class ParamFlags:
         self.declarations = {name: tuple(params) for name, params in declarations.items()}
         self._dest = f"{kind}_param__{prefix}"  # unique per kind: attack_param__eps, defence_param__defence-bits
 
+    @classmethod
+    def of(cls, registry, prefix: str = "") -> ParamFlags:
+        """The flags of every entry of a :class:`core.registry.Registry` (each entry declares ``params``)."""
+        return cls(registry.kind, {name: registry.get(name).params for name in registry}, prefix=prefix)
+
     def flag(self, param_name: str) -> str:
         return f"--{self.prefix}{param_name.replace('_', '-')}"
 

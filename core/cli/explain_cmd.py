@@ -26,7 +26,7 @@ def method_flags(prefix: str = "") -> ParamFlags:
     """Every registered explanation method's declared parameters as flags (``trust`` prefixes them)."""
     from core.explain.registry import METHODS
 
-    return ParamFlags("explanation method", {name: METHODS.get(name).params for name in METHODS}, prefix=prefix)
+    return ParamFlags.of(METHODS, prefix=prefix)
 
 
 def add_entry_flags(p: argparse.ArgumentParser) -> None:
