@@ -112,7 +112,7 @@ def test_attack_through_a_defence(capsys, model_file, photos, tmp_path):
     (["--eps", "-1"], "eps"),
     (["--eps", "300"], "eps"),
     (["--eps", "8", "--method", "pgd", "--steps", "0"], "steps"),
-    (["--eps", "8", "--method", "pgd", "--step-size", "0"], "step_size"),
+    (["--eps", "8", "--method", "pgd", "--step-size", "0"], "--step-size"),
     (["--eps", "8", "--method", "fgsm", "--steps", "5"], "steps"),
     (["--eps", "8", "--method", "deepfool"], "deepfool"),
     (["--eps", "8", "--target", "giraffe"], "giraffe"),
@@ -190,7 +190,7 @@ def test_a_defence_parameter_reaches_the_defence(capsys, model_file, photos, tmp
     (["--method", "pgd", "--eps", "4", "--defence-bits", "3"],
      "--defence-bits needs a defence to apply to; name one with --defence."),
     (["--method", "pgd", "--eps", "4", "--defence", "jpeg", "--defence-quality", "101"],
-     "quality must be at most 100, got 101."),
+     "--defence-quality must be at most 100, got 101."),
     (["--method", "pgd", "--eps", "4", "--seed", "many"], "--seed must be a whole number, got 'many'."),
 ])
 def test_wrong_or_out_of_range_flags_are_one_sentence(capsys, model_file, photos, args, sentence):

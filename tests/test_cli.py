@@ -173,7 +173,7 @@ def test_a_registered_method_gets_its_flags_with_no_cli_edit(capsys, tiny, tmp_p
     assert code == 2
     assert err == "error: --gain is not a parameter of the explanation method gradcam, which takes none.\n"
     code, _, err = run_main(capsys, "explain", "--model", model, "--method", name, "--gain", "0", image)
-    assert (code, err) == (2, "error: gain must be between 1 and 3, got 0.\n")  # ParameterError names it
+    assert (code, err) == (2, "error: --gain must be between 1 and 3, got 0.\n")  # ParameterError names it
 
 
 def test_method_flags_reach_the_method(capsys, tiny, tmp_path):
@@ -204,3 +204,20 @@ def test_trust_method_flags_are_prefixed_and_reach_the_method(capsys, tiny, reco
                             "5", image)
     assert (code, err) == (2, "error: --method-steps is not a parameter of any of the explanation methods "
                               "gradcam, saliency.\n")
+
+
+def test_a_declared_parameter_clashing_with_a_commands_own_flag_says_whose_it_is():
+    import argparse
+
+    from core.cli.common import ParamFlags
+    from core.params import Param
+
+    parser = argparse.ArgumentParser(prog="explain")
+    parser.add_argument("--layer")
+    flags = ParamFlags("explanation method", {"gradcam": (), "odd": (Param("layer", str, "x", "clashes"),)})
+    with pytest.raises(ValueError, match="^The parameter 'layer' of the explanation method odd gives --layer, "
+                                         "which the command 'explain' already has"):
+        flags.add_to(parser)
+    prefixed = ParamFlags("explanation method", flags.declarations, prefix="method-")
+    prefixed.add_to(parser)  # a prefix avoids the clash
+    assert prefixed.values(parser.parse_args(["--method-layer", "y"]), "odd") == {"layer": "y"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from core.errors import ParameterError
@@ -106,12 +107,17 @@ class ParamFlags:
                 said.append(f"default {p.default}")
             help_text = f"{', '.join(users[name])}: {'; '.join(said)}".replace("%", "%%")
             dest = self._dest + name
-            if p.type is bool:
-                group.add_argument(self.flag(name), dest=dest, action=argparse.BooleanOptionalAction,
-                                   default=None, help=help_text)
-            else:
-                group.add_argument(self.flag(name), dest=dest, metavar=p.type.__name__.upper(), default=None,
-                                   required=name in required, help=help_text)
+            try:
+                if p.type is bool:
+                    group.add_argument(self.flag(name), dest=dest, action=argparse.BooleanOptionalAction,
+                                       default=None, help=help_text)
+                else:
+                    group.add_argument(self.flag(name), dest=dest, metavar=p.type.__name__.upper(), default=None,
+                                       required=name in required, help=help_text)
+            except argparse.ArgumentError:  # a declaration's bug, not the user's: say whose and what to do
+                raise ValueError(f"The parameter {name!r} of the {self.kind} {', '.join(users[name])} gives "
+                                 f"{self.flag(name)}, which the command {parser.prog!r} already has: rename the "
+                                 "parameter, or give this command's entry flags a prefix.") from None
 
     def values(self, args: argparse.Namespace, chosen: str | None) -> dict | None:
         """The flags given, as ``chosen``'s parameters converted and validated (:class:`ParameterError`)."""
@@ -130,7 +136,9 @@ class ParamFlags:
                                          "which takes none.")
                 raise ParameterError(f"{self.flag(name)} is not a parameter of the {self.kind} {chosen}; "
                                      f"its parameters are: {', '.join(self.flag(n) for n in own)}.")
-        return {name: own[name].validate(self._typed(own[name], value)) for name, value in given.items()}
+        # Checked by the chosen entry's own declaration; its sentence names the flag the user typed.
+        return {name: replace(own[name], name=self.flag(name)).validate(self._typed(own[name], value))
+                for name, value in given.items()}
 
     def per_entry(self, args: argparse.Namespace, chosen: list[str]) -> dict[str, dict]:
         """For several chosen entries: each gets the flags its declaration has; a flag none has is refused."""
