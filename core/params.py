@@ -109,32 +109,32 @@ def validate_params(owner: str, specs: Iterable[Param], given: Mapping[str, Any]
 class Configurable:
     """Base for things built from declared parameters (attacks, defences): ``Thing(**params)`` checks them.
 
-    Subclasses set ``name``, ``title`` and ``params_spec``; they extend :meth:`_check_params` for
+    Subclasses set ``name``, ``title`` and ``params``; they extend :meth:`_check_params` for
     rules involving several parameters and must call ``super()._check_params()`` first.
     """
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
-    params_spec: ClassVar[tuple[Param, ...]] = ()
+    params: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
-        self.params: dict[str, Any] = dict(params)
+        self.values: dict[str, Any] = dict(params)
         self._check_params()
 
     def _check_params(self) -> None:
-        self.params = validate_params(self.name, self.params_spec, self.params)
+        self.values = validate_params(self.name, self.params, self.values)
 
     @classmethod
     def describe(cls) -> dict:
         """Name, title and parameter declarations, JSON-able."""
-        return {"name": cls.name, "title": cls.title, "params": [p.to_dict() for p in cls.params_spec]}
+        return {"name": cls.name, "title": cls.title, "params": [p.to_dict() for p in cls.params]}
 
     def key(self) -> tuple:
         """A hashable identity: the class name and every parameter value."""
-        return (self.name, *sorted(self.params.items()))
+        return (self.name, *sorted(self.values.items()))
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
         return f"{type(self).__name__}({args})"
 
 

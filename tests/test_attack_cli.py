@@ -112,7 +112,7 @@ def test_attack_through_a_defence(capsys, model_file, photos, tmp_path):
     (["--eps", "-1"], "eps"),
     (["--eps", "300"], "eps"),
     (["--eps", "8", "--method", "pgd", "--steps", "0"], "steps"),
-    (["--eps", "8", "--method", "pgd", "--step-size", "0"], "step_size"),
+    (["--eps", "8", "--method", "pgd", "--step-size", "0"], "--step-size"),
     (["--eps", "8", "--method", "fgsm", "--steps", "5"], "steps"),
     (["--eps", "8", "--method", "deepfool"], "deepfool"),
     (["--eps", "8", "--target", "giraffe"], "giraffe"),
@@ -131,3 +131,68 @@ def test_real_photo_on_the_offline_zoo_model(capsys, lite0, cat_jpeg, tmp_path):
     assert r["before"]["label"] == "Egyptian cat"
     assert r["success"] and r["success_after_rounding"] and r["linf_after_rounding"] <= 2
     assert Image.open(r["adversarial_png"]).size == (224, 224)
+
+
+# -- flags from the registries' declarations -----------------------------------------------------------------
+@pytest.fixture
+def scaled_fgsm():
+    """A throwaway attack registered only for the test: FGSM whose step is ``scale * eps``."""
+    from core.attacks.base import EPS_PARAM
+    from core.attacks.fgsm import FGSM
+    from core.attacks.registry import ATTACKS, register_attack
+    from core.params import Param
+
+    @register_attack
+    class ScaledFGSM(FGSM):
+        name = "fgsm_scaled_test"
+        params = (EPS_PARAM, Param("scale", float, 1.0, "share of eps taken", min=0.0, max=1.0))
+
+        def _dynamic_values(self):
+            return {"eps": self.eps * self.values["scale"]}
+
+    yield ScaledFGSM.name
+    ATTACKS.unregister(ScaledFGSM.name)
+
+
+def test_a_registered_attack_gets_its_flags_with_no_cli_edit(capsys, model_file, photos, tmp_path, scaled_fgsm):
+    common = ["--model", model_file, "--method", scaled_fgsm, "--eps", "24", "--out", str(tmp_path), photos[0]]
+    (full,) = run_json(capsys, *common)
+    (quarter,) = run_json(capsys, *common, "--scale", "0.25")
+    assert quarter["params"] == {"eps": 24.0, "scale": 0.25}
+    assert full["linf"] > 12 and 0 < quarter["linf"] <= 6 + 1e-3  # the flag reached the attack's graph
+    assert main(["attack", "--model", model_file, "--method", "fgsm", "--eps", "4", "--scale", "0.5",
+                 photos[0]]) == 2
+    assert capsys.readouterr().err == ("error: --scale is not a parameter of the attack fgsm; its parameters "
+                                       "are: --eps.\n")
+
+
+def test_a_defence_parameter_reaches_the_defence(capsys, model_file, photos, tmp_path):
+    common = ["--model", model_file, "--method", "fgsm", "--eps", "8", "--defence", "jpeg", "--out", str(tmp_path),
+              *photos]
+    harsh = run_json(capsys, *common, "--defence-quality", "5")
+    mild = run_json(capsys, *common, "--defence-quality", "100")
+    assert [r["defence_params"] for r in harsh] == [{"quality": 5}] * 2
+    # The model sees each image through the defence: JPEG quality 5 and 100 give different probabilities.
+    assert all(abs(h["before"]["prob"] - m["before"]["prob"]) > 1e-4 for h, m in zip(harsh, mild, strict=True))
+    from core.attacks import create_defence
+    from core.images import load_image, resize_for_model
+
+    # Oracle: the defence built directly with quality 5, then the model, is what the CLI's "before" saw.
+    model = keras.models.load_model(model_file)
+    x = resize_for_model(load_image(photos[0]), (SIZE, SIZE))[None].astype(np.float32)
+    direct = model.predict(create_defence("jpeg", quality=5).apply(x), verbose=0)[0].max()
+    assert direct == pytest.approx(harsh[0]["before"]["prob"], abs=1e-4)
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (["--method", "pgd", "--eps", "4", "--defence", "median", "--defence-quality", "50"],
+     "--defence-quality is not a parameter of the defence median; its parameters are: --defence-size."),
+    (["--method", "pgd", "--eps", "4", "--defence-bits", "3"],
+     "--defence-bits needs a defence to apply to; name one with --defence."),
+    (["--method", "pgd", "--eps", "4", "--defence", "jpeg", "--defence-quality", "101"],
+     "--defence-quality must be at most 100, got 101."),
+    (["--method", "pgd", "--eps", "4", "--seed", "many"], "--seed must be a whole number, got 'many'."),
+])
+def test_wrong_or_out_of_range_flags_are_one_sentence(capsys, model_file, photos, args, sentence):
+    assert main(["attack", "--model", model_file, *args, photos[0]]) == 2
+    assert capsys.readouterr().err == f"error: {sentence}\n"

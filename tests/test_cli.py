@@ -88,3 +88,136 @@ def test_unknown_layer_and_class_are_named(lite0, cat_jpeg, tmp_path):
     assert proc.returncode == 2 and "no_such_layer" in proc.stderr and "Traceback" not in proc.stderr
     proc = cli("explain", "--target", "unicorn", "--out", str(tmp_path), str(cat_jpeg))
     assert proc.returncode == 2 and "--target" in proc.stderr and "unicorn" in proc.stderr
+
+
+# -- flags from the registries' declarations -----------------------------------------------------------------
+def test_top_level_help_and_light_commands_do_not_import_tensorflow():
+    code = ("import sys\nfrom core.cli import main\n"
+            "for argv in (['--help'], ['runs', 'list', '--help'], ['data', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('IMPORTED', sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "IMPORTED []" in proc.stdout and "attack" in proc.stdout
+
+
+def test_explain_and_trust_help_list_every_methods_parameters():
+    from core.explain import list_methods
+
+    declared = {p.name.replace("_", "-") for m in list_methods() for p in m.params}
+    assert {"samples", "steps", "max-channels"} <= declared
+    explain_help, trust_help = cli("explain", "--help").stdout, cli("trust", "--help").stdout
+    assert all(f"--{name} " in explain_help for name in declared)
+    assert all(f"--method-{name} " in trust_help for name in declared)  # trust's own --steps stays its own
+    assert "--steps STEPS" in trust_help and "--method-" in trust_help
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """An untrained 3-class CNN on 16x16 images saved as .keras, and one PNG."""
+    import keras
+    from PIL import Image
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    h = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    h = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(h)
+    h = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h))
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(h))
+    folder = tmp_path_factory.mktemp("tiny")
+    model.save(folder / "tiny.keras")
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "noise.png")
+    return str(folder / "tiny.keras"), str(folder / "noise.png"), pixels.astype(np.float32)
+
+
+@pytest.fixture
+def recording_method():
+    """A throwaway explanation method registered only for the test: Grad-CAM that records its parameters."""
+    from core.explain.gradcam import GradCAM
+    from core.explain.registry import METHODS, register_method
+    from core.params import Param
+
+    seen = []
+
+    @register_method
+    class Recording(GradCAM):
+        name = "recording_test"
+        params = (Param("gain", int, 1, "a made-up parameter", min=1, max=3),)
+
+        def compute(self, ctx, images, class_idx, params):
+            seen.append(dict(params))
+            return super().compute(ctx, images, class_idx, params)
+
+    yield Recording.name, seen
+    METHODS.unregister(Recording.name)
+
+
+def run_main(capsys, *args):
+    from core.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_registered_method_gets_its_flags_with_no_cli_edit(capsys, tiny, tmp_path, recording_method):
+    model, image, _ = tiny
+    name, seen = recording_method
+    code, out, err = run_main(capsys, "explain", "--model", model, "--method", name, "--gain", "3",
+                              "--out", tmp_path, "--json", image)
+    assert code == 0, err
+    assert seen == [{"gain": 3}] and json.loads(out)[0]["method"] == name
+    code, _, err = run_main(capsys, "explain", "--model", model, "--method", "gradcam", "--gain", "2", image)
+    assert code == 2
+    assert err == "error: --gain is not a parameter of the explanation method gradcam, which takes none.\n"
+    code, _, err = run_main(capsys, "explain", "--model", model, "--method", name, "--gain", "0", image)
+    assert (code, err) == (2, "error: --gain must be between 1 and 3, got 0.\n")  # ParameterError names it
+
+
+def test_method_flags_reach_the_method(capsys, tiny, tmp_path):
+    from core.explain import explain
+
+    model, image, pixels = tiny
+    code, out, err = run_main(capsys, "explain", "--model", model, "--method", "smoothgrad", "--samples", "3",
+                              "--noise", "0.4", "--seed", "7", "--out", tmp_path, "--json", image)
+    assert code == 0, err
+    heat = np.load(json.loads(out)[0]["heatmap_npy"])
+    import keras
+
+    # Oracle: the library called directly with the same parameters, and with the default seed.
+    (same,) = explain(keras.models.load_model(model), pixels[None], "smoothgrad", samples=3, noise=0.4, seed=7)
+    (other,) = explain(keras.models.load_model(model), pixels[None], "smoothgrad", samples=3, noise=0.4)
+    np.testing.assert_allclose(heat, same.heatmap, atol=1e-5)
+    assert np.abs(heat - other.heatmap).max() > 1e-3
+
+
+def test_trust_method_flags_are_prefixed_and_reach_the_method(capsys, tiny, recording_method):
+    model, image, _ = tiny
+    name, seen = recording_method
+    code, _, err = run_main(capsys, "trust", "--model", model, "--method", f"gradcam,{name}", "--method-gain", "2",
+                            "--steps", "4", "--no-sanity", "--json", image)
+    assert code == 0, err
+    assert seen and all(s == {"gain": 2} for s in seen)
+    code, _, err = run_main(capsys, "trust", "--model", model, "--method", "gradcam,saliency", "--method-steps",
+                            "5", image)
+    assert (code, err) == (2, "error: --method-steps is not a parameter of any of the explanation methods "
+                              "gradcam, saliency.\n")
+
+
+def test_a_declared_parameter_clashing_with_a_commands_own_flag_says_whose_it_is():
+    import argparse
+
+    from core.cli.common import ParamFlags
+    from core.params import Param
+
+    parser = argparse.ArgumentParser(prog="explain")
+    parser.add_argument("--layer")
+    flags = ParamFlags("explanation method", {"gradcam": (), "odd": (Param("layer", str, "x", "clashes"),)})
+    with pytest.raises(ValueError, match="^The parameter 'layer' of the explanation method odd gives --layer, "
+                                         "which the command 'explain' already has"):
+        flags.add_to(parser)
+    prefixed = ParamFlags("explanation method", flags.declarations, prefix="method-")
+    prefixed.add_to(parser)  # a prefix avoids the clash
+    assert prefixed.values(parser.parse_args(["--method-layer", "y"]), "odd") == {"layer": "y"}

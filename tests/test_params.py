@@ -62,14 +62,14 @@ def test_validate_params_fills_defaults_and_names_an_unknown_parameter():
 def test_configurable_checks_its_declarations_once_and_extends_them():
     class Odd(Configurable):
         name = "odd"
-        params_spec = (Param("k", int, 3, min=1, max=9),)
+        params = (Param("k", int, 3, min=1, max=9),)
 
         def _check_params(self) -> None:
             super()._check_params()
-            if self.params["k"] % 2 == 0:
+            if self.values["k"] % 2 == 0:
                 raise ParameterError("k must be odd.")
 
-    assert Odd().params == {"k": 3} and Odd(k=5.0).params == {"k": 5}
+    assert Odd().values == {"k": 3} and Odd(k=5.0).values == {"k": 5}
     with pytest.raises(ParameterError, match="^k must be between 1 and 9, got 0"):
         Odd(k=0)
     with pytest.raises(ParameterError, match="k must be odd"):
@@ -81,9 +81,9 @@ def _declarations():
     for method in list_methods():
         yield pytest.param("method", method.name, method.params, id=f"method-{method.name}")
     for name in attacks.list_attacks():
-        yield pytest.param("attack", name, attacks.get_attack(name).params_spec, id=f"attack-{name}")
+        yield pytest.param("attack", name, attacks.get_attack(name).params, id=f"attack-{name}")
     for name in attacks.list_defences():
-        yield pytest.param("defence", name, attacks.get_defence(name).params_spec, id=f"defence-{name}")
+        yield pytest.param("defence", name, attacks.get_defence(name).params, id=f"defence-{name}")
     yield pytest.param("train", "TrainConfig", declared(TrainConfig), id="train")
     yield pytest.param("train", "AdversarialConfig", declared(AdversarialConfig), id="adversarial")
 

@@ -90,8 +90,8 @@ def test_every_entry_has_a_title_and_declarations(kind, name):
     entry = REGISTRIES[kind].get(name)
     assert entry.title and "\n" not in entry.title
     if kind in ("attack", "defence"):
-        assert all(p.help for p in entry.params_spec)
-        assert REGISTRIES[kind].create(name).params == {p.name: p.default for p in entry.params_spec}
+        assert all(p.help for p in entry.params)
+        assert REGISTRIES[kind].create(name).values == {p.name: p.default for p in entry.params}
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -122,7 +122,7 @@ def test_every_defence_keeps_the_shape_and_valid_pixels(name):
 # -- the Train form reads the registry ----------------------------------------------------------------------
 def test_the_train_forms_attack_picker_and_defaults_come_from_the_core():
     class Nudge(attacks.Attack):  # registered for this test only
-        name, title, params_spec = "nudge", "Nudge", ()
+        name, title, params = "nudge", "Nudge", ()
 
     ATTACKS.register("nudge")(Nudge)
     try:

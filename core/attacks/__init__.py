@@ -1,7 +1,7 @@
 """Adversarial attacks, input-transformation defences and robustness curves.
 
 Attacks and defences are registered by name (:mod:`core.registry`) and declare their parameters
-(``params_spec``, :class:`core.params.Param`: the same declarations drive the dashboard's inputs)::
+(``params``, :class:`core.params.Param`: the same declarations drive the dashboard's inputs)::
 
     attack = create_attack("pgd", eps=4, steps=10)
     result = attack.generate(loaded, images)                  # untargeted, on the clean prediction

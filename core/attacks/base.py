@@ -113,12 +113,12 @@ class Attack(Configurable):
 
     @property
     def eps(self) -> float:
-        return self.params["eps"]
+        return self.values["eps"]
 
     # -- hooks -------------------------------------------------------------------------------------
     def _graph(self, loss_gradient, x: tf.Tensor, start: tf.Tensor, label: tf.Tensor, direction: tf.Tensor,
                dyn: dict[str, tf.Tensor], rng: tf.Tensor) -> tf.Tensor:
-        """The attack in TensorFlow ops. It may read from ``self.params`` only the ``static_params``
+        """The attack in TensorFlow ops. It may read from ``self.values`` only the ``static_params``
         (the compiled graph is shared by attacks that differ in the others); numbers come in ``dyn``.
         ``loss_gradient(x, label)`` is the gradient of the summed cross-entropy with respect to ``x``;
         ``start`` is where an iterative attack's steps begin (``x`` unless it runs in chunks)."""
@@ -134,7 +134,7 @@ class Attack(Configurable):
         return [{}]
 
     def _static_key(self) -> tuple:
-        return tuple((name, self.params[name]) for name in self.static_params)
+        return tuple((name, self.values[name]) for name in self.static_params)
 
     # -- running -----------------------------------------------------------------------------------
     def _labels(self, model: Any, n: int, labels: Any, target: Any, probs: np.ndarray | None) -> np.ndarray:
@@ -165,7 +165,7 @@ class Attack(Configurable):
         fn = compiled.attack_fn(model, self, defence, bpda)
         values = {**self._dynamic_values(), **(overrides or {})}
         dyn = {k: tf.constant(v, tf.int32 if isinstance(v, int) else tf.float32) for k, v in values.items()}
-        rng = tf.constant([self.params.get("seed", 0), batch_index], tf.int32)
+        rng = tf.constant([self.values.get("seed", 0), batch_index], tf.int32)
         return fn(x, x if start is None else start, label, tf.constant(-1.0 if targeted else 1.0), dyn, rng)
 
     def perturb(self, model: Any, images: Any, labels: Any = None, target: Any = None,
@@ -235,7 +235,7 @@ class Attack(Configurable):
         label = self._labels(model, len(x), labels, target, probs_before)
         adversarial = self._perturb_array(net, x, label, target is not None, defence, bpda, batch_size, progress)
         probs_after = predict_probs(net, adversarial, defence, batch_size)
-        return AttackResult(method=self.name, params=dict(self.params), original=x, adversarial=adversarial,
+        return AttackResult(method=self.name, params=dict(self.values), original=x, adversarial=adversarial,
                             labels=label, targeted=target is not None, probs_before=probs_before,
                             probs_after=probs_after, defence=defence.name if defence is not None else None,
                             bpda=bool(bpda) and defence is not None)

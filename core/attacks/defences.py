@@ -62,13 +62,13 @@ class JpegDefence(Defence):
     title = "JPEG re-compression"
     differentiable = False
     note = "Not differentiable: a naive gradient attack sees zero gradient; BPDA attacks straight through it."
-    params_spec = (
+    params = (
         Param("quality", int, 75, "JPEG quality: lower removes more detail (and more of the attack)",
               min=1, max=100),
     )
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
-        quality = self.params["quality"]
+        quality = self.values["quality"]
 
         def one(image: tf.Tensor) -> tf.Tensor:
             return tf.io.decode_jpeg(tf.io.encode_jpeg(image, quality=quality), channels=3)
@@ -85,13 +85,13 @@ class BitDepthDefence(Defence):
     title = "Bit-depth reduction"
     differentiable = False
     note = "Rounding has zero gradient: a naive gradient attack sees nothing; BPDA attacks through it."
-    params_spec = (
+    params = (
         Param("bits", int, 4, "bits kept per colour channel (8 keeps every level)", min=1, max=8,
               unit="bits"),
     )
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
-        levels = float(2 ** self.params["bits"] - 1)
+        levels = float(2 ** self.values["bits"] - 1)
         return tf.round(tf.clip_by_value(x, 0.0, 255.0) * (levels / 255.0)) * (255.0 / levels)
 
 
@@ -102,17 +102,17 @@ class MedianDefence(Defence):
     differentiable = True
     note = ("Differentiable almost everywhere, but the gradient reaches only each window's median pixel, "
             "so BPDA may still attack it better.")
-    params_spec = (
+    params = (
         Param("size", int, 3, "side of the square window (odd)", min=1, max=9, unit="pixels"),
     )
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.params["size"] % 2 == 0:
-            raise ParameterError(f"size must be an odd number of pixels, got {self.params['size']}.")
+        if self.values["size"] % 2 == 0:
+            raise ParameterError(f"size must be an odd number of pixels, got {self.values['size']}.")
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
-        k = self.params["size"]
+        k = self.values["size"]
         if k == 1:
             return tf.identity(x)
         r = k // 2

@@ -12,7 +12,7 @@ from core.attacks.registry import register_attack
 class FGSM(Attack):
     name = "fgsm"
     title = "FGSM (one gradient-sign step)"
-    params_spec = (EPS_PARAM,)
+    params = (EPS_PARAM,)
 
     def _graph(self, loss_gradient, x, start, label, direction, dyn, rng):
         # x' = clip(x + eps * sign(grad of the loss)), towards higher loss (untargeted) or lower (targeted).

@@ -13,7 +13,7 @@ from core.params import Param
 class PGD(Attack):
     name = "pgd"
     title = "PGD (projected gradient steps)"
-    params_spec = (
+    params = (
         EPS_PARAM,
         Param("steps", int, 10, "number of gradient steps", min=1, max=1000, unit="steps"),
         Param("step_size", float, None, "change per step; automatic: 2.5 * eps / steps", min=0.0, max=255.0,
@@ -26,16 +26,16 @@ class PGD(Attack):
     @property
     def step_size(self) -> float:
         """The step size in use: the given one, or 2.5 * eps / steps (so steps can reach the ball's edge)."""
-        given = self.params["step_size"]
-        return given if given is not None else 2.5 * self.eps / self.params["steps"]
+        given = self.values["step_size"]
+        return given if given is not None else 2.5 * self.eps / self.values["steps"]
 
     def _dynamic_values(self) -> dict[str, int | float]:
         # "fresh": 1 when the steps begin at x (the random start applies), 0 when they go on from ``start``.
-        return {"eps": self.eps, "step_size": self.step_size, "steps": self.params["steps"], "fresh": 1}
+        return {"eps": self.eps, "step_size": self.step_size, "steps": self.values["steps"], "fresh": 1}
 
     def chunks(self, every: int) -> list[dict[str, int]]:
         """The steps in runs of at most ``every``, each continuing where the last stopped (same result)."""
-        steps = self.params["steps"]
+        steps = self.values["steps"]
         return [{"steps": min(every, steps - done), "fresh": int(done == 0)} for done in range(0, steps, every)]
 
     def _graph(self, loss_gradient, x, start, label, direction, dyn, rng):
@@ -43,7 +43,7 @@ class PGD(Attack):
         # The eps-ball around x intersected with valid pixels: one clip projects onto both.
         low, high = tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 255.0)
         adversarial = start
-        if self.params["random_start"]:
+        if self.values["random_start"]:
             noise = tf.random.stateless_uniform(tf.shape(x), seed=rng, minval=-1.0, maxval=1.0)
             adversarial = tf.cond(dyn["fresh"] > 0, lambda: tf.clip_by_value(x + eps * noise, low, high),
                                   lambda: start)

@@ -29,7 +29,7 @@ def register_defence(cls: C) -> C:
 
 
 def get_attack(name: str) -> type:
-    """The attack class registered as ``name`` (its ``params_spec`` holds the parameter declarations)."""
+    """The attack class registered as ``name`` (its ``params`` holds the parameter declarations)."""
     return ATTACKS.get(name)
 
 

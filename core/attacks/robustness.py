@@ -136,7 +136,7 @@ def robustness_curve(model: Any, images: Any, labels: Any, epsilons: Sequence[fl
                            label_prob=label_prob,
                            n_images=len(x), defence=defence.name if defence is not None else None,
                            bpda=bool(bpda) and defence is not None,
-                           params={m: {k: v for k, v in a[0].params.items() if k != "eps"}
+                           params={m: {k: v for k, v in a[0].values.items() if k != "eps"}
                                    for m, a in attacks.items()})
 
 
@@ -177,7 +177,7 @@ def compare_defences(model: Any, images: Any, labels: Any, eps: float = 8.0, met
         title = defence.title if defence is not None else "No defence"
         rows.append(DefenceComparison(
             defence=defence.name if defence is not None else "none",
-            params=dict(defence.params) if defence is not None else {}, clean_accuracy=clean,
+            params=dict(defence.values) if defence is not None else {}, clean_accuracy=clean,
             naive_accuracy=naive_acc, bpda_accuracy=bpda_acc, robust_accuracy=robust, masks_gradients=masks,
             verdict=_verdict(title, clean, naive_acc, bpda_acc, robust, masks)))
     return rows

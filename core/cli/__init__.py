@@ -35,10 +35,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen sub-command (the first word of ``argv`` naming one) gets the flags its
+    module derives from a registry (``add_entry_flags``), so ``--help``, ``runs`` and ``data`` never
+    import TensorFlow to list attacks or methods."""
+    chosen = next((word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")), None)
     parser = _Parser(prog="python -m core", description="Glasswing: see what an image classifier sees.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for _name, module_name in COMMANDS.items():
+    for name, module_name in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -46,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.add_parser(sub)
+        if name == chosen and hasattr(module, "add_entry_flags"):
+            module.add_entry_flags(sub.choices[name])
     return parser
 
 
@@ -57,7 +63,7 @@ def emit_json(obj: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -6,27 +6,39 @@ import argparse
 from pathlib import Path
 
 from core.cli import emit_json
-from core.cli.common import check_out_folder, make_out_folder
+from core.cli.common import ParamFlags, check_out_folder, make_out_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("attack", help="make adversarial images that change a model's prediction")
     p.add_argument("--model", default="efficientnet_lite0", help="zoo name, run folder or .keras file")
     p.add_argument("--weights", help="ImageNet .h5 weights file for a keras.applications model")
-    p.add_argument("--method", default="pgd", help="attack: fgsm or pgd (default pgd)")
-    p.add_argument("--eps", type=float, required=True,
-                   help="largest change of any pixel, in 0..255 pixel levels (e.g. 2, 4, 8)")
-    p.add_argument("--steps", type=int, help="PGD: number of steps (default 10)")
-    p.add_argument("--step-size", type=float, help="PGD: change per step in pixel levels (default 2.5*eps/steps)")
-    p.add_argument("--seed", type=int, help="PGD: seed of the random start (default 0)")
+    p.add_argument("--method", default="pgd", help="a registered attack (default pgd; `attack --help` lists them)")
     p.add_argument("--target", help="class index or name to push the prediction to (default: any other class)")
-    p.add_argument("--defence", help="attack the model behind an input defence: jpeg, bit_depth or median")
+    p.add_argument("--defence", help="attack the model behind a registered input defence (`attack --help` lists "
+                   "them), tuned by its --defence-PARAM flags")
     p.add_argument("--no-bpda", action="store_true",
                    help="with --defence: use the defence's own gradient, not BPDA (shows gradient masking)")
     p.add_argument("--out", default=".", help="folder for the adversarial PNGs (default: here)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(run=run)
+
+
+def _flags() -> tuple[ParamFlags, ParamFlags]:
+    from core.attacks.registry import ATTACKS, DEFENCES
+
+    return ParamFlags.of(ATTACKS), ParamFlags.of(DEFENCES, prefix="defence-")
+
+
+def add_entry_flags(p: argparse.ArgumentParser) -> None:
+    """Every registered attack's and defence's declared parameters as flags (only when ``attack`` is run)."""
+    from core.attacks import list_attacks, list_defences
+
+    attacks, defences = _flags()
+    attacks.add_to(p, f"attack parameters ({', '.join(list_attacks())}; each takes only its own)",
+                   required=("eps",))
+    defences.add_to(p, f"defence parameters, with --defence ({', '.join(list_defences())})")
 
 
 def _png_path(out: Path, image: str, method: str, eps: float, taken: set[Path]) -> Path:
@@ -44,16 +56,21 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from core.atomic import atomic_path
-    from core.attacks import create_attack, create_defence, predict_probs
+    from core.attacks import create_attack, create_defence, get_attack, get_defence, predict_probs
     from core.attacks.result import is_success, linf_per_image
     from core.images import load_image, resize_for_model, to_png_bytes
     from core.zoo import load_model
 
     # Check the attack, the defence and the output folder before loading anything.
     out = check_out_folder(args.out)
-    options = {"steps": args.steps, "step_size": args.step_size, "seed": args.seed}
-    attack = create_attack(args.method, eps=args.eps, **{k: v for k, v in options.items() if v is not None})
-    defence = create_defence(args.defence) if args.defence else None
+    attack_flags, defence_flags = _flags()
+    get_attack(args.method)  # an unknown name lists the known ones before any flag is checked against it
+    attack = create_attack(args.method, **attack_flags.values(args, args.method))
+    if args.defence:
+        get_defence(args.defence)
+        defence = create_defence(args.defence, **defence_flags.values(args, args.defence))
+    else:
+        defence = defence_flags.values(args, None)  # a --defence-PARAM without --defence is refused
     bpda = not args.no_bpda
     loaded = load_model(args.model, weights=args.weights)
     target = loaded.class_index(args.target, "--target") if args.target is not None else None
@@ -75,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
             tmp.write_bytes(to_png_bytes(rounded[i]))
         results.append({
             "image": path, "model": loaded.name, "method": attack.name, "eps": attack.eps,
-            "params": dict(attack.params),
+            "params": dict(attack.values),
             "target": None if target is None else {"index": target, "label": loaded.label(target)},
-            "defence": defence.name if defence is not None else None, "bpda": result.bpda,
+            "defence": defence.name if defence is not None else None,
+            "defence_params": dict(defence.values) if defence is not None else None, "bpda": result.bpda,
             "before": loaded.top_k(result.probs_before[i], 1)[0],
             "after": loaded.top_k(result.probs_after[i], 1)[0],
             "linf": float(result.linf[i]), "success": bool(result.success[i]),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.cli import emit_json
-from core.cli.common import check_out_folder, make_out_folder
+from core.cli.common import ParamFlags, check_out_folder, make_out_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +22,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def method_flags(prefix: str = "") -> ParamFlags:
+    """Every registered explanation method's declared parameters as flags (``trust`` prefixes them)."""
+    from core.explain.registry import METHODS
+
+    return ParamFlags.of(METHODS, prefix=prefix)
+
+
+def add_entry_flags(p: argparse.ArgumentParser) -> None:
+    """The methods' parameters (--max-channels, --samples, --steps, ...), added only when ``explain`` runs."""
+    import core.explain  # noqa: F401 - registers the methods
+
+    method_flags().add_to(p, "method parameters (each method takes only its own)")
+
+
 def run(args: argparse.Namespace) -> int:
     import io
 
@@ -34,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from core.zoo import load_model
 
     get_method(args.method)  # unknown method: fail before loading anything
+    params = method_flags().values(args, args.method)
     out = check_out_folder(args.out)
     loaded = load_model(args.model, weights=args.weights)
     target = loaded.class_index(args.target, "--target") if args.target is not None else None
@@ -43,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.images:
         image = load_image(path)
         batch = resize_for_model(image, loaded.input_size)[None]
-        (exp,) = explain(loaded, batch, args.method, layer=args.layer, target=target)
+        (exp,) = explain(loaded, batch, args.method, layer=args.layer, target=target, **params)
         # cat.jpg and cat.png (or a/cat.jpg and b/cat.jpg) must not overwrite each other's outputs.
         stem, n = f"{Path(path).stem}_{args.method}", 1
         while stem in stems:

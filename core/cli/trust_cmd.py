@@ -43,6 +43,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def add_entry_flags(p: argparse.ArgumentParser) -> None:
+    """The methods' parameters as --method-PARAM (--method-steps is Integrated Gradients' steps, --steps the
+    curves'), added only when ``trust`` runs; with several methods each flag goes to the methods declaring it."""
+    import core.explain  # noqa: F401 - registers the methods
+    from core.cli.explain_cmd import method_flags
+
+    method_flags("method-").add_to(p, "method parameters, prefixed --method- so they do not clash with "
+                                      "trust's own --steps and --baseline")
+
+
 def _methods(text: str) -> list[str]:
     from core.explain import get_method, method_names
 
@@ -68,15 +78,21 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--tolerance must be 0 or more pixels, got {args.tolerance}.")
     if not 2 <= args.steps <= MAX_STEPS:
         raise ParameterError(f"--steps must be from 2 to {MAX_STEPS}, got {args.steps}.")
+    from core.cli.explain_cmd import method_flags
+
+    params = method_flags("method-").per_entry(args, methods)
+    if args.data and any(params.values()):
+        raise ParameterError("--method-PARAM flags apply to scoring images; --data scores each method with its "
+                             "defaults.")
     from core.zoo import load_model
 
     loaded = load_model(args.model)
     if args.data:
         return _dataset(args, loaded, methods)
-    return _images(args, loaded, methods)
+    return _images(args, loaded, methods, params)
 
 
-def _images(args: argparse.Namespace, loaded, methods: list[str]) -> int:
+def _images(args: argparse.Namespace, loaded, methods: list[str], params: dict[str, dict]) -> int:
     from core.images import load_image
     from core.trust.service import score_image
 
@@ -87,7 +103,7 @@ def _images(args: argparse.Namespace, loaded, methods: list[str]) -> int:
         for method in methods:
             score = score_image(loaded, image, method, layer=args.layer, target=target,
                                 baseline=args.baseline,
-                                steps=args.steps, sanity=not args.no_sanity)
+                                steps=args.steps, sanity=not args.no_sanity, **params[method])
             results.append({"image": path, "model": loaded.name, **score.to_json()})
     if args.json:
         emit_json(results)

@@ -153,7 +153,7 @@ def _adversarial_transform(config: TrainConfig, model: keras.Model):
     except ImportError as exc:  # the attacks package is optional for training
         raise ParameterError(f"adversarial training needs core.attacks, which cannot be imported "
                              f"({exc}).") from None
-    seeded = any(p.name == "seed" for p in get_attack(adv.method).params_spec)
+    seeded = any(p.name == "seed" for p in get_attack(adv.method).params)
 
     def transform(x, labels, step: int):
         n = int(x.shape[0])

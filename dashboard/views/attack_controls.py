@@ -43,7 +43,7 @@ def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> At
                           help="FGSM takes one step along the gradient's sign; PGD takes many small steps "
                                "and is stronger at the same budget.")
     with st.form("attack_form"):
-        params = param_widgets(get_attack(method).params_spec, key=f"attack_{method}", defaults=PAGE_DEFAULTS,
+        params = param_widgets(get_attack(method).params, key=f"attack_{method}", defaults=PAGE_DEFAULTS,
                                sliders=False)
         eps = params.get("eps")
         if isinstance(eps, (int, float)):

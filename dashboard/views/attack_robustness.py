@@ -146,7 +146,7 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
         settings = {}
         for name in names:
             with st.expander(f"{get_defence(name).title} settings"):
-                settings[name] = param_widgets(get_defence(name).params_spec, key=f"attack_def_{name}",
+                settings[name] = param_widgets(get_defence(name).params, key=f"attack_def_{name}",
                                                sliders=False)
         go = st.form_submit_button("Compare defences")
     st.caption(f"Uses the attack above: {request.method.upper()} at epsilon {r.result.eps:g}.")
