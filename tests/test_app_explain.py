@@ -287,3 +287,19 @@ def test_score_cam_goes_on_in_the_background_with_what_it_is_doing(app, monkeypa
         app.run()
     assert not app.exception and not app.get("progress"), app.exception
     assert any(c.startswith("Score-CAM · Egyptian cat") for img in app.get("image") for c in img.captions)
+
+
+def test_compared_with_class_explains_one_class_rather_than_another(app):
+    """The optional 'Compared with' class passes a contrast to core: a different map, named in the caption;
+    EigenCAM (the same map for every class) says in its card why it cannot."""
+    plain = app.get("image")[1].value if len(app.get("image")) > 1 else None
+    app.selectbox(key="explain_contrast").set_value(282).run()  # tiger cat
+    assert not app.exception, app.exception
+    text = " ".join(_texts(app))
+    assert "Grad-CAM · Egyptian cat" in text and "rather than tiger cat" in text
+    assert plain is not None and app.get("image")[1].value != plain  # another overlay
+    app.multiselect(key="explain_methods").set_value(["gradcam", "eigencam"]).run()
+    assert not app.exception, app.exception
+    assert any("EigenCAM" in w.value and "cannot contrast" in w.value for w in app.warning)
+    app.selectbox(key="explain_target").set_value(282).run()  # the same class as the contrast
+    assert "pick another one" in " ".join(_texts(app)) and "rather than" not in " ".join(_texts(app))

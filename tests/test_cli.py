@@ -59,6 +59,31 @@ def test_explain_json_writes_overlay_and_heatmap(lite0, cat_jpeg, tmp_path):
     assert item["ms"] > 0
 
 
+def test_explain_contrast_json(lite0, cat_jpeg, tmp_path):
+    proc = cli("explain", "--method", "gradcam", "--target", "Egyptian cat", "--contrast", "tiger cat",
+               "--out", str(tmp_path / "c"), str(cat_jpeg), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (item,) = json.loads(proc.stdout)
+    assert item["target"]["label"] == "Egyptian cat" and item["contrast"]["label"] == "tiger cat"
+    assert item["target"]["index"] != item["contrast"]["index"]
+    plain = cli("explain", "--method", "gradcam", "--target", "Egyptian cat", "--out", str(tmp_path / "p"),
+                str(cat_jpeg), "--json")
+    (alone,) = json.loads(plain.stdout)
+    assert "contrast" not in alone and set(alone) == set(item) - {"contrast"}  # otherwise the same contract
+    assert not np.allclose(np.load(item["heatmap_npy"]), np.load(alone["heatmap_npy"]), atol=1e-3)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--method", "eigencam", "--target", "1", "--contrast", "2"],
+     "cannot contrast two classes; methods that can: gradcam"),
+    (["--contrast", "2"], "--contrast needs --target"),
+    (["--target", "tabby", "--contrast", "281"], "--contrast must name another class than --target (tabby)"),
+])
+def test_explain_contrast_refusals(lite0, cat_jpeg, tmp_path, args, needle):
+    proc = cli("explain", *args, "--out", str(tmp_path), str(cat_jpeg))
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("args,needle", [
     (["predict", "--model", "nope", "x.jpg"], "Unknown model 'nope'"),
     (["predict", "--top", "0", "x.jpg"], "--top must be at least 1"),

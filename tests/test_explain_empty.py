@@ -70,7 +70,8 @@ def test_pooled_heads_keep_classic_gradcam():
                                GradCAM().combine(activations, grads).numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["gradcam", "layercam", "saliency"])
+@pytest.mark.parametrize("method", ["gradcam", "layercam", "saliency", "hirescam", "xgradcam", "eigencam",
+                                    "ablationcam"])
 def test_an_empty_map_is_flagged_with_what_to_try(method):
     """A network whose weights are all zero has no evidence anywhere: the map is empty and says so."""
     pixels = keras.Input((16, 16, 3))

@@ -23,6 +23,7 @@ from core import compiled  # noqa: E402
 from core.errors import ParameterError, UnknownNameError  # noqa: E402
 from core.explain import (  # noqa: E402
     ClassTarget,
+    ContrastTarget,
     Explanation,
     TopClass,
     explain,
@@ -36,9 +37,10 @@ from core.params import Param  # noqa: E402
 from core.zoo.loaded import LoadedModel  # noqa: E402
 
 EXPECTED_METHODS = ["gradcam", "gradcam++", "layercam", "scorecam", "saliency", "smoothgrad",
-                    "integrated_gradients"]
+                    "integrated_gradients", "hirescam", "xgradcam", "eigencam", "ablationcam"]
 # Small settings for the big architectures keep the suite fast; the tiny model runs the defaults.
-QUICK = {"scorecam": {"max_channels": 8}, "smoothgrad": {"samples": 4}, "integrated_gradients": {"steps": 4}}
+QUICK = {"scorecam": {"max_channels": 8}, "smoothgrad": {"samples": 4}, "integrated_gradients": {"steps": 4},
+         "ablationcam": {"ablation_batch": 256}}
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -174,7 +176,8 @@ def test_registry_lists_every_method_with_its_declarations():
     for method in list_methods():
         assert method.title and "\n" not in method.description and len(method.description) < 110
         assert isinstance(method.uses_layer, bool)
-        assert method.uses_layer == (method.name in {"gradcam", "gradcam++", "layercam", "scorecam"})
+        assert method.uses_layer == (method.name in {"gradcam", "gradcam++", "layercam", "scorecam", "hirescam",
+                                                      "xgradcam", "eigencam", "ablationcam"})
         for p in method.params:
             assert isinstance(p, Param) and p.help
             assert p.validate(p.default) == p.default
@@ -372,3 +375,28 @@ def test_compiled_functions_are_reused_bounded_and_released():
     del model
     gc.collect()
     assert ref() is None  # the cache does not keep a model alive
+
+
+# -------------------------------------------------------------------------------------------- contrast
+
+@pytest.mark.parametrize("method", ["gradcam", "hirescam", "xgradcam", "ablationcam", "scorecam", "saliency"])
+def test_contrast_equals_the_same_difference_as_a_callable(tiny, method):
+    """'Why 3 rather than 1' is the gradient (or score) of logit 3 minus logit 1, reported as class 3."""
+    images = pixels(2, 32, seed=12)
+    by_contrast = explain(tiny, images, method, target=ContrastTarget(3, 1))
+    by_callable = explain(tiny, images, method, target=lambda logits: logits[:, 3] - logits[:, 1])
+    plain = explain(tiny, images, method, target=3)
+    probs = tiny(images).numpy()
+    for contrast, callable_, row in zip(by_contrast, by_callable, probs, strict=True):
+        np.testing.assert_allclose(contrast.heatmap, callable_.heatmap, atol=1e-5)
+        assert contrast.class_index == 3 and contrast.prob == pytest.approx(float(row[3]), rel=1e-4)
+    assert not all(np.allclose(c.heatmap, p.heatmap, atol=1e-3) for c, p in zip(by_contrast, plain, strict=True))
+
+
+def test_contrast_refusals_are_one_sentence(tiny):
+    with pytest.raises(ParameterError, match="EigenCAM.*same map for every class.*can: gradcam, .*ablationcam"):
+        explain(tiny, pixels(1, 32), "eigencam", target=ContrastTarget(3, 1))
+    with pytest.raises(ParameterError, match="must differ from the target class 2"):
+        explain(tiny, pixels(1, 32), "gradcam", target=ContrastTarget(2, 2))
+    with pytest.raises(ParameterError, match="class 7 is out of range"):
+        explain(tiny, pixels(1, 32), "gradcam", target=ContrastTarget(1, 7))

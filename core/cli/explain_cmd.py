@@ -16,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="gradcam", help="explanation method (see the list in the README)")
     p.add_argument("--layer", help="layer to explain (CAM methods; default: the model's last conv layer)")
     p.add_argument("--target", help="class index or name to explain (default: the top prediction)")
+    p.add_argument("--contrast", help="with --target: why that class rather than this one (index or name)")
     p.add_argument("--out", default=".", help="folder for the overlay PNG and heatmap .npy (default: here)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -42,16 +43,26 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from core.atomic import atomic_path, write_bytes
-    from core.explain import explain, get_method
+    from core.errors import ParameterError
+    from core.explain import ContrastTarget, explain, get_method
     from core.explain.overlay import overlay
     from core.images import load_image, resize_for_model, to_png_bytes
     from core.zoo import load_model
 
-    get_method(args.method)  # unknown method: fail before loading anything
+    method = get_method(args.method)  # unknown method: fail before loading anything
     params = method_flags().values(args, args.method)
+    if args.contrast is not None:
+        if args.target is None:
+            raise ParameterError("--contrast needs --target: the class to explain rather than the contrast.")
+        method.check_contrast()
     out = check_out_folder(args.out)
     loaded = load_model(args.model, weights=args.weights)
     target = loaded.class_index(args.target, "--target") if args.target is not None else None
+    contrast = loaded.class_index(args.contrast, "--contrast") if args.contrast is not None else None
+    if contrast is not None:
+        if contrast == target:
+            raise ParameterError(f"--contrast must name another class than --target ({loaded.label(target)}).")
+        target = ContrastTarget(target, contrast)
     make_out_folder(out)
     results = []
     stems: set[str] = set()
@@ -74,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         results.append({
             "image": path, "model": loaded.name, "method": args.method, "layer": exp.layer,
             "target": {"index": exp.class_index, "label": loaded.label(exp.class_index), "prob": exp.prob},
+            **({"contrast": {"index": contrast, "label": loaded.label(contrast)}} if contrast is not None else {}),
             "heatmap_npy": str(npy_path), "overlay_png": str(png_path), "ms": round(exp.ms, 2),
         })
     if args.json:
@@ -81,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in results:
         t = r["target"]
-        print(f"{r['image']}: {t['label']} ({t['prob']:.1%}) via {r['method']} on {r['layer'] or 'input'} "
+        rather = f" rather than {r['contrast']['label']}" if "contrast" in r else ""
+        print(f"{r['image']}: {t['label']} ({t['prob']:.1%}){rather} via {r['method']} on {r['layer'] or 'input'} "
               f"in {r['ms']:.0f} ms -> {r['overlay_png']}")
     return 0

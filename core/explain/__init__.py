@@ -20,17 +20,18 @@ import numpy as np
 # isort: off
 from core.explain import gradcam, gradcam_pp, layercam, scorecam  # noqa: F401
 from core.explain import saliency, smoothgrad, integrated_gradients  # noqa: F401
+from core.explain import hirescam, xgradcam, eigencam, ablationcam  # noqa: F401
 # isort: on
 from core.explain.base import Explanation, ExplanationMethod, peak_location
 from core.explain.layers import layer_choices
 from core.explain.registry import get_method, list_methods, method_names, register_method
-from core.explain.targets import ClassTarget, Target, TopClass
+from core.explain.targets import ClassTarget, ContrastTarget, Target, TopClass
 from core.params import Param
 from core.progress import Progress
 from core.zoo.loaded import LoadedModel, as_loaded
 
 __all__ = [
-    "ClassTarget", "Explanation", "ExplanationMethod", "Param", "Target", "TopClass", "explain",
+    "ClassTarget", "ContrastTarget", "Explanation", "ExplanationMethod", "Param", "Target", "TopClass", "explain",
     "get_method", "layer_choices", "list_methods", "method_names", "peak_location", "register_method",
 ]
 

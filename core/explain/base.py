@@ -20,7 +20,8 @@ import numpy as np
 from core import compiled
 from core.errors import ParameterError
 from core.explain.layers import LayerRef, feature_model, output_model, resolve_layer
-from core.explain.targets import Target, resolve_target, scorer
+from core.explain.registry import list_methods
+from core.explain.targets import ContrastTarget, Target, resolve_target, scorer
 from core.params import Param, validate_params
 from core.progress import Progress
 
@@ -152,6 +153,7 @@ class ExplanationMethod:
     title: ClassVar[str]
     description: ClassVar[str]  # one line, shown next to the method picker
     uses_layer: ClassVar[bool]  # True: explains a conv layer's feature maps (CAM); False: the input
+    class_agnostic: ClassVar[bool] = False  # True: the map ignores the target (so no contrast either)
     kind: ClassVar[str] = "cam"  # how its maps are shown (core.explain.overlay.DISPLAYS): "cam" or "gradient"
     params: ClassVar[tuple[Param, ...]] = ()
     batch_size: ClassVar[int] = 16  # images per compiled call
@@ -162,6 +164,13 @@ class ExplanationMethod:
         ``class_idx`` holds one class per image, ``-1`` meaning the image's top prediction.
         """
         raise NotImplementedError
+
+    def check_contrast(self) -> None:
+        """Raise a one-sentence error when this method cannot explain 'class A rather than class B'."""
+        if self.class_agnostic:
+            able = ", ".join(m.name for m in list_methods() if not m.class_agnostic)
+            raise ParameterError(f"{self.title} ({self.name}) draws the same map for every class, so it "
+                                 f"cannot contrast two classes; methods that can: {able}.")
 
     def spec(self) -> dict:
         """Everything a UI needs to offer this method."""
@@ -192,6 +201,8 @@ class ExplanationMethod:
              progress: Progress | None = None
              ) -> tuple[LayerRef | None, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
         values = validate_params(self.name, self.params, params)
+        if isinstance(target, ContrastTarget):
+            self.check_contrast()
         pixels = prepare_images(model, images)
         ref = resolve_layer(model, layer) if self.uses_layer else None
         class_idx, custom = resolve_target(target, len(pixels), int(model.outputs[0].shape[-1]))

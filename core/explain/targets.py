@@ -40,6 +40,20 @@ class TopClass:
         return tf.reduce_max(logits, axis=-1)
 
 
+@dataclass(frozen=True)
+class ContrastTarget:
+    """Why class ``index`` rather than class ``other``: the difference of their pre-softmax scores.
+
+    A custom target (compiled per pair, no per-method code) that still reports ``index`` as its class.
+    """
+
+    index: int
+    other: int
+
+    def __call__(self, logits: tf.Tensor) -> tf.Tensor:
+        return logits[:, self.index] - logits[:, self.other]
+
+
 Target = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -66,10 +80,17 @@ def resolve_target(target: Any, num_images: int, num_classes: int) -> tuple[np.n
     """``(class indices (N,) int32 with -1 = top, custom callable or None)`` for ``target``.
 
     ``target`` is ``None`` (top prediction), a class index, one index per image, a
-    :class:`ClassTarget` / :class:`TopClass`, or any callable ``logits -> (N,) scores``.
+    :class:`ClassTarget` / :class:`TopClass`, a :class:`ContrastTarget` (reported as its ``index``), or
+    any callable ``logits -> (N,) scores``.
     """
     if target is None or isinstance(target, (ClassTarget, TopClass)):
         target = TOP if target is None else target.index
+    elif isinstance(target, ContrastTarget):
+        for index in (target.index, target.other):
+            _check_class(index, num_classes)
+        if target.index == target.other:
+            raise ParameterError(f"The contrast class must differ from the target class {target.index}.")
+        return np.full(num_images, target.index, np.int32), target
     elif callable(target):
         return np.full(num_images, TOP, np.int32), target
     indices = np.atleast_1d(np.asarray(target))
@@ -81,8 +102,13 @@ def resolve_target(target: Any, num_images: int, num_classes: int) -> tuple[np.n
         raise ParameterError(
             f"Parameter 'target' must be one class index or one per image ({num_images}), got {target!r}.")
     for index in indices:
-        if index != TOP and not 0 <= index < num_classes:
-            raise ParameterError(
-                f"Target class {int(index)} is out of range: the model has {num_classes} classes "
-                f"(0..{num_classes - 1}).")
+        if index != TOP:
+            _check_class(index, num_classes)
     return np.broadcast_to(indices, (num_images,)).astype(np.int32), None
+
+
+def _check_class(index: int, num_classes: int) -> None:
+    if not 0 <= index < num_classes:
+        raise ParameterError(
+            f"Target class {int(index)} is out of range: the model has {num_classes} classes "
+            f"(0..{num_classes - 1}).")

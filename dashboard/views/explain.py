@@ -6,7 +6,8 @@ import time
 
 import streamlit as st
 
-from core.explain import get_method, layer_choices, list_methods
+from core.errors import ParameterError
+from core.explain import ContrastTarget, get_method, layer_choices, list_methods
 from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, heatmap_npy, overlay
 from core.images import to_png_bytes
 from dashboard import state
@@ -70,6 +71,15 @@ def _controls(loaded, top):
     target = class_picker(
         "Class to explain", loaded, [t["index"] for t in top], key="explain_target", none_label="top prediction",
         help="Explain any class, e.g. the runner-up, to see what evidence the model found for it.")
+    contrast = class_picker(
+        "Compared with", loaded, [t["index"] for t in top], key="explain_contrast", none_label="none",
+        help="Why the class to explain rather than this one: the evidence for the difference of their scores.")
+    if contrast is not None:
+        chosen = top[0]["index"] if target is None else target
+        if contrast == chosen:
+            st.caption("The class compared with is the class explained: pick another one to contrast them.")
+        else:
+            target = ContrastTarget(chosen, contrast)
     opacity = _display_controls(methods)
     params = {}
     for name in methods:
@@ -100,6 +110,12 @@ def _display_controls(methods: list[str]) -> dict:
 
 def _explanation_card(model_name, loaded, image, method, layer, target, opacity, params) -> None:
     meta = get_method(method)
+    if isinstance(target, ContrastTarget):
+        try:
+            meta.check_contrast()
+        except ParameterError as exc:  # a class-agnostic method (EigenCAM): say so in its card
+            st.warning(str(exc))
+            return
     use_layer = layer if getattr(meta, "uses_layer", True) else None
     started = time.perf_counter()
     settings = (model_name, image.digest, method, use_layer, target, tuple(sorted(params.items())))
@@ -113,11 +129,12 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     colormap = opacity["colormap"] or DISPLAYS[meta.kind].colormap
     blended = overlay(image.pixels, result.heatmap, alpha=opacity[meta.kind], colormap=colormap, method=method)
     label = loaded.label(result.class_index)
+    rather = f" rather than {loaded.label(target.other)}" if isinstance(target, ContrastTarget) else ""
     # The cache keeps the first computation's time: say so rather than pass it off as this run's.
     timing = (f"{result.ms:.0f} ms" if elapsed_ms >= 0.5 * result.ms
               else f"cached (computed in {result.ms:.0f} ms)")
     st.image(blended, width="stretch",
-             caption=f"{meta.title} · {label} ({result.prob:.1%})"
+             caption=f"{meta.title} · {label} ({result.prob:.1%}){rather}"
                      + (f" · layer {result.layer}" if result.layer else "") + f" · {timing}")
     if result.empty_note:  # an all-zero or constant map: say what it means and what to try
         st.warning(result.empty_note)
