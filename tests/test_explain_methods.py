@@ -36,9 +36,10 @@ from core.params import Param  # noqa: E402
 from core.zoo.loaded import LoadedModel  # noqa: E402
 
 EXPECTED_METHODS = ["gradcam", "gradcam++", "layercam", "scorecam", "saliency", "smoothgrad",
-                    "integrated_gradients"]
+                    "integrated_gradients", "rise", "occlusion", "guided_backprop", "guided_gradcam"]
 # Small settings for the big architectures keep the suite fast; the tiny model runs the defaults.
-QUICK = {"scorecam": {"max_channels": 8}, "smoothgrad": {"samples": 4}, "integrated_gradients": {"steps": 4}}
+QUICK = {"scorecam": {"max_channels": 8}, "smoothgrad": {"samples": 4}, "integrated_gradients": {"steps": 4},
+         "rise": {"num_masks": 64}, "occlusion": {"patch": 16, "stride": 16}}
 
 
 # ---------------------------------------------------------------------------------------------- models

@@ -26,9 +26,14 @@ GradientFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np
 SAMPLE_BATCH = 8  # noisy samples / path points per compiled call (larger batches gain nothing on CPU)
 
 
-def input_gradients(ctx: Context) -> GradientFn:
-    """The compiled gradient of each image's class score with respect to its pixels (cached)."""
-    fn = ctx.compiled("input_gradients", lambda: _compile_input_gradients(ctx))
+def input_gradients(ctx: Context, key: str = "input_gradients",
+                    build_model: Callable[[keras.Model], keras.Model] | None = None) -> GradientFn:
+    """The compiled gradient of each image's class score with respect to its pixels (cached).
+
+    ``build_model(model)`` gives the ``pixels -> [probabilities, logits]`` graph to differentiate
+    (default: the model's own; Guided Backprop passes its gated copy) and ``key`` caches it.
+    """
+    fn = ctx.compiled(key, lambda: _compile_input_gradients(ctx, build_model))
 
     def run(images: np.ndarray, class_idx: np.ndarray):
         return tuple(t.numpy() for t in fn(tf.constant(images, tf.float32), tf.constant(class_idx, tf.int32)))
@@ -36,8 +41,8 @@ def input_gradients(ctx: Context) -> GradientFn:
     return run
 
 
-def _compile_input_gradients(ctx: Context):
-    model = ctx.output_model()
+def _compile_input_gradients(ctx: Context, build_model: Callable[[keras.Model], keras.Model] | None):
+    model = ctx.output_model() if build_model is None else build_model(ctx.model)
     class_score = ctx.scorer
 
     @tf.function(input_signature=[input_spec(ctx.model), INDEX_SPEC])
