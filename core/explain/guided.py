@@ -22,7 +22,7 @@ import tensorflow as tf
 from core.errors import GlasswingError
 from core.explain.base import Context, ExplanationMethod, Maps, resize_map
 from core.explain.registry import get_method, register_method
-from core.explain.saliency import Saliency, input_gradients
+from core.explain.saliency import GradientFn, Saliency, input_gradients
 from core.modelgraph import softmax_input
 
 _RELUS = (keras.activations.relu, keras.activations.relu6)
@@ -99,9 +99,8 @@ class GuidedBackprop(Saliency):
     description = "Gradient with negative signals stopped at every ReLU: sharp edges, but fails the sanity check."
     uses_layer = False
 
-    def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
-        grads, _, idx, probs = input_gradients(ctx, "guided_gradients", guided_output_model)(images, class_idx)
-        return self.reduce_channels(grads), idx, probs
+    def gradients(self, ctx: Context) -> GradientFn:
+        return input_gradients(ctx, "guided_gradients", guided_output_model)
 
 
 @register_method

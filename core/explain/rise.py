@@ -29,13 +29,12 @@ def rise_masks(num: int, size: tuple[int, int], resolution: int, p: float, seed:
     cell_h, cell_w = int(np.ceil(height / resolution)), int(np.ceil(width / resolution))
     up_h, up_w = (resolution + 1) * cell_h, (resolution + 1) * cell_w
     for start in range(0, num, batch):
-        count = min(batch, num - start)
-        grids = (rng.random((count, resolution, resolution)) < p).astype(np.float32)
-        shifts = rng.integers(0, [cell_h, cell_w], size=(count, 2))
-        masks = np.empty((count, height, width), np.float32)
-        for i, (grid, (dy, dx)) in enumerate(zip(grids, shifts, strict=True)):
+        masks = np.empty((min(batch, num - start), height, width), np.float32)
+        for mask in masks:  # drawn one by one, so the masks depend on the seed, not on the batch size
+            grid = (rng.random((resolution, resolution)) < p).astype(np.float32)
+            dy, dx = rng.integers(0, cell_h), rng.integers(0, cell_w)
             up = cv2.resize(grid, (up_w, up_h), interpolation=cv2.INTER_LINEAR)
-            masks[i] = up[dy:dy + height, dx:dx + width]
+            mask[:] = up[dy:dy + height, dx:dx + width]
         yield masks
 
 

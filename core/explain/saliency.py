@@ -74,7 +74,7 @@ class Saliency(ExplanationMethod):
     kind = "gradient"  # SmoothGrad and Integrated Gradients inherit it
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
-        gradients = input_gradients(ctx)
+        gradients = self.gradients(ctx)
         # The clean pass fixes each image's class (the top one, unless chosen) and its probability.
         grads, _, idx, probs = gradients(images, class_idx)
         attributions = self.attributions(gradients, images, grads, idx, params)
@@ -86,9 +86,13 @@ class Saliency(ExplanationMethod):
         values = validate_params(self.name, self.params, params)
         pixels = prepare_images(model, images)
         class_idx, custom = resolve_target(target, len(pixels), int(model.outputs[0].shape[-1]))
-        gradients = input_gradients(Context(model, None, custom))
+        gradients = self.gradients(Context(model, None, custom))
         grads, _, idx, _ = gradients(pixels, class_idx)
         return self.attributions(gradients, pixels, grads, idx, values), idx
+
+    def gradients(self, ctx: Context) -> GradientFn:
+        """The compiled input gradients this method starts from (Guided Backprop: its gated ones)."""
+        return input_gradients(ctx)
 
     def attributions(self, gradients: GradientFn, images: np.ndarray, grads: np.ndarray,
                      class_idx: np.ndarray, params: dict) -> np.ndarray:
