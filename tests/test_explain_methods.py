@@ -175,7 +175,7 @@ def test_registry_lists_every_method_with_its_declarations():
     for method in list_methods():
         assert method.title and "\n" not in method.description and len(method.description) < 110
         assert isinstance(method.uses_layer, bool)
-        assert method.uses_layer == (method.name in {"gradcam", "gradcam++", "layercam", "scorecam"})
+        assert method.uses_layer == (method.name in {"gradcam", "gradcam++", "layercam", "scorecam", "guided_gradcam"})
         for p in method.params:
             assert isinstance(p, Param) and p.help
             assert p.validate(p.default) == p.default
