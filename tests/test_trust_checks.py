@@ -151,6 +151,21 @@ def test_guided_backprop_on_lite0_survives_randomising_the_top_blocks(lite0, cat
     assert guided.passed and plain.passed, (_steps(guided), _steps(plain))  # the final-stage verdict
 
 
+def test_guided_backprop_fails_on_a_deep_plain_relu_network():
+    """Where the failure shows: the suite's seeded VGG16 (13 ReLU convolutions, 64 px). Measured: Guided
+    Backprop keeps rank correlation 0.97 down to block3 and ends at 0.61 / SSIM 0.51 with every layer
+    random (failed); saliency ends at 0.28 / 0.06 (passed)."""
+    from test_explain_methods import MODELS, pixels  # tests/ is on sys.path under pytest
+
+    vgg = MODELS["vgg16_64"]()
+    image = pixels(1, 64, seed=1)[0]
+    guided = sanity_check(vgg, image, "guided_backprop")
+    plain = sanity_check(vgg, image, "saliency")
+    assert not guided.passed and guided.reading().startswith("Failed"), _steps(guided)
+    assert plain.passed, _steps(plain)
+    assert min(s.spearman for s in guided.steps[1:6]) > 0.9, _steps(guided)  # top half random: unchanged
+
+
 def test_pointing_game_beats_centre_bias(trained, held_out):
     images, labels, masks = held_out
     accuracy = float(np.mean(trained.predict(images, verbose=0).argmax(-1) == labels))
