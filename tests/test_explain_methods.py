@@ -37,10 +37,11 @@ from core.params import Param  # noqa: E402
 from core.zoo.loaded import LoadedModel  # noqa: E402
 
 EXPECTED_METHODS = ["gradcam", "gradcam++", "layercam", "scorecam", "saliency", "smoothgrad",
-                    "integrated_gradients", "hirescam", "xgradcam", "eigencam", "ablationcam"]
+                    "integrated_gradients", "hirescam", "xgradcam", "eigencam", "ablationcam", "rise", "occlusion",
+                    "guided_backprop", "guided_gradcam"]
 # Small settings for the big architectures keep the suite fast; the tiny model runs the defaults.
 QUICK = {"scorecam": {"max_channels": 8}, "smoothgrad": {"samples": 4}, "integrated_gradients": {"steps": 4},
-         "ablationcam": {"ablation_batch": 256}}
+         "ablationcam": {"ablation_batch": 256}, "rise": {"num_masks": 64}, "occlusion": {"patch": 16, "stride": 16}}
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -177,7 +178,7 @@ def test_registry_lists_every_method_with_its_declarations():
         assert method.title and "\n" not in method.description and len(method.description) < 110
         assert isinstance(method.uses_layer, bool)
         assert method.uses_layer == (method.name in {"gradcam", "gradcam++", "layercam", "scorecam", "hirescam",
-                                                      "xgradcam", "eigencam", "ablationcam"})
+                                                      "xgradcam", "eigencam", "ablationcam", "guided_gradcam"})
         for p in method.params:
             assert isinstance(p, Param) and p.help
             assert p.validate(p.default) == p.default

@@ -238,3 +238,17 @@ def _run_data(run_dir: Path) -> str:
     import json
 
     return json.loads((run_dir / "config.json").read_text())["data"]
+
+
+def test_sanity_view_offers_guided_backprop_from_the_registry(trust):
+    trust.sidebar.radio(key="trust_view").set_value("Sanity check").run()
+    picker = trust.multiselect(key="trust_sanity_methods")
+    # The picker shows titles; it reads them from the registry, so every new method is offered.
+    assert {"Guided Backprop", "Guided Grad-CAM", "RISE", "Occlusion"} <= set(picker.options), picker.options
+    picker.set_value(["guided_backprop"])
+    trust.slider(key="trust_sanity_stages").set_value(2)
+    trust.button[0].click().run()
+    assert not trust.exception, trust.exception
+    verdicts = [s.value for s in trust.success] + [e.value for e in trust.error]
+    assert any("Guided Backprop: passed" in v or "Guided Backprop: failed" in v for v in verdicts), verdicts
+    assert "rank correlation" in _text(trust)

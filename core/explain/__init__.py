@@ -21,6 +21,7 @@ import numpy as np
 from core.explain import gradcam, gradcam_pp, layercam, scorecam  # noqa: F401
 from core.explain import saliency, smoothgrad, integrated_gradients  # noqa: F401
 from core.explain import hirescam, xgradcam, eigencam, ablationcam  # noqa: F401
+from core.explain import rise, occlusion, guided  # noqa: F401
 # isort: on
 from core.explain.base import Explanation, ExplanationMethod, peak_location
 from core.explain.layers import layer_choices

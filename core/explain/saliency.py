@@ -26,9 +26,14 @@ GradientFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np
 SAMPLE_BATCH = 8  # noisy samples / path points per compiled call (larger batches gain nothing on CPU)
 
 
-def input_gradients(ctx: Context) -> GradientFn:
-    """The compiled gradient of each image's class score with respect to its pixels (cached)."""
-    fn = ctx.compiled("input_gradients", lambda: _compile_input_gradients(ctx))
+def input_gradients(ctx: Context, key: str = "input_gradients",
+                    build_model: Callable[[keras.Model], keras.Model] | None = None) -> GradientFn:
+    """The compiled gradient of each image's class score with respect to its pixels (cached).
+
+    ``build_model(model)`` gives the ``pixels -> [probabilities, logits]`` graph to differentiate
+    (default: the model's own; Guided Backprop passes its gated copy) and ``key`` caches it.
+    """
+    fn = ctx.compiled(key, lambda: _compile_input_gradients(ctx, build_model))
 
     def run(images: np.ndarray, class_idx: np.ndarray):
         return tuple(t.numpy() for t in fn(tf.constant(images, tf.float32), tf.constant(class_idx, tf.int32)))
@@ -36,8 +41,8 @@ def input_gradients(ctx: Context) -> GradientFn:
     return run
 
 
-def _compile_input_gradients(ctx: Context):
-    model = ctx.output_model()
+def _compile_input_gradients(ctx: Context, build_model: Callable[[keras.Model], keras.Model] | None):
+    model = ctx.output_model() if build_model is None else build_model(ctx.model)
     class_score = ctx.scorer
 
     @tf.function(input_signature=[input_spec(ctx.model), INDEX_SPEC])
@@ -69,7 +74,7 @@ class Saliency(ExplanationMethod):
     kind = "gradient"  # SmoothGrad and Integrated Gradients inherit it
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
-        gradients = input_gradients(ctx)
+        gradients = self.gradients(ctx)
         # The clean pass fixes each image's class (the top one, unless chosen) and its probability.
         grads, _, idx, probs = gradients(images, class_idx)
         attributions = self.attributions(gradients, images, grads, idx, params)
@@ -81,9 +86,13 @@ class Saliency(ExplanationMethod):
         values = validate_params(self.name, self.params, params)
         pixels = prepare_images(model, images)
         class_idx, custom = resolve_target(target, len(pixels), int(model.outputs[0].shape[-1]))
-        gradients = input_gradients(Context(model, None, custom))
+        gradients = self.gradients(Context(model, None, custom))
         grads, _, idx, _ = gradients(pixels, class_idx)
         return self.attributions(gradients, pixels, grads, idx, values), idx
+
+    def gradients(self, ctx: Context) -> GradientFn:
+        """The compiled input gradients this method starts from (Guided Backprop: its gated ones)."""
+        return input_gradients(ctx)
 
     def attributions(self, gradients: GradientFn, images: np.ndarray, grads: np.ndarray,
                      class_idx: np.ndarray, params: dict) -> np.ndarray:

@@ -1,0 +1,73 @@
+"""RISE (Petsiuk et al. 2018): the image's class probability under many random masks.
+
+Each mask is a coarse ``resolution x resolution`` grid of cells kept with probability ``p``, upsampled
+bilinearly to slightly more than the image and cropped at a random shift, so that the soft edges fall
+anywhere. The saliency of a pixel is the probability-weighted sum of the masks over the expected mask
+value: ``sum_i score_i * mask_i / (N * p)``. Masks are drawn from ``seed`` (the same masks for every
+image of a call) and scored in batches by one compiled function (:mod:`core.explain.perturbation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from core.explain.base import Context, ExplanationMethod, Maps
+from core.explain.perturbation import clean_predictions, mask_scorer
+from core.explain.registry import register_method
+from core.params import Param
+from core.progress import report
+
+
+def rise_masks(num: int, size: tuple[int, int], resolution: int, p: float, seed: int,
+               batch: int) -> Iterator[np.ndarray]:
+    """The ``num`` RISE masks ``(B, H, W)`` float32 in [0, 1], ``batch`` at a time, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    cell_h, cell_w = int(np.ceil(height / resolution)), int(np.ceil(width / resolution))
+    up_h, up_w = (resolution + 1) * cell_h, (resolution + 1) * cell_w
+    for start in range(0, num, batch):
+        masks = np.empty((min(batch, num - start), height, width), np.float32)
+        for mask in masks:  # drawn one by one, so the masks depend on the seed, not on the batch size
+            grid = (rng.random((resolution, resolution)) < p).astype(np.float32)
+            dy, dx = rng.integers(0, cell_h), rng.integers(0, cell_w)
+            up = cv2.resize(grid, (up_w, up_h), interpolation=cv2.INTER_LINEAR)
+            mask[:] = up[dy:dy + height, dx:dx + width]
+        yield masks
+
+
+@register_method
+class RISE(ExplanationMethod):
+    name = "rise"
+    title = "RISE"
+    description = "Class probability under many random masks, summed per pixel; gradient-free, model-agnostic."
+    uses_layer = False
+    params = (
+        Param("num_masks", int, 1000, "Random masks scored per image; more: smoother, slower.", min=8, max=20000),
+        Param("resolution", int, 7, "Cells per side of each coarse mask grid.", min=2, max=64),
+        Param("p", float, 0.5, "Probability that a cell is kept.", min=0.0, max=1.0, min_inclusive=False),
+        Param("batch", int, 32, "Masked images per compiled forward pass.", min=1, max=512),
+        Param("seed", int, 0, "Seed of the random masks (same seed: same map).", min=0, max=2**31 - 1),
+    )
+
+    def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
+        score = mask_scorer(ctx)
+        idx, probs = clean_predictions(score, images, class_idx)
+        num, size = params["num_masks"], images.shape[1:3]
+        maps = np.zeros((len(images), *size), np.float64)
+        for n, (image, c) in enumerate(zip(images, idx, strict=True)):
+            def heard(done: int, n: int = n) -> None:
+                report(ctx.progress, (n + done / num) / len(images),
+                       f"RISE: scored {done} of {num} masks"
+                       + (f" of image {n + 1} of {len(images)}" if len(images) > 1 else ""))
+
+            masks = rise_masks(num, size, params["resolution"], params["p"], params["seed"], params["batch"])
+            done = 0
+            for batch in masks:  # drawn batch by batch, never all kept: memory stays one batch
+                scores, _ = score(image, batch, 0.0, int(c))
+                maps[n] += np.tensordot(scores.astype(np.float64), batch, axes=1)
+                done += len(batch)
+                heard(done)
+        return maps / (num * params["p"]), idx, probs
