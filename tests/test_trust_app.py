@@ -39,6 +39,12 @@ def _text(at) -> str:
 
 def test_compare_view_ranks_methods(trust):
     assert "Press **Rank the methods**" in _text(trust)
+    from core.explain import list_methods
+
+    chosen = trust.multiselect(key="trust_compare_methods").value
+    slow = {m.name for m in list_methods() if m.slow}
+    assert slow == {"scorecam", "ablationcam", "rise", "occlusion"} and not slow & set(chosen)
+    assert set(chosen) == {m.name for m in list_methods()} - slow  # every quick method by default
     trust.multiselect(key="trust_compare_methods").set_value(["gradcam", "saliency"])
     trust.slider(key="trust_compare_steps").set_value(8)
     trust.button[0].click().run()  # the form's submit button

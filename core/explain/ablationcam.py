@@ -91,6 +91,7 @@ def _compile_ablation(ctx: Context):
 @register_method
 class AblationCAM(ExplanationMethod):
     name = "ablationcam"
+    slow = True  # one forward pass per mask, channel or patch
     title = "Ablation-CAM"
     description = "Feature maps weighted by the score drop when each one is zeroed; gradient-free."
     uses_layer = True

@@ -154,6 +154,7 @@ class ExplanationMethod:
     description: ClassVar[str]  # one line, shown next to the method picker
     uses_layer: ClassVar[bool]  # True: explains a conv layer's feature maps (CAM); False: the input
     class_agnostic: ClassVar[bool] = False  # True: the map ignores the target (so no contrast either)
+    slow: ClassVar[bool] = False  # True: many forward passes per image (not chosen by default on a page)
     kind: ClassVar[str] = "cam"  # how its maps are shown (core.explain.overlay.DISPLAYS): "cam" or "gradient"
     params: ClassVar[tuple[Param, ...]] = ()
     batch_size: ClassVar[int] = 16  # images per compiled call

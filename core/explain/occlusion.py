@@ -30,6 +30,7 @@ def patch_corners(size: tuple[int, int], patch: int, stride: int) -> list[tuple[
 @register_method
 class Occlusion(ExplanationMethod):
     name = "occlusion"
+    slow = True  # one forward pass per mask, channel or patch
     title = "Occlusion"
     description = "Drop in the class probability when a sliding patch hides each region; gradient-free."
     uses_layer = False

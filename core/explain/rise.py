@@ -41,6 +41,7 @@ def rise_masks(num: int, size: tuple[int, int], resolution: int, p: float, seed:
 @register_method
 class RISE(ExplanationMethod):
     name = "rise"
+    slow = True  # one forward pass per mask, channel or patch
     title = "RISE"
     description = "Class probability under many random masks, summed per pixel; gradient-free, model-agnostic."
     uses_layer = False

@@ -49,6 +49,7 @@ def _unit_masks(channels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 @register_method
 class ScoreCAM(ExplanationMethod):
     name = "scorecam"
+    slow = True  # one forward pass per mask, channel or patch
     title = "Score-CAM"
     description = "Feature maps weighted by the score of the image masked by each map; gradient-free."
     uses_layer = True

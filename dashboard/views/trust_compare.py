@@ -43,14 +43,17 @@ def show(model_name: str, image: SessionImage) -> None:
     if loaded is None:
         return
     names = [m.name for m in list_methods()]
+    quick = [m.name for m in list_methods() if not m.slow]  # the slow ones are a click away
     with st.form("trust_compare_form"):
-        methods = st.multiselect("Methods", names, default=names, format_func=_title,
+        methods = st.multiselect("Methods", names, default=quick, format_func=_title,
                                  key="trust_compare_methods")
         c1, c2 = st.columns(2)
         baseline = c1.selectbox("Removed pixels become", BASELINES, key="trust_compare_baseline",
                                 format_func=lambda b: BASELINE_HELP[b])
         steps = c2.slider("Steps per curve", 8, 64, 32, 4, key="trust_compare_steps",
                           help="More steps: smoother curves, a little slower.")
+        st.caption("Not chosen by default, as they take many forward passes per photo: "
+                   + ", ".join(_title(m.name) for m in list_methods() if m.slow) + ".")
         submitted = st.form_submit_button("Rank the methods", type="primary")
     request = (model_name, image.digest, tuple(methods), baseline, int(steps))
     if submitted:
