@@ -1,0 +1,145 @@
+"""The compression lab on a tiny small_cnn run trained here at 32 px: quantised variants load back and agree
+with the original, an interrupted compress leaves nothing behind, nonsense variants are refused in one
+sentence (core and CLI), and the CLI's JSON has the contract's keys."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zlib
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_train_engine import make_colour_dataset, scratch_config  # tests/ is on sys.path under pytest
+
+from core.errors import ParameterError
+
+KEYS = {"name", "format", "path", "size_bytes", "latency_ms", "accuracy", "agreement", "sparsity", "cam_agreement"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from core.train.engine import train
+
+    data = make_colour_dataset(tmp_path_factory.mktemp("colours") / "colours", per_class=24)
+    root = tmp_path_factory.mktemp("runs")
+    result = train(scratch_config(data, epochs=3), runs_root=root)
+    assert result.val_accuracy >= 0.8  # the run must have learned something for agreement to mean much
+    return result.run_dir, root
+
+
+@pytest.mark.parametrize("bad", ["int9", "prune:1.5", "prune:0", "prune:abc", "distil:nope", "", " , ",
+                                 "float16,float16", "float16:3"])
+def test_nonsense_variants_are_refused_in_one_sentence(bad):
+    from core.compress import parse_variants
+
+    with pytest.raises(ParameterError) as caught:
+        parse_variants(bad)
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith(".")
+    for word in (w.strip() for w in bad.split(",") if w.strip()):
+        assert word.split(":")[0] in message or word in message
+
+
+def test_known_but_unbuilt_kinds_are_refused_before_any_work(run, tmp_path):
+    from core.compress import compress_run, parse_variants
+
+    assert [s.name for s in parse_variants(["float16", "int8", "int8-full"])] == ["float16", "int8", "int8-full"]
+    with pytest.raises(ParameterError, match="prune-0.5"):
+        compress_run(run[0], "float16,prune:0.5", tmp_path / "out", root=run[1])
+    assert not (tmp_path / "out").exists()  # refused before the folder or the model
+
+
+def test_quantised_variants_load_back_and_agree(run, tmp_path):
+    from core.compress import compress_run, list_variants
+    from core.compress.measure import batched, tflite_runner
+    from core.train import runs
+
+    out = tmp_path / "variants"
+    (out / ".int8.partial-deadbeef").mkdir(parents=True)  # left by a killed compress: swept
+    report = compress_run(run[0], "float16,int8,int8-full", out, root=run[1])
+    assert not list(out.glob(".*"))
+    assert report["split"] in ("test", "val")
+    original = report["original"]
+    assert original["accuracy"] >= 0.8 and original["agreement"] == 1.0
+    names = [v["name"] for v in report["variants"]]
+    assert names == ["float16", "int8", "int8-full"]
+    assert sorted(v["name"] for v in list_variants(out)) == sorted(names)
+    bound = {"float16": 0.97, "int8": 0.9, "int8-full": 0.85}
+    split = runs.read_json(run[0], runs.SPLIT_FILE)
+    from core.data.pipeline import load_for_model
+    from core.train.data import items_from_split
+
+    items = items_from_split(split, report["split"])
+    images = np.stack([load_for_model(i.path, (32, 32)) for i in items])
+    for variant in report["variants"]:
+        assert KEYS <= set(variant)
+        assert variant["agreement"] >= bound[variant["name"]], variant
+        assert variant["latency_ms"] > 0 and variant["size_bytes"] == Path(variant["path"]).stat().st_size
+        assert variant["size_bytes"] < original["size_bytes"]
+        # Compressed size is a real deflate of the file: check against zlib directly (zip adds headers).
+        assert abs(variant["compressed_bytes"] - len(zlib.compress(Path(variant["path"]).read_bytes(), 9))) < 400
+        # Loads back from its final place and reproduces the reported accuracy.
+        probs = batched(tflite_runner(Path(variant["path"]).read_bytes()), images)
+        labels = np.array([i.label for i in items])
+        assert float((probs.argmax(1) == labels).mean()) == pytest.approx(variant["accuracy"])
+        saved = json.loads((Path(variant["path"]).parent / "variant.json").read_text())
+        assert saved["accuracy"] == variant["accuracy"]
+    sizes = {v["name"]: v["size_bytes"] for v in report["variants"]}
+    assert sizes["int8"] < sizes["float16"] and sizes["int8-full"] < sizes["float16"]
+
+
+def test_a_stopped_compress_lists_no_variant_and_leaves_no_partial_folder(run, tmp_path):
+    from core.compress import compress_run, list_variants
+    from core.train.loop import StopRequested
+
+    stop = threading.Event()
+    seen = []
+
+    def progress(fraction, text):
+        seen.append(text)
+        if "measuring" in text:  # mid-variant: after the build, before the rename
+            stop.set()
+
+    out = tmp_path / "stopped"
+    with pytest.raises(StopRequested):
+        compress_run(run[0], "float16", out, root=run[1], stop_event=stop, progress=progress)
+    assert any("measuring" in t for t in seen)
+    assert list_variants(out) == [] and list(out.iterdir()) == []
+
+
+def test_an_exception_mid_variant_leaves_no_partial_folder(run, tmp_path, monkeypatch):
+    from core.compress import compress_run, list_variants, measure
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(measure, "median_latency_ms", broken)
+    out = tmp_path / "broken"
+    with pytest.raises(RuntimeError, match="injected"):
+        compress_run(run[0], "int8", out, root=run[1])
+    assert list_variants(out) == [] and list(out.iterdir()) == []
+
+
+def test_cli_json_keys_and_nonsense(run, tmp_path, capsys):
+    from core.cli import main
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        code = main(["compress", "--model", str(run[0]), "--root", str(run[1]), "--variants", "int8",
+                     "--out", str(tmp_path / "cli"), "--eval-images", "20", "--json"])
+    assert code == 0
+    report = json.loads(buffer.getvalue())
+    assert set(report) >= {"original", "variants"}
+    assert KEYS <= set(report["original"])
+    assert [v["name"] for v in report["variants"]] == ["int8"] and KEYS <= set(report["variants"][0])
+
+    capsys.readouterr()
+    code = main(["compress", "--model", str(run[0]), "--root", str(run[1]), "--variants", "int9,prune:1.5",
+                 "--out", str(tmp_path / "nonsense")])
+    err = capsys.readouterr().err
+    assert code == 2 and "int9" in err and err.count("\n") == 1
+    assert not (tmp_path / "nonsense").exists()
