@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("compress", help="quantised variants of a run: size, latency, accuracy")
     parser.add_argument("--model", required=True, metavar="RUN", dest="run_ref", help="run id or folder")
     parser.add_argument("--data", metavar="DATA", help="the run's dataset folder, if it moved")
-    parser.add_argument("--variants", required=True, help="comma-separated: float16, int8, int8-full")
+    parser.add_argument("--variants", required=True, help="comma-separated: float16, int8, int8-full, prune:SPARSITY")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: RUN/variants)")
     parser.add_argument("--root", metavar="DIR", help="the runs folder (default: GLASSWING_RUNS, runs/)")
     parser.add_argument("--eval-images", type=positive_int("--eval-images"), default=500,

@@ -31,16 +31,29 @@ VARIANT_FILE = "variant.json"
 PARTIAL = ".partial-"
 EVAL_IMAGES = 500  # test (or val) images scored at most
 REPRESENTATIVE_IMAGES = 100  # training images calibrating int8-full
+TRAIN_IMAGES = 1000  # training images fine-tuning a pruned variant
 CAM_UNMEASURED = "TFLite variant: Grad-CAM through de-quantised weights is not built yet"
 
 
 class _Context:
     """What every variant needs, loaded once: the model, its images, a SavedModel made on first use."""
 
-    def __init__(self, run_dir: Path, model: Any, size: tuple[int, int], scratch: Path) -> None:
+    def __init__(self, run_dir: Path, model: Any, size: tuple[int, int], scratch: Path,
+                 stop_event: threading.Event | None) -> None:
         self.run_dir, self.model, self.size, self._scratch = run_dir, model, size, scratch
+        self.model_file = run_dir / runs.MODEL_FILE
+        self.stop_event = stop_event if stop_event is not None else threading.Event()
         self._saved: Path | None = None
         self._representative: np.ndarray | None = None
+        self._train: tuple[np.ndarray, np.ndarray] | None = None
+
+    def train_images(self) -> tuple[np.ndarray, np.ndarray]:
+        """Up to TRAIN_IMAGES training images (uint8) and labels, for fine-tuning a pruned variant."""
+        from core.train.export import _images
+
+        if self._train is None:
+            self._train = _images(self.run_dir, "train", TRAIN_IMAGES, self.size, seed=2, with_labels=True)
+        return self._train
 
     def saved_model(self) -> Path:
         from core.train.export import _savedmodel
@@ -138,7 +151,7 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                 **measure.scores(reference, labels, reference), "sparsity": None, "cam_agreement": 1.0}
 
     scratch = out / f".scratch{PARTIAL}{uuid.uuid4().hex[:8]}"
-    context = _Context(run_dir, model, size, scratch)
+    context = _Context(run_dir, model, size, scratch, stop_event)
     results: list[dict[str, Any]] = []
     try:
         scratch.mkdir()
@@ -152,8 +165,11 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                 built = KINDS.get(spec.kind)(context, spec, partial)
                 _check_stop(stop_event)
                 report(progress, (done + 0.6) / len(specs), f"{spec.name}: measuring on {len(images)} {split} images")
-                predict = measure.tflite_runner(built["tflite"]) if "tflite" in built else None
-                if predict is None:
+                if "tflite" in built:
+                    predict = measure.tflite_runner(built["tflite"])
+                elif "keras" in built:
+                    predict = forward(built["keras"])
+                else:
                     raise GlasswingError(f"Variant {spec.name} has no runtime to measure.")
                 probabilities = measure.batched(predict, images)
                 final_file = target / built["file"].name

@@ -16,7 +16,7 @@ from core.registry import Registry
 KINDS: Registry = Registry("compression variant")
 
 QUANTISED = {"float16": "tflite-float16", "int8": "tflite-dynamic", "int8-full": "tflite-int8"}
-BUILT = tuple(QUANTISED)  # kinds that compress can build today
+BUILT = (*QUANTISED, "prune")  # kinds that compress can build today
 
 
 @dataclass(frozen=True)
