@@ -44,12 +44,15 @@ def test_nonsense_variants_are_refused_in_one_sentence(bad):
         assert word.split(":")[0] in message or word in message
 
 
-def test_known_but_unbuilt_kinds_are_refused_before_any_work(run, tmp_path):
+def test_bad_distillation_parameters_are_refused_before_any_work(run, tmp_path):
     from core.compress import compress_run, parse_variants
 
-    assert [s.name for s in parse_variants(["float16", "int8", "int8-full"])] == ["float16", "int8", "int8-full"]
-    with pytest.raises(ParameterError, match="distil-small_cnn"):
-        compress_run(run[0], "float16,distil:small_cnn", tmp_path / "out", root=run[1])
+    assert [s.name for s in parse_variants(["float16", "int8", "int8-full", "prune:0.5", "distil:small_cnn"])] \
+        == ["float16", "int8", "int8-full", "prune-0.5", "distil-small_cnn"]
+    with pytest.raises(ParameterError, match="alpha"):
+        compress_run(run[0], "float16,distil:small_cnn", tmp_path / "out", root=run[1], distil={"alpha": 1.5})
+    with pytest.raises(ParameterError, match="temperature"):
+        compress_run(run[0], "distil:small_cnn", tmp_path / "out", root=run[1], distil={"temperature": 0})
     assert not (tmp_path / "out").exists()  # refused before the folder or the model
 
 
@@ -142,6 +145,10 @@ def test_cli_json_keys_and_nonsense(run, tmp_path, capsys):
                  "--out", str(tmp_path / "nonsense")])
     err = capsys.readouterr().err
     assert code == 2 and "int9" in err and err.count("\n") == 1
+    code = main(["compress", "--model", str(run[0]), "--root", str(run[1]), "--variants", "distil:small_cnn",
+                 "--alpha", "2", "--out", str(tmp_path / "nonsense")])
+    err = capsys.readouterr().err
+    assert code == 2 and "alpha" in err and err.count("\n") == 1
     assert not (tmp_path / "nonsense").exists()
 
 
@@ -194,3 +201,39 @@ def test_pruned_variant_is_as_sparse_as_reported_and_deflates_smaller(run, tmp_p
     assert variant["compressed_bytes"] < report["original"]["compressed_bytes"]
     if sparsity == 0.5:  # at 0.8 this tiny net keeps only about two thirds of its answers (measured 0.67)
         assert variant["agreement"] >= 0.85, variant
+
+
+@pytest.mark.parametrize("temperature,alpha", [(1.0, 0.0), (4.0, 0.7), (2.5, 1.0)])
+def test_distillation_loss_matches_numpy(temperature, alpha):
+    from core.compress.distil import distillation_loss
+
+    rng = np.random.default_rng(3)
+    s, t = rng.normal(size=(6, 5)) * 3, rng.normal(size=(6, 5)) * 3
+    y = rng.integers(0, 5, 6)
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    ce = -np.log(softmax(s)[np.arange(6), y])
+    p, q = softmax(t / temperature), softmax(s / temperature)
+    kl = (p * np.log(p / q)).sum(1)
+    expected = ((1 - alpha) * ce + alpha * temperature ** 2 * kl).mean()
+    got = float(distillation_loss(s.astype(np.float32), t.astype(np.float32), y.astype(np.int32), temperature, alpha))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_distilled_student_loads_back_and_agrees(run, tmp_path):
+    from core.compress import compress_run
+    from core.zoo.files import load_keras_file
+
+    report = compress_run(run[0], "distil:lenet5", tmp_path / "distilled", root=run[1],
+                          distil={"epochs": 6, "temperature": 3.0, "alpha": 0.5})
+    (variant,) = report["variants"]
+    assert KEYS <= set(variant) and variant["format"] == "keras" and variant["name"] == "distil-lenet5"
+    assert variant["params"] == {"temperature": 3.0, "alpha": 0.5, "epochs": 6, "learning_rate": 2e-3,
+                                 "student": "lenet5"}
+    student = load_keras_file(variant["path"])
+    assert student.name == "lenet5" and tuple(student.inputs[0].shape[1:3]) == (32, 32)
+    assert variant["size_bytes"] < report["original"]["size_bytes"]
+    assert variant["agreement"] >= 0.8, variant

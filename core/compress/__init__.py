@@ -5,7 +5,7 @@ against the original (size stored and deflated, latency per image, accuracy, top
     compress_run("RUN", "float16,int8,int8-full")
 """
 
-from core.compress import prune, quantise  # noqa: F401 - register their kinds
+from core.compress import distil, prune, quantise  # noqa: F401 - register their kinds
 from core.compress.lab import compress_run, list_variants
 from core.compress.variants import KINDS, VariantSpec, parse_variants
 

@@ -12,7 +12,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ import numpy as np
 
 from core.atomic import write_json
 from core.compress import measure
+from core.compress.distil import PARAMS as DISTIL_PARAMS
 from core.compress.variants import KINDS, VariantSpec, parse_variants
 from core.errors import GlasswingError, ParameterError
+from core.params import validate_params
 from core.progress import Progress, report
 from core.train import runs
 from core.train.loop import StopRequested
@@ -96,12 +98,14 @@ def _check_stop(stop_event: threading.Event | None) -> None:
 def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_dir: str | os.PathLike | None = None,
                  data: str | os.PathLike | None = None, eval_images: int = EVAL_IMAGES,
                  owner: str | None = runs.EVERYONE, root: str | os.PathLike | None = None,
-                 stop_event: threading.Event | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                 stop_event: threading.Event | None = None, progress: Progress | None = None,
+                 distil: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Build and measure ``variants`` of a complete run (see :mod:`core.compress.variants` for the specs).
 
     ``data`` re-roots the run's split.json (the dataset moved). Returns
     ``{"original": {...}, "split": "test"|"val", "variants": [{"name", "format", "path", "size_bytes",
     "compressed_bytes", "latency_ms", "accuracy", "agreement", "sparsity", "cam_agreement", ...}]}``.
+    ``distil`` overrides :data:`core.compress.distil.PARAMS` (temperature, alpha, epochs, learning_rate).
     A stop (``stop_event``) raises :class:`~core.train.loop.StopRequested` after removing the partial folder;
     variants finished before it stay.
     """
@@ -112,6 +116,7 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
     from core.zoo.files import load_keras_file
 
     specs: list[VariantSpec] = parse_variants(variants)  # every spec checked before any work
+    distil_params = validate_params("Distillation", DISTIL_PARAMS, dict(distil or {}))
     info = runs.get_run(run_ref, owner, root)
     if not info.complete:
         raise GlasswingError(f"Run {info.id} is {info.status}, not complete; only complete runs are compressed.")
@@ -152,6 +157,7 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
 
     scratch = out / f".scratch{PARTIAL}{uuid.uuid4().hex[:8]}"
     context = _Context(run_dir, model, size, scratch, stop_event)
+    context.distil = distil_params
     results: list[dict[str, Any]] = []
     try:
         scratch.mkdir()
@@ -179,6 +185,7 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                          "latency_ms": measure.median_latency_ms(predict, images[0]),
                          **measure.scores(probabilities, labels, reference), "split": split,
                          "sparsity": built.get("sparsity"), "cam_agreement": built.get("cam_agreement"),
+                         **({"params": built["distil"]} if "distil" in built else {}),
                          "cam_reason": built.get("cam_reason", CAM_UNMEASURED if "tflite" in built else None)}
                 write_json(partial / VARIANT_FILE, entry)
                 _check_stop(stop_event)

@@ -48,13 +48,12 @@ def _one(text: str) -> VariantSpec:
                                  f"not {arg}.")
         return VariantSpec("prune", f"prune-{sparsity:g}", sparsity=sparsity)
     if kind == "distil":
-        import core.zoo  # noqa: F401 - registers the models
-        from core.zoo.registry import MODELS
+        from core.zoo.scratch import BUILDERS
 
         student = arg.strip()
-        if student not in MODELS:
-            raise ParameterError(f"Variant {raw!r}: unknown student {student or '(none)'}; known models: "
-                                 f"{', '.join(MODELS.names())}.")
+        if student not in BUILDERS:
+            raise ParameterError(f"Variant {raw!r}: unknown student {student or '(none)'}; the students are "
+                                 f"the from-scratch models {', '.join(BUILDERS)}.")
         return VariantSpec("distil", f"distil-{student}", student=student)
     raise ParameterError(f"Unknown variant {raw!r}; the variants are float16, int8, int8-full, "
                          "prune:SPARSITY and distil:STUDENT.")
