@@ -91,6 +91,9 @@ def test_quantised_variants_load_back_and_agree(run, tmp_path):
         assert float((probs.argmax(1) == labels).mean()) == pytest.approx(variant["accuracy"])
         saved = json.loads((Path(variant["path"]).parent / "variant.json").read_text())
         assert saved["accuracy"] == variant["accuracy"]
+    cams = {v["name"]: v["cam_agreement"] for v in report["variants"]}
+    assert cams["float16"] >= 0.95 and min(cams.values()) >= 0.5, cams  # quantisation barely moves the maps
+    assert all("de-quantised" in v["cam_reason"] or "float16" in v["cam_reason"] for v in report["variants"])
     sizes = {v["name"]: v["size_bytes"] for v in report["variants"]}
     assert sizes["int8"] < sizes["float16"] and sizes["int8-full"] < sizes["float16"]
 
@@ -199,6 +202,7 @@ def test_pruned_variant_is_as_sparse_as_reported_and_deflates_smaller(run, tmp_p
     assert abs(measured - sparsity) <= 0.02 and variant["sparsity"] == pytest.approx(measured, abs=1e-4)
     assert all(abs(float((v == 0).mean()) - sparsity) <= 0.02 for v in values)  # layer by layer
     assert variant["compressed_bytes"] < report["original"]["compressed_bytes"]
+    assert -1.0 <= variant["cam_agreement"] <= 1.0
     if sparsity == 0.5:  # at 0.8 this tiny net keeps only about two thirds of its answers (measured 0.67)
         assert variant["agreement"] >= 0.85, variant
 
@@ -237,3 +241,29 @@ def test_distilled_student_loads_back_and_agrees(run, tmp_path):
     assert student.name == "lenet5" and tuple(student.inputs[0].shape[1:3]) == (32, 32)
     assert variant["size_bytes"] < report["original"]["size_bytes"]
     assert variant["agreement"] >= 0.8, variant
+    assert -1.0 <= variant["cam_agreement"] <= 1.0  # a different network: its own default CAM layer
+
+
+def test_cam_agreement_is_one_with_itself_and_lower_for_a_shuffled_model(run):
+    import keras
+
+    from core.compress.measure import cam_agreement
+    from core.compress.quantise import _int8_per_channel
+    from core.data.pipeline import load_for_model
+    from core.train import runs
+    from core.train.data import items_from_split
+    from core.zoo.files import load_keras_file
+
+    model = load_keras_file(Path(run[0]) / runs.MODEL_FILE)
+    items = items_from_split(runs.read_json(run[0], runs.SPLIT_FILE), "val")[:6]
+    images = np.stack([load_for_model(i.path, (32, 32)) for i in items])
+    targets = np.asarray(model(images)).argmax(1)
+    assert cam_agreement(model, model, images, targets) == pytest.approx(1.0)
+    other = keras.models.clone_model(model)  # fresh random weights: it looks elsewhere
+    other.build(model.inputs[0].shape)
+    assert cam_agreement(model, other, images, targets) < 0.9
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 4, 5)).astype(np.float32)
+    rounded = _int8_per_channel(kernel)
+    scale = np.abs(kernel).reshape(-1, 5).max(0) / 127
+    assert np.allclose(rounded / scale, np.round(rounded / scale), atol=1e-3)  # on the int8 grid per channel
+    assert np.abs(rounded - kernel).max() <= scale.max() / 2 + 1e-6

@@ -32,9 +32,9 @@ VARIANTS_DIR = "variants"
 VARIANT_FILE = "variant.json"
 PARTIAL = ".partial-"
 EVAL_IMAGES = 500  # test (or val) images scored at most
+CAM_IMAGES = 16  # validation images whose Grad-CAM maps are compared
 REPRESENTATIVE_IMAGES = 100  # training images calibrating int8-full
 TRAIN_IMAGES = 1000  # training images fine-tuning a pruned variant
-CAM_UNMEASURED = "TFLite variant: Grad-CAM through de-quantised weights is not built yet"
 
 
 class _Context:
@@ -71,6 +71,21 @@ class _Context:
         if self._representative is None:
             self._representative = _images(self.run_dir, "train", REPRESENTATIVE_IMAGES, self.size, seed=1)
         return self._representative
+
+
+def _cam_images(run_dir: Path, saved: dict, size: tuple[int, int], data: Any) -> tuple[np.ndarray, str]:
+    """Up to CAM_IMAGES validation images (test ones when there is no validation split) and that split."""
+    from core.data.pipeline import load_for_model
+    from core.train.data import items_from_split
+
+    for split in ("val", "test"):
+        items = items_from_split(saved, split, Path(data) if data is not None else None)
+        if items:
+            if len(items) > CAM_IMAGES:
+                keep = np.sort(np.random.default_rng(3).choice(len(items), CAM_IMAGES, replace=False))
+                items = [items[i] for i in keep]
+            return np.stack([load_for_model(item.path, size) for item in items]), split
+    raise GlasswingError(f"Run {run_dir.name} has no validation or test images to compare Grad-CAM maps on.")
 
 
 def _sweep(out: Path) -> None:
@@ -155,6 +170,16 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                 "latency_ms": measure.median_latency_ms(lambda x: keras_forward(x), images[0]),
                 **measure.scores(reference, labels, reference), "sparsity": None, "cam_agreement": 1.0}
 
+    cam_images, cam_split = _cam_images(run_dir, saved, size, data)
+    cam_targets = measure.batched(lambda x: keras_forward(x), cam_images).argmax(1)
+
+    def cam_agreement(built: dict[str, Any]) -> dict[str, Any]:
+        cam_model = built["keras"] if "keras" in built else built["cam_model"]() if "cam_model" in built else None
+        if cam_model is None:
+            return {"cam_agreement": None, "cam_reason": f"{built['format']}: no Keras model to explain"}
+        return {"cam_agreement": measure.cam_agreement(model, cam_model, cam_images, cam_targets),
+                "cam_reason": built.get("cam_reason", "Grad-CAM of the Keras variant")}
+
     scratch = out / f".scratch{PARTIAL}{uuid.uuid4().hex[:8]}"
     context = _Context(run_dir, model, size, scratch, stop_event)
     context.distil = distil_params
@@ -184,9 +209,8 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                          "compressed_bytes": measure.deflated_bytes(built["file"]),
                          "latency_ms": measure.median_latency_ms(predict, images[0]),
                          **measure.scores(probabilities, labels, reference), "split": split,
-                         "sparsity": built.get("sparsity"), "cam_agreement": built.get("cam_agreement"),
-                         **({"params": built["distil"]} if "distil" in built else {}),
-                         "cam_reason": built.get("cam_reason", CAM_UNMEASURED if "tflite" in built else None)}
+                         "sparsity": built.get("sparsity"), **cam_agreement(built), "cam_split": cam_split,
+                         **({"params": built["distil"]} if "distil" in built else {})}
                 write_json(partial / VARIANT_FILE, entry)
                 _check_stop(stop_event)
                 if target.exists():  # a variant of the same name from an earlier compress is replaced

@@ -81,3 +81,17 @@ def scores(probabilities: np.ndarray, labels: np.ndarray, reference: np.ndarray 
     top1 = probabilities.argmax(1)
     return {"accuracy": float((top1 == labels).mean()),
             "agreement": None if reference is None else float((top1 == reference.argmax(1)).mean())}
+
+
+def cam_agreement(original: object, variant: object, images: np.ndarray, targets: np.ndarray) -> float:
+    """Mean Spearman rank correlation between the two models' Grad-CAM maps of ``images``, each map for the
+    original's top class ``targets`` (so both answer "where is this class?"), at each model's default
+    CAM layer. A constant map (nothing shown) counts as 0, as in :func:`core.trust.sanity.similarity`."""
+    from core.explain import explain
+    from core.trust.sanity import similarity
+
+    pixels = images.astype(np.float32)
+    first = explain(original, pixels, "gradcam", target=[int(t) for t in targets])
+    second = explain(variant, pixels, "gradcam", target=[int(t) for t in targets])
+    return round(float(np.mean([similarity(a.heatmap, b.heatmap)[0] for a, b in zip(first, second, strict=True)])),
+                 4)
