@@ -80,7 +80,7 @@ def _build(context: Any, spec: VariantSpec, folder: Path) -> dict[str, Any]:
     images, labels = context.train_images()
     num_classes = int(context.model.outputs[0].shape[-1])
     teacher = teacher_logits_model(context.model)
-    teacher_logits = batched(lambda x: teacher(x, training=False), images).astype(np.float32)  # once
+    teacher_logits = batched(lambda x: teacher([x], training=False), images).astype(np.float32)  # once
 
     keras.utils.set_random_seed(0)
     student = BUILDERS[spec.student](num_classes=num_classes, input_size=tuple(context.size))
