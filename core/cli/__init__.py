@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "core.cli.evaluate_cmd",
     "attack": "core.cli.attack_cmd",
     "trust": "core.cli.trust_cmd",
+    "compress": "core.cli.compress_cmd",
 }
 
 

@@ -140,13 +140,17 @@ def _savedmodel(model: Any, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _tflite_bytes(saved_model: Path, kind: str, representative: np.ndarray | None) -> bytes:
+def tflite_bytes(saved_model: Path, kind: str, representative: np.ndarray | None) -> bytes:
+    """The one TFLite converter: ``kind`` is ``tflite-float16``, ``tflite-dynamic`` (int8 weights, float
+    activations, no calibration) or ``tflite-int8`` (full-integer kernels calibrated on ``representative``)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "tflite-float16":
         converter.target_spec.supported_types = [tf.float16]
+    elif kind == "tflite-dynamic":
+        pass  # Optimize.DEFAULT without a representative set: dynamic-range int8 weights
     else:  # full-integer kernels, calibrated on training images; float32 in and out
         samples = representative if representative is not None else np.zeros((0,))
         converter.representative_dataset = lambda: ([samples[i:i + 1].astype(np.float32)]
@@ -236,7 +240,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                 record(fmt, saved_model, started, _batched(lambda x, s=loaded: s.serve(x), images))
                 continue
             target = out / f"model-{fmt.split('-')[1]}.tflite"
-            content = _tflite_bytes(saved_model, fmt, representative)
+            content = tflite_bytes(saved_model, fmt, representative)
             with atomic_path(target) as tmp:
                 tmp.write_bytes(content)
             record(fmt, target, started, _batched(_tflite_predict(content), images))

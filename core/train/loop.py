@@ -83,10 +83,15 @@ class Adam:
 
 
 class Trainer:
-    """Compiled train and evaluation steps for ``model`` (inputs -> logits) and its trainable variables."""
+    """Compiled train and evaluation steps for ``model`` (inputs -> logits) and its trainable variables.
+
+    ``after_update()``, if given, runs inside the compiled step right after every optimizer update, so it
+    must be TensorFlow ops (e.g. pruning masks re-applied: ``kernel.assign(kernel * mask)``).
+    """
 
     def __init__(self, model: keras.Model, num_classes: int, learning_rate: float, total_steps: int,
-                 label_smoothing: float = 0.0, class_weights: np.ndarray | None = None) -> None:
+                 label_smoothing: float = 0.0, class_weights: np.ndarray | None = None,
+                 after_update: Callable[[], Any] | None = None) -> None:
         self.model = model
         self.variables = list(model.trainable_variables)
         if not self.variables:
@@ -114,6 +119,8 @@ class Trainer:
                 loss = tf.reduce_mean(per_sample * tf.gather(weights, y))
             grads = tape.gradient(loss, self.variables)
             self.optimizer.apply(grads)
+            if after_update is not None:
+                after_update()
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y),
                                             tf.float32))
             return loss, correct
