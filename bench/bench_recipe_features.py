@@ -11,9 +11,9 @@ and in how many folds the layout beats (ties with) HOG + SVM. The backbone's map
 dataset, so a second run only re-scores.
 
 Layouts (EfficientNet-Lite names; ``--spatial`` / ``--top`` name other layers):
-  top-gap         the top layer (``top_activation``) globally average-pooled: the head's input today
+  top-gap         the top layer (``top_activation``) globally average-pooled: the head's input before issue #17
   top-3x3         the top layer average-pooled to a 3x3 grid, flattened
-  block5-2x2      block 5's last add (``block5c_add``) average-pooled to 2x2
+  block5-2x2      block 5's last add (``block5c_add``) average-pooled to 2x2: the head's input now
   block5-2x2+gap  block5-2x2 concatenated with top-gap (no extra forward pass)
 
 ``digits`` is bench/bench_recipe.py's 600 handwritten digits (48 px, 60 per class).
