@@ -41,6 +41,21 @@ def test_head_goes_on_the_pooled_features(lite0):
     assert isinstance(full.layers[-1], keras.layers.Activation)
 
 
+def test_head_input_is_block5_pooled_to_2x2(lite0):
+    """Oracle: the head's input equals block5c_add's map averaged over its four 7x7 quadrants (numpy)."""
+    import keras
+
+    copy = heads.fresh_copy(lite0.model)
+    features = heads.head_input(copy)
+    assert heads.mid_level_layer(copy) == "block5c_add" and features.shape[-1] == 4 * 112
+    x = np.random.default_rng(1).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    got = np.asarray(keras.Model(copy.inputs[0], features)(x, training=False))
+    maps = np.asarray(keras.Model(copy.inputs[0], copy.get_layer("block5c_add").output)(x, training=False))
+    cells = maps.reshape(2, 2, 7, 2, 7, 112).mean(axis=(2, 4))  # (n, row, col, channel), Flatten's order
+    assert np.allclose(got, cells.reshape(2, -1), atol=1e-4)
+    assert heads.layout(features) != heads.layout(heads.pooled_features(copy))  # distinct cache keys
+
+
 def test_fine_tune_units_count_layers_or_blocks(lite0):
     copy = heads.fresh_copy(lite0.model)
     head = heads.build_head(2, seed=0)
@@ -56,8 +71,10 @@ def test_fine_tune_units_count_layers_or_blocks(lite0):
     assert blocks == ["block7a_expand_conv", "block7a_dwconv", "block7a_project_conv", "top_conv"]
     assert not full.get_layer("top_bn").trainable and full.get_layer("logits").trainable
     assert heads.count_units(full, head_names, "blocks") == 18  # stem, 16 MBConv blocks, top
-    assert heads.tunable_units(lite0.model) == {"layers": heads.count_units(full, head_names, "layers"),
-                                                "blocks": 18}
+    # a new head reads block 5 (heads.head_input): only the stem and blocks 1a-5c lie below it
+    below = heads.assemble(copy, heads.head_input(copy), heads.build_head(2, seed=0), name="below")
+    assert heads.tunable_units(lite0.model) == {"layers": heads.count_units(below, head_names, "layers"),
+                                                "blocks": 12}
     with pytest.raises(Exception, match="fine_tune_layers is 99"):
         heads.unfreeze_top(full, head_names, 99, "blocks")
 
@@ -88,7 +105,8 @@ def test_stage2_changes_only_the_unfrozen_layers(lite0, tmp_path):
 
     meta = runs.read_meta(result.run_dir)
     unfrozen = set(meta["unfrozen_layers"])
-    assert unfrozen == {"block7a_expand_conv", "block7a_dwconv", "block7a_project_conv", "top_conv"}
+    # the head reads block 5 (heads.head_input), so the top 2 blocks below it are 5b and 5c
+    assert unfrozen == {f"block5{b}_{conv}" for b in "bc" for conv in ("expand_conv", "dwconv", "project_conv")}
     trained = load_keras_file(result.run_dir / runs.MODEL_FILE)
     changed, unchanged = set(), set()
     for layer in trained.layers:
@@ -98,7 +116,8 @@ def test_stage2_changes_only_the_unfrozen_layers(lite0, tmp_path):
         same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), original, strict=True))
         (unchanged if same else changed).add(layer.name)
     assert changed == unfrozen, "exactly the unfrozen layers changed (BatchNorm statistics included)"
-    assert "top_bn" in unchanged and "block7a_project_bn" in unchanged
+    assert "block5c_project_bn" in unchanged and "block4c_project_conv" in unchanged
+    assert "top_conv" not in {layer.name for layer in trained.layers}, "blocks above block 5 are left out"
     assert _fingerprint(lite0.model) == shared_before, "the shared zoo model was modified"
 
 

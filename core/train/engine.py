@@ -76,7 +76,7 @@ class _Model:
     default_cam_layer: str
     base_name: str
     head: list[keras.layers.Layer] = field(default_factory=list)
-    features: Any = None  # the backbone's pooled-feature tensor (transfer only)
+    features: Any = None  # the tensor the head reads (heads.head_input; transfer only)
 
 
 class _Recorder(Listener):
@@ -131,7 +131,7 @@ def _build(config: TrainConfig, num_classes: int) -> _Model:
                              "models keep their own input size.")
     loaded = load_model(str(config.model))
     backbone = heads.fresh_copy(loaded.model)  # the shared model is never trained
-    features = heads.pooled_features(backbone)
+    features = heads.head_input(backbone)
     taken = {layer.name for layer in keras.Model(backbone.inputs[0], features).layers}
     head = heads.build_head(num_classes, config.dropout, config.hidden_units, config.seed, taken)
     base_name = loaded.name
@@ -140,7 +140,9 @@ def _build(config: TrainConfig, num_classes: int) -> _Model:
     model_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{base_name}_finetuned")[:60]  # Keras wants a scope name
     full = heads.assemble(backbone, features, head, name=model_name)
     names = {layer.name for layer in full.layers}
-    cam = loaded.default_cam_layer if loaded.default_cam_layer in names else last_conv_layer_name(full)
+    # the head may read a layer below the zoo's CAM layer (heads.head_input), which then is not in the model
+    mid = heads.mid_level_layer(backbone)
+    cam = loaded.default_cam_layer if loaded.default_cam_layer in names else (mid or last_conv_layer_name(full))
     head_names = {layer.name for layer in head} | {full.layers[-1].name}
     return _Model("transfer", full, head_names, loaded.input_size, cam, str(base_name), head, features)
 
@@ -332,7 +334,7 @@ class _Run:
         items = self.items[split]
         augment = self.augment.to_json() if self.augment is not None and views > 1 else None
         key = feature_cache.cache_key(items, str(self.config.model), self.built.input_size, augment, views,
-                                      self.config.seed)
+                                      self.config.seed, heads.layout(self.built.features))
         cached = feature_cache.load(key)
         if cached is not None and cached[0].shape[:2] == (views, len(items)):
             self.clock.begin(phase)
