@@ -112,25 +112,16 @@ def _steps(result) -> list[tuple[str, float, float]]:
 
 
 # Adebayo et al. (2018) report that Guided Backprop fails the cascading randomisation check on deep
-# ImageNet networks. Measured here, with the final-stage rule (both similarities below 0.5 once every
-# layer is random), it passes on the trained shapes CNN (final rank correlation 0.36 / 0.22, SSIM 0.27 /
-# 0.20 on the two images) and on EfficientNet-Lite0 (0.21 / 0.38 on the cat). What does show is its
-# insensitivity to the top layers: after randomising the classifier it stays far closer to the original
-# than plain gradients do (shapes CNN 0.74 / 0.67 against 0.46 / 0.33; Lite0 0.96 against 0.31).
-@pytest.mark.xfail(strict=True, reason="measured: Guided Backprop passes the final-stage rule on this "
-                   "3-conv CNN (final rank correlation 0.36 / 0.22, SSIM 0.27 / 0.20 < 0.5)")
-def test_guided_backprop_fails_the_sanity_check_on_the_trained_cnn(trained, held_out):
-    for image in held_out[0][[0, 70]]:
-        result = sanity_check(trained, image, "guided_backprop")
-        assert not result.passed, _steps(result)
-
-
+# ImageNet networks: its map survives the top layers being randomised. Measured here: on the trained
+# shapes CNN its cascade means are 0.53 and 0.47 (saliency 0.44 / 0.28), so it sits on the threshold;
+# on EfficientNet-Lite0 (the dashboard's model) 0.68 against saliency's 0.24: a clear failure there.
 def test_guided_backprop_ignores_the_classifier_more_than_gradients_do(trained, held_out):
-    """What is measured: both pass at the end, but randomising the top layer barely moves Guided Backprop."""
+    """Randomising the top layer barely moves Guided Backprop, where plain gradients change."""
     for image in held_out[0][[0, 70]]:
         guided = sanity_check(trained, image, "guided_backprop")
         plain = sanity_check(trained, image, "saliency")
-        assert guided.passed and plain.passed, (_steps(guided), _steps(plain))
+        assert plain.passed and guided.cascade_similarity > plain.cascade_similarity, (_steps(guided),
+                                                                                         _steps(plain))
         assert guided.steps[1].layer == plain.steps[1].layer == "logits"
         assert guided.steps[1].spearman > plain.steps[1].spearman + 0.15, (_steps(guided), _steps(plain))
         assert guided.steps[1].ssim > plain.steps[1].ssim + 0.15, (_steps(guided), _steps(plain))
@@ -138,7 +129,8 @@ def test_guided_backprop_ignores_the_classifier_more_than_gradients_do(trained, 
 
 def test_guided_backprop_on_lite0_survives_randomising_the_top_blocks(lite0, cat_image):
     """On the real ReLU6 network the dashboard opens with: rank correlation 0.96 after the top stage
-    (saliency 0.31), still 0.83 with half the network random; it passes only once the stem is random."""
+    (saliency 0.31), still 0.83 with half the network random; only the stem's randomisation changes it,
+    so it fails on the cascade (mean similarity about 0.68) where saliency and Grad-CAM pass."""
     from core.images import resize_for_model
 
     image = resize_for_model(cat_image, lite0.input_size)
@@ -148,7 +140,13 @@ def test_guided_backprop_on_lite0_survives_randomising_the_top_blocks(lite0, cat
     assert guided.steps[1].spearman > 0.9 and guided.steps[1].ssim > 0.85, _steps(guided)
     assert plain.steps[1].spearman < 0.5, _steps(plain)
     assert min(s.spearman for s in guided.steps[1:4]) > 0.7, _steps(guided)  # half the blocks random
-    assert guided.passed and plain.passed, (_steps(guided), _steps(plain))  # the final-stage verdict
+    final = guided.steps[-1]
+    assert max(abs(final.spearman), final.ssim) < 0.5, _steps(guided)  # the end alone would pass it
+    assert not guided.passed and guided.cascade_similarity > 0.6, _steps(guided)
+    assert guided.reading().startswith("Failed: the Guided Backprop map kept looking like the original")
+    assert plain.passed and plain.cascade_similarity < 0.4, _steps(plain)
+    gradcam = sanity_check(lite0, image, "gradcam", max_stages=6)
+    assert gradcam.passed, _steps(gradcam)
 
 
 def test_guided_backprop_fails_on_a_deep_plain_relu_network():
@@ -426,3 +424,19 @@ def test_a_runs_images_are_split_the_way_the_run_was_trained(saved_model, tmp_pa
 
     with pytest.raises(ClassMappingError, match="hexagon"):
         load_scored_images(load_model(str(run)), str(other), limit=4, need_masks=False)
+
+
+def test_the_verdict_reads_the_whole_cascade_not_only_its_end():
+    from core.trust.sanity import SanityResult, SanityStep
+
+    def result(values):
+        steps = [SanityStep("original", 0, np.zeros((2, 2)), 1.0, 1.0)]
+        steps += [SanityStep(f"layer{i}", i, np.zeros((2, 2)), rho, ssim) for i, (rho, ssim) in enumerate(values, 1)]
+        return SanityResult("saliency", 0, steps)
+
+    survives = result([(0.95, 0.9), (0.9, 0.85), (0.8, 0.7), (0.3, 0.2)])  # changes only at the end
+    assert survives.cascade_similarity == pytest.approx((0.95 + 0.9 + 0.8 + 0.3) / 4)
+    assert not survives.passed and "changed only near the first layers" in survives.reading()
+    assert result([(0.4, 0.3), (-0.45, 0.2), (0.2, 0.1)]).passed  # |rho| counts: anti-correlated is similar
+    assert not result([(0.1, 0.1), (0.1, 0.1), (0.6, 0.2)]).passed  # low on average, similar at the end
+    assert result([(0.1, 0.1)]).to_json()["cascade_similarity"] == 0.1
