@@ -17,7 +17,7 @@ from core.inspect.filters import MAX_STEPS, FilterImage, maximize_activation
 from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, region_path
 from core.progress import Progress
 from dashboard import state
-from dashboard.components.task_status import run_in_background
+from dashboard.components.task_status import last_key, run_in_background
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
 
@@ -151,6 +151,24 @@ def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: i
                                progress=progress)
 
 
+FILTER_WIDGETS = ("architecture_filter_layer", "architecture_filter_channel", "architecture_filter_steps",
+                  "architecture_filter_size")
+
+
+def _recover_filter_request(model_name: str, layers: list[str]) -> None:
+    """After a reload (a new Streamlit session), the session's last gradient ascent on this model, running
+    or done, is the request again, and the form shows its layer, channel, steps and size."""
+    if "architecture_filter_request" in st.session_state:
+        return
+    key = last_key("filter-image")
+    if key is None or key[1] != model_name or key[2] not in layers:
+        return
+    request = tuple(key[1:])
+    st.session_state["architecture_filter_request"] = request
+    for widget, value in zip(FILTER_WIDGETS, request[1:], strict=True):
+        st.session_state.setdefault(widget, value)
+
+
 def filters_ui(page_model: PageModel, data: dict) -> None:
     st.caption("What pattern makes a channel fire? Start from grey noise and change the pixels, step by "
                "step, to raise the channel's activation (activation maximisation).")
@@ -163,6 +181,7 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
     if not layers:
         st.info("This model has no layers with spatial feature maps.")
         return
+    _recover_filter_request(page_model.name, layers)
     with st.form("architecture_filter_form"):
         layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
                              key="architecture_filter_layer")
