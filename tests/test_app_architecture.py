@@ -201,3 +201,43 @@ def test_filter_visualisation_shows_its_steps_while_it_runs(tiny_page, monkeypat
     assert not tiny_page.exception and not tiny_page.error, tiny_page.exception
     assert "conv2 · channel 5" in [c for img in tiny_page.get("image") for c in img.captions]
     assert any("16 steps" in c.value for c in tiny_page.caption)
+
+
+def test_feature_maps_show_the_sub_model_being_built_while_they_compute(tiny_page, monkeypatch):
+    """Longer than the page's wait: the bar names core's step (the sub-model for the layer), then the maps."""
+    import threading
+
+    from dashboard.services import tasks
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    gate = threading.Event()
+    module = "dashboard.views.architecture_inside"
+    real = __import__(module, fromlist=["feature_maps"]).feature_maps
+
+    def gated(*args, progress=None, **kwargs):
+        def hold(fraction, text):  # core's first report waits for the test
+            progress(fraction, text)
+            if text.startswith("Building the sub-model"):
+                gate.wait(30)
+        return real(*args, progress=hold, **kwargs)
+
+    monkeypatch.setattr(f"{module}.feature_maps", gated)
+    tasks.clear("feature-maps")
+    tiny_page.selectbox(key="architecture_fm_layer").set_value("conv3").run()
+    bars = []
+    for _ in range(120):
+        bars = [b.proto.text for b in tiny_page.get("progress")]
+        if any("Building" in b for b in bars):  # after "Starting ..."
+            break
+        threading.Event().wait(0.25)
+        tiny_page.run()
+    assert any(b.startswith("Feature maps: Building the sub-model for conv3") for b in bars), bars
+    assert not any("**conv3**" in m.value for m in tiny_page.markdown)
+    gate.set()
+    for _ in range(120):
+        tiny_page.run()
+        if not tiny_page.get("progress"):
+            break
+        threading.Event().wait(0.25)
+    assert not tiny_page.exception and not tiny_page.error, tiny_page.exception
+    assert any("**conv3**: 64 channels of 8 x 8" in m.value for m in tiny_page.markdown)

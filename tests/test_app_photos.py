@@ -205,3 +205,125 @@ def test_a_damaged_kept_photo_is_skipped_on_reload(app, cat_image, coffee_image)
     (folder / "choice.json").write_text("{not json")
     third = _reload(app)
     assert not third.error and third.radio(key="photo_source").value == "Sample photos"
+
+
+# ---- the Architecture page: its photo is the session's, its feature maps are that photo's -----------------
+
+def _fm_table(at: AppTest) -> list[tuple[int, float]]:
+    (frame,) = [df.value for df in at.dataframe if "mean activation" in df.value.columns]
+    return list(zip(frame["channel"], frame["mean activation"], strict=True))
+
+
+def _top_channels(loaded, pixels: np.ndarray, layer: str, top: int) -> list[tuple[int, float]]:
+    """The layer's most active channels for a photo, from a Keras sub-model built here (not core's)."""
+    import keras
+
+    from core.images import resize_for_model
+
+    sub = keras.Model(loaded.model.inputs[0], loaded.model.get_layer(layer).output)
+    acts = np.asarray(sub(resize_for_model(pixels, loaded.input_size)[None], training=False))[0]
+    means = acts.mean(axis=(0, 1))
+    return [(int(c), float(means[c])) for c in np.argsort(-means, kind="stable")[:top]]
+
+
+def _assert_maps_of(at: AppTest, loaded, pixels: np.ndarray, name: str, layer: str, top: int) -> None:
+    assert any(m.value.startswith(f"**{layer}**:") and m.value.endswith(f"for *{name}*") for m in at.markdown)
+    shown, expected = _fm_table(at), _top_channels(loaded, pixels, layer, top)
+    assert [c for c, _ in shown] == [c for c, _ in expected], (shown, expected)
+    assert np.allclose([m for _, m in shown], [m for _, m in expected], rtol=1e-3, atol=1e-3)
+
+
+def _top_level_layer(at: AppTest, loaded) -> str:
+    """A layer of the model's own graph among the page's choices, other than the one shown first."""
+    picker = at.selectbox(key="architecture_fm_layer")
+    own = {la.name for la in loaded.model.layers}
+    return next(n for n in reversed(picker.options) if n in own and n != picker.value)
+
+
+def test_two_uploaded_photos_on_architecture_show_the_second_ones_maps(app, lite0, cat_image, coffee_image):
+    open_page(app, "architecture")
+    app.radio(key="photo_source").set_value("Upload").run()
+    app.get("file_uploader")[0].set_value([("my_cup.png", _png(coffee_image), "image/png"),
+                                           ("my_cat.png", _png(cat_image), "image/png")]).run()
+    assert not app.exception, app.exception
+    app.radio(key="photo_current").set_value(digest(cat_image)).run()  # the second photo
+    assert not app.exception and not app.error, app.exception
+    layer = _top_level_layer(app, lite0)
+    app.selectbox(key="architecture_fm_layer").set_value(layer).run()
+    touch_a_widget(app, "architecture")  # 8 channels
+    rf = app.selectbox(key="architecture_rf_layer")
+    rf.set_value(rf.options[0]).run()  # and another tab's widget
+    assert not app.exception and not app.error, app.exception
+    assert app.radio(key="photo_current").value == digest(cat_image)
+    _assert_maps_of(app, lite0, cat_image, "my_cat.png", layer, 8)
+    assert _fm_table(app) != _top_channels(lite0, coffee_image, layer, 8)  # the photos' maps differ
+    app.radio(key="photo_current").set_value(digest(coffee_image)).run()  # and back to the first
+    _assert_maps_of(app, lite0, coffee_image, "my_cup.png", layer, 8)
+
+
+def test_a_photo_uploaded_on_explain_is_the_architecture_pages_photo(app, lite0, coffee_image):
+    app.radio(key="photo_source").set_value("Upload").run()
+    app.get("file_uploader")[0].set_value([("my_cup.png", _png(coffee_image), "image/png")]).run()
+    assert shows(app, "explain", "my_cup.png", top_label(lite0, coffee_image))
+    open_page(app, "architecture")
+    assert app.radio(key="photo_source").value == "Upload"
+    assert app.multiselect(key="photo_uploads").value == [digest(coffee_image)]
+    layer = _top_level_layer(app, lite0)
+    app.selectbox(key="architecture_fm_layer").set_value(layer).run()
+    _assert_maps_of(app, lite0, coffee_image, "my_cup.png", layer, 16)
+
+
+def test_a_reload_during_a_gradient_ascent_finds_its_bar_then_its_result(app, monkeypatch):
+    """The tab is reloaded while the work runs: the new page follows the same task, then shows the image."""
+    import threading
+
+    from dashboard.services import tasks
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    gate, module = threading.Event(), "dashboard.views.architecture_inside"
+    real = __import__(module, fromlist=["maximize_activation"]).maximize_activation
+    calls = []
+
+    def gated(*args, progress=None, **kwargs):
+        calls.append(args)
+
+        def hold(fraction, text):  # the first step's report waits for the test
+            progress(fraction, text)
+            if text.startswith("Step 1 "):
+                gate.wait(60)
+        return real(*args, progress=hold, **kwargs)
+
+    monkeypatch.setattr(f"{module}.maximize_activation", gated)
+    tasks.clear("filter-image")
+    open_page(app, "architecture")
+    layer = app.selectbox(key="architecture_filter_layer").value
+    app.number_input(key="architecture_filter_channel").set_value(3)
+    app.slider(key="architecture_filter_steps").set_value(8)
+    app.select_slider(key="architecture_filter_size").set_value(64)
+    app.button(key="FormSubmitter:architecture_filter_form-Visualise the channel").click().run()
+    title = f"Gradient ascent on channel 3 of {layer}: Step 1 of 8"
+
+    def ascent_bars(at):
+        return [b.proto.text for b in at.get("progress") if b.proto.text.startswith("Gradient ascent")]
+
+    for _ in range(240):
+        if any(b.startswith(title) for b in ascent_bars(app)):
+            break
+        threading.Event().wait(0.25)
+        app.run()
+    assert any(b.startswith(title) for b in ascent_bars(app)), ascent_bars(app)
+    again = _reload(app, "architecture")
+    assert again.session_state["session_id"] == app.session_state["session_id"]
+    assert any(b.startswith(title) for b in ascent_bars(again)), ascent_bars(again)
+    assert (again.number_input(key="architecture_filter_channel").value,
+            again.slider(key="architecture_filter_steps").value) == (3, 8)  # the form shows the request
+    gate.set()
+    for _ in range(240):
+        again.run()
+        if not ascent_bars(again):
+            break
+        threading.Event().wait(0.25)
+    assert not again.exception and not again.error, again.exception
+    assert f"{layer} · channel 3" in [c for img in again.get("image") for c in img.captions]
+    assert len(calls) == 1, "the reloaded page followed the running task, it did not start another"
+    tasks.clear("filter-image")

@@ -360,7 +360,7 @@ def test_compare_defences_reports_gradient_masking(cnn, test_set):
     seen = []
     rows = attacks.compare_defences(cnn, x, y, eps=16, method="pgd", params={"steps": 5},
                                     defences=["bit_depth", attacks.create_defence("median")], batch_size=16,
-                                    progress=lambda done, total: seen.append((done, total)))
+                                    progress=lambda fraction, text: seen.append((fraction, text)))
     by_name = {r.defence: r for r in rows}
     assert list(by_name) == ["none", "bit_depth", "median"]
     assert by_name["none"].bpda_accuracy is None
@@ -369,7 +369,12 @@ def test_compare_defences_reports_gradient_masking(cnn, test_set):
         assert r.masks_gradients == (r.naive_accuracy - r.bpda_accuracy > attacks.robustness.MASKING_GAP)
     for r in rows:
         assert r.robust_accuracy <= min(r.naive_accuracy, r.bpda_accuracy if r.bpda_accuracy is not None else 1)
-    assert seen[-1] == (3 * 5, 3 * 5) and len(seen) == 15  # 3 batches x (1 + 2 + 2) attacks
+    assert len(seen) == 15  # 3 batches x (1 + 2 + 2) attacks, each reported with what is being attacked
+    assert [f for f, _ in seen] == pytest.approx([k / 15 for k in range(1, 16)])
+    texts = [t for _, t in seen]
+    assert texts[:3] == [f"PGD at epsilon 16: batch {b} of 3" for b in (1, 2, 3)]  # the undefended model
+    assert texts[3] == "PGD at epsilon 16 through Bit-depth reduction (naive): batch 1 of 3"
+    assert texts[-1] == "PGD at epsilon 16 through Median filter (BPDA): batch 3 of 3"
 
 
 # -- robustness curves ------------------------------------------------------------------------------
@@ -379,7 +384,7 @@ def test_robustness_curve(cnn, test_set):
     x, y = test_set
     calls = []
     curve = attacks.robustness_curve(cnn, x, y, epsilons=[0, 4, 16], params={"pgd": {"steps": 5}},
-                                     batch_size=20, progress=lambda d, t: calls.append((d, t)))
+                                     batch_size=20, progress=lambda f, t: calls.append((f, t)))
     clean = np.mean(cnn.predict(x, verbose=0).argmax(1) == y)
     assert curve.clean_accuracy == pytest.approx(clean)
     assert curve.n_images == len(x) and curve.epsilons == [0.0, 4.0, 16.0]
@@ -390,7 +395,11 @@ def test_robustness_curve(cnn, test_set):
     # each value is the accuracy on that attack's own adversarial images
     direct = attacks.create_attack("fgsm", eps=4).generate(cnn, x, labels=y, batch_size=20)
     assert curve.accuracy["fgsm"][1] == pytest.approx(np.mean(direct.after_index == y))
-    assert calls[-1] == (3 * 4, 3 * 4)  # 3 batches x 2 epsilons above 0 x 2 methods
+    assert len(calls) == 3 * 4  # 3 batches x 2 epsilons above 0 x 2 methods
+    assert [f for f, _ in calls] == pytest.approx([k / 12 for k in range(1, 13)])
+    assert [t for _, t in calls[:4]] == ["FGSM at epsilon 4: batch 1 of 3", "FGSM at epsilon 4: batch 2 of 3",
+                                         "FGSM at epsilon 4: batch 3 of 3", "FGSM at epsilon 16: batch 1 of 3"]
+    assert calls[-1][1] == "PGD at epsilon 16: batch 3 of 3"
     assert curve.to_dict()["params"]["pgd"]["steps"] == 5
     with pytest.raises(ParameterError, match="eps"):
         attacks.robustness_curve(cnn, x, y, epsilons=[0, 300])

@@ -117,11 +117,12 @@ def test_right_by_construction_gives_a_diagonal_matrix(loaded_run, colour_data):
     split = open_split(colour_data, "val")
     calls = []
     result = evaluate(loaded_run, split.items, split.class_names, batch_size=4, split="val",
-                      progress=lambda done, total: calls.append((done, total)))
+                      progress=lambda fraction, text: calls.append((fraction, text)))
     np.testing.assert_array_equal(result.confusion, np.diag([3, 3, 3]))
     assert result.accuracy == 1.0 and result.top_k_accuracy(1) == 1.0
     assert result.per_class.f1.tolist() == [1.0, 1.0, 1.0]
-    assert calls == [(4, 9), (8, 9), (9, 9)]  # batches of 4, progress after each
+    assert calls == [(4 / 9, "Scoring 4 of 9 images"), (8 / 9, "Scoring 8 of 9 images"),
+                     (1.0, "Scoring 9 of 9 images")]  # batches of 4, progress after each
     for p in result.predictions:  # confidences equal the closed-form softmax
         expected = _softmax(SCALE * np.array(_rgb_of(p["path"]), np.float64)[::-1])  # blue, green, red
         assert p["confidence"] == pytest.approx(expected.max(), abs=1e-5)
@@ -253,10 +254,10 @@ def test_cache_reuses_results_until_the_model_or_an_image_changes(loaded_run, co
     cache = ResultCache()
     calls = []
     first = evaluate_split(loaded_run, open_split(colour_data, "val"), cache=cache,
-                           progress=lambda d, t: calls.append(d))
+                           progress=lambda f, t: calls.append(t))
     again = evaluate_split(loaded_run, open_split(colour_data, "val"), cache=cache,
-                           progress=lambda d, t: calls.append(d))
-    assert again is first and calls == [9]
+                           progress=lambda f, t: calls.append(t))
+    assert again is first and calls == ["Scoring 9 of 9 images"]
     stat = loaded_run.path.stat()
     os.utime(loaded_run.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # "retrained"
     assert evaluate_split(loaded_run, open_split(colour_data, "val"), cache=cache) is not first

@@ -133,3 +133,13 @@ def test_grid_labels_are_never_cut(cnn, image):
         cv2.putText(expected, text, (1, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
         x = k * (cell + 4)
         np.testing.assert_array_equal(out[56:72, x:x + cell], expected)
+
+
+def test_progress_names_the_sub_model_then_the_computation(cnn, image):
+    heard = []
+    fm = feature_maps(cnn, image, "conv2", top=4, progress=lambda f, t: heard.append((f, t)))
+    assert heard == [(0.0, "Building the sub-model for conv2"),
+                     (0.5, "Computing the activations of conv2 for 1 image"),
+                     (1.0, "Computed the activations of conv2")]
+    quiet = feature_maps(cnn, image, "conv2", top=4)  # nobody listening changes nothing
+    np.testing.assert_array_equal(quiet.activations, fm.activations)

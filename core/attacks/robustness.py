@@ -1,8 +1,8 @@
 """Robustness over a labelled set: accuracy against epsilon, and defences compared honestly.
 
 Both work batch by batch (attack a batch, predict it, count), so memory does not grow with the set.
-``progress(done, total)`` is called after each batch; a background job stops the work by raising
-from it.
+``progress(fraction, text)`` (:mod:`core.progress`) is called after each batch, its text naming the
+attack, epsilon or defence being run; a background job stops the work by raising from it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from core.attacks.base import EPS_PARAM, as_pixels, check_batch_size, class_labe
 from core.attacks.defences import Defence
 from core.attacks.registry import create_attack, create_defence, list_defences
 from core.errors import ParameterError
-
-Progress = Callable[[int, int], None]
+from core.progress import Progress, report
 
 # A defence "masks gradients" when BPDA brings accuracy under attack down by more than this much
 # compared with the naive attack through the real (non-differentiable) transformation.
@@ -76,31 +75,36 @@ def _other_params(params: dict | None, where: str) -> dict:
 
 
 def _under_attack(attack, model: Any, x: np.ndarray, y: np.ndarray, defence: Defence | None, bpda: bool,
-                  batch_size: int, tick: Callable[[], None]) -> tuple[np.ndarray, np.ndarray]:
+                  batch_size: int, tick: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
     """Per image, on its adversarial copy: is the (defended) classifier still right, and P(label)."""
     correct, prob = np.zeros(len(x), bool), np.zeros(len(x), np.float64)
-    for rows, adversarial in attack.iter_batches(model, x, y, False, defence, bpda, batch_size):
+    what = f"{attack.name.upper()} at epsilon {attack.eps:g}"
+    if defence is not None:
+        what += f" through {defence.title}" + (" (BPDA)" if bpda else " (naive)")
+    batches = -(-len(x) // batch_size)
+    for index, (rows, adversarial) in enumerate(attack.iter_batches(model, x, y, False, defence, bpda,
+                                                                    batch_size), start=1):
         probs = predict_probs(model, adversarial, defence, batch_size)
         correct[rows] = probs.argmax(axis=1) == y[rows]
         prob[rows] = probs[np.arange(len(probs)), y[rows]]
-        tick()
+        tick(f"{what}: batch {index} of {batches}")
     return correct, prob
 
 
 def _correct_under_attack(attack, model: Any, x: np.ndarray, y: np.ndarray, defence: Defence | None,
-                          bpda: bool, batch_size: int, tick: Callable[[], None]) -> np.ndarray:
+                          bpda: bool, batch_size: int, tick: Callable[[str], None]) -> np.ndarray:
     """Per image: is the (defended) classifier still right on the adversarial image?"""
     return _under_attack(attack, model, x, y, defence, bpda, batch_size, tick)[0]
 
 
-def _ticker(progress: Progress | None, total: int) -> Callable[[], None]:
+def _ticker(progress: Progress | None, total: int) -> Callable[[str], None]:
+    """One call per attacked batch: ``progress(batches done / total, text)``."""
     done = 0
 
-    def tick() -> None:
+    def tick(text: str) -> None:
         nonlocal done
         done += 1
-        if progress is not None:
-            progress(done, total)
+        report(progress, done / max(total, 1), text)
     return tick
 
 

@@ -29,9 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _progress(done: int, total: int) -> None:
-    sys.stderr.write(f"\revaluating {done}/{total}")
-    if done == total:
+def _progress(fraction: float, text: str) -> None:
+    sys.stderr.write(f"\r{text}")
+    if fraction >= 1:
         sys.stderr.write("\n")
     sys.stderr.flush()
 

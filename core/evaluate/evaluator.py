@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,12 +21,12 @@ from core.errors import DataError, ImageError, ParameterError
 from core.evaluate import metrics
 from core.evaluate.classmap import ClassMap, map_classes, restrict
 from core.images import load_image, resize_for_model
+from core.progress import Progress, report
 from core.zoo import LoadedModel
 
 TOP_K = (1, 3, 5)  # reported when smaller than the number of classes (top-1 always)
 DEFAULT_BINS = 15
 
-Progress = Callable[[int, int], None]  # (items done, items total)
 
 
 @dataclass
@@ -126,7 +126,8 @@ def evaluate(
 
     ``items`` are ``(path, label)`` pairs whose labels index ``class_names``. The model's classes
     are matched to ``class_names`` first (:func:`~core.evaluate.classmap.map_classes`), so a mismatch
-    fails before any image is read. ``progress(done, total)`` is called after every batch.
+    fails before any image is read. ``progress(fraction, text)`` (:mod:`core.progress`) is called after every
+    batch, its text saying how many images are scored.
     """
     if batch_size < 1:
         raise ParameterError(f"batch_size must be at least 1, got {batch_size}.")
@@ -164,8 +165,7 @@ def evaluate(
                     "confidence": float(probs[j, pred[j]]), "prob_true": float(probs[j, labels[j]]),
                 })
         done += len(chunk)
-        if progress is not None:
-            progress(done, len(items))
+        report(progress, done / len(items), f"Scoring {done:,} of {len(items):,} images")
     if not predictions:
         raise DataError(f"None of the {len(items)} images of the split could be read "
                         f"(first problem: {skipped[0]['reason']}).")

@@ -13,9 +13,9 @@ from core.errors import GlasswingError, ParameterError
 from core.evaluate.baseline import BaselineResult, run_baseline
 from core.evaluate.cache import ResultCache, items_fingerprint, model_identity
 from core.evaluate.classmap import is_run
-from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, Progress, evaluate
+from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, evaluate
 from core.evaluate.source import ALL, EvalSplit, same_dataset
-from core.progress import Progress as FractionProgress
+from core.progress import Progress
 from core.smallfiles import read_small_text
 from core.zoo import MAX_RUN_META_BYTES, RUN_META_FILE, LoadedModel
 
@@ -96,7 +96,7 @@ def evaluate_split(
 
 
 def baseline_split(split: EvalSplit, cache: ResultCache | None = None,
-                   progress: FractionProgress | None = None) -> BaselineResult:
+                   progress: Progress | None = None) -> BaselineResult:
     """HOG + linear SVM trained on the split's train items and scored on its items, cached."""
     if split.split == "train":
         raise ParameterError("The baseline learns from the train split, so score it on another split "

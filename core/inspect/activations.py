@@ -19,6 +19,7 @@ from core.errors import ParameterError
 from core.explain.base import normalise, prepare_images
 from core.explain.layers import LayerRef, feature_model, resolve_layer
 from core.images import resize_for_model
+from core.progress import Progress, report
 from core.zoo.loaded import LoadedModel, as_loaded
 
 MAX_TOP = 256  # channels returned at most: more does not fit on a page
@@ -63,20 +64,30 @@ def _compiled_activations(model: keras.Model, ref: LayerRef):
 
 
 def layer_activations(loaded_or_model: LoadedModel | keras.Model, images: np.ndarray,
-                      layer: str) -> np.ndarray:
-    """The layer's output ``(N, H', W', C)`` for raw-pixel images (resized to the model's input)."""
+                      layer: str, progress: Progress | None = None) -> np.ndarray:
+    """The layer's output ``(N, H', W', C)`` for raw-pixel images (resized to the model's input).
+
+    ``progress(fraction, text)`` (:mod:`core.progress`) hears "Building the sub-model for LAYER" (instant
+    once cached), then the computation (whose first call compiles the sub-model)."""
     handle = as_loaded(loaded_or_model)
     model = handle.model
     ref = resolve_layer(model, layer)
     batch = prepare_images(model, images)
     with handle.lock:
+        report(progress, 0.0, f"Building the sub-model for {ref.name}")
         fn = _compiled_activations(model, ref)
-        return np.asarray(fn(tf.constant(batch)), dtype=np.float32)
+        report(progress, 0.5, f"Computing the activations of {ref.name} for {len(batch)} image"
+                              f"{'s' if len(batch) != 1 else ''}")
+        out = np.asarray(fn(tf.constant(batch)), dtype=np.float32)
+    report(progress, 1.0, f"Computed the activations of {ref.name}")
+    return out
 
 
 def feature_maps(loaded_or_model: LoadedModel | keras.Model, image: np.ndarray, layer: str,
-                 top: int = 16) -> FeatureMaps:
-    """The ``top`` most active channels of ``layer`` for one image (H x W x 3, raw pixels 0..255)."""
+                 top: int = 16, progress: Progress | None = None) -> FeatureMaps:
+    """The ``top`` most active channels of ``layer`` for one image (H x W x 3, raw pixels 0..255).
+
+    ``progress(fraction, text)`` hears the sub-model being built, then the computation."""
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= MAX_TOP:
         raise ParameterError(f"Parameter 'top' must be a whole number from 1 to {MAX_TOP}, got {top!r}.")
     image = np.asarray(image)
@@ -87,7 +98,7 @@ def feature_maps(loaded_or_model: LoadedModel | keras.Model, image: np.ndarray, 
     h, w = model.inputs[0].shape[1:3]
     if h is not None and w is not None and image.shape[:2] != (h, w):  # the same resize as prediction
         image = resize_for_model(np.clip(image, 0, 255).astype(np.uint8), (h, w))
-    acts = layer_activations(loaded_or_model, image[None], ref.name)[0]
+    acts = layer_activations(loaded_or_model, image[None], ref.name, progress=progress)[0]
     means, maxes = acts.mean(axis=(0, 1)), acts.max(axis=(0, 1))
     order = np.argsort(-means, kind="stable")[: min(int(top), acts.shape[-1])]
     channels = [ChannelStat(int(c), float(means[c]), float(maxes[c])) for c in order]

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from core.progress import Progress
+from dashboard import state
 from dashboard.services import tasks
 
 POLL_SECONDS = 1.0
@@ -30,9 +31,9 @@ def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any]
     Work done within ``wait`` seconds (default :func:`wait_seconds`) is shown at once, without a bar.
     ``start`` False only shows a task already started (by this page earlier, another page or another
     session with the same inputs), for work that waits for a button. ``error_prefix`` names what failed
-    before the error's sentence.
+    before the error's sentence. The session is recorded as one that asked (:func:`last_key`).
     """
-    task = tasks.start(key, title, work) if start else tasks.find(key)
+    task = tasks.start(key, title, work, owner=state.session_id()) if start else tasks.find(key)
     if task is None:
         return None
     task.wait(wait_seconds() if wait is None else wait)
@@ -46,6 +47,13 @@ def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any]
         return task.result
     _follow(key)
     return None
+
+
+def last_key(kind: str) -> Hashable | None:
+    """The key of this session's last task of ``kind`` (still running or kept), so that a reloaded page
+    (a new Streamlit session on the same session id) finds the work it had started."""
+    task = tasks.latest(state.session_id(), kind)
+    return None if task is None else task.key
 
 
 @st.fragment(run_every=POLL_SECONDS)

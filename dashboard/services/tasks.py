@@ -5,6 +5,8 @@ session finds the same task (two students checking one dataset share one check).
 core's ``progress(fraction, text)`` convention; the page shows the latest report until the task is done
 (:mod:`dashboard.components.task_status`), then reads the result. Finished tasks are kept in an LRU
 (pages read their results, never change them); a failed task keeps the one sentence that says why.
+Each task remembers the sessions that asked for it, so a reloaded page finds the work it started
+(:func:`latest`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Task:
     finished: float | None = None
     result: Any = None
     error: str | None = None
+    owners: set[str] = field(default_factory=set)  # the sessions that asked for it
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -68,16 +71,19 @@ class TaskPool:
                 self._tasks.move_to_end(key)
             return task
 
-    def start(self, key: Hashable, title: str, work: Callable[[Progress], Any]) -> Task:
+    def start(self, key: Hashable, title: str, work: Callable[[Progress], Any], owner: str | None = None) -> Task:
         """The task for ``key``: the one already running or finished (failed ones too, until
-        :meth:`forget`), else ``work(progress)`` started now."""
+        :meth:`forget`), else ``work(progress)`` started now. ``owner`` (a session) is remembered as
+        one that asked for it."""
         with self._lock:
             task = self._tasks.get(key)
             if task is not None:
                 self._tasks.move_to_end(key)
+                if owner is not None:
+                    task.owners.add(owner)
                 return task
             ahead = sum(1 for t in self._tasks.values() if not t.done) - self._workers + 1
-            task = self._tasks[key] = Task(key, title)
+            task = self._tasks[key] = Task(key, title, owners={owner} - {None})
             if ahead > 0:
                 task.text = f"Waiting for a free worker ({ahead} ahead) ..."
             self._prune()
@@ -104,6 +110,12 @@ class TaskPool:
         for key in finished[: max(len(self._tasks) - self._keep, 0)]:
             del self._tasks[key]
 
+    def latest(self, owner: str, kind: str) -> Task | None:
+        """Of the kept tasks of ``kind`` (its key's first item) that ``owner`` asked for, the one used last."""
+        with self._lock:
+            return next((t for k, t in reversed(self._tasks.items())
+                         if owner in t.owners and isinstance(k, tuple) and k[:1] == (kind,)), None)
+
     def forget(self, key: Hashable) -> None:
         """Forget a finished task, so that the next start computes it again (it failed, or its files were
         removed)."""
@@ -122,8 +134,12 @@ class TaskPool:
 _POOL = TaskPool()
 
 
-def start(key: Hashable, title: str, work: Callable[[Progress], Any]) -> Task:
-    return _POOL.start(key, title, work)
+def start(key: Hashable, title: str, work: Callable[[Progress], Any], owner: str | None = None) -> Task:
+    return _POOL.start(key, title, work, owner)
+
+
+def latest(owner: str, kind: str) -> Task | None:
+    return _POOL.latest(owner, kind)
 
 
 def find(key: Hashable) -> Task | None:

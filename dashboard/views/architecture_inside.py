@@ -3,6 +3,8 @@ region (receptive field) and filter visualisation. All computation is in :mod:`c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import plotly.express as px
@@ -10,12 +12,12 @@ import streamlit as st
 
 from core.errors import GlasswingError
 from core.images import resize_for_model
-from core.inspect.activations import feature_maps, grid
+from core.inspect.activations import FeatureMaps, feature_maps, grid
 from core.inspect.filters import MAX_STEPS, FilterImage, maximize_activation
 from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, region_path
 from core.progress import Progress
 from dashboard import state
-from dashboard.components.task_status import run_in_background
+from dashboard.components.task_status import last_key, run_in_background
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
 
@@ -38,11 +40,17 @@ def _model_input(page_model: PageModel, image: SessionImage | None) -> np.ndarra
 
 # ---- feature maps ---------------------------------------------------------------------------------
 
-def _feature_grid(model_name: str, layer: str, top: int, pixels: np.ndarray) -> dict:
-    loaded = state.get_model(model_name)
-    maps = feature_maps(loaded, pixels, layer, top=top)
-    return {"grid": grid(maps, cols=8, tile=96), "shape": maps.shape,
-            "channels": [(c.index, c.mean, c.max) for c in maps.channels], "layer": maps.layer}
+@dataclass(frozen=True)
+class FeatureGrid:
+    """Core's feature maps of one image and layer, and the grid image the page shows of them."""
+    maps: FeatureMaps
+    grid: np.ndarray  # RGB uint8: the maps tiled 8 to a row, labelled
+
+
+def _feature_grid(model_name: str, layer: str, top: int, pixels: np.ndarray,
+                  progress: Progress | None = None) -> FeatureGrid:
+    maps = feature_maps(state.get_model(model_name), pixels, layer, top=top, progress=progress)
+    return FeatureGrid(maps=maps, grid=grid(maps, cols=8, tile=96))
 
 
 def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | None) -> None:
@@ -63,17 +71,18 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
         st.info("Choose a photo at the top of the page.")
         return
     # Quick once compiled; the first look at a deep layer compiles its sub-model, shown with its progress.
-    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top),
-                               f"Computing the feature maps of {layer}",
-                               lambda progress: _feature_grid(page_model.name, layer, top, image.pixels))
+    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top), "Feature maps",
+                               lambda progress: _feature_grid(page_model.name, layer, top, image.pixels,
+                                                              progress=progress))
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
-    h, w, c = result["shape"]
-    st.markdown(f"**{result['layer']}**: {c} channels of {h} x {w} for *{image.name}*")
-    st.image(result["grid"], caption=f"The {len(result['channels'])} most active channels (#index and mean "
+    maps = result.maps
+    h, w, c = maps.shape
+    st.markdown(f"**{maps.layer}**: {c} channels of {h} x {w} for *{image.name}*")
+    st.image(result.grid, caption=f"The {len(maps.channels)} most active channels (#index and mean "
              f"activation under each map; yellow = strong)", width="stretch")
-    st.dataframe([{"channel": i, "mean activation": round(m, 4), "max activation": round(x, 4)}
-                  for i, m, x in result["channels"]], hide_index=True, key="architecture_fm_table")
+    st.dataframe([{"channel": ch.index, "mean activation": round(ch.mean, 4), "max activation": round(ch.max, 4)}
+                  for ch in maps.channels], hide_index=True, key="architecture_fm_table")
 
 
 # ---- receptive field ------------------------------------------------------------------------------
@@ -142,6 +151,24 @@ def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: i
                                progress=progress)
 
 
+FILTER_WIDGETS = ("architecture_filter_layer", "architecture_filter_channel", "architecture_filter_steps",
+                  "architecture_filter_size")
+
+
+def _recover_filter_request(model_name: str, layers: list[str]) -> None:
+    """After a reload (a new Streamlit session), the session's last gradient ascent on this model, running
+    or done, is the request again, and the form shows its layer, channel, steps and size."""
+    if "architecture_filter_request" in st.session_state:
+        return
+    key = last_key("filter-image")
+    if key is None or key[1] != model_name or key[2] not in layers:
+        return
+    request = tuple(key[1:])
+    st.session_state["architecture_filter_request"] = request
+    for widget, value in zip(FILTER_WIDGETS, request[1:], strict=True):
+        st.session_state.setdefault(widget, value)
+
+
 def filters_ui(page_model: PageModel, data: dict) -> None:
     st.caption("What pattern makes a channel fire? Start from grey noise and change the pixels, step by "
                "step, to raise the channel's activation (activation maximisation).")
@@ -154,6 +181,7 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
     if not layers:
         st.info("This model has no layers with spatial feature maps.")
         return
+    _recover_filter_request(page_model.name, layers)
     with st.form("architecture_filter_form"):
         layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
                              key="architecture_filter_layer")

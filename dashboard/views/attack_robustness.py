@@ -114,7 +114,7 @@ def _compute_curve(model_name, loaded, image, request, r, source, limit, key, me
         else:
             bar = st.progress(0.0, text="Attacking ...")
             curve = dataset_curve(model_name, x, y, epsilons, tuple(methods), params,
-                                  progress=lambda done, total: bar.progress(done / max(total, 1)))
+                                  progress=lambda fraction, text: bar.progress(fraction, text=text))
             bar.empty()
             values, measure = curve.accuracy, "accuracy"
     st.session_state["attack_curve"] = {"key": key, "epsilons": list(epsilons), "values": values,
@@ -156,7 +156,7 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
             x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
             bar = st.progress(0.0, text="Attacking each defence, naively and with BPDA ...")
             rows = defence_table(model_name, x, y, r.result.eps, request.method, request.params, defences,
-                                 progress=lambda done, total: bar.progress(done / max(total, 1)))
+                                 progress=lambda fraction, text: bar.progress(fraction, text=text))
             bar.empty()
         except GlasswingError as exc:
             st.error(str(exc))

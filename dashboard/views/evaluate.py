@@ -68,8 +68,8 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
     """The cached evaluation of ``sel``, with a progress bar while images are being scored."""
     bar = st.empty()
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(min(done / total, 1.0), text=f"Scoring {done} of {total} images ...")
+    def progress(fraction: float, text: str) -> None:
+        bar.progress(fraction, text=text)
 
     try:
         with st.spinner("Opening the split ..."):
