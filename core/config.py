@@ -107,6 +107,11 @@ def over_limit(size: int, limit: int) -> str:
 UPLOAD_LIMIT_SOURCE = "GLASSWING_MAX_UPLOAD_MB, or the classroom file's max_upload_mb"
 
 
+def model_upload_bytes() -> int:
+    """Largest ``.keras`` model a person may upload, in bytes (GLASSWING_MODEL_UPLOAD_MB, 1 to 1024, default 300)."""
+    return int(env_number("GLASSWING_MODEL_UPLOAD_MB", 300, 1, 1024)) * 2**20
+
+
 def check_settings() -> None:
     """Read every numeric setting of core once, so that a nonsense one is refused (ParameterError) when a
     server or page starts instead of in the middle of an upload or a training job."""
@@ -116,5 +121,5 @@ def check_settings() -> None:
     def upload_variable() -> int:  # the variable alone: a classroom file's mistakes are the pages' to show
         return env_number("GLASSWING_MAX_UPLOAD_MB", DEFAULT_UPLOAD_MB, *UPLOAD_MB_RANGE)
 
-    for read in (max_image_pixels, upload_variable, max_training_jobs, train_nice):
+    for read in (max_image_pixels, upload_variable, model_upload_bytes, max_training_jobs, train_nice):
         read()

@@ -186,3 +186,17 @@ def test_cli_imports_a_model_and_explains_with_it(tmp_path, capsys):
     assert main(["runs", "--root", str(root), "import", str(model), "--classes", str(names)]) == 2
     err = capsys.readouterr().err
     assert "lists 2 names but the model has 3 outputs" in err and "Traceback" not in err
+
+
+def test_the_model_upload_limit_is_a_checked_setting(monkeypatch, tmp_path):
+    from core import config
+    from core.errors import ParameterError
+
+    monkeypatch.setenv("GLASSWING_MODEL_UPLOAD_MB", "2")
+    assert config.model_upload_bytes() == 2 * 2**20
+    with pytest.raises(ModelImportError, match="models up to 2 MB"):
+        import_model(b"\0" * (3 * 2**20), "big.keras", None, root=tmp_path / "runs",
+                     max_bytes=config.model_upload_bytes())
+    monkeypatch.setenv("GLASSWING_MODEL_UPLOAD_MB", "5000")
+    with pytest.raises(ParameterError, match="GLASSWING_MODEL_UPLOAD_MB"):
+        config.check_settings()  # refused when the server starts, not in the middle of an upload

@@ -58,26 +58,20 @@ def model_picker(key: str = "model", include_runs: bool = True) -> str:
     return picked
 
 
-def model_upload_limit() -> int:
-    """Largest model upload in bytes (GLASSWING_MODEL_UPLOAD_MB, default 300)."""
-    from core.config import env_number
-
-    return int(env_number("GLASSWING_MODEL_UPLOAD_MB", 300, 1, 1024)) * 2**20
-
-
 RANGE_LABELS = {"auto": "Tell from the model", "0-255": "0 to 255 (raw pixels)", "0-1": "0 to 1",
                 "-1-1": "-1 to 1"}
 
 
 def own_model_upload(key: str) -> None:
     """Upload a .keras classifier (and its class names); it becomes one of this session's runs."""
+    from core.config import model_upload_bytes
     from core.errors import GlasswingError
     from core.zoo.upload import InputRangeUnknown, import_model
 
     with st.expander("Use your own model (.keras)"):
         with st.form(f"{key}_upload_form", clear_on_submit=False):
             model_file = st.file_uploader("Keras 3 model", type=["keras"], key=f"{key}_upload_file",
-                                          max_upload_size=max(1, model_upload_limit() // 2**20))
+                                          max_upload_size=max(1, model_upload_bytes() // 2**20))
             names_file = st.file_uploader("Class names (optional: a .txt file, one name per line)", type=["txt"],
                                           key=f"{key}_upload_names")
             input_range = st.radio("Pixels the model expects", list(RANGE_LABELS), key=f"{key}_upload_range",
@@ -98,7 +92,7 @@ def own_model_upload(key: str) -> None:
         try:
             with st.spinner(f"Checking {model_file.name} ..."):
                 run = import_model(model_file.getvalue(), model_file.name, session_id(), names, input_range,
-                                   max_bytes=model_upload_limit())
+                                   max_bytes=model_upload_bytes())
         except InputRangeUnknown as exc:
             st.warning(str(exc))
             return
