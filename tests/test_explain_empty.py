@@ -91,3 +91,15 @@ def test_a_map_with_evidence_is_not_flagged(lesson_run):
     loaded, marked, circle = lesson_run
     (exp,) = explain(loaded, marked[:1], "layercam", target=circle)
     assert not exp.empty and exp.empty_note is None
+
+
+def test_an_empty_perturbation_map_says_what_hiding_regions_found():
+    """RISE and occlusion compute no gradient: their empty map is read in their own terms."""
+    from core.explain.base import Explanation
+
+    zeros = np.zeros((4, 4), np.float32)
+    for method, advice in (("rise", "more of them"), ("occlusion", "a larger patch")):
+        note = Explanation(zeros, method, None, 3, 0.9, 1.0, "tabby").empty_note
+        assert note.startswith("Empty map: hiding parts of the image never lowered the score of 'tabby'"), note
+        assert advice in note and "gradient of" not in note
+    assert "gradient of 'tabby' is zero" in Explanation(zeros, "saliency", None, 3, 0.9, 1.0, "tabby").empty_note

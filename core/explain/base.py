@@ -53,6 +53,11 @@ class Explanation:
         if not self.empty:
             return None
         target = f"'{self.label}'" if self.label else f"class {self.class_index}"
+        from core.explain.registry import METHODS  # the method's own reading, when it has one
+
+        method = METHODS.get(self.method) if self.method in METHODS else None
+        if method is not None and method.empty_hint:
+            return "Empty map: " + method.empty_hint.format(target=target)
         if self.layer is not None:
             return (f"Empty map: {self.method} found no positive evidence for {target} at layer "
                     f"'{self.layer}' (every weighted sum was zero or negative, or the same everywhere). "
@@ -155,6 +160,7 @@ class ExplanationMethod:
     uses_layer: ClassVar[bool]  # True: explains a conv layer's feature maps (CAM); False: the input
     class_agnostic: ClassVar[bool] = False  # True: the map ignores the target (so no contrast either)
     slow: ClassVar[bool] = False  # True: many forward passes per image (not chosen by default on a page)
+    empty_hint: ClassVar[str | None] = None  # what an empty map means for this method ("{target}" is filled)
     kind: ClassVar[str] = "cam"  # how its maps are shown (core.explain.overlay.DISPLAYS): "cam" or "gradient"
     params: ClassVar[tuple[Param, ...]] = ()
     batch_size: ClassVar[int] = 16  # images per compiled call

@@ -31,6 +31,8 @@ def patch_corners(size: tuple[int, int], patch: int, stride: int) -> list[tuple[
 class Occlusion(ExplanationMethod):
     name = "occlusion"
     slow = True  # one forward pass per mask, channel or patch
+    empty_hint = ("hiding parts of the image never lowered the score of {target} (it does not depend on "
+                  "any one region, or it is saturated). Try a larger patch, another class, or a gradient method.")
     title = "Occlusion"
     description = "Drop in the class probability when a sliding patch hides each region; gradient-free."
     uses_layer = False

@@ -42,6 +42,9 @@ def rise_masks(num: int, size: tuple[int, int], resolution: int, p: float, seed:
 class RISE(ExplanationMethod):
     name = "rise"
     slow = True  # one forward pass per mask, channel or patch
+    empty_hint = ("hiding parts of the image never lowered the score of {target} (it does not depend on "
+                  "any one region, or it is saturated). Try smaller masks (a finer grid) or more of them, "
+                  "another class, or a gradient method.")
     title = "RISE"
     description = "Class probability under many random masks, summed per pixel; gradient-free, model-agnostic."
     uses_layer = False
