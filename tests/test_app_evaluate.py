@@ -195,11 +195,26 @@ def test_drilldown_shows_gradcam_for_the_predicted_and_the_true_class(page):
     page.selectbox(key="evaluate_cell").set_value("2,1").run()
     assert Path(page.selectbox(key="evaluate_item").value).name == _name(EXPECTED_ORDER[0])
     overlays = [c for c in _captions(page) if c.startswith("Grad-CAM")]
-    assert len(overlays) == 2
+    assert len(overlays) == 3
     assert overlays[0].startswith("Grad-CAM · predicted: green")
     assert overlays[1].startswith("Grad-CAM · true class: red")
-    images = [img for img in page.get("image") if any(c.startswith("Grad-CAM") for c in img.captions)]
-    assert len(images) == 2
+    assert overlays[2] == "Grad-CAM · why green, not red"
+    # The contrast map is core's explanation of the logit difference; on this uniformly coloured image
+    # the difference is the same everywhere (green minus red channel, pooled), so the map is empty and
+    # the page says why rather than showing a blank overlay with no word.
+    from core.explain import ContrastTarget, explain
+    from core.images import load_image, resize_for_model
+    from core.zoo import load_model
+
+    loaded = load_model(str(_run_path(page)))
+    pixels = resize_for_model(load_image(page.selectbox(key="evaluate_item").value), loaded.input_size)
+    (exp,) = explain(loaded, pixels[None], "gradcam", target=ContrastTarget(1, 2))
+    assert exp.empty and exp.class_index == 1
+    assert any("No region favours green over red" in c.value for c in page.caption)
+
+
+def _run_path(at) -> str:
+    return at.selectbox(key="evaluate_model").value
 
 
 def test_inspecting_a_confident_mistake_opens_it(page):

@@ -1,9 +1,10 @@
 """Evaluate page, part 3: from a cell of the confusion matrix to its images and their explanations.
 
 A cell is chosen by clicking the heatmap or in a select box (keyed ``"<true>,<pred>"``); its images
-are listed most confident first. The image in focus is shown beside Grad-CAM for the predicted class
-and Grad-CAM for the true class (for a correct prediction: the runner-up), so a student sees what
-the model looked at when it went wrong. Explanations come from ``dashboard.state.heatmap`` (cached).
+are listed most confident first. The image in focus is shown beside Grad-CAM for the predicted class,
+Grad-CAM for the true class (for a correct prediction: the runner-up) and the contrast of the two (why
+predicted, not true), so a student sees what the model looked at when it went wrong. Explanations
+come from ``dashboard.state.heatmap`` (cached).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from core.data.labels import display_label
 from core.errors import GlasswingError
 from core.evaluate import EvaluationResult, cell_items, top_mistakes
 from core.evaluate.classmap import restrict
+from core.explain import ContrastTarget
 from core.explain.overlay import overlay
 from core.images import load_image
 from core.zoo import LoadedModel
@@ -144,24 +146,31 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
     if true == pred:  # a correct prediction: compare with the class it was closest to confusing
         other, other_title = int(np.argsort(-probs)[1]), "runner-up"
     columns = result.class_map.columns
-    cards = st.columns(3)
+    cards = st.columns(4)
     with cards[0]:
         verdict = "right" if true == pred else "wrong"
         st.image(pixels, width="stretch", caption=f"{Path(row['path']).name} · true {names[true]} · predicted "
                                                   f"{names[pred]} ({verdict})")
-    for col, k, title in ((cards[1], pred, "predicted"), (cards[2], other, other_title)):
+    # The predicted class, the other one, and why the first rather than the second (their logits' difference).
+    contrast = ContrastTarget(int(columns[pred]), int(columns[other]))
+    for col, target, title in ((cards[1], int(columns[pred]), f"predicted: {names[pred]} ({probs[pred]:.1%})"),
+                               (cards[2], int(columns[other]), f"{other_title}: {names[other]} ({probs[other]:.1%})"),
+                               (cards[3], contrast, f"why {names[pred]}, not {names[other]}")):
         with col:
             try:
                 with st.spinner("Computing Grad-CAM ..."):
-                    heat = state.heatmap(model_name, digest, "gradcam", loaded.default_cam_layer,
-                                         int(columns[k]), (), _pixels=pixels)
+                    heat = state.heatmap(model_name, digest, "gradcam", loaded.default_cam_layer, target, (),
+                                         _pixels=pixels)
             except GlasswingError as exc:
                 st.error(f"Grad-CAM: {exc}")
                 continue
-            st.image(overlay(pixels, heat.heatmap, alpha=opacity), width="stretch",
-                     caption=f"Grad-CAM · {title}: {names[k]} ({probs[k]:.1%})")
-    st.caption("Warm colours mark the regions that raised the score of that class. If the evidence for the "
-               "predicted class sits on the background or a watermark, the model learnt a shortcut.")
+            st.image(overlay(pixels, heat.heatmap, alpha=opacity), width="stretch", caption=f"Grad-CAM · {title}")
+            if heat.empty and isinstance(target, ContrastTarget):
+                st.caption(f"No region favours {names[pred]} over {names[other]} more than another: the "
+                           "difference between them is spread over the whole image.")
+    st.caption("Warm colours mark the regions that raised the score of that class. The last map keeps only "
+               "what raises the predicted class above the other one: where the model told them apart. If that "
+               "evidence sits on the background or a watermark, the model learnt a shortcut.")
     top_k_chart(probs, names, key="evaluate_item_probs", title="")
 
 
