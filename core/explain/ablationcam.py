@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
-from core.explain.layers import LayerRef, _graph_error
+from core.explain.layers import LayerRef, _graph_error, rebuild_call
 from core.explain.registry import register_method
 from core.explain.scorecam import _compile_forward
 from core.modelgraph import softmax_input
@@ -62,15 +62,8 @@ def _gated(model: keras.Model, path: tuple[str, ...], gate: _ChannelGate, with_l
             captured["logits"] = softmax_input(layer, args[0], out)
         return out
 
-    if isinstance(model, keras.Sequential):
-        x = inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
-        for layer in model.layers:
-            x = call(layer, x)
-        output = x
-    else:
-        clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-        inputs, output = clone.inputs[0], clone.outputs[0]
-    return keras.Model(inputs, captured["logits"] if with_logits else output)
+    inputs, outputs = rebuild_call(model, call)
+    return keras.Model(inputs, captured["logits"] if with_logits else outputs[0])
 
 
 def _compile_ablation(ctx: Context):

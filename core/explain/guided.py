@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from core.errors import GlasswingError
 from core.explain.base import Context, ExplanationMethod, Maps, resize_map
+from core.explain.layers import rebuild_call
 from core.explain.registry import get_method, register_method
 from core.explain.saliency import GradientFn, Saliency, input_gradients
 from core.modelgraph import softmax_input
@@ -70,14 +71,7 @@ def guided_model(model: keras.Model, with_logits: bool = False) -> keras.Model:
         return out
 
     try:
-        if isinstance(model, keras.Sequential):
-            x = inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
-            for layer in model.layers:
-                x = call(layer, x)
-            outputs = [x]
-        else:
-            clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-            inputs, outputs = clone.inputs, clone.outputs
+        inputs, outputs = rebuild_call(model, call)
         extra = [captured["logits"]] if with_logits else []
         return keras.Model(inputs, [*outputs, *extra] if extra else outputs[0], name=f"{model.name}_guided")
     except (ValueError, AttributeError, TypeError, KeyError) as exc:

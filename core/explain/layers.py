@@ -15,6 +15,7 @@ inner name alone when it is unique.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -136,6 +137,19 @@ def _graph_error(model: keras.Model, build):
             "Sequential Keras graph.") from None
 
 
+def rebuild_call(model: keras.Model, call) -> tuple[Any, list]:
+    """``(input, outputs)`` of ``model``'s graph run again on the same layers (no weight copied), each
+    layer call going through ``call(layer, *args, **kwargs)``: the one way the explanation methods hook
+    into a model's forward pass (expose an activation, gate a layer, rebuild ReLUs)."""
+    if isinstance(model, keras.Sequential):
+        x = inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
+        for layer in model.layers:
+            x = call(layer, x)
+        return inputs, [x]
+    clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+    return (clone.inputs[0] if len(clone.inputs) == 1 else clone.inputs), clone.outputs
+
+
 def _exposing(model: keras.Model, path: tuple[str, ...], with_logits: bool) -> keras.Model:
     """``model`` rebuilt on the same layers with outputs ``[layer at path, output(s)..., (logits)]``."""
     sub = model.get_layer(path[0])
@@ -154,13 +168,6 @@ def _exposing(model: keras.Model, path: tuple[str, ...], with_logits: bool) -> k
             captured["logits"] = softmax_input(layer, args[0], out)
         return out
 
-    if isinstance(model, keras.Sequential):
-        x = inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
-        for layer in model.layers:
-            x = call(layer, x)
-        outputs = [x]
-    else:
-        clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
-        inputs, outputs = clone.inputs, clone.outputs
+    inputs, outputs = rebuild_call(model, call)
     extra = [captured["logits"]] if with_logits else []
     return keras.Model(inputs, [captured["activations"], *outputs, *extra])
