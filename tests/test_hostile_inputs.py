@@ -471,8 +471,8 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["attack", "--model", "{model}", "--eps", "4", "--steps", "-5", "{img}"], "steps"),
     (["attack", "--model", "{model}", "--eps", "4", "--steps", "x", "{img}"], "--steps"),
     (["attack", "--model", "{model}", "--eps", "4", "--method", "fgsm", "--steps", "5", "{img}"], "steps"),
-    (["attack", "--model", "{model}", "--eps", "4", "--step-size", "-1", "{img}"], "step_size"),
-    (["attack", "--model", "{model}", "--eps", "4", "--step-size", "nan", "{img}"], "step_size"),
+    (["attack", "--model", "{model}", "--eps", "4", "--step-size", "-1", "{img}"], "--step-size"),
+    (["attack", "--model", "{model}", "--eps", "4", "--step-size", "nan", "{img}"], "--step-size"),
     (["attack", "--model", "{model}", "--eps", "4", "--seed", "-1", "{img}"], "seed"),
     (["attack", "--model", "{model}", "--eps", "4", "--seed", "x", "{img}"], "--seed"),
     (["attack", "--model", "{model}", "--eps", "4", "--target", "giraffe", "{img}"], "giraffe"),
@@ -534,6 +534,17 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["runs", "rename", "{run}", "\x07"], "name"),
     (["runs", "delete", "nope", "--yes"], "No run 'nope'"),
     (["runs", "delete", "{ds}", "--yes"], "is not a run inside"),
+    (["compress", "--model", "nope", "--variants", "int8"], "nope"),
+    (["compress", "--model", "{run}", "--variants", "int9"], "int9"),
+    (["compress", "--model", "{run}", "--variants", "prune:1.5"], "prune"),
+    (["compress", "--model", "{run}", "--variants", "int8", "--eval-images", "0"], "--eval-images"),
+    (["compress", "--model", "{run}", "--variants", "distil:small_cnn", "--temperature", "0"], "temperature"),
+    (["compress", "--model", "{run}", "--variants", "distil:small_cnn", "--alpha", "2"], "alpha"),
+    (["compress", "--model", "{run}", "--variants", "distil:small_cnn", "--distil-epochs", "0"], "epochs"),
+    (["compress", "--model", "{run}", "--variants", "int8", "--data", "{missing}"], "missing"),
+    (["compress", "--model", "{run}", "--variants", "int8", "--out", "{file}"], "plain.txt"),
+    (["compress", "--model", "nope", "--variants", "int8", "--root", "{file}"], "plain.txt"),
+    (["explain", "--model", "{model}", "--target", "0", "--contrast", "nope", "{img}"], "--contrast"),
     (["runs", "import", "{missing}"], "no such model file"),
     (["runs", "import", "{file}"], "saved as a .keras file"),
     (["runs", "import", "{model}", "--classes", "{missing}"], "class names file"),
@@ -619,7 +630,7 @@ def test_every_cli_option_rejects_nonsense_naming_it(args, needle, corpus, tiny_
         for key, value in values.items():
             arg = arg.replace(key, value)
         resolved.append(arg)
-    if resolved[0] == "runs" and "{run}" in args:  # the run lives in its own runs folder
+    if resolved[0] in ("runs", "compress") and "{run}" in args:  # the run lives in its own runs folder
         resolved[1:1] = ["--root", str(complete_run.parent)]
     if resolved[0] == "train":  # if a nonsense value ever slipped through, train something tiny
         resolved += [] if "--out" in resolved else ["--out", str(sandbox / "runs")]

@@ -10,6 +10,7 @@ written to RUN/variants/NAME (or DIR/NAME). Nonsense variants are refused in one
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.cli import emit_json
 from core.cli.common import positive_int
@@ -35,11 +36,14 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.compress import compress_run, parse_variants
     from core.compress.distil import PARAMS
+    from core.errors import ParameterError
     from core.params import validate_params
 
     distil = {name: value for name, value in (("temperature", args.temperature), ("alpha", args.alpha),
                                               ("epochs", args.distil_epochs)) if value is not None}
     parse_variants(args.variants)  # one sentence for nonsense, before the model is loaded
+    if args.data is not None and not Path(args.data).exists():
+        raise ParameterError(f"--data {args.data}: no such dataset folder or zip.")
     validate_params("Distillation", PARAMS, distil)
     report = compress_run(args.run_ref, args.variants, args.out, data=args.data,
                           eval_images=args.eval_images, root=args.root, distil=distil)

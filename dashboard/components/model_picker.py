@@ -68,7 +68,11 @@ def own_model_upload(key: str) -> None:
     from core.errors import GlasswingError
     from core.zoo.upload import InputRangeUnknown, import_model
 
-    with st.expander("Use your own model (.keras)"):
+    # A toggle, not an expander: the uploaders exist only once asked for, so no page carries two idle
+    # file inputs beside its photo uploader.
+    if not st.toggle("Use your own model (.keras)", key=f"{key}_own"):
+        return
+    with st.container(border=True):
         with st.form(f"{key}_upload_form", clear_on_submit=False):
             model_file = st.file_uploader("Keras 3 model", type=["keras"], key=f"{key}_upload_file",
                                           max_upload_size=max(1, model_upload_bytes() // 2**20))
