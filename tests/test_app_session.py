@@ -7,6 +7,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 
+def _app() -> AppTest:
+    # The first run in a worker imports the dashboard (and TensorFlow): far more than AppTest's default 3 s
+    # on a loaded CI machine.
+    return AppTest.from_function(_script, default_timeout=60)
+
+
 def _script() -> None:
     import streamlit as st
 
@@ -28,7 +34,7 @@ def fresh_classroom(monkeypatch):
 
 
 def test_a_new_session_gets_a_random_id_written_to_the_address(fresh_classroom):
-    first, second = AppTest.from_function(_script), AppTest.from_function(_script)
+    first, second = _app(), _app()
     first.run()
     second.run()
     sid = first.session_state["session_id"]
@@ -39,11 +45,11 @@ def test_a_new_session_gets_a_random_id_written_to_the_address(fresh_classroom):
 
 
 def test_a_reload_with_the_address_keeps_the_session(fresh_classroom):
-    first = AppTest.from_function(_script)
+    first = _app()
     first.run()
     sid, token = first.session_state["session_id"], first.query_params["session"]
     assert token.startswith(f"{sid}.")  # the id, signed by the server
-    reload = AppTest.from_function(_script)
+    reload = _app()
     reload.query_params["session"] = token
     reload.run()
     assert reload.session_state["session_id"] == sid
@@ -53,7 +59,7 @@ def test_an_id_the_server_did_not_issue_gets_a_fresh_session(fresh_classroom):
     """Session fixation: a link with an id someone chose (bare, or with a forged signature) is not taken."""
     from core.data.sessions import session_token
 
-    victim = AppTest.from_function(_script)
+    victim = _app()
     chosen = "ab" * 16
     for value in (chosen, f"{chosen}.{'0' * 32}", f"{chosen}.{session_token('cd' * 16)[33:]}"):
         victim.query_params["session"] = value
@@ -64,7 +70,7 @@ def test_an_id_the_server_did_not_issue_gets_a_fresh_session(fresh_classroom):
 
 @pytest.mark.parametrize("value", ["../../etc", "AB" * 16, "ab" * 15, "ab" * 16 + "/x", "ab" * 16 + ".x"])
 def test_a_malformed_id_in_the_address_is_replaced(fresh_classroom, value):
-    at = AppTest.from_function(_script)
+    at = _app()
     at.query_params["session"] = value
     at.run()
     sid = at.session_state["session_id"]
@@ -76,7 +82,7 @@ def test_a_classroom_server_never_takes_the_session_from_the_address(fresh_class
 
     fresh_classroom.setenv("GLASSWING_READ_ONLY", "1")
     state.classroom.clear()
-    at = AppTest.from_function(_script)
+    at = _app()
     at.query_params["session"] = "ab" * 16
     at.run()
     assert not at.exception, at.exception
