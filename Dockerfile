@@ -8,8 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     GLASSWING_PRETRAINED=/app/pretrained GLASSWING_DATA=/data GLASSWING_RUNS=/runs \
     TF_CPP_MIN_LOG_LEVEL=2
 
-# DejaVu fonts label the exported confusion-matrix PNGs; nothing else comes from apt.
-RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+# DejaVu and WenQuanYi Micro Hei (Chinese) label the exported confusion-matrix PNGs; nothing else comes from apt.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 glasswing
 WORKDIR /app

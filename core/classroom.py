@@ -12,6 +12,7 @@ nothing is read-only. Example file::
     max_epochs = 10                               # per training run
     max_training_jobs_per_session = 2             # 0 forbids training as well
     session_idle_minutes = 60                     # idle sessions' files are removed after this
+    language = "zh"                               # the room's language: en or zh (default: GLASSWING_LANG)
 
 The matching environment variables are ``GLASSWING_MODELS`` and ``GLASSWING_DATASETS`` (comma
 separated), ``GLASSWING_PRELOADED_RUN``, ``GLASSWING_READ_ONLY`` (1/0, true/false, yes/no),
@@ -25,13 +26,14 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from core import config
 from core.errors import GlasswingError, ParameterError
+from core.i18n import N_
 
 ENV_FILE = "GLASSWING_CLASSROOM"
 DEFAULT_IDLE_MINUTES = 120
@@ -58,6 +60,7 @@ class ClassroomConfig:
     max_epochs: int | None = None  # None: no limit
     max_training_jobs_per_session: int | None = None  # None: no limit
     session_idle_minutes: int = DEFAULT_IDLE_MINUTES
+    language: str | None = None  # None: the server's (GLASSWING_LANG, else English); a student may switch
 
     # ---- the questions the dashboard asks ------------------------------------------------------
 
@@ -136,25 +139,26 @@ class ClassroomConfig:
         out["preloaded_run"] = str(self.preloaded_run) if self.preloaded_run else None
         return out
 
-    def describe(self) -> list[str]:
-        """One sentence per restriction in force, for a banner on the dashboard."""
+    def describe(self, translate: Callable[[str], str] = N_) -> list[str]:
+        """One sentence per restriction in force, for a banner on the dashboard (``translate``: its language)."""
         lines = []
         if self.read_only:
-            lines.append("Read-only classroom: explain and attack models; training is off.")
+            lines.append(translate(N_("Read-only classroom: explain and attack models; training is off.")))
         elif self.max_training_jobs_per_session == 0:
-            lines.append("Training is off.")
+            lines.append(translate(N_("Training is off.")))
         if self.models is not None:
-            lines.append(f"Models: {', '.join(self.models)}.")
+            lines.append(translate(N_("Models: {names}.")).format(names=", ".join(self.models)))
         if self.datasets is not None:
-            lines.append(f"Datasets: {', '.join(self.datasets)}.")
+            lines.append(translate(N_("Datasets: {names}.")).format(names=", ".join(self.datasets)))
         if self.preloaded_run is not None:
-            lines.append(f"Preloaded run: {self.preloaded_run.name}.")
+            lines.append(translate(N_("Preloaded run: {name}.")).format(name=self.preloaded_run.name))
         if self.max_epochs is not None and self.can_train:
-            lines.append(f"At most {self.max_epochs} epochs per training run.")
+            lines.append(translate(N_("At most {n} epochs per training run.")).format(n=self.max_epochs))
         if self.max_training_jobs_per_session and not self.read_only:
-            lines.append(f"At most {self.max_training_jobs_per_session} training jobs per session.")
+            lines.append(translate(N_("At most {n} training jobs per session.")).format(
+                n=self.max_training_jobs_per_session))
         if self.max_upload_mb is not None:
-            lines.append(f"Uploads up to {self.max_upload_mb} MB.")
+            lines.append(translate(N_("Uploads up to {n} MB.")).format(n=self.max_upload_mb))
         return lines
 
 
@@ -252,6 +256,13 @@ def _parse(raw: Mapping[str, Any], source: str, base: Path | None) -> dict:
             out[key] = _names(value, where)
         elif key == "read_only":
             out[key] = _bool(value, where)
+        elif key == "language":
+            from core.i18n import check_language
+
+            try:
+                out[key] = check_language(value, where)
+            except ParameterError as exc:
+                raise ClassroomConfigError(str(exc)) from None
         elif key == "preloaded_run":
             out[key] = _run_folder(value, where, base)
         else:

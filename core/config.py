@@ -115,11 +115,13 @@ def model_upload_bytes() -> int:
 def check_settings() -> None:
     """Read every numeric setting of core once, so that a nonsense one is refused (ParameterError) when a
     server or page starts instead of in the middle of an upload or a training job."""
+    from core.i18n import server_language
     from core.train.jobs import max_training_jobs
     from core.train.worker import train_nice
 
     def upload_variable() -> int:  # the variable alone: a classroom file's mistakes are the pages' to show
         return env_number("GLASSWING_MAX_UPLOAD_MB", DEFAULT_UPLOAD_MB, *UPLOAD_MB_RANGE)
 
-    for read in (max_image_pixels, upload_variable, model_upload_bytes, max_training_jobs, train_nice):
+    for read in (max_image_pixels, upload_variable, model_upload_bytes, max_training_jobs, train_nice,
+                 server_language):
         read()

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite needs: Chromium (and its driver) for the browser tests, Fashion-MNIST
-# for the built-in dataset. Installs what is missing when it can (root, or sudo without a password, and
+# for the built-in dataset, a Chinese font (WenQuanYi Micro Hei) for the exported PNGs in Chinese. Installs what is missing when it can (root, or sudo without a password, and
 # apt-get); otherwise stops with one sentence naming the command to run. `make test` calls it as is;
-# `make run` calls it with --optional (only Fashion-MNIST, and a warning instead of a stop: the dashboard
-# works without it and says how to add it).
+# `make run` calls it with --optional (only Fashion-MNIST and the font, and a warning instead of a stop: the
+# dashboard works without them and says how to add them).
 set -euo pipefail
 
 optional=0
@@ -14,10 +14,11 @@ if [ $optional -eq 0 ] && [ "${GLASSWING_SKIP_BROWSER:-}" != "1" ]; then
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 fi
 [ -f "${GLASSWING_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/train-images-idx3-ubyte.gz" ] || missing+=(dataset-fashion-mnist)
+[ -f "${GLASSWING_CJK_FONT:-/usr/share/fonts/truetype/wqy/wqy-microhei.ttc}" ] || missing+=(fonts-wqy-microhei)
 [ ${#missing[@]} -eq 0 ] && exit 0
 stop() {
   if [ $optional -eq 1 ]; then
-    echo "note: $1 (the dashboard runs without it; the Fashion-MNIST dataset stays unavailable)" >&2
+    echo "note: $1 (the dashboard runs without them: the Fashion-MNIST dataset stays unavailable, exported PNGs show no Chinese)" >&2
     exit 0
   fi
   echo "$1" >&2

@@ -31,8 +31,10 @@ def _machine(tmp_path: Path, uid: int, apt: bool = True, sudo: bool = False, hav
         _stub(bin_dir, "sudo", '[ "$1" = "-n" ] && shift; [ "$1" = "true" ] && exit 0; "$@"')
     for name in have:
         _stub(bin_dir, name, "exit 0")
+    font = tmp_path / "font.ttc"
+    font.write_bytes(b"")
     env = {"PATH": str(bin_dir), "GLASSWING_FASHION_MNIST_DIR": str(tmp_path / "no-fashion"),
-           "HOME": str(tmp_path)}
+           "GLASSWING_CJK_FONT": str(font), "HOME": str(tmp_path)}
     return env, log
 
 
@@ -88,6 +90,13 @@ def test_make_run_only_warns(tmp_path):
     proc = _run(env, "--optional")
     assert proc.returncode == 0
     assert "dataset-fashion-mnist" in proc.stderr and "chromium" not in proc.stderr
+
+
+def test_a_missing_chinese_font_is_installed_with_the_rest(tmp_path):
+    env, log = _machine(tmp_path, uid=0, have=["chromium", "chromedriver"])
+    env["GLASSWING_CJK_FONT"] = str(tmp_path / "no-font.ttc")
+    assert _run(env).returncode == 0
+    assert log.read_text().splitlines()[1].endswith("--no-install-recommends dataset-fashion-mnist fonts-wqy-microhei")
 
 
 def test_make_test_and_ci_call_it():

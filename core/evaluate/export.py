@@ -24,7 +24,9 @@ from core.evaluate.evaluator import EvaluationResult
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _LABEL_CHARS = 24  # longer labels are shortened in the PNG
-_FONTS = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Pillow searches font dirs
+# WenQuanYi Micro Hei has Latin and Chinese glyphs (class names and titles in either); Pillow searches font dirs.
+_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "DejaVuSans.ttf",
+          "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _LOW = np.array([247, 251, 255], np.float64)  # colour of an empty row share (white-blue)
 _HIGH = np.array([8, 48, 107], np.float64)  # colour of a full row share (dark blue)
 
@@ -72,7 +74,7 @@ def row_shares(cm: np.ndarray) -> np.ndarray:
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """DejaVu Sans when installed (accented and non-Latin labels), else Pillow's own Latin font."""
+    """A font with Chinese glyphs when installed, else DejaVu Sans (accented labels), else Pillow's own Latin font."""
     for name in _FONTS:
         try:
             return ImageFont.truetype(name, size)
