@@ -102,35 +102,39 @@ class ClassroomConfig:
     def check_can_train(self, jobs_started: int = 0) -> None:
         """Raise unless this session may start a training job (``jobs_started``: jobs it already ran)."""
         if self.read_only:
-            raise TrainingNotAllowedError(
+            raise TrainingNotAllowedError.say(N_(
                 "Training is switched off on this classroom server: you can explain and attack the models, "
-                "but not train them.")
+                "but not train them."))
         limit = self.max_training_jobs_per_session
         if limit is not None and jobs_started >= limit:
             if limit == 0:
-                raise TrainingNotAllowedError("Training is switched off on this classroom server.")
-            raise TrainingNotAllowedError(
-                f"You have already started {jobs_started} training job{'s' if jobs_started != 1 else ''}; "
-                f"this classroom allows {limit} per session.")
+                raise TrainingNotAllowedError.say(N_("Training is switched off on this classroom server."))
+            raise TrainingNotAllowedError.say(
+                N_("You have already started {n} training job; this classroom allows {limit} per session.")
+                if jobs_started == 1 else
+                N_("You have already started {n} training jobs; this classroom allows {limit} per session."),
+                n=jobs_started, limit=limit)
 
     def check_epochs(self, epochs: int) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ParameterError(f"epochs must be a whole number of at least 1, got {epochs!r}.")
         if self.max_epochs is not None and epochs > self.max_epochs:
-            raise ParameterError(f"epochs: this classroom allows at most {self.max_epochs} epochs per "
-                                 f"training run; choose {self.max_epochs} or fewer (you asked for {epochs}).")
+            raise ParameterError.say(N_("epochs: this classroom allows at most {limit} epochs per training run; "
+                                        "choose {limit} or fewer (you asked for {asked})."),
+                                     limit=self.max_epochs, asked=epochs)
 
     def check_upload(self, size_bytes: int) -> None:
         limit = self.upload_limit_bytes
         if size_bytes > limit:
-            raise ParameterError(f"upload: the file is {size_bytes / 2**20:.1f} MB, larger than the "
-                                 f"{limit / 2**20:.0f} MB this server accepts; choose a smaller file.")
+            raise ParameterError.say(N_("upload: the file is {size} MB, larger than the {limit} MB this server "
+                                        "accepts; choose a smaller file."),
+                                     size=f"{size_bytes / 2**20:.1f}", limit=f"{limit / 2**20:.0f}")
 
     def check_model(self, name: str, all_names: list[str] | tuple[str, ...]) -> None:
         """Raise unless students may use the model ``name``."""
         if name not in self.allowed_models(all_names):
-            raise ParameterError(f"model: {name!r} is not available in this classroom; choose one of "
-                                 f"{', '.join(self.allowed_models(all_names))}.")
+            raise ParameterError.say(N_("model: {name} is not available in this classroom; choose one of "
+                                        "{names}."), name=repr(name), names=", ".join(self.allowed_models(all_names)))
 
     def to_dict(self) -> dict:
         out = asdict(self)

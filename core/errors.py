@@ -6,9 +6,55 @@ prints it to stderr and the dashboard shows it in place. Anything else is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+E = TypeVar("E", bound="GlasswingError")
+
+
+def _translated(value: Any, translate: Callable[[str], str]) -> Any:
+    return value.translated(translate) if isinstance(value, (Message, GlasswingError)) else value
+
+
+class Message:
+    """A sentence kept as its template and values: ``str()`` is the English, :meth:`translated` another
+    language's. A field may be a Message or an error itself (a reason inside a sentence)."""
+
+    def __init__(self, template: str, **fields: Any) -> None:
+        self.template, self.fields = template, fields
+
+    def __str__(self) -> str:
+        return self.template.format(**self.fields)
+
+    def translated(self, translate: Callable[[str], str]) -> str:
+        try:
+            return translate(self.template).format(**{k: _translated(v, translate) for k, v in self.fields.items()})
+        except (KeyError, IndexError, ValueError):  # a translation that lost a field: the English is still true
+            return str(self)
+
 
 class GlasswingError(Exception):
-    """Base class for errors whose message is written for the user."""
+    """Base class for errors whose message is written for the user.
+
+    Raised as ``ImageError.say(N_("{name}: the file is empty (0 bytes)."), name=name)``, an error keeps its
+    sentence's template and values, so the dashboard can show it in the session's language
+    (:meth:`translated`); raised with a plain message, it is shown as it is.
+    """
+
+    template: str | None = None
+    fields: dict[str, Any] = {}
+
+    @classmethod
+    def say(cls: type[E], template: str, **fields: Any) -> E:
+        error = cls(template.format(**fields))
+        error.template, error.fields = template, fields
+        return error
+
+    def translated(self, translate: Callable[[str], str]) -> str:
+        """The sentence with its template translated (the English sentence when there is none)."""
+        if self.template is None:
+            return str(self)
+        return Message(self.template, **self.fields).translated(translate)
 
 
 class ImageError(GlasswingError):

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from core import config
 from core.errors import ImageError
+from core.i18n import N_
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
@@ -42,7 +43,7 @@ def _sniff(head: bytes) -> str | None:
 def _open(source: str | os.PathLike | bytes, name: str) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
-            raise ImageError(f"{name}: the file is empty (0 bytes).")
+            raise ImageError.say(N_("{name}: the file is empty (0 bytes)."), name=name)
         fp: io.BytesIO | Path = io.BytesIO(source)
         head = bytes(source[:16])
     else:
@@ -55,16 +56,14 @@ def _open(source: str | os.PathLike | bytes, name: str) -> Image.Image:
     except UnidentifiedImageError:
         fmt = _sniff(head)
         if fmt is not None:
-            raise ImageError(
-                f"{name}: starts like a {fmt} file but the image data is corrupt or truncated."
-            ) from None
-        raise ImageError(
-            f"{name}: not an image Glasswing can read (supported: JPEG, PNG, WebP, BMP, GIF)."
-        ) from None
+            raise ImageError.say(N_("{name}: starts like a {format} file but the image data is corrupt or "
+                                    "truncated."), name=name, format=fmt) from None
+        raise ImageError.say(N_("{name}: not an image Glasswing can read (supported: JPEG, PNG, WebP, BMP, GIF)."),
+                             name=name) from None
     except ValueError as exc:  # Pillow refuses an oversized text or colour-profile chunk this way
         raise _decode_error(name, exc) from None
     except (OSError, EOFError, SyntaxError) as exc:
-        raise ImageError(f"{name}: cannot be opened as an image ({exc}).") from None
+        raise ImageError.say(N_("{name}: cannot be opened as an image ({reason})."), name=name, reason=exc) from None
 
 
 def _check_regular_file(path: Path, name: str) -> None:
@@ -72,22 +71,23 @@ def _check_regular_file(path: Path, name: str) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise ImageError(f"{name}: no such file.") from None
+        raise ImageError.say(N_("{name}: no such file."), name=name) from None
     except OSError as exc:
-        raise ImageError(f"{name}: cannot be read ({exc.strerror or exc}).") from None
+        raise ImageError.say(N_("{name}: cannot be read ({reason})."), name=name, reason=exc.strerror or exc) from None
     if stat.S_ISDIR(st.st_mode):
-        raise ImageError(f"{name}: is a folder, not an image file.")
+        raise ImageError.say(N_("{name}: is a folder, not an image file."), name=name)
     if not stat.S_ISREG(st.st_mode):
-        raise ImageError(f"{name}: is a pipe, a device or a socket, not an image file.")
+        raise ImageError.say(N_("{name}: is a pipe, a device or a socket, not an image file."), name=name)
     if st.st_size == 0:
-        raise ImageError(f"{name}: the file is empty (0 bytes).")
+        raise ImageError.say(N_("{name}: the file is empty (0 bytes)."), name=name)
 
 
 def _decode_error(name: str, exc: Exception) -> ImageError:
     if "too large" in str(exc):  # "Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK"
-        return ImageError(f"{name}: refused, a text or colour-profile chunk in it unpacks to more than "
-                          f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB (a possible decompression bomb).")
-    return ImageError(f"{name}: the image data is corrupt or truncated ({exc}).")
+        return ImageError.say(N_("{name}: refused, a text or colour-profile chunk in it unpacks to more than "
+                                 "{mb} MB (a possible decompression bomb)."),
+                              name=name, mb=PngImagePlugin.MAX_TEXT_CHUNK // 2**20)
+    return ImageError.say(N_("{name}: the image data is corrupt or truncated ({reason})."), name=name, reason=exc)
 
 
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
@@ -113,7 +113,7 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode in ("L", "1", "P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         return img.convert("RGB")
-    raise ImageError(f"{name}: unsupported colour mode {mode!r}.")
+    raise ImageError.say(N_("{name}: unsupported colour mode {mode}."), name=name, mode=repr(mode))
 
 
 def load_image(
@@ -132,18 +132,16 @@ def load_image(
     img = _open(source, name)
     try:
         if img.format not in SUPPORTED_FORMATS:
-            raise ImageError(
-                f"{name}: {img.format or 'unknown'} images are not supported "
-                "(supported: JPEG, PNG, WebP, BMP, GIF)."
-            )
+            raise ImageError.say(N_("{name}: {format} images are not supported (supported: JPEG, PNG, WebP, BMP, "
+                                    "GIF)."), name=name, format=img.format or "unknown")
         width, height = img.size
         if width < 1 or height < 1:
-            raise ImageError(f"{name}: the image has no pixels ({width}x{height}).")
+            raise ImageError.say(N_("{name}: the image has no pixels ({width}x{height})."), name=name, width=width,
+                                 height=height)
         if width * height > limit:
-            raise ImageError(
-                f"{name}: {width}x{height} is {width * height:,} pixels, more than the limit of "
-                f"{limit:,} (a possible decompression bomb); resize it first."
-            )
+            raise ImageError.say(N_("{name}: {width}x{height} is {pixels} pixels, more than the limit of {limit} (a "
+                                    "possible decompression bomb); resize it first."), name=name, width=width,
+                                 height=height, pixels=f"{width * height:,}", limit=f"{limit:,}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -159,7 +157,8 @@ def load_image(
     finally:
         img.close()
     if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ImageError(f"{name}: could not be converted to RGB (got shape {arr.shape}).")
+        raise ImageError.say(N_("{name}: could not be converted to RGB (got shape {shape})."), name=name,
+                             shape=arr.shape)
     return np.ascontiguousarray(arr)
 
 

@@ -213,3 +213,39 @@ def test_every_page_reads_as_chinese(url_path, lite0):
     at = open_in_chinese(url_path)
     left = untranslated(visible_texts(at), class_names(lite0))
     assert not left, f"{len(left)} English texts on {url_path}:\n" + "\n".join(left[:40])
+
+
+# ---- core's errors, where the dashboard shows them --------------------------------------------------
+
+
+def test_core_errors_raised_with_a_template_are_shown_in_chinese():
+    from core.errors import ImageError, Message
+    from core.images import load_image
+    from dashboard.i18n import catalogue
+
+    zh = catalogue("zh").gettext
+    with pytest.raises(ImageError) as caught:
+        load_image(b"\x89PNG\r\n\x1a\n" + b"\0" * 40, name="broken.png")
+    assert str(caught.value) == "broken.png: starts like a PNG file but the image data is corrupt or truncated."
+    assert caught.value.translated(zh) == "broken.png：开头看起来是 PNG 文件，但图像数据已损坏或不完整。"
+    # A sentence holding another (the offline weights error: its reason and its hint) is translated whole.
+    nested = ImageError.say("{name} needs its ImageNet weights file {file} (about {mb} MB), which could not be "
+                            "downloaded: {reason} {hint}", name="resnet50", file="w.h5", mb=98,
+                            reason="offline.", hint=Message("{name}: no such file.", name="w.h5"))
+    assert nested.translated(zh) == ("resnet50 需要它的 ImageNet 权重文件 w.h5（约 98 MB），但无法下载：offline. "
+                                     "w.h5：文件不存在。")
+    # A translation that lost a field still says something true: the English.
+    assert nested.translated(lambda t: "{nonsense}") == str(nested)
+
+
+def test_classroom_limits_are_sentences_in_chinese():
+    from core.classroom import ClassroomConfig, TrainingNotAllowedError
+    from dashboard.i18n import catalogue
+
+    zh = catalogue("zh").gettext
+    with pytest.raises(TrainingNotAllowedError) as caught:
+        ClassroomConfig(max_training_jobs_per_session=2).check_can_train(jobs_started=2)
+    assert caught.value.translated(zh) == "你已经启动了 2 个训练任务；本课堂每个会话最多允许 2 个。"
+    with pytest.raises(ParameterError) as caught:
+        ClassroomConfig(max_epochs=5).check_epochs(9)
+    assert "最多 5 轮" in caught.value.translated(zh) and "9" in caught.value.translated(zh)

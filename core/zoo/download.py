@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.atomic import atomic_path
 from core.errors import ModelUnavailableError
+from core.i18n import N_
 from core.progress import Progress, report
 
 CHUNK = 1 << 20
@@ -59,14 +60,12 @@ def download(url: str, dest: Path, expected_hash: str | None, progress: Progress
                             report(progress, done / total_bytes if total_bytes else 0.0,
                                    f"Downloading {dest.name}: {done / 2**20:.0f}{size} MB")
                 if expected_hash and not verify(tmp, expected_hash):
-                    raise ModelUnavailableError(
-                        f"The download of {dest.name} is corrupt (checksum mismatch); try again."
-                    )
+                    raise ModelUnavailableError.say(
+                        N_("The download of {file} is corrupt (checksum mismatch); try again."), file=dest.name)
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
         if isinstance(exc, ModelUnavailableError):
             raise
         reason = getattr(exc, "reason", exc)
-        raise ModelUnavailableError(
-            f"Could not download {dest.name} from {url} ({reason})."
-        ) from None
+        raise ModelUnavailableError.say(N_("Could not download {file} from {url} ({reason})."), file=dest.name,
+                                        url=url, reason=reason) from None
     return dest

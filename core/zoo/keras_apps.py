@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 from core import config
-from core.errors import ModelUnavailableError
+from core.errors import Message, ModelUnavailableError
+from core.i18n import N_
 from core.modelgraph import PROBABILITIES_LAYER
 from core.progress import Progress, report
 from core.zoo import download as dl
@@ -79,13 +80,14 @@ def _check_placed_file(name: str, path: Path) -> None:
         )
 
 
-def placing_hint(name: str) -> str:
+def placing_hint(name: str) -> Message:
     """How to give ``name`` its weights without a download (the end of the offline error)."""
     entry = manifest_entry(name)
-    return (f"Get {entry['file']} from {entry['url']} on a machine with internet, then put it in "
-            f"{weights_dir()}, upload it on the dashboard's page (under the download button), or pass it "
-            f"with --weights on the command line; {name} works as soon as the file is there. Or use a "
-            f"model that works offline: {OFFLINE_MODELS}.")
+    return Message(N_("Get {file} from {url} on a machine with internet, then put it in {folder}, upload it on "
+                      "the dashboard's page (under the download button), or pass it with --weights on the "
+                      "command line; {name} works as soon as the file is there. Or use a model that works "
+                      "offline: {offline}."), file=entry["file"], url=entry["url"], folder=weights_dir(), name=name,
+                   offline=OFFLINE_MODELS)
 
 
 def install_weights(name: str, data: bytes) -> Path:
@@ -122,10 +124,10 @@ def fetch_weights(name: str, progress: Progress | None = None) -> Path:
     try:
         dl.download(entry["url"], path, entry.get("hash"), progress)
     except ModelUnavailableError as exc:
-        raise ModelUnavailableError(
-            f"{name} needs its ImageNet weights file {entry['file']} (about {entry['size_mb']} MB), which could "
-            f"not be downloaded: {exc} {placing_hint(name)}"
-        ) from None
+        raise ModelUnavailableError.say(
+            N_("{name} needs its ImageNet weights file {file} (about {mb} MB), which could not be downloaded: "
+               "{reason} {hint}"), name=name, file=entry["file"], mb=entry["size_mb"], reason=exc,
+            hint=placing_hint(name)) from None
     if entry.get("hash") is None:  # no published checksum: remember this one (trust on first use)
         from core.atomic import write_text
         write_text(_recorded_hash_file(path), dl.file_digest(path, "sha256") + "\n")

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import ParameterError
+from core.errors import GlasswingError, Message, ParameterError
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, check_language, server_language
 
-__all__ = ["LANGUAGES", "N_", "_", "catalogue", "init_language", "language", "language_switch"]
+__all__ = ["LANGUAGES", "N_", "_", "catalogue", "error_text", "init_language", "language", "language_switch"]
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
@@ -96,6 +96,14 @@ def language() -> str:
 def _(message: str) -> str:
     """``message`` in this session's language (itself when there is no translation)."""
     return catalogue(language()).gettext(message)
+
+
+def error_text(error: BaseException | Message | str) -> str:
+    """What went wrong, in this session's language: core's errors raised with a template are translated,
+    the others shown as they are."""
+    if isinstance(error, (GlasswingError, Message)):
+        return error.translated(_)
+    return str(error)
 
 
 def _switched() -> None:
