@@ -249,3 +249,11 @@ def test_classroom_limits_are_sentences_in_chinese():
     with pytest.raises(ParameterError) as caught:
         ClassroomConfig(max_epochs=5).check_epochs(9)
     assert "最多 5 轮" in caught.value.translated(zh) and "9" in caught.value.translated(zh)
+
+
+def test_the_app_names_a_nonsense_server_language_in_one_sentence(plain_server):
+    plain_server.setenv("GLASSWING_LANG", "klingon")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Server setting: GLASSWING_LANG must be one of en, zh (the dashboard's "
+                                           "languages), got 'klingon'."]
