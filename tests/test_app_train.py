@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from i18n_check import untranslated, visible_texts
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
@@ -38,9 +39,11 @@ def colours(tmp_path_factory) -> Path:
     return make_colour_dataset(tmp_path_factory.mktemp("train-page") / "colours")
 
 
-def open_train_page(dataset: Path | None = None) -> AppTest:
+def open_train_page(dataset: Path | None = None, lang: str | None = None) -> AppTest:
     """The app opened straight on the Train page (pages registered by st.navigation hash their url_path)."""
     at = AppTest.from_file(APP, default_timeout=120)
+    if lang is not None:
+        at.query_params["lang"] = lang
     if dataset is not None:
         at.session_state["train_dataset"] = str(dataset)  # as the Data page leaves it
     at._page_hash = calc_hash("train")
@@ -210,3 +213,61 @@ def test_a_reload_keeps_the_form_and_the_finished_run(colours):
     reload.run()  # the restored values stay on the next rerun
     assert reload.number_input(key="train_epochs").value == 2
     assert reload.session_state["train_data"] == str(colours) and reload.selectbox(key="train_data").index == 0
+
+
+# Other parts' strings on this page, translated by their owners: the shared model picker's labels, the
+# built-in datasets' titles, the attacks' titles and the shared confusion matrix's axes.
+CONFUSION_AXES = {"Predicted class", "True class"}
+
+
+def _other_parts_texts(at: AppTest) -> set[str]:
+    """The model picker's and the attack picker's option labels, and the confusion matrix's axes."""
+    return {o for key in ("train_model", "train_adv_method") for o in at.selectbox(key=key).options} | CONFUSION_AXES
+
+
+def _dataset_titles() -> list[str]:
+    from core.data.catalog import list_datasets
+
+    return [e["title"] for e in list_datasets()]
+
+
+def test_the_train_page_in_chinese_after_a_training_run(colours):
+    """Opened with ?lang=zh: the form, a short training, its curves, metrics and the run list read as
+    Chinese (names of models, layers, classes and runs stay as they are)."""
+    at = open_train_page(colours, lang="zh")
+    assert at.title[0].value == "训练分类器"
+    assert "还没有训练" in texts(at)
+    choose_small_cnn(at, epochs=2)
+    at.text_input(key="train_name").set_value("颜色 从零训练")
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "训练已开始：在右边查看进度。" for s in at.success)
+    owner = at.session_state["session_id"]
+    job = job_queue().get(at.session_state["train_job_id"], owner)
+    assert job.wait(timeout=180) and job.status == "complete", job.error
+    at.run()
+    assert not at.exception, at.exception
+
+    page = texts(at)
+    assert "当前训练：颜色 从零训练" in page and "已完成。验证集准确率" in page
+    assert any(m.label == "验证集准确率" for m in at.metric)
+    charts = [t for c in at.get("plotly_chart") for t in visible_texts_of(c)]
+    assert "损失（越低越好）" in charts and "准确率（越高越好）" in charts and "验证集（每轮）" in charts
+    (table,) = [d.value for d in at.dataframe if "状态" in d.value.columns]  # the run list
+    assert table[table["名称"] == "颜色 从零训练"]["状态"].tolist() == ["已完成"], table
+    assert at.selectbox(key="train_runs_pick").format_func(at.selectbox(key="train_runs_pick").value) \
+        == "颜色 从零训练 · 已完成"
+
+    names = [*CLASSES, colours.name, *(r.name for r in runs.list_runs(owner=owner)), *_dataset_titles()]
+    others = _other_parts_texts(at)
+    left = untranslated([t for t in visible_texts(at) if t not in others], names)
+    assert not left, f"{len(left)} English texts on the Train page:\n" + "\n".join(left[:40])
+    # English is unchanged for the next session of the same server.
+    assert open_train_page(colours).title[0].value == "Train a classifier"
+
+
+def visible_texts_of(node) -> list[str]:
+    """The texts of one element (a chart's title, axis titles and legend names)."""
+    class _One:
+        _tree = node
+    return visible_texts(_One())

@@ -27,6 +27,7 @@ from typing import Any
 
 from core import atomic, config
 from core.errors import GlasswingError, ParameterError, UnknownNameError
+from core.i18n import N_
 from core.paths import OutsideRootError, child_folder
 
 RUN_META = "run.json"
@@ -36,9 +37,10 @@ HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 SPLIT_FILE = "split.json"
 
-RUNNING, COMPLETE, STOPPED, FAILED = "running", "complete", "stopped", "failed"
-INTERRUPTED = "interrupted"  # was running, its process is gone
-INCOMPLETE = "incomplete"  # a folder without a readable run.json
+# A run's status: stored in run.json as these English words, shown by the dashboard in its language.
+RUNNING, COMPLETE, STOPPED, FAILED = N_("running"), N_("complete"), N_("stopped"), N_("failed")
+INTERRUPTED = N_("interrupted")  # was running, its process is gone
+INCOMPLETE = N_("incomplete")  # a folder without a readable run.json
 EVERYONE = "*"  # owner value that sees every run (the CLI, an administrator)
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -9,21 +9,22 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
+from dashboard.i18n import _
 from dashboard.views.train_form import settings_ui
 from dashboard.views.train_live import live_panel
 from dashboard.views.train_runs import runs_ui
 
 
 def main() -> None:
-    st.title("Train a classifier")
-    st.caption("Teach a model your own classes. A pretrained model only needs a new last layer (transfer "
-               "learning), which takes seconds to minutes on a laptop; training runs in the background, so "
-               "you can keep exploring while it learns.")
+    st.title(_("Train a classifier"))
+    st.caption(_("Teach a model your own classes. A pretrained model only needs a new last layer (transfer "
+                 "learning), which takes seconds to minutes on a laptop; training runs in the background, so "
+                 "you can keep exploring while it learns."))
     room = state.classroom()
     owner = state.session_id()
     if not room.can_train:
-        st.warning("Training is switched off on this classroom server: you can explain, evaluate and attack "
-                   "the models, but not train new ones.")
+        st.warning(_("Training is switched off on this classroom server: you can explain, evaluate and attack "
+                     "the models, but not train new ones."))
         return
     with st.sidebar:
         settings_ui(room, owner)

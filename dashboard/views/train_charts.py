@@ -2,7 +2,8 @@
 
 The curves read the job's events (``job.curves()``) while it trains, or a run's ``history.json``
 afterwards (:func:`curves_from_history` turns it into the same shape), so a live job and a saved run
-draw the same picture. Nothing here calls Streamlit.
+draw the same picture. Nothing here calls Streamlit; titles and series names are shown in the session's
+language (series are kept in English in the tables, as keys).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-METRICS = {"loss": "Loss (lower is better)", "accuracy": "Accuracy (higher is better)"}
+from dashboard.i18n import N_, _
+
+METRICS = {"loss": N_("Loss (lower is better)"), "accuracy": N_("Accuracy (higher is better)")}
 STAGE_ORDER = ("stage1", "stage2")
 SERIES_STYLE = {  # series -> (colour, dash, mode)
-    "train (per batch)": ("#9ecae1", "solid", "lines"),
-    "train (per epoch)": ("#1f77b4", "solid", "lines+markers"),
-    "validation (per epoch)": ("#ff7f0e", "dash", "lines+markers"),
+    N_("train (per batch)"): ("#9ecae1", "solid", "lines"),
+    N_("train (per epoch)"): ("#1f77b4", "solid", "lines+markers"),
+    N_("validation (per epoch)"): ("#ff7f0e", "dash", "lines+markers"),
 }
 
 
@@ -63,11 +66,11 @@ def curve_figure(points: pd.DataFrame, metric: str, stage2_start: float | None =
         if part.empty:
             continue
         width = 1 if "batch" in series else 2
-        fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], name=series, mode=mode,
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], name=_(series), mode=mode,
                                  line={"color": colour, "dash": dash, "width": width}))
     if stage2_start:
-        fig.add_vline(x=stage2_start, line_dash="dot", line_color="grey", annotation_text="fine-tuning")
-    fig.update_layout(title=METRICS[metric], xaxis_title="epoch", height=300,
+        fig.add_vline(x=stage2_start, line_dash="dot", line_color="grey", annotation_text=_("fine-tuning"))
+    fig.update_layout(title=_(METRICS[metric]), xaxis_title=_("epoch"), height=300,
                       margin=dict(l=0, r=0, t=40, b=0), legend={"orientation": "h", "y": -0.25})
     if metric == "accuracy":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")

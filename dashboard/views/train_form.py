@@ -23,6 +23,7 @@ from core.train.config import FINE_TUNE_UNITS, AdversarialConfig, TrainConfig
 from core.train.jobs import Job, job_queue
 from dashboard import state
 from dashboard.components.model_picker import model_options
+from dashboard.i18n import N_, _
 
 AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
 BATCH_SIZES = (8, 16, 32, 64, 128)
@@ -30,6 +31,10 @@ BATCH_SIZES = (8, 16, 32, 64, 128)
 PARAMS = {p.name: p for p in declared(TrainConfig)}
 DEFAULTS = {name: p.default for name, p in PARAMS.items()}
 ADVERSARIAL_DEFAULTS = {f.name: f.default for f in fields(AdversarialConfig) if f.name != "params"}
+FINE_TUNE_UNIT_LABELS = {"layers": N_("layers"), "blocks": N_("blocks")}
+AUGMENT_LABELS = {"none": N_("none (the images as they are)"), "light": N_("light (flips, small turns and zooms)"),
+                  "strong": N_("strong (also colours, noise and cut-outs)"),
+                  AUGMENT_PAGE: N_("from the Augment page")}
 
 
 # -- what can be picked ----------------------------------------------------------------------------------
@@ -55,15 +60,16 @@ def dataset_options(room: ClassroomConfig, session_choice: Any = None) -> dict[s
     if chosen is not None:
         in_catalog = next((e for e in entries if chosen in (e["id"], e.get("path"))), None)
         if chosen not in catalog or (in_catalog and in_catalog["id"] in allowed):
-            options[chosen] = f"From the Data page: {Path(chosen).name}"
+            options[chosen] = _("From the Data page: {name}").format(name=Path(chosen).name)
     for e in entries:
         if e["id"] not in allowed:
             continue
         source = e.get("path") or e["id"]
         if source in options:
             continue
-        note = "" if e.get("path") else " (generated on first use)"
-        options[source] = f"{e['title']}{note}"
+        title = e["title"]  # a dataset's title, marked where it is declared
+        title = _(title) if title else e["id"]  # _("") would be the catalogue's header
+        options[source] = title if e.get("path") else _("{title} (generated on first use)").format(title=title)
     return options
 
 
@@ -119,8 +125,8 @@ def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
     room.check_can_train(jobs_started(owner))
     active = [j for j in job_queue().jobs(owner, include_shared=False) if not j.done]
     if active:
-        raise ParameterError("You already have a training job under way; stop it or wait for it to finish "
-                             "before starting another.")
+        raise ParameterError(_("You already have a training job under way; stop it or wait for it to finish "
+                               "before starting another."))
     from core.zoo import list_models
 
     if not Path(str(config.model)).is_dir():  # runs are checked by their owner
@@ -133,7 +139,7 @@ def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
 # -- the widgets -------------------------------------------------------------------------------------------
 def settings_ui(room: ClassroomConfig, owner: str) -> None:
     """Sidebar: dataset, model and the training form; pressing Start queues a background job."""
-    st.header("Training settings")
+    st.header(_("Training settings"))
     # After a reload (a new script session, the same session id) the form shows the settings of the
     # session's newest job instead of the defaults.
     restored = None if "train_data" in st.session_state else last_config(owner)
@@ -147,25 +153,25 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
         st.error(str(exc))
         return
     if not datasets or not models:
-        st.warning("This classroom offers no dataset or no model to train.")
+        st.warning(_("This classroom offers no dataset or no model to train."))
         return
     if restored is not None:
         _restore(restored, datasets)
-    data = st.selectbox("Dataset", list(datasets), format_func=datasets.get, key="train_data",
-                        help="Your own images from the Data page, or a built-in dataset.")
+    data = st.selectbox(_("Dataset"), list(datasets), format_func=datasets.get, key="train_data",
+                        help=_("Your own images from the Data page, or a built-in dataset."))
     default_model = list(models).index("efficientnet_lite0") if "efficientnet_lite0" in models else 0
     if restored is not None and str(restored.model) in models:
         default_model = list(models).index(str(restored.model))
-    model = st.selectbox("Base model", list(models), index=default_model, format_func=models.get,
-                         key="train_model", help="A pretrained model learns your classes fastest (transfer "
-                         "learning); 'from scratch' networks start from random weights.")
+    model = st.selectbox(_("Base model"), list(models), index=default_model, format_func=models.get,
+                         key="train_model", help=_("A pretrained model learns your classes fastest (transfer "
+                                                   "learning); 'from scratch' networks start from random weights."))
     scratch = is_scratch(model)
-    st.caption("From scratch: every layer learns from your images." if scratch else
-               "Transfer learning: the pretrained backbone stays frozen and a new last layer (the head) "
-               "learns your classes.")
+    st.caption(_("From scratch: every layer learns from your images.") if scratch else
+               _("Transfer learning: the pretrained backbone stays frozen and a new last layer (the head) "
+                 "learns your classes."))
     with st.form("train_form"):
         values = _form_fields(data, model, scratch, room, restored)
-        submitted = st.form_submit_button("Start training", type="primary", width="stretch",
+        submitted = st.form_submit_button(_("Start training"), type="primary", width="stretch",
                                           key="train_start")
     if submitted:
         try:
@@ -173,7 +179,7 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
         except GlasswingError as exc:
             st.error(str(exc))
         else:
-            st.success("Training started: follow it on the right.")
+            st.success(_("Training started: follow it on the right."))
 
 
 def last_config(owner: str) -> TrainConfig | None:
@@ -202,12 +208,10 @@ def _augment_choice() -> tuple[list[str], dict[str, str], Any]:
     page_spec = st.session_state.get("train_augment")
     if page_spec is not None and hasattr(page_spec, "to_dict"):
         page_spec = page_spec.to_dict()
-    labels = {"none": "none (the images as they are)", "light": "light (flips, small turns and zooms)",
-              "strong": "strong (also colours, noise and cut-outs)"}
     options = [name for name in PRESETS]
     if page_spec is not None:
         options.insert(0, AUGMENT_PAGE)
-        labels[AUGMENT_PAGE] = "from the Augment page"
+    labels = {name: _(AUGMENT_LABELS.get(name, name)) for name in options}
     return options, labels, page_spec
 
 
@@ -215,32 +219,34 @@ def _form_fields(data: str, model: str, scratch: bool, room: ClassroomConfig,
                  restored: TrainConfig | None = None) -> dict[str, Any]:
     """The form's widgets (starting from ``restored``'s numbers if given); returns TrainConfig fields."""
     values: dict[str, Any] = {"data": data, "model": model}
-    values["name"] = st.text_input("Run name (optional)", key="train_name", max_chars=200,
-                                   placeholder="e.g. shapes with light augmentation")
+    values["name"] = st.text_input(_("Run name (optional)"), key="train_name", max_chars=200,
+                                   placeholder=_("e.g. shapes with light augmentation"))
     default_epochs = DEFAULTS["epochs"] if restored is None else restored.epochs
     default_epochs = min(default_epochs, room.max_epochs) if room.max_epochs else default_epochs
-    values["epochs"] = int(st.number_input(
-        "Epochs", value=default_epochs, step=1, key="train_epochs",
-        help="Passes over the training images. Training stops early when validation loss stops improving."
-        + (f" This classroom allows at most {room.max_epochs}." if room.max_epochs else "")))
+    epochs_help = (_("Passes over the training images. Training stops early when validation loss stops "
+                     "improving. This classroom allows at most {n}.").format(n=room.max_epochs) if room.max_epochs
+                   else _("Passes over the training images. Training stops early when validation loss stops "
+                          "improving."))
+    values["epochs"] = int(st.number_input(_("Epochs"), value=default_epochs, step=1, key="train_epochs",
+                                           help=epochs_help))
     values["learning_rate"] = float(st.number_input(
-        "Learning rate", value=float(restored.learning_rate if restored else DEFAULTS["learning_rate"]),
+        _("Learning rate"), value=float(restored.learning_rate if restored else DEFAULTS["learning_rate"]),
         step=1e-4, format="%.5f", key="train_lr",
-        help="Step size of the optimiser (Adam). It decays smoothly to 0 over the training."))
+        help=_("Step size of the optimiser (Adam). It decays smoothly to 0 over the training.")))
     batch = restored.batch_size if restored and restored.batch_size in BATCH_SIZES else DEFAULTS["batch_size"]
-    values["batch_size"] = st.selectbox("Batch size", BATCH_SIZES, index=BATCH_SIZES.index(batch),
-                                        key="train_batch", help="Images per training step.")
+    values["batch_size"] = st.selectbox(_("Batch size"), BATCH_SIZES, index=BATCH_SIZES.index(batch),
+                                        key="train_batch", help=_("Images per training step."))
     options, labels, page_spec = _augment_choice()
-    augment = st.selectbox("Augmentation", options, format_func=labels.get, key="train_augment_choice",
-                           help="Random changes to the training images, so the model learns the object and "
-                           "not the exact pixels.")
+    augment = st.selectbox(_("Augmentation"), options, format_func=labels.get, key="train_augment_choice",
+                           help=_("Random changes to the training images, so the model learns the object and "
+                                  "not the exact pixels."))
     values["augment"] = page_spec if augment == AUGMENT_PAGE else (None if augment == "none" else augment)
     if scratch:
         from core.zoo import get_spec
 
         values["image_size"] = int(st.number_input(
-            "Input size (pixels)", value=int(get_spec(model).input_size[0]), step=8, key="train_image_size",
-            help="Images are resized to this square side; smaller trains faster."))
+            _("Input size (pixels)"), value=int(get_spec(model).input_size[0]), step=8, key="train_image_size",
+            help=_("Images are resized to this square side; smaller trains faster.")))
     else:
         _fine_tune_fields(model, values, room)
     _advanced_fields(values, scratch)
@@ -249,67 +255,73 @@ def _form_fields(data: str, model: str, scratch: bool, room: ClassroomConfig,
 
 def _fine_tune_fields(model: str, values: dict[str, Any], room: ClassroomConfig) -> None:
     units = tunable_units(model)
-    with st.expander("Stage 2: fine-tune the backbone (slower)"):
-        st.caption("After the head has learned, unfreeze the top of the backbone and train it gently, at a "
-                   "lower learning rate. BatchNorm layers stay frozen. 0 skips this stage.")
-        unit = st.radio("Count", FINE_TUNE_UNITS, index=FINE_TUNE_UNITS.index(DEFAULTS["fine_tune_unit"]),
-                        horizontal=True, key="train_ft_unit",
-                        help="Layers with weights, or whole blocks of layers.")
-        total = f" (of {units['layers']} layers or {units['blocks']} blocks)" if units else ""
+    with st.expander(_("Stage 2: fine-tune the backbone (slower)")):
+        st.caption(_("After the head has learned, unfreeze the top of the backbone and train it gently, at a "
+                     "lower learning rate. BatchNorm layers stay frozen. 0 skips this stage."))
+        unit_labels = {u: _(FINE_TUNE_UNIT_LABELS[u]) for u in FINE_TUNE_UNITS}  # labels made in the script run
+        unit = st.radio(_("Count"), FINE_TUNE_UNITS, index=FINE_TUNE_UNITS.index(DEFAULTS["fine_tune_unit"]),
+                        horizontal=True, key="train_ft_unit", format_func=unit_labels.__getitem__,
+                        help=_("Layers with weights, or whole blocks of layers."))
+        label = (_("Unfreeze the top N (of {layers} layers or {blocks} blocks)").format(**units) if units
+                 else _("Unfreeze the top N"))
         values["fine_tune_unit"] = unit
         values["fine_tune_layers"] = int(st.number_input(
-            f"Unfreeze the top N{total}", value=DEFAULTS["fine_tune_layers"], step=1, key="train_ft_layers"))
+            label, value=DEFAULTS["fine_tune_layers"], step=1, key="train_ft_layers"))
         values["fine_tune_epochs"] = int(st.number_input(
-            "Fine-tuning epochs", value=min(DEFAULTS["fine_tune_epochs"], room.max_epochs or math.inf),
+            _("Fine-tuning epochs"), value=min(DEFAULTS["fine_tune_epochs"], room.max_epochs or math.inf),
             step=1, key="train_ft_epochs"))
         values["fine_tune_learning_rate"] = float(st.number_input(
-            "Fine-tuning learning rate", value=DEFAULTS["fine_tune_learning_rate"], step=1e-5, format="%.6f",
+            _("Fine-tuning learning rate"), value=DEFAULTS["fine_tune_learning_rate"], step=1e-5, format="%.6f",
             key="train_ft_lr"))
 
 
 def _setting_input(name: str, label: str, key: str, step: float | None, help_text: str | None) -> Any:
-    """A checkbox or number input for TrainConfig field ``name``, starting at its declared default."""
+    """A checkbox or number input for TrainConfig field ``name``, starting at its declared default
+    (``label`` and ``help_text`` are marked messages, translated here)."""
     param = PARAMS[name]
+    label, help_text = _(label), _(help_text) if help_text else None
     if param.type is bool:
         return st.checkbox(label, value=param.default, key=key, help=help_text)
     return param.type(st.number_input(label, value=param.default, step=step, key=key, help=help_text))
 
 
 def _advanced_fields(values: dict[str, Any], scratch: bool) -> None:
-    from core.attacks import list_attacks
+    from core.attacks import get_attack, list_attacks
 
-    with st.expander("More settings"):
-        rows = [("augment_views", "Augmented views per image", "train_views", 1,
-                 "With a frozen backbone, features of this many augmented copies of each image are computed "
-                 "once, up front.")]
+    with st.expander(_("More settings")):
+        rows = [("augment_views", N_("Augmented views per image"), "train_views", 1,
+                 N_("With a frozen backbone, features of this many augmented copies of each image are computed "
+                    "once, up front."))]
         if not scratch:
-            rows += [("fast_features", "Compute backbone features once (fast)", "train_fast", None,
-                      "The frozen backbone's output never changes, so it is computed once and the head trains "
-                      "on it, hundreds of times faster."),
-                     ("hidden_units", "Hidden units in the head (0 = linear head)", "train_hidden", 32, None)]
+            rows += [("fast_features", N_("Compute backbone features once (fast)"), "train_fast", None,
+                      N_("The frozen backbone's output never changes, so it is computed once and the head "
+                         "trains on it, hundreds of times faster.")),
+                     ("hidden_units", N_("Hidden units in the head (0 = linear head)"), "train_hidden", 32, None)]
         rows += [
-            ("dropout", "Dropout", "train_dropout", 0.05, "Share of features randomly dropped while training."),
-            ("label_smoothing", "Label smoothing", "train_smoothing", 0.05,
-             "0.1 moves 10% of each target to the other classes, so the model is less over-confident."),
-            ("class_weights", "Weigh rare classes more", "train_class_weights", None, None),
-            ("early_stopping_patience", "Early stopping patience (epochs, 0 = off)", "train_patience", 1, None),
-            ("val_fraction", "Validation share", "train_val_fraction", 0.05,
-             "Used when the dataset has no val/ folder."),
-            ("test_fraction", "Test share", "train_test_fraction", 0.05, "Used when the dataset has no test/ folder."),
-            ("seed", "Seed", "train_seed", 1, "Same seed, same data split and same result."),
+            ("dropout", N_("Dropout"), "train_dropout", 0.05, N_("Share of features randomly dropped while training.")),
+            ("label_smoothing", N_("Label smoothing"), "train_smoothing", 0.05,
+             N_("0.1 moves a tenth of each target to the other classes, so the model is less over-confident.")),
+            ("class_weights", N_("Weigh rare classes more"), "train_class_weights", None, None),
+            ("early_stopping_patience", N_("Early stopping patience (epochs, 0 = off)"), "train_patience", 1, None),
+            ("val_fraction", N_("Validation share"), "train_val_fraction", 0.05,
+             N_("Used when the dataset has no val/ folder.")),
+            ("test_fraction", N_("Test share"), "train_test_fraction", 0.05,
+             N_("Used when the dataset has no test/ folder.")),
+            ("seed", N_("Seed"), "train_seed", 1, N_("Same seed, same data split and same result.")),
         ]
         for name, label, key, step, help_text in rows:
             values[name] = _setting_input(name, label, key, step, help_text)
         attacks, adv = list_attacks(), ADVERSARIAL_DEFAULTS
-        adversarial = st.checkbox("Adversarial training (slower)", value=False, key="train_adv",
-                                  help="Replace part of every batch with attacked copies of it, for a model "
-                                  "that resists small perturbations. Uses the settings below.")
+        attack_titles = {name: _(get_attack(name).title) for name in attacks}
+        adversarial = st.checkbox(_("Adversarial training (slower)"), value=False, key="train_adv",
+                                  help=_("Replace part of every batch with attacked copies of it, for a model "
+                                         "that resists small perturbations. Uses the settings below."))
         settings = {
-            "method": st.selectbox("Attack", attacks, index=attacks.index(adv["method"]) if adv["method"] in attacks
-                                   else 0, key="train_adv_method"),
-            "eps": float(st.number_input("Attack strength eps (pixel levels, 0-255)", value=adv["eps"], step=1.0,
+            "method": st.selectbox(_("Attack"), attacks, index=attacks.index(adv["method"]) if adv["method"] in attacks
+                                   else 0, format_func=attack_titles.__getitem__, key="train_adv_method"),
+            "eps": float(st.number_input(_("Attack strength eps (pixel levels, 0-255)"), value=adv["eps"], step=1.0,
                                          key="train_adv_eps")),
-            "ratio": float(st.number_input("Share of each batch attacked", value=adv["ratio"], step=0.1,
+            "ratio": float(st.number_input(_("Share of each batch attacked"), value=adv["ratio"], step=0.1,
                                            key="train_adv_ratio")),
         }
         if adversarial:

@@ -12,10 +12,12 @@ from typing import Any
 import streamlit as st
 
 from core.errors import UnknownNameError
+from core.i18n import DEFAULT_LANGUAGE
 from core.train import runs
 from core.train.events import format_eta
 from core.train.jobs import COMPLETE, FAILED, QUEUED, STOPPED, STOPPING, Job, job_queue
 from dashboard.components.confusion import confusion_figure
+from dashboard.i18n import N_, _, language
 from dashboard.views.train_charts import (
     curve_figure,
     curve_points,
@@ -23,10 +25,11 @@ from dashboard.views.train_charts import (
     stage2_start,
 )
 
-PHASES = {"queued": "Waiting in line", "starting": "Starting the training process",
-          "loading": "Opening the data and the model", "features": "Computing backbone features",
-          "stage1": "Training", "stage2": "Fine-tuning", "evaluating": "Evaluating", "saving": "Saving",
-          "complete": "Finished", "stopped": "Stopped", "failed": "Failed", "stopping": "Stopping"}
+PHASES = {"queued": N_("Waiting in line"), "starting": N_("Starting the training process"),
+          "loading": N_("Opening the data and the model"), "features": N_("Computing backbone features"),
+          "stage1": N_("Training"), "stage2": N_("Fine-tuning"), "evaluating": N_("Evaluating"),
+          "saving": N_("Saving"), "complete": N_("Finished"), "stopped": N_("Stopped"), "failed": N_("Failed"),
+          "stopping": N_("Stopping")}
 
 
 def current_job(owner: str) -> Job | None:
@@ -50,8 +53,8 @@ def current_job(owner: str) -> Job | None:
 def live_panel(owner: str) -> None:
     job = current_job(owner)
     if job is None:
-        st.info("No training yet. Pick a dataset and a model in the sidebar and press **Start training**: "
-                "it runs in the background, so you can look at other pages meanwhile.")
+        st.info(_("No training yet. Pick a dataset and a model in the sidebar and press **Start training**: "
+                  "it runs in the background, so you can look at other pages meanwhile."))
         return
     if job.done:
         _job_card(job.id, owner)
@@ -83,8 +86,9 @@ def _job_card(job_id: str, owner: str) -> None:
 def _job_card_body(job: Job) -> None:
     snap = job.snapshot()
     with st.container(border=True):
-        title = snap["name"] or f"{snap['model'].rsplit('/', 1)[-1]} on {snap['data'].rsplit('/', 1)[-1]}"
-        st.subheader(f"Current training: {title}")
+        title = snap["name"] or _("{model} on {data}").format(model=snap["model"].rsplit("/", 1)[-1],
+                                                               data=snap["data"].rsplit("/", 1)[-1])
+        st.subheader(_("Current training: {title}").format(title=title))
         _status_line(job, snap)
         curves = job.curves()
         points = curve_points(curves)
@@ -96,12 +100,12 @@ def _job_card_body(job: Job) -> None:
             with right:
                 st.plotly_chart(curve_figure(points, "accuracy", start), width="stretch",
                                 key="train_live_accuracy")
-            st.caption("Light line: the running average over the current epoch, batch by batch. Dots: "
-                       "each finished epoch, on the training images (blue) and on validation images the "
-                       "model never trains on (orange). Validation getting worse while training improves "
-                       "means the model is memorising (overfitting).")
+            st.caption(_("Light line: the running average over the current epoch, batch by batch. Dots: "
+                         "each finished epoch, on the training images (blue) and on validation images the "
+                         "model never trains on (orange). Validation getting worse while training improves "
+                         "means the model is memorising (overfitting)."))
         elif not job.done:
-            st.caption("The curves appear with the first training batch.")
+            st.caption(_("The curves appear with the first training batch."))
         if snap["status"] == COMPLETE:
             run_summary(job.run_dir, key="train_live")
 
@@ -109,35 +113,56 @@ def _job_card_body(job: Job) -> None:
 def _status_line(job: Job, snap: dict[str, Any]) -> None:
     status, phase = snap["status"], snap.get("phase") or snap["status"]
     if status == QUEUED:
-        st.info(f"Waiting for a free training slot: you are number {snap['position'] or 1} in line. "
-                "Training starts by itself.")
+        st.info(_("Waiting for a free training slot: you are number {position} in line. Training starts by "
+                  "itself.").format(position=snap["position"] or 1))
     elif status in (COMPLETE, STOPPED, FAILED):
+        english = language() == DEFAULT_LANGUAGE  # core's own sentences (the stop's reason) are English
         if status == COMPLETE:
             acc = snap.get("val_accuracy")
-            st.success(f"Finished. Validation accuracy {acc:.1%}." if acc is not None else "Finished.")
+            st.success(_("Finished. Validation accuracy {accuracy}.").format(accuracy=f"{acc:.1%}")
+                       if acc is not None else _("Finished."))
         elif status == STOPPED:
-            st.warning("Stopped. " + (snap.get("message") or ""))
+            st.warning(_("Stopped.") + (" " + snap["message"] if english and snap.get("message") else ""))
         else:
-            st.error(f"Training failed: {job.error or snap.get('message')}")
+            st.error(_("Training failed: {error}").format(error=job.error or snap.get("message")))
         return
     else:
         eta = snap.get("eta_seconds")
-        text = f"{PHASES.get(phase, phase)} · {snap['progress']:.0%}"
+        phase_name = _(PHASES[phase]) if phase in PHASES else phase
         if eta is not None:
-            text += f" · about {format_eta(eta)} left"
+            text = _("{phase} · {progress} · about {eta} left").format(
+                phase=phase_name, progress=f"{snap['progress']:.0%}", eta=format_eta(eta))
+        else:
+            text = f"{phase_name} · {snap['progress']:.0%}"
         st.progress(min(max(float(snap["progress"] or 0.0), 0.0), 1.0), text=text)
-        if snap.get("message"):
-            st.caption(snap["message"])
+        detail = _progress_detail(snap)
+        if detail:
+            st.caption(detail)
         epoch = snap.get("epoch")
         if epoch and epoch.get("val_accuracy") is not None:
-            st.caption(f"Last epoch: loss {epoch['loss']:.3f}, accuracy {epoch['accuracy']:.1%}, validation "
-                       f"accuracy {epoch['val_accuracy']:.1%}.")
+            st.caption(_("Last epoch: loss {loss}, accuracy {accuracy}, validation accuracy {val_accuracy}.").format(
+                loss=f"{epoch['loss']:.3f}", accuracy=f"{epoch['accuracy']:.1%}",
+                val_accuracy=f"{epoch['val_accuracy']:.1%}"))
     if status == STOPPING:
-        st.caption("Stopping after the current batch ...")
-    elif st.button("Stop training", key="train_stop", icon=":material/stop_circle:",
-                   help="Ends the job within a batch. Nothing half-written is left behind."):
+        st.caption(_("Stopping after the current batch ..."))
+    elif st.button(_("Stop training"), key="train_stop", icon=":material/stop_circle:",
+                   help=_("Ends the job within a batch. Nothing half-written is left behind.")):
         job.stop()
-        st.toast("Stopping after the current batch.")
+        st.toast(_("Stopping after the current batch."))
+
+
+def _progress_detail(snap: dict[str, Any]) -> str:
+    """What the job is doing: core's own sentence in English (it names the numbers of the stage); in
+    another language the same numbers from the latest batch event."""
+    if language() == DEFAULT_LANGUAGE:
+        return snap.get("message") or ""
+    batch, phase = snap.get("batch") or {}, snap.get("phase")
+    if not batch or batch.get("phase") != phase or not batch.get("steps"):
+        return ""
+    if phase in ("stage1", "stage2") and batch.get("epochs"):
+        return _("Epoch {epoch} of {epochs}, batch {step} of {steps}").format(
+            epoch=batch["epoch"], epochs=batch["epochs"], step=batch["step"], steps=batch["steps"])
+    return _("Batch {step} of {steps}").format(step=batch["step"], steps=batch["steps"])
 
 
 def run_summary(run_dir, key: str) -> None:
@@ -146,37 +171,41 @@ def run_summary(run_dir, key: str) -> None:
     meta = runs.read_meta(run_dir) or {}
     val = metrics.get("val") or {}
     if not val:
-        st.caption("This run has no final metrics (it did not finish).")
+        st.caption(_("This run has no final metrics (it did not finish)."))
         return
     cols = st.columns(3)
-    cols[0].metric("Validation accuracy", f"{val['accuracy']:.1%}", help=f"{val['count']} images")
+    cols[0].metric(_("Validation accuracy"), f"{val['accuracy']:.1%}",
+                   help=_("{n} images").format(n=val["count"]))
     if metrics.get("train_accuracy") is not None:
-        cols[1].metric("Training accuracy", f"{metrics['train_accuracy']:.1%}",
-                       help="Much higher than validation accuracy means overfitting.")
+        cols[1].metric(_("Training accuracy"), f"{metrics['train_accuracy']:.1%}",
+                       help=_("Much higher than validation accuracy means overfitting."))
     if (metrics.get("test") or {}).get("accuracy") is not None:
-        cols[2].metric("Test accuracy", f"{metrics['test']['accuracy']:.1%}",
-                       help=f"{metrics['test']['count']} images held out until the end")
+        cols[2].metric(_("Test accuracy"), f"{metrics['test']['accuracy']:.1%}",
+                       help=_("{n} images held out until the end").format(n=metrics["test"]["count"]))
     baseline = metrics.get("baseline")
     if baseline:
-        st.metric("HOG + linear SVM baseline, same validation images", f"{baseline['val_accuracy']:.1%}",
-                  delta=f"{(val['accuracy'] - baseline['val_accuracy']) * 100:+.1f} points for this run",
-                  help=f"{baseline['method']}, trained on the run's {baseline['train_size']} training images "
-                       f"in {baseline['seconds']:.1f} s.")
+        st.metric(_("HOG + linear SVM baseline, same validation images"), f"{baseline['val_accuracy']:.1%}",
+                  delta=_("{points} points for this run").format(
+                      points=f"{(val['accuracy'] - baseline['val_accuracy']) * 100:+.1f}"),
+                  help=_("`{method}`, trained on the run's {n} training images in {seconds} s.").format(
+                      method=baseline["method"], n=baseline["train_size"], seconds=f"{baseline['seconds']:.1f}"))
         if val["accuracy"] < baseline["val_accuracy"]:
-            st.warning(f"This run loses to a classical baseline ({val['accuracy']:.1%} against "
-                       f"{baseline['val_accuracy']:.1%}): train the head longer or at a higher learning rate, "
-                       "or fine-tune the top of the backbone.")
+            st.warning(_("This run loses to a classical baseline ({accuracy} against {baseline}): train the head "
+                         "longer or at a higher learning rate, or fine-tune the top of the backbone.").format(
+                             accuracy=f"{val['accuracy']:.1%}", baseline=f"{baseline['val_accuracy']:.1%}"))
     left, right = st.columns([3, 2])
     with left:
         if val.get("confusion"):
             st.plotly_chart(confusion_figure(val["confusion"], list(meta.get("class_names") or []),
-                                             title="Confusion matrix (validation images)"),
+                                             title=_("Confusion matrix (validation images)")),
                             width="stretch", key=f"{key}_confusion")
-            st.caption("Each row is the true class, each column the model's answer: the diagonal counts the "
-                       "correct answers, anything off it shows which classes get confused.")
+            st.caption(_("Each row is the true class, each column the model's answer: the diagonal counts the "
+                         "correct answers, anything off it shows which classes get confused."))
     with right:
         table = per_class_table(val)
         if not table.empty:
+            accuracy = _("accuracy")
+            table = table.rename(columns={"class": _("class"), "images": _("images"), "accuracy": accuracy})
             st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_per_class",
-                         column_config={"accuracy": st.column_config.ProgressColumn(
-                             "accuracy", format="percent", min_value=0.0, max_value=1.0)})
+                         column_config={accuracy: st.column_config.ProgressColumn(
+                             accuracy, format="percent", min_value=0.0, max_value=1.0)})
