@@ -22,6 +22,7 @@ NAMES = (
     "ResNet50", "VGG16", "MobileNetV2", "Keras", "TensorFlow", "TFLite", "Streamlit", "Adam", "ReLU", "softmax",
     "Softmax", "logits", "logit", "HOG", "SVM", "JPEG", "PNG", "CSV", "JSON", "ZIP", "TOML", "Lite", "English",
     "jet", "viridis", "magma", "inferno", "turbo", "gray", "Fashion-MNIST", "MNIST", "CIFAR-10",
+    "Python", "scikit-image",
 )
 UNITS = ("px", "MB", "KB", "GB", "ms", "s", "x", "k", "M", "ε", "eps", "top", "e.g")
 

@@ -211,3 +211,76 @@ def test_digit_classes_are_labelled_and_warned_about_flips(app):
     assert any("These classes are digits or letters" in w.value for w in app.warning)
     app.selectbox(key="data_aug_flip").set_value("none").run()
     assert not any("digits or letters" in w.value for w in app.warning)
+
+
+# The page in Chinese: the language comes from the address, as in the app.
+PAGE_ZH = PAGE.replace("state.init_session()\n", "state.init_session()\nfrom dashboard.i18n import init_language\n"
+                                                 "init_language()\n")
+# Strings the Data page shows from shared components (the session upload's name and note come from
+# dashboard.components.datasets): not this page's to translate.
+SHARED = ("Your upload:", "Uploaded in this browser session")
+
+
+def _english(at, names=()) -> list[str]:
+    from i18n_check import untranslated, visible_texts
+
+    from core.data.shapes import SHAPE_CLASSES
+
+    texts = [t for t in visible_texts(at) if not any(s in t for s in SHARED)]
+    return untranslated(texts, [*SHAPE_CLASSES, "face", "non-face", *names])
+
+
+def test_the_page_in_chinese_report_presets_uploads_and_refusals(monkeypatch):
+    # AppTest formats a selectbox's value outside the script run, where no session says 'zh': the server's
+    # default says it, so that the widgets' format functions translate there too.
+    monkeypatch.setenv("GLASSWING_LANG", "zh")
+    at = AppTest.from_string(PAGE_ZH, default_timeout=180)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, at.exception
+    assert not _english(at), "\n".join(_english(at))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["可用图像"] == "800" and metrics["类别数"] == "4"
+    assert "合成形状" in [s.value for s in at.subheader]
+    assert any("不翻转" in c.value for c in at.caption)  # the 'light' preset's note
+    assert [o for o in at.selectbox(key="data_aug_preset").options] == ["无", "轻度", "强", "自定义"]
+    rows = [img for img in at.get("image") if img.captions and img.captions[0] == "原图"]
+    assert len(rows) == 2 and rows[0].captions[1] == "样例 1"
+
+    # Another dataset and the strong preset: its note, and the flip's warning beside the views.
+    at.selectbox(key="data_dataset").set_value("builtin:faces").run()
+    at.selectbox(key="data_aug_preset").set_value("strong").run()
+    assert not at.exception, at.exception
+    assert "人脸与非人脸" in [s.value for s in at.subheader]
+    assert at.session_state["train_augment"]["flip"] == "horizontal"
+    assert any("镜像" in i.value for i in at.info)
+    assert not _english(at), "\n".join(_english(at))
+
+    # Digit classes with a broken file and identical images: the report's findings and skipped files.
+    for i, (name, colour) in enumerate((("2", (200, 30, 30)), ("7", (30, 30, 200)))):
+        at.text_input(key=f"data_class_name_{i}").set_value(name)
+        files = [(f"{name}_{k}.png", _png(colour), "image/png") for k in range(3)]
+        at.file_uploader(key=f"data_class_files_{i}").set_value(
+            files + ([("broken.png", b"\x89PNG\r\n\x1a\nnot really", "image/png")] if i else []))
+    at.button(key="data_class_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("已导入 2 个类别" in s.value for s in at.success)
+    assert any("与另一个文件完全相同" in w.value for w in at.warning)  # a finding of core's report
+    assert any("这些类别是数字或字母" in w.value for w in at.warning)  # 'strong' flips, and these are digits
+    skipped = [d.value for d in at.dataframe if "原因" in d.value.columns]
+    assert skipped and "broken.png" in " ".join(skipped[0]["文件"])
+    assert not _english(at), "\n".join(_english(at))  # digits are numbers to the check
+
+    # An archive with unsafe entries: the refusal in Chinese, the rest imported.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../escaped.png", _png((255, 0, 0)))
+        for i in range(3):
+            zf.writestr(f"pets/cats/c{i}.png", _png((200, 20 * i, 0)))
+            zf.writestr(f"pets/dogs/d{i}.png", _png((0, 20 * i, 200)))
+    at.file_uploader(key="data_zip").set_value(("pets.zip", buf.getvalue(), "application/zip"))
+    at.button(key="data_zip_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("压缩包中有 1 个条目被拒绝" in e.value and "不安全的路径" in e.value for e in at.error)
+    assert {m.label: m.value for m in at.metric}["类别数"] == "2"
+    assert not _english(at, ["cats", "dogs"]), "\n".join(_english(at, ["cats", "dogs"]))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ParameterError, unknown_name
+from core.i18n import N_
 
 FLIP_MODES = {"none": None, "horizontal": "horizontal", "vertical": "vertical",
               "both": "horizontal_and_vertical"}
@@ -42,29 +43,29 @@ def _param(default: Any, label: str, help: str, low: float | None = None, high: 
 class AugmentSpec:
     """Random changes applied to training images. All zero / "none" means no augmentation."""
 
-    flip: str = _param("none", "Flip", "Mirror images at random: left-right, top-bottom or both.",
+    flip: str = _param("none", N_("Flip"), N_("Mirror images at random: left-right, top-bottom or both."),
                        choices=tuple(FLIP_MODES))
-    rotation: float = _param(0.0, "Rotation (degrees)", "Rotate by a random angle up to this many degrees "
-                             "either way.", 0.0, 180.0, 1.0)
-    zoom: float = _param(0.0, "Zoom", "Zoom in or out by up to this fraction (0.2 = 80% to 120%).",
+    rotation: float = _param(0.0, N_("Rotation (degrees)"), N_("Rotate by a random angle up to this many degrees "
+                             "either way."), 0.0, 180.0, 1.0)
+    zoom: float = _param(0.0, N_("Zoom"), N_("Zoom in or out by up to this fraction (0.2 = 80% to 120%)."),
                          0.0, 0.5, 0.01)
-    translation: float = _param(0.0, "Shift", "Shift by up to this fraction of the width and height.",
+    translation: float = _param(0.0, N_("Shift"), N_("Shift by up to this fraction of the width and height."),
                                 0.0, 0.5, 0.01)
-    brightness: float = _param(0.0, "Brightness", "Add up to this fraction of full brightness, "
-                               "either way.", 0.0, 1.0, 0.01)
-    contrast: float = _param(0.0, "Contrast", "Scale contrast by a factor between 1 - c and 1 + c.",
+    brightness: float = _param(0.0, N_("Brightness"), N_("Add up to this fraction of full brightness, "
+                               "either way."), 0.0, 1.0, 0.01)
+    contrast: float = _param(0.0, N_("Contrast"), N_("Scale contrast by a factor between 1 - c and 1 + c."),
                              0.0, 1.0, 0.01)
-    hue: float = _param(0.0, "Hue", "Rotate colours around the colour wheel by up to this fraction of a "
-                        "half turn.", 0.0, 1.0, 0.01)
-    saturation: float = _param(0.0, "Saturation", "Make colours duller or stronger (0.5 ranges from grey "
-                               "to fully saturated).", 0.0, 0.5, 0.01)
-    grayscale: float = _param(0.0, "Grey-scale", "Probability of turning an image grey.", 0.0, 1.0, 0.05)
-    noise: float = _param(0.0, "Noise", "Standard deviation of added Gaussian noise, as a fraction of the "
-                          "0-255 range.", 0.0, 0.2, 0.005)
-    erasing: float = _param(0.0, "Erasing", "Probability of covering a random patch (2-20% of the image) "
-                            "with grey (cutout).", 0.0, 1.0, 0.05)
-    fill_mode: str = _param("reflect", "Fill", "How pixels moved in from outside are filled by rotation, "
-                            "zoom and shift.", choices=FILL_MODES)
+    hue: float = _param(0.0, N_("Hue"), N_("Rotate colours around the colour wheel by up to this fraction of a "
+                        "half turn."), 0.0, 1.0, 0.01)
+    saturation: float = _param(0.0, N_("Saturation"), N_("Make colours duller or stronger (0.5 ranges from grey "
+                               "to fully saturated)."), 0.0, 0.5, 0.01)
+    grayscale: float = _param(0.0, N_("Grey-scale"), N_("Probability of turning an image grey."), 0.0, 1.0, 0.05)
+    noise: float = _param(0.0, N_("Noise"), N_("Standard deviation of added Gaussian noise, as a fraction of the "
+                          "0-255 range."), 0.0, 0.2, 0.005)
+    erasing: float = _param(0.0, N_("Erasing"), N_("Probability of covering a random patch (2 to 20 percent of "
+                            "the image) with grey (cutout)."), 0.0, 1.0, 0.05)
+    fill_mode: str = _param("reflect", N_("Fill"), N_("How pixels moved in from outside are filled by rotation, "
+                            "zoom and shift."), choices=FILL_MODES)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -134,14 +135,14 @@ PRESETS: dict[str, AugmentSpec] = {
                           contrast=0.3, hue=0.05, saturation=0.2, grayscale=0.1, noise=0.02, erasing=0.25),
 }
 PRESET_NOTES: dict[str, str] = {
-    "none": "The images as they are.",
-    "light": "Small turns, zooms, shifts and lighting changes, no flips: safe for any dataset, digits and "
-             "letters included.",
-    "strong": "Adds left-right flips, colour changes, noise and cut-out: for photos of objects whose mirror "
-              "image is the same class (animals, clothes, faces, shapes), not for digits, letters or text.",
+    "none": N_("The images as they are."),
+    "light": N_("Small turns, zooms, shifts and lighting changes, no flips: safe for any dataset, digits and "
+                "letters included."),
+    "strong": N_("Adds left-right flips, colour changes, noise and cut-out: for photos of objects whose mirror "
+                 "image is the same class (animals, clothes, faces, shapes), not for digits, letters or text."),
 }
-MIRROR_WARNING = ("Flipping mirrors the images: a mirrored digit, letter or word (2, 7, b, d, text) is no "
-                  "longer what its label says. Keep Flip at none unless every class looks the same mirrored.")
+MIRROR_WARNING = N_("Flipping mirrors the images: a mirrored digit, letter or word (2, 7, b, d, text) is no "
+                    "longer what its label says. Keep Flip at none unless every class looks the same mirrored.")
 
 
 def mirror_sensitive(class_names: list[str] | tuple[str, ...]) -> bool:

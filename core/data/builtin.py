@@ -32,6 +32,7 @@ from PIL import Image
 from core import atomic, config
 from core.data import shapes
 from core.errors import DataError, ParameterError, unknown_name
+from core.i18n import N_
 
 Progress = Callable[[int, int, str], None]
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test, per class
@@ -144,16 +145,16 @@ def _build_fashion(folder: Path, opts: Options, progress: Progress | None) -> di
 
 BUILTINS: dict[str, BuiltinInfo] = {
     info.id: info for info in (
-        BuiltinInfo("shapes", "Synthetic shapes", "Circles, squares, triangles and stars on random backgrounds, "
-                    "with a ground-truth mask per image.", 64, 200, 5000, True,
+        BuiltinInfo("shapes", N_("Synthetic shapes"), N_("Circles, squares, triangles and stars on random "
+                    "backgrounds, with a ground-truth mask per image."), 64, 200, 5000, True,
                     lambda f, o, p: _build_shapes(f, o, p, shortcut=False)),
-        BuiltinInfo("shapes-shortcut", "Shapes with a shortcut", "The shapes dataset, but every circle in "
-                    "train/ and val/ carries a small watermark in the bottom-right corner; test/ is clean.",
+        BuiltinInfo("shapes-shortcut", N_("Shapes with a shortcut"), N_("The shapes dataset, but every circle in "
+                    "train/ and val/ carries a small watermark in the bottom-right corner; test/ is clean."),
                     64, 200, 5000, True, lambda f, o, p: _build_shapes(f, o, p, shortcut=True)),
-        BuiltinInfo("faces", "Faces vs non-faces", "scikit-image's LFW subset: 100 faces and 100 non-faces, "
-                    "25x25 grey.", None, 100, 100, False, _build_faces),
-        BuiltinInfo("fashion-mnist", "Fashion-MNIST subset", "Ten kinds of clothing, 28x28 grey; a class-balanced "
-                    "subset of Zalando's Fashion-MNIST.", None, 300, 7000, False, _build_fashion),
+        BuiltinInfo("faces", N_("Faces vs non-faces"), N_("scikit-image's LFW subset: 100 faces and 100 "
+                    "non-faces, 25x25 grey."), None, 100, 100, False, _build_faces),
+        BuiltinInfo("fashion-mnist", N_("Fashion-MNIST subset"), N_("Ten kinds of clothing, 28x28 grey; a "
+                    "class-balanced subset of Zalando's Fashion-MNIST."), None, 300, 7000, False, _build_fashion),
     )
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 from core import config
 from core.data.builtin import BUILTINS, builtin_root
 from core.data.scan import load_meta
+from core.i18n import N_
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -42,5 +43,5 @@ def list_datasets() -> list[dict[str, Any]]:
             meta = load_meta(folder)
             if meta and not folder.name.startswith("."):
                 out.append({"id": folder.name, "kind": "import", "title": str(meta.get("source", folder.name)),
-                            "description": "imported from a zip", "path": str(folder), "has_masks": False})
+                            "description": N_("imported from a zip"), "path": str(folder), "has_masks": False})
     return out

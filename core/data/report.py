@@ -11,11 +11,45 @@ from typing import Any
 from core.data.files import SkippedFile
 from core.data.labels import display_label
 from core.data.scan import ScanResult
+from core.i18n import N_
 
 MIN_PER_CLASS = 2  # one image for training and one for validation
 FEW_IMAGES = 10  # below this a class gets a warning
 IMBALANCE_WARNING = 3.0  # largest / smallest class above this gets a warning
 TINY_SIDE = 16  # images smaller than this get a warning
+
+
+class Finding(str):
+    """A warning or problem of the report: the English sentence, which keeps its template and fields.
+
+    It is a ``str`` (printed, compared, written to JSON as the sentence), and the dashboard shows it in
+    the session's language as ``_(finding.template).format(**finding.fields)``. The templates are marked
+    with :func:`~core.i18n.N_`; a count has a template for one and one for several.
+    """
+
+    template: str
+    fields: dict[str, Any]
+
+    def __new__(cls, template: str, **fields: Any) -> Finding:
+        self = super().__new__(cls, template.format(**fields))
+        self.template, self.fields = template, fields
+        return self
+
+    def __reduce__(self):  # pickle and deepcopy (dataclasses.asdict) keep the template
+        return _finding, (self.template, self.fields)
+
+
+def _finding(template: str, fields: dict[str, Any]) -> Finding:
+    return Finding(template, **fields)
+
+
+def _count(n: int, one: str, several: str, **fields: Any) -> Finding:
+    """The finding for a count ``n``: the template ``one`` when it is 1, else ``several``."""
+    return Finding(one if n == 1 else several, n=n, **fields)
+
+
+def _quoted(label: str) -> str:
+    return repr(display_label(label))
 
 
 @dataclass
@@ -114,10 +148,6 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def build_report(scan: ScanResult, min_per_class: int = MIN_PER_CLASS) -> DatasetReport:
     """Turn a folder scan into counts, statistics, duplicates, warnings and errors."""
     classes = {name: 0 for name in scan.class_names}
@@ -138,24 +168,27 @@ def build_report(scan: ScanResult, min_per_class: int = MIN_PER_CLASS) -> Datase
     warnings: list[str] = []
     nonempty = {c: n for c, n in classes.items() if n}
     if not scan.images:
-        errors.append("No usable images were found (expected one folder per class, e.g. cats/ and dogs/).")
+        errors.append(Finding(N_("No usable images were found (expected one folder per class, e.g. cats/ and "
+                                 "dogs/).")))
     elif len(scan.class_names) < 2:
-        errors.append(f"Only one class ({display_label(scan.class_names[0])!r}) was found; "
-                      "at least two class folders are needed.")
+        errors.append(Finding(N_("Only one class ({name}) was found; at least two class folders are needed."),
+                              name=_quoted(scan.class_names[0])))
     for name, count in classes.items():
         if count < min_per_class:
-            errors.append(f"Class {display_label(name)!r} has {_plural(count, 'usable image')}; "
-                          f"at least {min_per_class} are needed.")
+            errors.append(_count(count, N_("Class {name} has {n} usable image; at least {needed} are needed."),
+                                 N_("Class {name} has {n} usable images; at least {needed} are needed."),
+                                 name=_quoted(name), needed=min_per_class))
         elif count < FEW_IMAGES:
-            warnings.append(f"Class {display_label(name)!r} has only {_plural(count, 'image')}; "
-                            "results will be unreliable.")
+            warnings.append(_count(count, N_("Class {name} has only {n} image; results will be unreliable."),
+                                   N_("Class {name} has only {n} images; results will be unreliable."),
+                                   name=_quoted(name)))
     if scan.layout == "splits":
         if "train" not in splits:
-            errors.append("The dataset has split folders but no train/ folder.")
+            errors.append(Finding(N_("The dataset has split folders but no train/ folder.")))
         else:
             for name in scan.class_names:
                 if splits["train"][name] == 0:
-                    errors.append(f"Class {display_label(name)!r} has no training images.")
+                    errors.append(Finding(N_("Class {name} has no training images."), name=_quoted(name)))
 
     imbalance: dict[str, Any] = {}
     if len(nonempty) >= 2:
@@ -166,18 +199,24 @@ def build_report(scan: ScanResult, min_per_class: int = MIN_PER_CLASS) -> Datase
         imbalance = {"ratio": round(ratio, 4), "largest": largest, "smallest": smallest,
                      "fractions": {c: round(n / total, 4) for c, n in classes.items()}}
         if ratio > IMBALANCE_WARNING:
-            warnings.append(f"Classes are imbalanced: {display_label(largest)!r} has {ratio:.1f} times more "
-                            f"images than {display_label(smallest)!r}; consider class weights.")
+            warnings.append(Finding(N_("Classes are imbalanced: {largest} has {ratio:.1f} times more images than "
+                                       "{smallest}; consider class weights."),
+                                    largest=_quoted(largest), ratio=ratio, smallest=_quoted(smallest)))
     if duplicates:
-        warnings.append(f"{_plural(sum(len(g) - 1 for g in duplicates), 'file')} exactly duplicate another.")
+        warnings.append(_count(sum(len(g) - 1 for g in duplicates), N_("{n} file exactly duplicates another."),
+                               N_("{n} files exactly duplicate another.")))
     if cross:
-        warnings.append(f"{_plural(len(cross), 'image')} appear in more than one split, which inflates "
-                        "validation and test scores.")
+        warnings.append(_count(len(cross), N_("{n} image appears in more than one split, which inflates validation "
+                                              "and test scores."),
+                               N_("{n} images appear in more than one split, which inflates validation and "
+                                  "test scores.")))
     if conflicts:
-        warnings.append(f"{_plural(len(conflicts), 'image')} appear in more than one class.")
+        warnings.append(_count(len(conflicts), N_("{n} image appears in more than one class."),
+                               N_("{n} images appear in more than one class.")))
     tiny = sum(1 for img in scan.images if min(img.width, img.height) < TINY_SIDE)
     if tiny:
-        warnings.append(f"{_plural(tiny, 'image')} are smaller than {TINY_SIDE} pixels on a side.")
+        warnings.append(_count(tiny, N_("{n} image is smaller than {side} pixels on a side."),
+                               N_("{n} images are smaller than {side} pixels on a side."), side=TINY_SIDE))
 
     return DatasetReport(
         dataset_id=scan.dataset_id, root=str(scan.root), layout=scan.layout, class_names=list(scan.class_names),

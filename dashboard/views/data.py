@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 from dashboard.components.task_status import run_in_background
+from dashboard.i18n import _
 from dashboard.views import data_augment, data_report, data_source
 
 TRAIN_DATASET = "train_dataset"
@@ -29,20 +30,20 @@ DEFAULT_CHOICE = "builtin:shapes"
 
 
 def main() -> None:
-    st.title("Data")
-    st.caption("Pick a built-in dataset or upload your own images, check what is in it, and choose how "
-               "training images are randomly changed (augmentation) so a model learns the object, "
-               "not the photo.")
+    st.title(_("Data"))
+    st.caption(_("Pick a built-in dataset or upload your own images, check what is in it, and choose how "
+                 "training images are randomly changed (augmentation) so a model learns the object, "
+                 "not the photo."))
     choices, problem = dataset_choices()  # idle sessions' uploads are swept by state.init_session
     if problem:
-        st.error(f"Classroom configuration: {problem}")
+        st.error(_("Classroom configuration: {error}").format(error=problem))
     with st.sidebar:
         choice = _dataset_picker(choices)
-        with st.expander("Add your own images", expanded=False):
+        with st.expander(_("Add your own images"), expanded=False):
             data_source.upload_ui()
     data_source.show_notices()
     if choice is None:
-        st.info("No dataset is available yet: upload a zip of class folders in the sidebar.")
+        st.info(_("No dataset is available yet: upload a zip of class folders in the sidebar."))
         return
     path = ensure_path(choice)
     if path is None:
@@ -50,37 +51,39 @@ def main() -> None:
     try:
         stamp = data_report.fingerprint(path)
     except OSError as exc:
-        st.error(f"The dataset folder cannot be read ({exc}).")
+        st.error(_("The dataset folder cannot be read ({error}).").format(error=exc))
         st.session_state.pop(TRAIN_DATASET, None)
         return
     # Checking every image of a large dataset takes a while: it runs in the background with its progress.
-    loaded = run_in_background(("dataset-report", str(path), stamp), f"Checking every image of {choice.label}",
+    loaded = run_in_background(("dataset-report", str(path), stamp),
+                               _("Checking every image of {dataset}").format(dataset=_title(choice)),
                                lambda progress: data_report.load_dataset(str(path), progress))
     if loaded is None:  # still being checked (its progress is shown) or failed (its sentence is shown)
         st.session_state.pop(TRAIN_DATASET, None)
         return
 
-    st.subheader(choice.label)
-    st.caption(f"{choice.description} Stored at `{path}`.")
+    st.subheader(_title(choice))
+    stored = _("Stored at `{path}`.").format(path=path)
+    st.caption(f"{_description(choice)} {stored}" if choice.description else stored)
     report = loaded.report
     data_report.report_ui(report)
     if report.usable:
         st.session_state[TRAIN_DATASET] = str(path)
     else:
         st.session_state.pop(TRAIN_DATASET, None)
-        st.info("Fix the problems above before training with this dataset; the preview below still works "
-                "with the images that were usable.")
+        st.info(_("Fix the problems above before training with this dataset; the preview below still works "
+                  "with the images that were usable."))
     if not report.num_images:
         return
 
-    st.header("Examples")
-    st.caption("A few real images of each class, as they are stored (before resizing for a model).")
+    st.header(_("Examples"))
+    st.caption(_("A few real images of each class, as they are stored (before resizing for a model)."))
     data_report.examples_ui(loaded)
 
-    st.header("Augmentation preview")
-    st.caption("Augmentation shows the model randomly changed copies of each training image, so it cannot "
-               "memorise exact pixels. Move a slider and the views update; anything that would change the "
-               "class should stay off (the preset's note says which datasets it suits).")
+    st.header(_("Augmentation preview"))
+    st.caption(_("Augmentation shows the model randomly changed copies of each training image, so it cannot "
+                 "memorise exact pixels. Move a slider and the views update; anything that would change the "
+                 "class should stay off (the preset's note says which datasets it suits)."))
     data_arg = choice.builtin or str(path)
     data_augment.preview_ui(loaded.by_class, loaded.class_names, data_arg)
 
@@ -95,14 +98,14 @@ def _dataset_picker(choices: list[Choice]) -> Choice | None:
         st.session_state[DATASET_KEY] = pending
     elif st.session_state.get(DATASET_KEY) not in by_key:
         st.session_state[DATASET_KEY] = _remembered(choices)
-    key = st.selectbox("Dataset", list(by_key), key=DATASET_KEY, format_func=lambda k: _label(by_key[k]),
+    key = st.selectbox(_("Dataset"), list(by_key), key=DATASET_KEY, format_func=lambda k: _label(by_key[k]),
                        on_change=lambda: st.session_state.pop(data_source.NOTICES, None),
-                       help="Built-in datasets work offline; your uploads stay private to this browser "
-                            "session.")
+                       help=_("Built-in datasets work offline; your uploads stay private to this browser "
+                              "session."))
     st.session_state[REMEMBERED] = key
     chosen = by_key[key]
     if chosen.description:
-        st.caption(chosen.description)
+        st.caption(_description(chosen))
     return chosen
 
 
@@ -117,7 +120,20 @@ def _remembered(choices: list[Choice]) -> str:
     return DEFAULT_CHOICE if DEFAULT_CHOICE in keys else keys[0]
 
 
+def _ours(choice: Choice) -> bool:
+    """Whether the choice's title and description are ours (a built-in's, in the catalogue), not a user's."""
+    return not choice.key.startswith("session:")
+
+
+def _title(choice: Choice) -> str:
+    return _(choice.label) if _ours(choice) and choice.label else choice.label
+
+
+def _description(choice: Choice) -> str:
+    return _(choice.description) if _ours(choice) and choice.description else choice.description
+
+
 def _label(choice: Choice) -> str:
     if choice.builtin:
-        return f"{choice.label} · built-in"
-    return choice.label
+        return _("{dataset} · built-in").format(dataset=_title(choice))
+    return _title(choice)

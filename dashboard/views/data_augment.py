@@ -28,6 +28,7 @@ from core.data.labels import display_label
 from core.errors import GlasswingError
 from core.images import load_image, resize_for_model
 from dashboard.choices import keep_choice
+from dashboard.i18n import N_, _
 from dashboard.views.data_report import mtime_ns
 
 TRAIN_AUGMENT = "train_augment"
@@ -40,7 +41,18 @@ PREVIEW = 128  # pixels: images are resized to this square, then augmented (like
 MAX_CHOICES = 500  # images offered in the "First image" list
 ROW_PIXELS = 600  # screen width a row of original + views should fit in
 GEOMETRY = ("flip", "rotation", "zoom", "translation", "fill_mode")
+# What the option values (presets, flip and fill modes) are called on the page; the values stay keys.
+OPTION_NAMES = {
+    "none": N_("none"), "light": N_("light"), "strong": N_("strong"), CUSTOM: N_("custom"),
+    "horizontal": N_("horizontal"), "vertical": N_("vertical"), "both": N_("both"),
+    "reflect": N_("reflect"), "constant": N_("constant"), "nearest": N_("nearest"), "wrap": N_("wrap"),
+}
 _augment_lock = threading.Lock()  # Keras builds layers with global state; one preview at a time
+
+
+def option_name(value: str) -> str:
+    """An option's value as the page shows it, in the session's language."""
+    return _(OPTION_NAMES[value]) if value in OPTION_NAMES else value
 
 
 def _key(name: str) -> str:
@@ -116,19 +128,22 @@ def augmented_views(paths: tuple[str, ...], stamps: tuple[int, ...], spec_json: 
 
 
 def _sliders() -> None:
-    for group, names in (("Geometry", GEOMETRY), ("Colour, noise and cut-out", None)):
-        st.markdown(f"**{group}**")
+    for group, names in ((N_("Geometry"), GEOMETRY), (N_("Colour, noise and cut-out"), None)):
+        st.markdown(f"**{_(group)}**")
         for p in parameters():
             if (names is not None) != (p["name"] in GEOMETRY):
                 continue
             key = _key(p["name"])
+            label, help_text = p["label"], p["help"]  # core's English, marked there with N_
+            label, help_text = _(label), _(help_text)
             if p["kind"] == "choice":
-                st.selectbox(p["label"], p["choices"], key=key, help=p["help"], on_change=_control_changed)
+                st.selectbox(label, p["choices"], key=key, help=help_text, format_func=option_name,
+                             on_change=_control_changed)
             else:
                 step = float(p["step"])
-                st.slider(p["label"], float(p["min"]), float(p["max"]), step=step, key=key,
+                st.slider(label, float(p["min"]), float(p["max"]), step=step, key=key,
                           format="%.0f" if step >= 1 else "%.3f" if step < 0.01 else "%.2f",
-                          help=p["help"], on_change=_control_changed)
+                          help=help_text, on_change=_control_changed)
 
 
 @st.fragment
@@ -137,12 +152,13 @@ def preview_ui(by_class: dict[str, list[str]], class_names: list[str], data_arg:
     init_state()
     left, right = st.columns([1, 2.6], gap="large")
     with left:
-        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key=PRESET_KEY, on_change=_apply_preset,
-                              help="Start from a preset, then move any slider ('custom' once it differs).")
+        preset = st.selectbox(_("Preset"), [*PRESETS, CUSTOM], key=PRESET_KEY, on_change=_apply_preset,
+                              format_func=option_name,
+                              help=_("Start from a preset, then move any slider ('custom' once it differs)."))
         if preset in PRESET_NOTES:
-            st.caption(PRESET_NOTES[preset])
-        st.button("🎲 New random views", key="data_aug_reseed", on_click=_reseed, width="stretch",
-                  help="Draw new random changes. The same seed always gives the same views.")
+            st.caption(_(PRESET_NOTES[preset]))
+        st.button(_("🎲 New random views"), key="data_aug_reseed", on_click=_reseed, width="stretch",
+                  help=_("Draw new random changes. The same seed always gives the same views."))
         _sliders()
     try:
         spec = spec_from_state()
@@ -153,9 +169,9 @@ def preview_ui(by_class: dict[str, list[str]], class_names: list[str], data_arg:
     with right:
         if FLIP_MODES[spec.flip]:  # said where it applies: over the views, while a flip is on
             if mirror_sensitive(class_names):
-                st.warning(f"These classes are digits or letters. {MIRROR_WARNING}")
+                st.warning(_("These classes are digits or letters. {warning}").format(warning=_(MIRROR_WARNING)))
             else:
-                st.info(MIRROR_WARNING)
+                st.info(_(MIRROR_WARNING))
         _grid(spec, by_class, class_names, data_arg)
         _snippet(spec, data_arg)
 
@@ -165,18 +181,18 @@ def _grid(spec: AugmentSpec, by_class: dict[str, list[str]], class_names: list[s
     # Another dataset starts on its first class and image (assigned, so the boxes show them too).
     keep_choice(CLASS_KEY, names, names[0], data_arg)
     c1, c2, c3, c4 = st.columns([1.3, 1.7, 1, 1])
-    name = c1.selectbox("Class", names, key=CLASS_KEY, format_func=display_label)
+    name = c1.selectbox(_("Class"), names, key=CLASS_KEY, format_func=display_label)
     paths = by_class[name]
     indices = list(range(min(len(paths), MAX_CHOICES)))
     keep_choice(IMAGE_KEY, indices, 0, (data_arg, name))
-    start = c2.selectbox("First image", indices, key=IMAGE_KEY,
+    start = c2.selectbox(_("First image"), indices, key=IMAGE_KEY,
                          format_func=lambda i: paths[i].replace("\\", "/").rsplit("/", 1)[-1])
-    rows = c3.number_input("Images", 1, 4, 2, key="data_aug_rows")
-    views = c4.number_input("Views each", 2, 8, 5, key="data_aug_views")
+    rows = c3.number_input(_("Images"), 1, 4, 2, key="data_aug_rows")
+    views = c4.number_input(_("Views each"), 2, 8, 5, key="data_aug_views")
     chosen = tuple(paths[start:start + int(rows)])
     seed = int(st.session_state.get(SEED_KEY, 0))
     try:
-        with st.spinner("Augmenting ..."):
+        with st.spinner(_("Augmenting ...")):
             originals, out = augmented_views(chosen, tuple(mtime_ns(p) for p in chosen), spec.to_json(), seed,
                                              int(views))
     except GlasswingError as exc:
@@ -185,21 +201,21 @@ def _grid(spec: AugmentSpec, by_class: dict[str, list[str]], class_names: list[s
     shown = min(PREVIEW, ROW_PIXELS // (int(views) + 1))
     for i, original in enumerate(originals):
         st.image([original, *out[i]], width=shown,
-                 caption=["original", *(f"view {k + 1}" for k in range(int(views)))])
+                 caption=[_("original"), *(_("view {number}").format(number=k + 1) for k in range(int(views)))])
     if spec.is_identity:
-        st.info("No augmentation: every view equals the original. Pick a preset or move a slider.")
+        st.info(_("No augmentation: every view equals the original. Pick a preset or move a slider."))
     else:
-        st.caption(f"Each view is a new random draw of the changes on the left (seed {seed}). Training draws "
-                   f"fresh changes for every image in every epoch, with exactly this transform.")
+        st.caption(_("Each view is a new random draw of the changes on the left (seed {seed}). Training draws "
+                     "fresh changes for every image in every epoch, with exactly this transform.").format(seed=seed))
 
 
 def _snippet(spec: AugmentSpec, data_arg: str) -> None:
-    st.markdown("**This augmentation, to copy**")
+    st.markdown(_("**This augmentation, to copy**"))
     name = preset_name(spec)
     as_json = json.dumps(spec.to_dict(), indent=2)
-    json_tab, cli_tab, py_tab = st.tabs(["JSON", "Command line", "Python (Keras)"])
+    json_tab, cli_tab, py_tab = st.tabs(["JSON", _("Command line"), "Python (Keras)"])
     json_tab.code(as_json, language="json")
-    json_tab.download_button("Download augment.json", as_json + "\n", file_name="augment.json",
+    json_tab.download_button(_("Download {file}").format(file="augment.json"), as_json + "\n", file_name="augment.json",
                              mime="application/json", key="data_aug_download")
     data = shlex.quote(data_arg)
     if name != CUSTOM:
@@ -209,4 +225,4 @@ def _snippet(spec: AugmentSpec, data_arg: str) -> None:
                f"python -m core train --data {data} --augment augment.json")
     cli_tab.code(cli, language="bash")
     py_tab.code(spec.to_python(seed=int(st.session_state.get(SEED_KEY, 0))), language="python")
-    st.caption("The Train page uses this augmentation and the dataset above.")
+    st.caption(_("The Train page uses this augmentation and the dataset above."))

@@ -19,18 +19,47 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from core.data import files as F
 from core.data.dataset import open_dataset
 from core.data.labels import display_label
 from core.data.report import DatasetReport
 from core.errors import DataError, ImageError
+from core.i18n import DEFAULT_LANGUAGE
 from core.images import load_image
 from core.progress import Progress
 from dashboard.charts import class_axis
+from dashboard.i18n import N_, _, language
 
 THUMB = 80  # pixels, longest side of an example thumbnail
 EXAMPLES_PER_CLASS = 8
 MAX_CLASS_ROWS = 12
 SPLIT_ORDER = ("train", "all", "val", "test")  # examples come from the training images first
+SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test"), "all": N_("all")}
+# A skipped file's kind, for counts and (in another language than English, where core's sentence with
+# its details stays English) as the reason.
+SKIP_KINDS = {
+    F.HIDDEN: N_("hidden or system file"),
+    F.NOT_IMAGE: N_("not an image file"),
+    F.EMPTY: N_("empty file or no pixels"),
+    F.TRUNCATED: N_("corrupt or truncated image"),
+    F.TOO_MANY_PIXELS: N_("too many pixels"),
+    F.UNSUPPORTED_MODE: N_("unsupported colour mode"),
+    F.UNSUPPORTED_FORMAT: N_("unsupported image format"),
+    F.NESTED_ARCHIVE: N_("archive inside the dataset (not opened)"),
+    F.OUTSIDE_CLASS: N_("outside any class folder"),
+    F.LINK: N_("symbolic link (not followed)"),
+    F.SPECIAL_FILE: N_("not a regular file"),
+    F.UNSAFE_PATH: N_("unsafe path (would write outside the dataset folder)"),
+    F.ENCRYPTED: N_("password-protected"),
+    F.ZIP_BOMB: N_("compressed suspiciously well (a possible zip bomb)"),
+    F.TOO_LARGE: N_("too large"),
+    F.DUPLICATE_ENTRY: N_("name used by another entry"),
+    F.BAD_ENTRY: N_("broken archive entry"),
+    F.UNREADABLE: N_("cannot be read or decoded"),
+    F.TOO_DEEP: N_("too many folders deep"),
+    F.IGNORED_FOLDER: N_("folder that is not a split"),
+    F.TOO_SMALL: N_("image too small"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,27 @@ class LoadedDataset:
     report: DatasetReport
     class_names: list[str]
     by_class: dict[str, list[str]]  # class -> image paths (training split first)
+
+
+def skip_kind(code: str) -> str:
+    """A skip code in the session's language (an unknown code as it is)."""
+    return _(SKIP_KINDS[code]) if code in SKIP_KINDS else code
+
+
+def skip_reason(reason: str, code: str) -> str:
+    """Why a file was skipped: core's sentence in English, its kind in another language."""
+    return reason if language() == DEFAULT_LANGUAGE or code not in SKIP_KINDS else _(SKIP_KINDS[code])
+
+
+def finding(text: str) -> str:
+    """A warning or problem of the report in the session's language (see ``core.data.report.Finding``)."""
+    template, fields = getattr(text, "template", None), getattr(text, "fields", None)
+    if template is None or fields is None:
+        return text
+    try:
+        return _(template).format(**fields)
+    except (KeyError, IndexError, ValueError):  # a translation that lost a field: the English sentence
+        return text
 
 
 def md(text: str) -> str:
@@ -70,6 +120,7 @@ def load_dataset(path: str, progress: Progress | None = None) -> LoadedDataset:
     try:
         ds = open_dataset(path, strict=False, progress=progress)
     except OSError as exc:
+        # (runs in a background task, outside the session: its sentence stays English, like core's)
         raise DataError(f"The dataset folder cannot be read ({exc}).") from None
     by_class: dict[str, list[str]] = {name: [] for name in ds.class_names}
     for split in sorted(ds.splits, key=lambda s: SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 9):
@@ -104,48 +155,51 @@ def report_ui(report: DatasetReport) -> None:
     """Counts, sizes, imbalance, problems and skipped files, in that order of importance."""
     sizes = report.image_sizes
     cols = st.columns(5)
-    cols[0].metric("Usable images", f"{report.num_images:,}")
-    cols[1].metric("Classes", len(report.classes))
-    cols[2].metric("Skipped files", len(report.skipped))
-    cols[3].metric("Typical size", f"{sizes.median_width:g}×{sizes.median_height:g}" if sizes.count else "–",
-                   help=f"Median width × height. Widths {sizes.min_width}–{sizes.max_width}, heights "
-                        f"{sizes.min_height}–{sizes.max_height} pixels." if sizes.count else None)
+    cols[0].metric(_("Usable images"), f"{report.num_images:,}")
+    cols[1].metric(_("Classes"), len(report.classes))
+    cols[2].metric(_("Skipped files"), len(report.skipped))
+    cols[3].metric(_("Typical size"), f"{sizes.median_width:g}×{sizes.median_height:g}" if sizes.count else "–",
+                   help=_("Median width × height. Widths {min_width}–{max_width}, heights "
+                          "{min_height}–{max_height} pixels.").format(
+                       min_width=sizes.min_width, max_width=sizes.max_width, min_height=sizes.min_height,
+                       max_height=sizes.max_height) if sizes.count else None)
     ratio = report.imbalance.get("ratio")
-    cols[4].metric("Imbalance", f"{ratio:.1f}×" if ratio else "–",
-                   help="Largest class divided by the smallest. Above 3 the model may favour the big "
-                        "classes; training weighs classes to compensate.")
+    cols[4].metric(_("Imbalance"), f"{ratio:.1f}×" if ratio else "–",
+                   help=_("Largest class divided by the smallest. Above 3 the model may favour the big "
+                          "classes; training weighs classes to compensate."))
     for problem in report.errors:
-        st.error(problem)
+        st.error(finding(problem))
     for warning in report.warnings:
-        st.warning(warning)
+        st.warning(finding(warning))
     if report.classes:
         _counts_chart(report)
     if report.duplicates:
-        with st.expander(f"Exact duplicates: {len(report.duplicates)} groups"):
-            st.caption("Byte-identical files. Copies across train/val/test make validation scores look "
-                       "better than they are; copies in different classes confuse the model.")
+        with st.expander(_("Exact duplicates: {n} groups").format(n=len(report.duplicates))):
+            st.caption(_("Byte-identical files. Copies across train/val/test make validation scores look "
+                         "better than they are; copies in different classes confuse the model."))
             cross = {tuple(g) for g in report.cross_split_duplicates}
             conflict = {tuple(g) for g in report.label_conflicts}
-            rows = [{"files": " = ".join(g), "across splits": tuple(g) in cross,
-                     "different classes": tuple(g) in conflict} for g in report.duplicates]
+            rows = [{_("files"): " = ".join(g), _("across splits"): tuple(g) in cross,
+                     _("different classes"): tuple(g) in conflict} for g in report.duplicates]
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if report.skipped:
         by_reason = pd.Series([s.code for s in report.skipped]).value_counts()
-        with st.expander(f"Skipped files: {len(report.skipped)} ("
-                         + ", ".join(f"{n} {code}" for code, n in by_reason.items()) + ")"):
-            st.caption("Files left out of the dataset, each with the reason. "
-                       "One bad file never stops the rest.")
-            st.dataframe(pd.DataFrame([{"file": s.path, "reason": s.reason} for s in report.skipped]),
-                         hide_index=True, width="stretch")
+        kinds = _(", ").join(_("{n} {kind}").format(n=n, kind=skip_kind(code)) for code, n in by_reason.items())
+        with st.expander(_("Skipped files: {n} ({kinds})").format(n=len(report.skipped), kinds=kinds)):
+            st.caption(_("Files left out of the dataset, each with the reason. "
+                         "One bad file never stops the rest."))
+            st.dataframe(pd.DataFrame([{_("file"): s.path, _("reason"): skip_reason(s.reason, s.code)}
+                                       for s in report.skipped]), hide_index=True, width="stretch")
 
 
 def _counts_chart(report: DatasetReport) -> None:
     # Plotly renders a little HTML in labels: escape it, class names are user text. (graph_objects, not
     # plotly.express: it is ~40x faster to build, and this chart is redrawn on every rerun.)
     labels = [html.escape(display_label(name)) for name in report.class_names]
-    fig = go.Figure([go.Bar(name=split, x=labels, y=[counts.get(name, 0) for name in report.class_names])
+    fig = go.Figure([go.Bar(name=_(SPLIT_NAMES[split]) if split in SPLIT_NAMES else split, x=labels,
+                            y=[counts.get(name, 0) for name in report.class_names])
                      for split, counts in report.splits.items()])
-    fig.update_layout(barmode="stack", title="Usable images per class", height=280, yaxis_title="images",
+    fig.update_layout(barmode="stack", title=_("Usable images per class"), height=280, yaxis_title=_("images"),
                       xaxis=class_axis(labels), margin=dict(l=0, r=0, t=40, b=0),
                       showlegend=len(report.splits) > 1)
     st.plotly_chart(fig, width="stretch", key="data_counts_chart")
@@ -157,9 +211,9 @@ def examples_ui(loaded: LoadedDataset) -> None:
     for name in names[:MAX_CLASS_ROWS]:
         paths = loaded.by_class[name][:EXAMPLES_PER_CLASS]
         thumbs = [t for t in (thumbnail(p, mtime_ns(p)) for p in paths) if t is not None]
-        st.markdown(f"**{md(name)}** · {len(loaded.by_class[name]):,} images")
+        st.markdown(_("**{name}** · {n} images").format(name=md(name), n=f"{len(loaded.by_class[name]):,}"))
         if thumbs:
             st.image(thumbs, width=THUMB)
     if len(names) > MAX_CLASS_ROWS:
-        st.caption(f"… and {len(names) - MAX_CLASS_ROWS} more classes "
-                   "(pick one in the augmentation preview).")
+        st.caption(_("… and {n} more classes (pick one in the augmentation preview).").format(
+            n=len(names) - MAX_CLASS_ROWS))

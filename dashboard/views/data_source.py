@@ -12,7 +12,9 @@ from core.data import files as F
 from core.data.scan import load_meta
 from core.data.uploads import import_class_images, import_zip_bytes
 from core.errors import GlasswingError, ParameterError
+from dashboard.i18n import _
 from dashboard.state import classroom, session_id
+from dashboard.views.data_report import skip_reason
 
 PENDING = "data_pending"  # a choice to select on the next run (set after an import)
 NOTICES = "data_notices"  # messages from the last import, shown until the next one
@@ -26,25 +28,26 @@ MAX_CLASSES = 12
 def upload_ui() -> None:
     """Two ways to bring your own images; a successful import selects the new dataset."""
     limit_mb = classroom().upload_limit_bytes / 2**20
-    zip_tab, class_tab = st.tabs(["Zip", "Per class"])
+    zip_tab, class_tab = st.tabs([_("Zip"), _("Per class")])
     with zip_tab, st.form("data_zip_form", clear_on_submit=True, border=False):
-        st.caption(f"A .zip with one folder per class (cats/…, dogs/…), up to {limit_mb:.0f} MB. "
-                   "An existing train/ + val/ layout is kept.")
-        upload = st.file_uploader("Zip file", type=["zip"], key="data_zip", max_upload_size=math.ceil(limit_mb))
-        if st.form_submit_button("Import zip", key="data_zip_submit") and upload is not None:
+        st.caption(_("A .zip with one folder per class (cats/…, dogs/…), up to {limit} MB. "
+                     "An existing train/ + val/ layout is kept.").format(limit=f"{limit_mb:.0f}"))
+        upload = st.file_uploader(_("Zip file"), type=["zip"], key="data_zip", max_upload_size=math.ceil(limit_mb))
+        if st.form_submit_button(_("Import zip"), key="data_zip_submit") and upload is not None:
             _import(lambda: _import_zip(upload.name, upload.getvalue()))
     with class_tab:
-        n = st.number_input("Number of classes", 2, MAX_CLASSES, 2, key="data_class_count")
+        n = st.number_input(_("Number of classes"), 2, MAX_CLASSES, 2, key="data_class_count")
         with st.form("data_class_form", clear_on_submit=True, border=False):
             classes = []
             for i in range(int(n)):
-                name = st.text_input(f"Class {i + 1} name", key=f"data_class_name_{i}",
-                                     placeholder="e.g. cats")
-                files = st.file_uploader(f"Images of class {i + 1}", accept_multiple_files=True,
+                name = st.text_input(_("Class {number} name").format(number=i + 1), key=f"data_class_name_{i}",
+                                     placeholder=_("e.g. cats"))
+                files = st.file_uploader(_("Images of class {number}").format(number=i + 1),
+                                         accept_multiple_files=True,
                                          type=[s.lstrip(".") for s in sorted(F.IMAGE_EXTENSIONS)],
                                          key=f"data_class_files_{i}", max_upload_size=math.ceil(limit_mb))
                 classes.append((name, files or []))
-            if st.form_submit_button("Import images", key="data_class_submit"):
+            if st.form_submit_button(_("Import images"), key="data_class_submit"):
                 _import(lambda: _import_classes(classes))
 
 
@@ -61,7 +64,7 @@ def _import(action) -> None:
 
 def _import_zip(name: str, data: bytes) -> tuple[Path, list[tuple[str, str]]]:
     classroom().check_upload(len(data))
-    bar = st.progress(0.0, text=f"Importing {name} ...")
+    bar = st.progress(0.0, text=_("Importing {file} ...").format(file=name))
     try:
         path = import_zip_bytes(data, session_id(), filename=name,
                                 progress=lambda fraction, text: bar.progress(fraction, text=f"{name}: {text}"))
@@ -76,29 +79,33 @@ def _import_classes(classes: list[tuple[str, list]]) -> tuple[Path, list[tuple[s
         if not files and not label.strip():
             continue  # an unused slot
         if not label.strip():
-            raise ParameterError(f"Class {i + 1} has images but no name; type a class name.")
+            raise ParameterError(_("Class {number} has images but no name; type a class name.").format(number=i + 1))
         if not files:
-            raise ParameterError(f"Class {label.strip()!r} has no images; add some or leave its name empty.")
+            raise ParameterError(_("Class {name} has no images; add some or leave its name empty.").format(
+                name=repr(label.strip())))
         if label.strip() in named:
-            raise ParameterError(f"Two classes are called {label.strip()!r}; class names must differ.")
+            raise ParameterError(_("Two classes are called {name}; class names must differ.").format(
+                name=repr(label.strip())))
         named[label.strip()] = [(f.name, f.getvalue()) for f in files]
     if len(named) < 2:
-        raise ParameterError("Name at least two classes and add images to each.")
+        raise ParameterError(_("Name at least two classes and add images to each."))
     classroom().check_upload(sum(len(data) for files in named.values() for _, data in files))
     path = import_class_images(named, session_id())
-    return path, [("success", f"Imported {len(named)} classes.")] + _archive_notices(path, None)
+    return path, [("success", _("Imported {n} classes.").format(n=len(named)))] + _archive_notices(path, None)
 
 
 def _archive_notices(path: Path, name: str | None) -> list[tuple[str, str]]:
     """Refused archive entries (unsafe paths, links, bombs) as one error; the rest is in the report."""
     skipped = load_meta(path).get("archive_skipped") or []
     refused = [s for s in skipped if isinstance(s, dict) and s.get("code") in REFUSED_CODES]
-    notices = [("success", f"Imported {name}.")] if name else []
+    notices = [("success", _("Imported {file}.").format(file=name))] if name else []
     if refused:
-        lines = "\n".join(f"- `{_code(s['path'])}`: {s['reason']}" for s in refused[:10])
-        more = f"\n- … and {len(refused) - 10} more" if len(refused) > 10 else ""
-        notices.append(("error", f"{len(refused)} archive entr{'y was' if len(refused) == 1 else 'ies were'} "
-                                 f"refused and not extracted:\n{lines}{more}"))
+        lines = "\n".join(f"- `{_code(s['path'])}`: {skip_reason(str(s.get('reason', '')), s['code'])}"
+                          for s in refused[:10])
+        more = "\n- " + _("… and {n} more").format(n=len(refused) - 10) if len(refused) > 10 else ""
+        heading = (_("{n} archive entry was refused and not extracted:") if len(refused) == 1
+                   else _("{n} archive entries were refused and not extracted:"))
+        notices.append(("error", heading.format(n=len(refused)) + f"\n{lines}{more}"))
     return notices
 
 
