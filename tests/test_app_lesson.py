@@ -110,6 +110,7 @@ def test_lesson_end_to_end(classroom):
     accuracy = metrics(at)["Test accuracy"]
     assert accuracy.endswith("%") and 0 <= int(accuracy[:-1]) <= 100
     assert at.get("plotly_chart")
+    assert {"This CNN, validation images", "HOG + linear SVM, the same images"} <= set(metrics(at))
     # 5 explain: Grad-CAM on one validation image per class.
     click(at, "lesson_next")
     assert texts(at).count("true: ") == 4
@@ -273,6 +274,8 @@ def test_every_step_of_the_lesson_reads_as_chinese(classroom):
     for step in range(3, 7):  # 4 evaluate, 5 explain, 6 shortcut, 7 attack
         click(at, "lesson_next")
         assert at.session_state["lesson_step"] == step
+        if step == 3:  # the CNN beside the run's HOG + SVM baseline, on the same validation images
+            assert {"这个 CNN，验证集图像", "HOG + 线性 SVM，同样的图像"} <= set(metrics(at))
         seen += english_left(at)
     assert "测试准确率" not in metrics(at) and "被攻击改变的预测" in metrics(at)
     assert "对抗训练" in texts(at) and "对抗样本" in texts(at)
