@@ -110,6 +110,7 @@ def test_lesson_end_to_end(classroom):
     accuracy = metrics(at)["Test accuracy"]
     assert accuracy.endswith("%") and 0 <= int(accuracy[:-1]) <= 100
     assert at.get("plotly_chart")
+    assert {"This CNN, validation images", "HOG + linear SVM, the same images"} <= set(metrics(at))
     # 5 explain: Grad-CAM on one validation image per class.
     click(at, "lesson_next")
     assert texts(at).count("true: ") == 4
@@ -212,3 +213,83 @@ def test_a_model_near_chance_is_named(classroom, preloaded_run):
     right = sum(val["confusion"][i][i] for i in others)
     shown = sum(sum(val["confusion"][i]) for i in others)
     assert ("close to guessing" in texts(at)) == near_chance(right / shown, 3), (right, shown, texts(at))
+
+
+# ---- the Lesson in Chinese -------------------------------------------------------------------------
+
+
+def open_lesson_in_chinese(**state) -> AppTest:
+    from streamlit.util import calc_hash
+
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.query_params["lang"] = "zh"
+    for key, value in {**TINY, **state}.items():
+        at.session_state[key] = value
+    at._page_hash = calc_hash("lesson")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+# Shown by the Lesson but not its own: the shared confusion matrix's axis titles (core.evaluate.export's
+# figure, drawn by dashboard.components.confusion), translated with the shared components.
+NOT_THE_LESSONS = {"Predicted class", "True class"}
+
+
+def english_left(at: AppTest) -> list[str]:
+    """English prose on the page that is the Lesson's own (the shapes' class names are names)."""
+    from i18n_check import untranslated, visible_texts
+
+    from core.data.shapes import SHAPE_CLASSES
+
+    return untranslated([t for t in visible_texts(at) if t not in NOT_THE_LESSONS], SHAPE_CLASSES)
+
+
+def test_every_step_of_the_lesson_reads_as_chinese(classroom):
+    at = open_lesson_in_chinese()
+    seen = []
+    assert at.title[0].value == "课程：训练、测试、解释并骗过一个图像分类器"
+    assert at.header[0].value == "1. 查看数据"
+    counts = next(df.value for df in at.dataframe if "划分" in df.value.columns)
+    assert list(counts["划分"]) == ["训练集", "验证集", "测试集"] and "合计" in counts.columns
+    seen += english_left(at)
+    click(at, "lesson_next")  # 2 augment, with a preset drawn
+    augment = at.selectbox(key="lesson_augment")
+    assert augment.options == ["无", "轻度", "强"]
+    augment.select_index(1).run()  # light (the options show the presets' Chinese names)
+    assert "circle（轻度）" in texts(at)
+    seen += english_left(at)
+    at.selectbox(key="lesson_augment").select_index(0).run()
+    click(at, "lesson_next")  # 3 train: the explanation, a job, its end
+    assert "卷积" in texts(at) and "池化" in texts(at) and "迁移学习" in texts(at)
+    seen += english_left(at)
+    click(at, "lesson_train_start")
+    from core.train.jobs import job_queue
+
+    assert job_queue().get(at.session_state["lesson_job"], owner=at.session_state["session_id"]).wait(300)
+    at.run()
+    assert not at.exception, at.exception
+    assert "训练完成" in texts(at), texts(at)
+    seen += english_left(at)
+    for step in range(3, 7):  # 4 evaluate, 5 explain, 6 shortcut, 7 attack
+        click(at, "lesson_next")
+        assert at.session_state["lesson_step"] == step
+        if step == 3:  # the CNN beside the run's HOG + SVM baseline, on the same validation images
+            assert {"这个 CNN，验证集图像", "HOG + 线性 SVM，同样的图像"} <= set(metrics(at))
+        seen += english_left(at)
+    assert "测试准确率" not in metrics(at) and "被攻击改变的预测" in metrics(at)
+    assert "对抗训练" in texts(at) and "对抗样本" in texts(at)
+    assert not seen, f"{len(seen)} English texts in the Lesson:\n" + "\n".join(seen[:40])
+
+
+def test_the_lesson_in_chinese_without_training(classroom):
+    """A read-only classroom without a run: the teacher's warning and the missing-model message."""
+    classroom(GLASSWING_READ_ONLY="1")
+    at = open_lesson_in_chinese()
+    assert "这台服务器关闭了训练功能" in texts(at)
+    click(at, "lesson_next")
+    click(at, "lesson_next")
+    click(at, "lesson_next")  # evaluate: no model
+    assert "请老师预先加载" in texts(at)
+    left = [t for t in english_left(at) if "Training is switched off" not in t]  # core's error (English)
+    assert not left, "\n".join(left)

@@ -13,12 +13,14 @@ import streamlit as st
 from core.data.augment import PRESETS
 from core.errors import GlasswingError
 from dashboard import state
+from dashboard.i18n import N_, _
 from dashboard.views import lesson_data as ld
 from dashboard.views import lesson_steps as steps
 from dashboard.views.lesson_train import recover, train_step
 
 STEP_KEY = "lesson_step"
-TITLES = ("Look at the data", "Augment", "Train", "Evaluate", "Explain", "Discover the shortcut", "Attack")
+TITLES = (N_("Look at the data"), N_("Augment"), N_("Train"), N_("Evaluate"), N_("Explain"),
+          N_("Discover the shortcut"), N_("Attack"))
 
 
 MAX_REMEMBERED = 10_000  # sessions whose step the server remembers (oldest forgotten first)
@@ -39,21 +41,22 @@ def _remember(step: int) -> None:
 
 
 def main() -> None:
-    st.title("Lesson: train, test, explain and fool an image classifier")
+    st.title(_("Lesson: train, test, explain and fool an image classifier"))
     if STEP_KEY not in st.session_state:
         st.session_state[STEP_KEY] = _steps().get(state.session_id(), 0)
     recover()
     per_class, epochs, preset = _settings()
     step = min(max(int(st.session_state[STEP_KEY]), 0), len(TITLES) - 1)
-    st.progress((step + 1) / len(TITLES), text=f"Step {step + 1} of {len(TITLES)}: {TITLES[step]}")
+    st.progress((step + 1) / len(TITLES), text=_("Step {step} of {steps}: {title}").format(
+        step=step + 1, steps=len(TITLES), title=_(TITLES[step])))
     try:
-        with st.spinner("Preparing the built-in shapes dataset (first time only) ..."):
+        with st.spinner(_("Preparing the built-in shapes dataset (first time only) ...")):
             folder = ld.dataset_folder(per_class)
             info = ld.dataset_info(folder)
     except GlasswingError as exc:
         st.error(str(exc))
         return
-    st.header(f"{step + 1}. {TITLES[step]}")
+    st.header(_("{step}. {title}").format(step=step + 1, title=_(TITLES[step])))
     if step == 0:
         steps.data_step(folder, info)
     elif step == 1:
@@ -76,25 +79,30 @@ def _settings() -> tuple[int, int, str]:
     room = state.classroom()
     max_epochs = min(room.max_epochs or 20, 20)
     with st.sidebar:
-        st.subheader("Lesson settings")
-        per_class = st.number_input("Images per class", 20, 1000, ld.DEFAULT_PER_CLASS, step=20,
-                                    key="lesson_per_class", help="More images: better model, longer training.")
-        epochs = st.slider("Epochs", 1, max_epochs, min(ld.DEFAULT_EPOCHS, max_epochs), key="lesson_epochs",
-                           help="Passes over the training images." + (
-                               f" This classroom allows at most {room.max_epochs}." if room.max_epochs else ""))
-        preset = st.selectbox("Augmentation", list(PRESETS), index=0, key="lesson_augment",
-                              help="Random changes to the training images (step 2 shows them).")
+        st.subheader(_("Lesson settings"))
+        per_class = st.number_input(_("Images per class"), 20, 1000, ld.DEFAULT_PER_CLASS, step=20,
+                                    key="lesson_per_class", help=_("More images: better model, longer training."))
+        epochs_help = (_("Passes over the training images. This classroom allows at most {n}.").format(
+            n=room.max_epochs) if room.max_epochs else _("Passes over the training images."))
+        epochs = st.slider(_("Epochs"), 1, max_epochs, min(ld.DEFAULT_EPOCHS, max_epochs), key="lesson_epochs",
+                           help=epochs_help)
+        # Labels fixed now: a format_func that looked the language up later (AppTest calls it outside
+        # the script run) would not know the session's language.
+        labels = {name: ld.preset_label(name) for name in PRESETS}
+        preset = st.selectbox(_("Augmentation"), list(PRESETS), index=0, key="lesson_augment",
+                              format_func=labels.__getitem__,
+                              help=_("Random changes to the training images (step 2 shows them)."))
     return int(per_class), int(epochs), preset
 
 
 def _navigation(step: int) -> None:
     st.divider()
-    back, _, forward = st.columns([1, 4, 1])
-    if back.button("← Back", key="lesson_back", disabled=step == 0, width="stretch"):
+    back, _gap, forward = st.columns([1, 4, 1])
+    if back.button(_("← Back"), key="lesson_back", disabled=step == 0, width="stretch"):
         st.session_state[STEP_KEY] = step - 1
         _remember(step - 1)
         st.rerun()
-    if forward.button("Next →", key="lesson_next", disabled=step == len(TITLES) - 1, type="primary",
+    if forward.button(_("Next →"), key="lesson_next", disabled=step == len(TITLES) - 1, type="primary",
                       width="stretch"):
         st.session_state[STEP_KEY] = step + 1
         _remember(step + 1)

@@ -14,6 +14,7 @@ from core.data.dataset import open_dataset
 from core.evaluate import evaluate_split, open_split
 from core.images import load_image
 from dashboard import state
+from dashboard.i18n import N_, _
 
 DATASET = "shapes-shortcut"  # built in, generated offline: nothing to upload
 MODEL = "small_cnn"  # three conv layers: trains in a few minutes on a laptop CPU
@@ -24,6 +25,12 @@ DEFAULT_PER_CLASS = 500
 DEFAULT_EPOCHS = 15
 RUN_KEY = "lesson_run"  # session state: the folder of this session's finished lesson run
 JOB_KEY = "lesson_job"  # session state: id of this session's lesson training job
+# The augmentation presets of core.data.augment as the lesson names them (the key stays the preset's name).
+PRESET_LABELS = {"none": N_("none"), "light": N_("light"), "strong": N_("strong")}
+
+
+def preset_label(name: str) -> str:
+    return _(PRESET_LABELS.get(name, name))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -72,9 +79,9 @@ def lesson_model() -> LessonModel | None:
 
 def missing_model_message() -> str:
     if state.classroom().can_train:
-        return "This step needs a trained model: train one in step 3 first (a few minutes)."
-    return ("This step needs a trained model, and training is switched off on this server. Ask your teacher "
-            "to preload a run (see docs/classroom.md).")
+        return _("This step needs a trained model: train one in step 3 first (a few minutes).")
+    return _("This step needs a trained model, and training is switched off on this server. Ask your teacher "
+             "to preload a run (see docs/classroom.md).")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -86,6 +93,15 @@ def split_of(folder: str, split: str):
 def evaluation(model_path: str, folder: str, split: str):
     """Accuracy and confusion matrix of the lesson model on one split (cached by core.evaluate)."""
     return evaluate_split(state.get_model(model_path), split_of(folder, split))
+
+
+def baseline_accuracy(model_path: str) -> float | None:
+    """The HOG + linear SVM baseline's accuracy on the run's validation images (every run fits it), or None."""
+    from core.train.runs import read_json
+
+    baseline = (read_json(model_path, "metrics.json") or {}).get("baseline") or {}
+    value = baseline.get("val_accuracy")
+    return float(value) if value is not None else None
 
 
 def near_chance(accuracy: float, classes: int) -> bool:
@@ -110,7 +126,12 @@ def guessing_message(model_path: str, folder: str) -> str | None:
     classes = len(others)
     if not near_chance(accuracy, classes):
         return None
-    which = "of the shapes without the watermark" if len(others) < len(names) else "of the validation images"
-    return (f"This model is close to guessing: it gets {accuracy:.0%} {which} right, where guessing among "
-            f"them gets {1 / classes:.0%}. Its heatmaps and attacks say little; go back to step 3 and train "
-            "it again (augmentation 'none' for this dataset).")
+    if len(others) < len(names):
+        message = _("This model is close to guessing: it gets {accuracy} of the shapes without the watermark "
+                    "right, where guessing among them gets {chance}. Its heatmaps and attacks say little; go "
+                    "back to step 3 and train it again (augmentation 'none' for this dataset).")
+    else:
+        message = _("This model is close to guessing: it gets {accuracy} of the validation images right, where "
+                    "guessing among them gets {chance}. Its heatmaps and attacks say little; go back to step 3 "
+                    "and train it again (augmentation 'none' for this dataset).")
+    return message.format(accuracy=f"{accuracy:.0%}", chance=f"{1 / classes:.0%}")
