@@ -339,7 +339,7 @@ def test_the_page_in_chinese_with_two_methods_a_second_photo_and_a_contrast(lite
     label = lite0.label(exp.class_index)
     assert f"**预测：** {label}（" in " ".join(m.value for m in at.markdown)
     captions = [c for img in at.get("image") for c in img.captions]
-    assert any(c.startswith(f"Grad-CAM · {label} (") and " · 层 " in c for c in captions), captions
+    assert any(c.startswith(f"Grad-CAM · {label}（") and " · 层 " in c for c in captions), captions
     assert any(c.startswith("SmoothGrad · ") for c in captions), captions
     assert any(e.label == "SmoothGrad 设置" for e in at.sidebar.expander)
     assert any(s.label == "加噪副本数" for s in at.sidebar.slider)
@@ -348,6 +348,6 @@ def test_the_page_in_chinese_with_two_methods_a_second_photo_and_a_contrast(lite
     at.selectbox(key="explain_contrast").set_value(282).run()  # tiger cat
     assert not at.exception, at.exception
     captions = [c for img in at.get("image") for c in img.captions]
-    assert any(c.startswith(f"Grad-CAM · {label} (") and "而不是 tiger cat" in c for c in captions), captions
+    assert any(c.startswith(f"Grad-CAM · {label}（") and "而不是 tiger cat" in c for c in captions), captions
     left = untranslated(visible_texts(at), class_names(lite0))
     assert not left, "\n".join(left)

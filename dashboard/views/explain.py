@@ -144,7 +144,7 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
         explained = _("{label} ({prob}) rather than {other}").format(label=label, prob=prob,
                                                                       other=loaded.label(target.other))
     else:
-        explained = f"{label} ({prob})"
+        explained = _("{label} ({prob})").format(label=label, prob=prob)
     # The cache keeps the first computation's time: say so rather than pass it off as this run's.
     ms = f"{result.ms:.0f}"
     timing = f"{ms} ms" if elapsed_ms >= 0.5 * result.ms else _("cached (computed in {ms} ms)").format(ms=ms)
