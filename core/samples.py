@@ -6,13 +6,17 @@ import functools
 
 import numpy as np
 
+from core.i18n import N_
+
 # name -> (skimage.data function, what the photo shows)
 SAMPLES = {
-    "cat": ("chelsea", "Chelsea the cat"),
-    "coffee": ("coffee", "a cup of coffee"),
-    "astronaut": ("astronaut", "astronaut Eileen Collins"),
-    "rocket": ("rocket", "a rocket on the launch pad"),
+    "cat": ("chelsea", N_("Chelsea the cat")),
+    "coffee": ("coffee", N_("a cup of coffee")),
+    "astronaut": ("astronaut", N_("astronaut Eileen Collins")),
+    "rocket": ("rocket", N_("a rocket on the launch pad")),
 }
+# name -> the name as the dashboard shows it (translated; the name itself stays the CLI's and the files')
+TITLES = {"cat": N_("cat"), "coffee": N_("coffee"), "astronaut": N_("astronaut"), "rocket": N_("rocket")}
 
 
 def load_sample(name: str) -> np.ndarray:

@@ -23,6 +23,7 @@ from core.classroom import ClassroomConfig
 from core.data import sessions
 from core.explain.base import Explanation
 from core.zoo import LoadedModel, load_model
+from dashboard.i18n import N_, _
 
 
 @st.cache_resource(show_spinner=False)
@@ -31,11 +32,24 @@ def get_model(name: str) -> LoadedModel:
     return load_model(name)
 
 
+SAMPLE_PREFIX = "sample: "  # the name of a sample photo in the session: "sample: cat"
+
+
 @dataclass(frozen=True)
 class SessionImage:
-    name: str
+    name: str  # a file's name, or "sample: <name>" (file names of downloads are made from it)
     digest: str
     pixels: np.ndarray  # uint8 RGB at the original size
+
+    @property
+    def title(self) -> str:
+        """The name a page shows, in the session's language ("sample: cat"; an upload's file name)."""
+        from core.samples import TITLES
+
+        sample = self.name.removeprefix(SAMPLE_PREFIX)
+        if self.name.startswith(SAMPLE_PREFIX) and sample in TITLES:
+            return _("sample: {name}").format(name=_(TITLES[sample]))
+        return self.name
 
 
 def image_digest(pixels: np.ndarray) -> str:
@@ -173,7 +187,7 @@ def session_images(digests: list[str]) -> dict[str, SessionImage]:
     return found
 
 
-PHOTO_SOURCES = ("Sample photos", "Upload", "Camera")
+PHOTO_SOURCES = (N_("Sample photos"), N_("Upload"), N_("Camera"))  # shown translated; the values stay
 
 
 class PhotoChoice:

@@ -21,12 +21,13 @@ NAMES = (
     "Occlusion", "Saliency", "FGSM", "PGD", "ImageNet", "EfficientNet-Lite0", "EfficientNet-Lite1", "EfficientNet",
     "ResNet50", "VGG16", "MobileNetV2", "Keras", "TensorFlow", "TFLite", "Streamlit", "Adam", "ReLU", "softmax",
     "Softmax", "logits", "logit", "HOG", "SVM", "JPEG", "PNG", "CSV", "JSON", "ZIP", "TOML", "Lite", "English",
-    "jet", "viridis", "magma", "inferno", "turbo", "gray", "Fashion-MNIST", "MNIST", "CIFAR-10",
-    "Python", "scikit-image",
+    "jet", "viridis", "magma", "inferno", "turbo", "gray", "plasma", "hot", "bone", "Fashion-MNIST", "MNIST",
+    "CIFAR-10", "Python", "scikit-image",
 )
 UNITS = ("px", "MB", "KB", "GB", "ms", "s", "x", "k", "M", "ε", "eps", "top", "e.g")
 
 _CODE = re.compile(r"`[^`]*`")
+_DIRECTIVE = re.compile(r":[a-z]+-(?:badge|background)\[|:[a-z]+\[|:material/[a-z_]+:")  # st.badge's markdown
 _URL = re.compile(r"\b(?:https?://|www\.)\S+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 _TEXT_FIELDS = {"body", "label", "help", "placeholder", "caption", "options", "title"}
@@ -86,7 +87,7 @@ def _is_name(word: str) -> bool:
 
 def english_prose(text: str, class_names: Iterable[str] = ()) -> list[str]:
     """The English words of ``text`` that are not names (empty: nothing to translate)."""
-    text = _URL.sub(" ", _CODE.sub(" ", text))
+    text = _DIRECTIVE.sub(" ", _URL.sub(" ", _CODE.sub(" ", text)))
     for name in sorted({*NAMES, *class_names}, key=len, reverse=True):
         if name:
             text = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", " ", text)

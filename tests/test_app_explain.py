@@ -303,3 +303,51 @@ def test_compared_with_class_explains_one_class_rather_than_another(app):
     assert any("EigenCAM" in w.value and "cannot contrast" in w.value for w in app.warning)
     app.selectbox(key="explain_target").set_value(282).run()  # the same class as the contrast
     assert "pick another one" in " ".join(_texts(app)) and "rather than" not in " ".join(_texts(app))
+
+
+# -- In Chinese (issue #20) ---------------------------------------------------------------------------
+
+def test_the_page_in_chinese_with_two_methods_a_second_photo_and_a_contrast(lite0, coffee_image):
+    """Every text of the page and its components in Chinese past the first screen: Grad-CAM and SmoothGrad
+    (its settings), a second sample photo, the badges and their popover, then a contrast class."""
+    from i18n_check import untranslated, visible_texts
+    from test_i18n import class_names
+
+    from core.explain import explain
+    from core.images import resize_for_model
+    from dashboard.services.badges import wait_for_scores
+    from dashboard.state import image_digest
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, at.exception
+    at.multiselect(key="photo_samples").set_value(["cat", "coffee"]).run()
+    at.multiselect(key="explain_methods").set_value(["gradcam", "smoothgrad"]).run()
+    assert not at.exception, at.exception
+    wait_for_scores()
+    at.run()  # the badges, once scored
+    assert not at.exception, at.exception
+    left = untranslated(visible_texts(at), class_names(lite0))
+    assert not left, "\n".join(left)
+
+    # A translated value really shown: the current photo is the coffee, named and explained in Chinese.
+    assert at.title[0].value == "解释一次预测"
+    current = at.radio(key="photo_current")
+    assert current.options == ["示例照片：猫", "示例照片：咖啡"] and current.value == image_digest(coffee_image)
+    (exp,) = explain(lite0, resize_for_model(coffee_image, lite0.input_size)[None], "gradcam")
+    label = lite0.label(exp.class_index)
+    assert f"**预测：** {label}（" in " ".join(m.value for m in at.markdown)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert any(c.startswith(f"Grad-CAM · {label}（") and " · 层 " in c for c in captions), captions
+    assert any(c.startswith("SmoothGrad · ") for c in captions), captions
+    assert any(e.label == "SmoothGrad 设置" for e in at.sidebar.expander)
+    assert any(s.label == "加噪副本数" for s in at.sidebar.slider)
+    assert any("删除 " in b.value for b in at.markdown if "-badge[" in b.value)
+
+    at.selectbox(key="explain_contrast").set_value(282).run()  # tiger cat
+    assert not at.exception, at.exception
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert any(c.startswith(f"Grad-CAM · {label}（") and "而不是 tiger cat" in c for c in captions), captions
+    left = untranslated(visible_texts(at), class_names(lite0))
+    assert not left, "\n".join(left)

@@ -17,6 +17,7 @@ from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.layers import LayerRef, _graph_error, rebuild_call
 from core.explain.registry import register_method
 from core.explain.scorecam import _compile_forward
+from core.i18n import N_
 from core.modelgraph import softmax_input
 from core.params import Param
 from core.progress import report
@@ -86,11 +87,11 @@ class AblationCAM(ExplanationMethod):
     name = "ablationcam"
     slow = True  # one forward pass per mask, channel or patch
     title = "Ablation-CAM"
-    description = "Feature maps weighted by the score drop when each one is zeroed; gradient-free."
+    description = N_("Feature maps weighted by the score drop when each one is zeroed; gradient-free.")
     uses_layer = True
     params = (
-        Param("ablation_batch", int, 64, "Channels ablated per compiled call; more: faster, more memory.",
-              min=1, max=2048),
+        Param("ablation_batch", int, 64, N_("Channels ablated per compiled call; more: faster, more memory."),
+              label=N_("Channels per call"), min=1, max=2048),
     )
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:

@@ -22,10 +22,19 @@ from core.errors import ParameterError
 from core.explain.layers import LayerRef, feature_model, output_model, resolve_layer
 from core.explain.registry import list_methods
 from core.explain.targets import ContrastTarget, Target, resolve_target, scorer
+from core.i18n import N_
 from core.params import Param, validate_params
 from core.progress import Progress
 
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray]  # raw maps (N, h, w), class indices (N,), probs (N,)
+# What an empty map means (Explanation.empty_note), in messages the dashboard translates.
+EMPTY_NOTE = N_("Empty map: {hint}")
+EMPTY_CLASS = N_("class {index}")
+EMPTY_CAM = N_("{method} found no positive evidence for {target} at layer '{layer}' (every weighted sum was zero "
+               "or negative, or the same everywhere). It does not show that the image has no evidence; try "
+               "Layer-CAM or Score-CAM, an earlier layer, or another class.")
+EMPTY_GRADIENT = N_("the gradient of {target} is zero everywhere (a saturated or dead output, or a constant "
+                    "image). Try Integrated Gradients, another class, or a CAM method.")
 
 
 @dataclass
@@ -50,21 +59,24 @@ class Explanation:
     @property
     def empty_note(self) -> str | None:
         """What an empty map means and what to try; None when the map shows something."""
+        return self.empty_note_in()
+
+    def empty_note_in(self, translate: Callable[[str], str] = str) -> str | None:
+        """:attr:`empty_note` with its messages passed through ``translate`` (the dashboard's ``_``)."""
         if not self.empty:
             return None
-        target = f"'{self.label}'" if self.label else f"class {self.class_index}"
+        target = (f"'{self.label}'" if self.label
+                  else translate(EMPTY_CLASS).format(index=self.class_index))
         from core.explain.registry import METHODS  # the method's own reading, when it has one
 
         method = METHODS.get(self.method) if self.method in METHODS else None
         if method is not None and method.empty_hint:
-            return "Empty map: " + method.empty_hint.format(target=target)
-        if self.layer is not None:
-            return (f"Empty map: {self.method} found no positive evidence for {target} at layer "
-                    f"'{self.layer}' (every weighted sum was zero or negative, or the same everywhere). "
-                    "It does not show that the image has no evidence; try Layer-CAM or Score-CAM, an "
-                    "earlier layer, or another class.")
-        return (f"Empty map: the gradient of {target} is zero everywhere (a saturated or dead output, "
-                "or a constant image). Try Integrated Gradients, another class, or a CAM method.")
+            hint = translate(method.empty_hint).format(target=target)
+        elif self.layer is not None:
+            hint = translate(EMPTY_CAM).format(method=self.method, target=target, layer=self.layer)
+        else:
+            hint = translate(EMPTY_GRADIENT).format(target=target)
+        return translate(EMPTY_NOTE).format(hint=hint)
 
     def to_json(self, include_heatmap: bool = False) -> dict:
         """A JSON-ready dict; the heatmap itself (rounded to 3 decimals) only when asked for."""

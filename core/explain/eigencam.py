@@ -13,13 +13,14 @@ import tensorflow as tf
 from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.registry import register_method
+from core.i18n import N_
 
 
 @register_method
 class EigenCAM(ExplanationMethod):
     name = "eigencam"
     title = "EigenCAM"
-    description = "First principal component of the feature maps; class-agnostic and gradient-free."
+    description = N_("First principal component of the feature maps; class-agnostic and gradient-free.")
     uses_layer = True
     class_agnostic = True  # the map is the same for every class
 

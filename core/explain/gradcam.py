@@ -20,13 +20,14 @@ import tensorflow as tf
 from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.registry import register_method
+from core.i18n import N_
 
 
 @register_method
 class GradCAM(ExplanationMethod):
     name = "gradcam"
     title = "Grad-CAM"
-    description = "Feature maps weighted by the class score's average gradient (per position on Flatten heads)."
+    description = N_("Feature maps weighted by the class score's average gradient (per position on Flatten heads).")
     uses_layer = True
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:

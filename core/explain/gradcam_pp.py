@@ -10,13 +10,14 @@ import tensorflow as tf
 
 from core.explain.gradcam import GradCAM
 from core.explain.registry import register_method
+from core.i18n import N_
 
 
 @register_method
 class GradCAMPlusPlus(GradCAM):
     name = "gradcam++"
     title = "Grad-CAM++"
-    description = "Grad-CAM with per-pixel gradient weights; better with several objects of a class."
+    description = N_("Grad-CAM with per-pixel gradient weights; better with several objects of a class.")
 
     def combine_for(self, model):
         return self.combine  # its own weights on every head

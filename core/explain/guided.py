@@ -24,6 +24,7 @@ from core.explain.base import Context, ExplanationMethod, Maps, resize_map
 from core.explain.layers import rebuild_call
 from core.explain.registry import get_method, register_method
 from core.explain.saliency import GradientFn, Saliency, input_gradients
+from core.i18n import N_
 from core.modelgraph import softmax_input
 
 _RELUS = (keras.activations.relu, keras.activations.relu6)
@@ -90,7 +91,7 @@ class GuidedBackprop(Saliency):
 
     name = "guided_backprop"
     title = "Guided Backprop"
-    description = "Gradient with negative signals stopped at every ReLU: sharp edges, but fails the sanity check."
+    description = N_("Gradient with negative signals stopped at every ReLU: sharp edges, but fails the sanity check.")
     uses_layer = False
 
     def gradients(self, ctx: Context) -> GradientFn:
@@ -101,7 +102,7 @@ class GuidedBackprop(Saliency):
 class GuidedGradCAM(ExplanationMethod):
     name = "guided_gradcam"
     title = "Guided Grad-CAM"
-    description = "Guided Backprop times the upsampled Grad-CAM map: class-specific edges; fails the sanity check."
+    description = N_("Guided Backprop times the upsampled Grad-CAM map: class-specific edges; fails the sanity check.")
     uses_layer = True
     kind = "gradient"
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from core.explain.gradcam import GradCAM, hirescam
 from core.explain.registry import register_method
+from core.i18n import N_
 
 
 @register_method
 class HiResCAM(GradCAM):
     name = "hirescam"
     title = "HiResCAM"
-    description = "Each activation weighted by its own gradient, summed over channels; faithful on any head."
+    description = N_("Each activation weighted by its own gradient, summed over channels; faithful on any head.")
 
     def combine_for(self, model):
         return hirescam  # element-wise on every head

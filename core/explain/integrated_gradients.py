@@ -10,21 +10,22 @@ import numpy as np
 
 from core.explain.registry import register_method
 from core.explain.saliency import GradientFn, Saliency, batched_gradients
+from core.i18n import N_
 from core.params import Param
 
-BASELINES = {"black": 0.0, "grey": 127.5, "white": 255.0}  # raw pixel values of a constant image
+BASELINES = {N_("black"): 0.0, N_("grey"): 127.5, N_("white"): 255.0}  # raw pixel values of a constant image
 
 
 @register_method
 class IntegratedGradients(Saliency):
     name = "integrated_gradients"
     title = "Integrated Gradients"
-    description = "Gradients summed along a path from a black image: attributions that add up to the score."
+    description = N_("Gradients summed along a path from a black image: attributions that add up to the score.")
     params = (
-        Param("steps", int, 32, "Intervals on the path from the baseline (more: more exact, slower).",
-              min=2, max=256),
-        Param("baseline", str, "black", "The 'absence of signal' image the path starts from.",
-              choices=tuple(BASELINES)),
+        Param("steps", int, 32, N_("Intervals on the path from the baseline (more: more exact, slower)."),
+              label=N_("Steps"), min=2, max=256),
+        Param("baseline", str, "black", N_("The 'absence of signal' image the path starts from."),
+              label=N_("Baseline"), choices=tuple(BASELINES)),
     )
 
     def attributions(self, gradients: GradientFn, images: np.ndarray, grads: np.ndarray,

@@ -9,13 +9,14 @@ import tensorflow as tf
 
 from core.explain.gradcam import GradCAM
 from core.explain.registry import register_method
+from core.i18n import N_
 
 
 @register_method
 class LayerCAM(GradCAM):
     name = "layercam"
     title = "LayerCAM"
-    description = "Each activation weighted by its own positive gradient; sharp maps, even on early layers."
+    description = N_("Each activation weighted by its own positive gradient; sharp maps, even on early layers.")
 
     def combine_for(self, model):
         return self.combine  # its own weights on every head

@@ -12,10 +12,11 @@ import numpy as np
 from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.perturbation import clean_predictions, mask_scorer
 from core.explain.registry import register_method
+from core.i18n import N_
 from core.params import Param
 from core.progress import report
 
-FILLS = {"grey": 127.5, "zero": 0.0}  # raw 0..255 pixel value under the patch
+FILLS = {N_("grey"): 127.5, N_("zero"): 0.0}  # raw 0..255 pixel value under the patch
 
 
 def patch_corners(size: tuple[int, int], patch: int, stride: int) -> list[tuple[int, int]]:
@@ -31,16 +32,20 @@ def patch_corners(size: tuple[int, int], patch: int, stride: int) -> list[tuple[
 class Occlusion(ExplanationMethod):
     name = "occlusion"
     slow = True  # one forward pass per mask, channel or patch
-    empty_hint = ("hiding parts of the image never lowered the score of {target} (it does not depend on "
-                  "any one region, or it is saturated). Try a larger patch, another class, or a gradient method.")
+    empty_hint = N_("hiding parts of the image never lowered the score of {target} (it does not depend on "
+                    "any one region, or it is saturated). Try a larger patch, another class, or a gradient method.")
     title = "Occlusion"
-    description = "Drop in the class probability when a sliding patch hides each region; gradient-free."
+    description = N_("Drop in the class probability when a sliding patch hides each region; gradient-free.")
     uses_layer = False
     params = (
-        Param("patch", int, 16, "Side of the square patch, in pixels.", min=1, max=512),
-        Param("stride", int, 8, "Pixels the patch moves each step; smaller: finer, slower.", min=1, max=512),
-        Param("fill", str, "grey", "What hides the patch: mid-grey or black pixels.", choices=tuple(FILLS)),
-        Param("batch", int, 32, "Occluded images per compiled forward pass.", min=1, max=512),
+        Param("patch", int, 16, N_("Side of the square patch, in pixels."),
+              label=N_("Patch size (pixels)"), min=1, max=512),
+        Param("stride", int, 8, N_("Pixels the patch moves each step; smaller: finer, slower."),
+              label=N_("Stride (pixels)"), min=1, max=512),
+        Param("fill", str, "grey", N_("What hides the patch: mid-grey or black pixels."),
+              label=N_("Patch fill"), choices=tuple(FILLS)),
+        Param("batch", int, 32, N_("Occluded images per compiled forward pass."),
+              label=N_("Images per pass"), min=1, max=512),
     )
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:

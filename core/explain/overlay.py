@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from core.errors import ParameterError
+from core.i18n import N_
 
 COLORMAPS = {
     "jet": cv2.COLORMAP_JET,
@@ -28,9 +29,9 @@ COLORMAPS = {
     "bone": cv2.COLORMAP_BONE,
     "gray": None,  # greyscale: the level itself
 }
-COLORMAP_NOTES = {"viridis": "colour-blind safe", "inferno": "colour-blind safe", "magma": "colour-blind safe",
-                  "plasma": "colour-blind safe", "gray": "colour-blind safe", "jet": "rainbow, not colour-blind safe",
-                  "turbo": "rainbow, not colour-blind safe"}
+_SAFE, _RAINBOW = N_("colour-blind safe"), N_("rainbow, not colour-blind safe")
+COLORMAP_NOTES = {"viridis": _SAFE, "inferno": _SAFE, "magma": _SAFE, "plasma": _SAFE, "gray": _SAFE,
+                  "jet": _RAINBOW, "turbo": _RAINBOW}
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,10 @@ class Display:
 
 
 DISPLAYS = {
-    "cam": Display("jet", 0.45, None, "Blended over the photo; 0 is the map's lowest value, 1 its highest."),
+    "cam": Display("jet", 0.45, None, N_("Blended over the photo; 0 is the map's lowest value, 1 its highest.")),
     "gradient": Display("inferno", 1.0, 99.0,
-                        "Absolute gradient, shown alone; 1 is its 99th percentile, the brightest 1% of pixels "
-                        "are clipped to it."),
+                        N_("Absolute gradient, shown alone; 1 is its 99th percentile, and the brighter pixels "
+                           "above it are clipped to 1.")),
 }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.perturbation import clean_predictions, mask_scorer
 from core.explain.registry import register_method
+from core.i18n import N_
 from core.params import Param
 from core.progress import report
 
@@ -42,18 +43,23 @@ def rise_masks(num: int, size: tuple[int, int], resolution: int, p: float, seed:
 class RISE(ExplanationMethod):
     name = "rise"
     slow = True  # one forward pass per mask, channel or patch
-    empty_hint = ("hiding parts of the image never lowered the score of {target} (it does not depend on "
-                  "any one region, or it is saturated). Try smaller masks (a finer grid) or more of them, "
-                  "another class, or a gradient method.")
+    empty_hint = N_("hiding parts of the image never lowered the score of {target} (it does not depend on "
+                    "any one region, or it is saturated). Try smaller masks (a finer grid) or more of them, "
+                    "another class, or a gradient method.")
     title = "RISE"
-    description = "Class probability under many random masks, summed per pixel; gradient-free, model-agnostic."
+    description = N_("Class probability under many random masks, summed per pixel; gradient-free, model-agnostic.")
     uses_layer = False
     params = (
-        Param("num_masks", int, 1000, "Random masks scored per image; more: smoother, slower.", min=8, max=20000),
-        Param("resolution", int, 7, "Cells per side of each coarse mask grid.", min=2, max=64),
-        Param("p", float, 0.5, "Probability that a cell is kept.", min=0.0, max=1.0, min_inclusive=False),
-        Param("batch", int, 32, "Masked images per compiled forward pass.", min=1, max=512),
-        Param("seed", int, 0, "Seed of the random masks (same seed: same map).", min=0, max=2**31 - 1),
+        Param("num_masks", int, 1000, N_("Random masks scored per image; more: smoother, slower."),
+              label=N_("Number of masks"), min=8, max=20000),
+        Param("resolution", int, 7, N_("Cells per side of each coarse mask grid."),
+              label=N_("Mask grid (cells per side)"), min=2, max=64),
+        Param("p", float, 0.5, N_("Probability that a cell is kept."),
+              label=N_("Share of cells kept (p)"), min=0.0, max=1.0, min_inclusive=False),
+        Param("batch", int, 32, N_("Masked images per compiled forward pass."),
+              label=N_("Images per pass"), min=1, max=512),
+        Param("seed", int, 0, N_("Seed of the random masks (same seed: same map)."),
+              label=N_("Random seed"), min=0, max=2**31 - 1),
     )
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:

@@ -18,6 +18,7 @@ from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps, prepare_images
 from core.explain.registry import register_method
 from core.explain.targets import resolve_target
+from core.i18n import N_
 from core.params import validate_params
 
 # (images (N,H,W,3), class_idx (N,)) -> (gradients (N,H,W,3), scores (N,), class indices, probabilities)
@@ -68,8 +69,8 @@ def batched_gradients(gradients: GradientFn, inputs: np.ndarray, class_index: in
 @register_method
 class Saliency(ExplanationMethod):
     name = "saliency"
-    title = "Saliency (gradients)"
-    description = "Gradient of the class score with respect to each pixel: where it is most sensitive."
+    title = N_("Saliency (gradients)")
+    description = N_("Gradient of the class score with respect to each pixel: where it is most sensitive.")
     uses_layer = False
     kind = "gradient"  # SmoothGrad and Integrated Gradients inherit it
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 from core.compiled import INDEX_SPEC, input_spec
 from core.explain.base import Context, ExplanationMethod, Maps
 from core.explain.registry import register_method
+from core.i18n import N_
 from core.params import Param
 from core.progress import report
 
@@ -51,11 +52,11 @@ class ScoreCAM(ExplanationMethod):
     name = "scorecam"
     slow = True  # one forward pass per mask, channel or patch
     title = "Score-CAM"
-    description = "Feature maps weighted by the score of the image masked by each map; gradient-free."
+    description = N_("Feature maps weighted by the score of the image masked by each map; gradient-free.")
     uses_layer = True
     params = (
-        Param("max_channels", int, 32, "Channels kept (highest activation variance); more: slower.",
-              min=1, max=2048),
+        Param("max_channels", int, 32, N_("Channels kept (highest activation variance); more: slower."),
+              label=N_("Channels kept (at most)"), min=1, max=2048),
     )
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:

@@ -10,6 +10,7 @@ import numpy as np
 
 from core.explain.registry import register_method
 from core.explain.saliency import GradientFn, Saliency, batched_gradients
+from core.i18n import N_
 from core.params import Param
 
 
@@ -17,12 +18,14 @@ from core.params import Param
 class SmoothGrad(Saliency):
     name = "smoothgrad"
     title = "SmoothGrad"
-    description = "Gradients averaged over noisy copies of the image: a less speckled saliency map."
+    description = N_("Gradients averaged over noisy copies of the image: a less speckled saliency map.")
     params = (
-        Param("samples", int, 20, "Noisy copies to average (more: smoother, slower).", min=1, max=200),
-        Param("noise", float, 0.2, "Noise standard deviation as a fraction of the image's value range.",
-              min=0.0, max=1.0, step=0.01),
-        Param("seed", int, 0, "Random seed of the noise (same seed, same map).", min=0, max=9999),
+        Param("samples", int, 20, N_("Noisy copies to average (more: smoother, slower)."),
+              label=N_("Noisy copies"), min=1, max=200),
+        Param("noise", float, 0.2, N_("Noise standard deviation as a fraction of the image's value range."),
+              label=N_("Noise level"), min=0.0, max=1.0, step=0.01),
+        Param("seed", int, 0, N_("Random seed of the noise (same seed, same map)."),
+              label=N_("Random seed"), min=0, max=9999),
     )
 
     def attributions(self, gradients: GradientFn, images: np.ndarray, grads: np.ndarray,

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from core.explain.gradcam import GradCAM
 from core.explain.registry import register_method
+from core.i18n import N_
 
 EPS = 1e-7
 
@@ -18,7 +19,7 @@ EPS = 1e-7
 class XGradCAM(GradCAM):
     name = "xgradcam"
     title = "XGrad-CAM"
-    description = "Feature maps weighted by their activation-weighted gradient (axiom-based Grad-CAM)."
+    description = N_("Feature maps weighted by their activation-weighted gradient (axiom-based Grad-CAM).")
 
     def combine_for(self, model):
         return self.combine  # its own weights on every head

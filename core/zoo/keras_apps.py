@@ -174,13 +174,13 @@ def build_flat(app: KerasApp, weights_path: Path | None, progress: Progress | No
 
 APPS = (
     KerasApp("resnet50", "ResNet50", keras.applications.ResNet50, (224, 224), "caffe", "conv5_block3_out",
-             "He et al. 2015; 25.6 M parameters, 50 layers with residual connections."),
+             N_("He et al. 2015; 25.6 M parameters, 50 layers with residual connections.")),
     KerasApp("vgg16", "VGG16", keras.applications.VGG16, (224, 224), "caffe", "block5_conv3",
-             "Simonyan & Zisserman 2014; 138 M parameters, plain 3x3 convolutions."),
+             N_("Simonyan & Zisserman 2014; 138 M parameters, plain 3x3 convolutions.")),
     KerasApp("mobilenet_v2", "MobileNetV2", keras.applications.MobileNetV2, (224, 224), "tf", "out_relu",
-             "Sandler et al. 2018; 3.5 M parameters, inverted residuals for phones."),
+             N_("Sandler et al. 2018; 3.5 M parameters, inverted residuals for phones.")),
     KerasApp("efficientnet_b0", "EfficientNet-B0", keras.applications.EfficientNetB0, (224, 224), "none",
-             "top_activation", "Tan & Le 2019; 5.3 M parameters, compound-scaled with squeeze-excite."),
+             "top_activation", N_("Tan & Le 2019; 5.3 M parameters, compound-scaled with squeeze-excite.")),
 )
 
 

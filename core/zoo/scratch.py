@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 
 from core.errors import ModelUnavailableError
+from core.i18n import N_
 from core.modelgraph import PROBABILITIES_LAYER
 from core.zoo.registry import ModelSpec, register_model
 
@@ -55,14 +56,14 @@ def _untrained(name: str):
 
 
 register_model(ModelSpec(
-    name="small_cnn", title="Small CNN (from scratch)", input_size=(64, 64), default_cam_layer="conv3",
+    name="small_cnn", title=N_("Small CNN (from scratch)"), input_size=(64, 64), default_cam_layer="conv3",
     weights_source="no pretrained weights: trained from scratch on your data",
     build=_untrained("small_cnn"), weights_status=lambda: "untrained", pretrained=False,
-    description="Three conv layers with pooling and two dense layers, the textbook MNIST network.",
+    description=N_("Three conv layers with pooling and two dense layers, the textbook MNIST network."),
 ))
 register_model(ModelSpec(
-    name="lenet5", title="LeNet-5 (from scratch)", input_size=(32, 32), default_cam_layer="c3",
+    name="lenet5", title=N_("LeNet-5 (from scratch)"), input_size=(32, 32), default_cam_layer="c3",
     weights_source="no pretrained weights: trained from scratch on your data",
     build=_untrained("lenet5"), weights_status=lambda: "untrained", pretrained=False,
-    description="LeCun et al. 1998: two conv layers and three dense layers on 32x32 images.",
+    description=N_("LeCun et al. 1998: two conv layers and three dense layers on 32x32 images."),
 ))

@@ -19,6 +19,7 @@ from core.data.catalog import list_datasets
 from core.data.scan import load_meta
 from core.data.sessions import session_dir, touch_session
 from core.errors import GlasswingError
+from dashboard.i18n import _
 from dashboard.state import classroom, session_id
 
 
@@ -48,7 +49,9 @@ def dataset_choices() -> tuple[list[Choice], str | None]:
         if e["id"] not in allowed:
             continue
         kind = "builtin" if e["id"] in BUILTINS else "stored"
-        choices.append(Choice(key=f"{kind}:{e['id']}", label=e["title"], description=e.get("description", ""),
+        title, description = e["title"], e.get("description", "")  # core's, marked there
+        choices.append(Choice(key=f"{kind}:{e['id']}", label=_(title),
+                              description=_(description) if description else "",
                               path=e.get("path"), builtin=e["id"] if kind == "builtin" else None,
                               status=e.get("status", "")))
     return choices + session_choices(), problem
@@ -66,9 +69,10 @@ def session_choices() -> list[Choice]:
         if sub.is_dir() and not sub.is_symlink() and not sub.name.startswith(".") and meta:
             found.append((sub.stat().st_mtime, sub, meta))
     found.sort(key=lambda t: t[0], reverse=True)
-    note = "Uploaded in this browser session; removed when the session has been idle for a while."
+    note = _("Uploaded in this browser session; removed when the session has been idle for a while.")
     return [Choice(key=f"session:{sub.name}", description=note, path=str(sub),
-                   label=f"Your upload: {F.printable_path(str(meta.get('source')))} ({sub.name})")
+                   label=_("Your upload: {source} ({folder})").format(
+                       source=F.printable_path(str(meta.get("source"))), folder=sub.name))
             for _, sub, meta in found]
 
 
@@ -79,13 +83,13 @@ def ensure_path(choice: Choice) -> Path | None:
     info = BUILTINS[choice.builtin]
     available, how = info.available()
     if not available:  # Fashion-MNIST without the Debian package: download on request only
-        st.warning(f"{info.title} is not on this computer ({how}).")
-        if not st.button(f"Download {info.title}", key="data_download"):
+        st.warning(_("{dataset} is not on this computer ({how}).").format(dataset=_(info.title), how=_(how)))
+        if not st.button(_("Download {dataset}").format(dataset=_(info.title)), key="data_download"):
             return None
-    bar = st.progress(0.0, text=f"Creating {info.title} (first time only) ...")
+    bar = st.progress(0.0, text=_("Creating {dataset} (first time only) ...").format(dataset=_(info.title)))
 
     def progress(done: int, total: int, message: str) -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{message} ({done}/{total})")
+        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{_(message)} ({done}/{total})")
 
     try:
         path = materialise(choice.builtin, allow_download=True, progress=progress)

@@ -6,10 +6,12 @@ import streamlit as st
 
 from core.errors import GlasswingError, ImageError
 from core.images import load_image
-from core.samples import SAMPLES, load_sample
+from core.samples import SAMPLES, TITLES, load_sample
 from dashboard import photo_store
+from dashboard.i18n import N_, _
 from dashboard.state import (
     PHOTO_SOURCES,
+    SAMPLE_PREFIX,
     PhotoChoice,
     SessionImage,
     add_image,
@@ -20,7 +22,7 @@ from dashboard.state import (
     session_images,
 )
 
-PHOTO_HINT = "Choose a sample photo, upload an image or take one with the camera."
+PHOTO_HINT = N_("Choose a sample photo, upload an image or take one with the camera.")
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 # Widget keys, the same on every page. Each page's widgets are still its own (Streamlit drops their values
 # when the page is left), so every choice is kept in state.PhotoChoice and given back to the next page's
@@ -41,7 +43,7 @@ def current_image(hint: bool = True) -> SessionImage | None:
     _save_choice(_choice())
     if not images:
         if hint:
-            st.info(PHOTO_HINT)
+            st.info(_(PHOTO_HINT))
         return None
     choice = _choice()
     by_digest = {im.digest: im for im in images}
@@ -49,7 +51,8 @@ def current_image(hint: bool = True) -> SessionImage | None:
         choice.current = images[0].digest
     if len(images) > 1:
         st.session_state[CURRENT_KEY] = choice.current
-        choice.current = st.radio("Image", list(by_digest), format_func=lambda d: by_digest[d].name,
+        titles = {d: im.title for d, im in by_digest.items()}  # labels made now, in the session's language
+        choice.current = st.radio(_("Image"), list(by_digest), format_func=titles.__getitem__,
                                   horizontal=True, key=CURRENT_KEY, on_change=_keep, args=(CURRENT_KEY, "current"))
     _save_choice(choice)
     return by_digest[choice.current]
@@ -64,8 +67,9 @@ def image_picker() -> list[SessionImage]:
     if choice.source not in PHOTO_SOURCES:
         choice.source = PHOTO_SOURCES[0]
     st.session_state[SOURCE_KEY] = choice.source
-    source = st.radio("Image source", PHOTO_SOURCES, horizontal=True, key=SOURCE_KEY, on_change=_keep,
-                      args=(SOURCE_KEY, "source"), help="Sample photos ship with Glasswing and work offline.")
+    source = st.radio(_("Image source"), PHOTO_SOURCES, horizontal=True, key=SOURCE_KEY, on_change=_keep,
+                      args=(SOURCE_KEY, "source"), format_func={s: _(s) for s in PHOTO_SOURCES}.__getitem__,
+                      help=_("Sample photos ship with Glasswing and work offline."))
     if source == "Sample photos":
         return _samples(choice)
     if source == "Upload":
@@ -114,9 +118,14 @@ def _keep(key: str, attr: str) -> None:
 def _samples(choice: PhotoChoice) -> list[SessionImage]:
     choice.samples = [n for n in dict.fromkeys(choice.samples) if n in SAMPLES]
     st.session_state[SAMPLES_KEY] = choice.samples
-    names = st.multiselect("Sample photos", list(SAMPLES), key=SAMPLES_KEY, on_change=_samples_changed,
-                           format_func=lambda n: f"{n} ({SAMPLES[n][1]})")
+    names = st.multiselect(_("Sample photos"), list(SAMPLES), key=SAMPLES_KEY, on_change=_samples_changed,
+                           format_func={n: _sample_label(n) for n in SAMPLES}.__getitem__)
     return [_cached_sample(name) for name in names]
+
+
+def _sample_label(name: str) -> str:
+    """A sample's option, "cat (Chelsea the cat)" in English."""
+    return _("{name} ({description})").format(name=_(TITLES[name]), description=_(SAMPLES[name][1]))
 
 
 def _samples_changed() -> None:
@@ -129,7 +138,7 @@ def _samples_changed() -> None:
 
 
 def _uploads(choice: PhotoChoice) -> list[SessionImage]:
-    files = st.file_uploader("Images (JPEG, PNG, WebP, BMP, GIF)", accept_multiple_files=True, type=UPLOAD_TYPES,
+    files = st.file_uploader(_("Images (JPEG, PNG, WebP, BMP, GIF)"), accept_multiple_files=True, type=UPLOAD_TYPES,
                              key=UPLOADER_KEY, on_change=_uploader_changed,
                              max_upload_size=-(-classroom().upload_limit_bytes // 2**20)) or []
     for f in files:
@@ -155,8 +164,9 @@ def _uploads(choice: PhotoChoice) -> list[SessionImage]:
     if not kept:
         return []
     st.session_state[UPLOADS_KEY] = choice.chosen
-    chosen = st.multiselect("Your photos", list(kept), key=UPLOADS_KEY, format_func=lambda d: kept[d].name,
-                            on_change=_uploads_changed, help="Every photo uploaded in this session, on any page.")
+    titles = {d: im.title for d, im in kept.items()}
+    chosen = st.multiselect(_("Your photos"), list(kept), key=UPLOADS_KEY, format_func=titles.__getitem__,
+                            on_change=_uploads_changed, help=_("Every photo uploaded in this session, on any page."))
     return [kept[d] for d in chosen]
 
 
@@ -183,7 +193,7 @@ def _uploader_changed() -> None:
 
 
 def _camera(choice: PhotoChoice) -> list[SessionImage]:
-    shot = st.camera_input("Take a photo", key=CAMERA_KEY, on_change=_camera_changed)
+    shot = st.camera_input(_("Take a photo"), key=CAMERA_KEY, on_change=_camera_changed)
     if shot is not None and shot.file_id not in choice.files:
         item = _decode("camera.jpg", shot.getvalue())
         choice.files[shot.file_id] = (None, item) if isinstance(item, str) else (item.digest, None)
@@ -202,14 +212,15 @@ def _camera_changed() -> None:
 
 
 def _cached_sample(name: str) -> SessionImage:
-    return add_image(f"sample: {name}", load_sample(name))
+    return add_image(SAMPLE_PREFIX + name, load_sample(name))
 
 
 def _decode(name: str, data: bytes) -> SessionImage | str:
     """The decoded photo, kept in the session, or the one sentence that says why it cannot be used."""
     limit = classroom().upload_limit_bytes
     if len(data) > limit:
-        return f"{name}: {len(data) / 2**20:.1f} MB is over the {limit / 2**20:.0f} MB upload limit."
+        return _("{file}: {size} MB is over the {limit} MB upload limit.").format(
+            file=name, size=f"{len(data) / 2**20:.1f}", limit=f"{limit / 2**20:.0f}")
     try:
         return add_image(name, load_image(data, name=name))
     except ImageError as exc:

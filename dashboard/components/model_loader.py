@@ -10,6 +10,7 @@ from core.errors import GlasswingError
 from core.zoo import LoadedModel, ModelSpec, get_spec
 from dashboard import state
 from dashboard.components.task_status import run_in_background
+from dashboard.i18n import _
 
 
 def needs_download(name: str) -> ModelSpec | None:
@@ -34,7 +35,7 @@ def load_model_or_explain(name: str, offer_weights: bool = False, key: str = "mo
     # what it is doing; later loads come from core's per-process cache at once.
     from core.zoo import load_model
 
-    if run_in_background(("model", name), f"Loading {_title(name)}",
+    if run_in_background(("model", name), _("Loading {model}").format(model=_title(name)),
                          lambda progress: load_model(name, progress=progress) and True) is None:
         return None
     try:
@@ -46,7 +47,7 @@ def load_model_or_explain(name: str, offer_weights: bool = False, key: str = "mo
 
 def _title(name: str) -> str:
     try:
-        return get_spec(name).title
+        return _(get_spec(name).title)
     except GlasswingError:  # a run folder or a .keras file
         return Path(name).name
 
@@ -63,9 +64,11 @@ def _weights_ui(spec: ModelSpec, key: str) -> bool:
     """Download the missing ImageNet weights, or take the file as an upload; True once they are there."""
     from core.zoo.keras_apps import fetch_weights, install_weights, manifest_entry
 
-    st.warning(f"{spec.title} needs its ImageNet weights: {spec.weights_source}.")
-    file_name = manifest_entry(spec.name)["file"]
-    upload = st.file_uploader(f"… or upload {file_name} (checked against its published checksum)",
+    entry = manifest_entry(spec.name)
+    file_name = entry["file"]
+    st.warning(_("{model} needs its ImageNet weights: from keras.applications ({file}, about {size} MB, "
+                 "downloaded on first use).").format(model=_(spec.title), file=file_name, size=entry["size_mb"]))
+    upload = st.file_uploader(_("… or upload {file} (checked against its published checksum)").format(file=file_name),
                               type=["h5"], key=f"{key}_weights_upload_{spec.name}",
                               max_upload_size=weights_upload_mb(spec.name))
     if upload is not None:
@@ -74,12 +77,12 @@ def _weights_ui(spec: ModelSpec, key: str) -> bool:
         except GlasswingError as exc:
             st.error(str(exc))
             return False
-        st.success(f"{file_name} is in place; {spec.title} is ready.")
+        st.success(_("{file} is in place; {model} is ready.").format(file=file_name, model=_(spec.title)))
         return True
-    if not st.button("Download the weights", key=f"{key}_download"):
+    if not st.button(_("Download the weights"), key=f"{key}_download"):
         return False
     slot = st.empty()  # the progress bar goes when the download ends, whichever way
-    bar = slot.progress(0.0, text="Downloading ...")
+    bar = slot.progress(0.0, text=_("Downloading ..."))
     try:
         fetch_weights(spec.name, lambda fraction, text: bar.progress(fraction, text=text))
     except GlasswingError as exc:

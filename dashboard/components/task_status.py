@@ -11,10 +11,12 @@ import streamlit as st
 
 from core.progress import Progress
 from dashboard import state
+from dashboard.i18n import N_, _
 from dashboard.services import tasks
 
 POLL_SECONDS = 1.0
-LEAVE_NOTE = "You can look at other pages meanwhile: the work goes on, and its result is here when you come back."
+LEAVE_NOTE = N_("You can look at other pages meanwhile: the work goes on, and its result is here when you come "
+              "back.")
 
 
 def wait_seconds() -> float:
@@ -38,8 +40,9 @@ def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any]
         return None
     task.wait(wait_seconds() if wait is None else wait)
     if task.error is not None:  # kept until the person asks again: a rerun never restarts failing work
-        st.error(f"{error_prefix}: {task.error}" if error_prefix else task.error)
-        if st.button("Try again", key="task_retry_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
+        error = task.shown_error(_)
+        st.error(_("{what}: {error}").format(what=error_prefix, error=error) if error_prefix else error)
+        if st.button(_("Try again"), key="task_retry_" + hashlib.sha1(repr(key).encode()).hexdigest()[:12]):
             tasks.forget(key)
             st.rerun()
         return None
@@ -64,8 +67,8 @@ def _follow(key: Hashable) -> None:
         st.rerun()
         return
     elapsed = f" · {_seconds(task)}" if _seconds(task) else ""
-    st.progress(task.fraction, text=f"{task.title}: {task.text}{elapsed}")
-    st.caption(LEAVE_NOTE)
+    st.progress(task.fraction, text=_("{title}: {text}").format(title=task.title, text=task.shown_text(_)) + elapsed)
+    st.caption(_(LEAVE_NOTE))
 
 
 def _seconds(task: tasks.Task) -> str:

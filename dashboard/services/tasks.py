@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import GlasswingError
+from core.i18n import N_
 from core.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 # serialises work on one model. Several, so that two long Score-CAMs never queue everyone's Grad-CAM.
 WORKERS = 8
 KEEP = 48  # tasks remembered, running ones included; the least recently used finished ones go first
+# The pool's own messages (a task's text and error are kept in English; pages show them with translated()).
+STARTING = N_("Starting ...")
+WAITING = N_("Waiting for a free worker ({n} ahead) ...")
+OUT_OF_MEMORY = N_("{title} ran out of memory; try fewer or smaller images.")
+FAILED = N_("{title} failed unexpectedly ({error}).")
 
 
 @dataclass
@@ -36,12 +42,15 @@ class Task:
     key: Hashable
     title: str  # what the work is, for its progress line ("Checking every image of digits")
     fraction: float = 0.0
-    text: str = "Starting ..."
+    text: str = STARTING
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     result: Any = None
     error: str | None = None
     owners: set[str] = field(default_factory=set)  # the sessions that asked for it
+    # (message, fields) of the pool's own text and error, so that each page shows them in its language
+    text_message: tuple[str, dict] | None = field(default=(STARTING, {}), repr=False)
+    error_message: tuple[str, dict] | None = field(default=None, repr=False)
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -55,6 +64,26 @@ class Task:
 
     def report(self, fraction: float, text: str) -> None:
         self.fraction, self.text = min(max(float(fraction), 0.0), 1.0), text
+        self.text_message = None  # the work's own words
+
+    def _say(self, attr: str, message: str, **fields: Any) -> None:
+        setattr(self, attr, message.format(**fields))
+        setattr(self, attr + "_message", (message, fields))
+
+    def shown_text(self, translate: Callable[[str], str]) -> str:
+        """The latest report through ``translate`` (the pool's own messages with their values)."""
+        return _shown(self.text, self.text_message, translate)
+
+    def shown_error(self, translate: Callable[[str], str]) -> str | None:
+        """The error's sentence through ``translate`` (None if the task did not fail)."""
+        return None if self.error is None else _shown(self.error, self.error_message, translate)
+
+
+def _shown(text: str, message: tuple[str, dict] | None, translate: Callable[[str], str]) -> str:
+    if message is None:
+        return translate(text)
+    template, fields = message
+    return translate(template).format(**fields)
 
 
 class TaskPool:
@@ -85,23 +114,24 @@ class TaskPool:
             ahead = sum(1 for t in self._tasks.values() if not t.done) - self._workers + 1
             task = self._tasks[key] = Task(key, title, owners={owner} - {None})
             if ahead > 0:
-                task.text = f"Waiting for a free worker ({ahead} ahead) ..."
+                task._say("text", WAITING, n=ahead)
             self._prune()
         future: Future = self._executor.submit(self._run, task, work)
         del future  # the task holds the outcome; nobody waits on the future
         return task
 
     def _run(self, task: Task, work: Callable[[Progress], Any]) -> None:
-        task.report(0.0, "Starting ...")  # a worker has it now
+        task.report(0.0, STARTING)  # a worker has it now
+        task.text_message = (STARTING, {})
         try:
             task.result = work(task.report)
         except GlasswingError as exc:
             task.error = str(exc)
         except MemoryError:
-            task.error = f"{task.title} ran out of memory; try fewer or smaller images."
+            task._say("error", OUT_OF_MEMORY, title=task.title)
         except Exception as exc:  # noqa: BLE001 - the page shows one sentence; the log keeps the traceback
             log.exception("background task %r failed", task.title)
-            task.error = f"{task.title} failed unexpectedly ({type(exc).__name__}: {exc})."
+            task._say("error", FAILED, title=task.title, error=f"{type(exc).__name__}: {exc}")
         task.finished = time.monotonic()
         task._finished.set()
 

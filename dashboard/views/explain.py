@@ -18,12 +18,13 @@ from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
 from dashboard.components.top_k import top_k_chart
+from dashboard.i18n import _
 from dashboard.widgets import param_widgets
 
 
 def main() -> None:
-    st.title("Explain a prediction")
-    st.caption("Pick a model and a photo: see what the model predicts, and which pixels drove it.")
+    st.title(_("Explain a prediction"))
+    st.caption(_("Pick a model and a photo: see what the model predicts, and which pixels drove it."))
     with st.sidebar:
         model_name = model_picker(key="explain_model")
     current = current_image()  # the session's photos, under the title on every page
@@ -35,7 +36,7 @@ def main() -> None:
     with st.sidebar:
         methods, layer, target, opacity, params = _controls(loaded, top)
 
-    st.markdown(f"**Prediction:** {top[0]['label']} ({top[0]['prob']:.1%})")
+    st.markdown(_("**Prediction:** {label} ({prob})").format(label=top[0]["label"], prob=f"{top[0]['prob']:.1%}"))
     # The photo, then one card per method, three to a row.
     cells = [None] + list(methods)
     for row_start in range(0, len(cells), 3):
@@ -43,12 +44,12 @@ def main() -> None:
         for col, method in zip(cols, cells[row_start:row_start + 3], strict=False):
             with col:
                 if method is None:
-                    st.image(current.pixels, caption=current.name, width="stretch")
+                    st.image(current.pixels, caption=current.title, width="stretch")
                 else:
                     _explanation_card(model_name, loaded, current, method, layer, target, opacity,
                                       params.get(method, {}))
     if not methods:
-        st.info("Pick at least one explanation method in the sidebar.")
+        st.info(_("Pick at least one explanation method in the sidebar."))
     top_k_chart(probs, loaded.label, key="explain_top_chart")
 
 
@@ -56,28 +57,30 @@ def _controls(loaded, top):
     layers = layer_choices(loaded.model)
     # A model without a spatial layer (e.g. a plain dense network) can still be explained by gradients.
     offered = [m for m in list_methods() if layers or not m.uses_layer]
-    titles = {m.name: m.title for m in offered}
+    titles = {m.name: _(m.title) for m in offered}
     default = ["gradcam"] if "gradcam" in titles else [next(iter(titles))]
-    methods = st.multiselect("Methods (side by side)", list(titles), default=default,
+    methods = st.multiselect(_("Methods (side by side)"), list(titles), default=default,
                              format_func=lambda n: titles[n], key="explain_methods",
-                             help="Each method answers 'where did the model look?' differently.")
+                             help=_("Each method answers 'where did the model look?' differently."))
     layer = None
     if layers:
-        layer = st.selectbox("Layer (CAM methods)", layers, index=layers.index(loaded.default_cam_layer),
+        layer = st.selectbox(_("Layer (CAM methods)"), layers, index=layers.index(loaded.default_cam_layer),
                              key="explain_layer",
-                             help="Deeper layers: coarser, more semantic maps. Earlier layers: finer, more local.")
+                             help=_("Deeper layers: coarser, more semantic maps. Earlier layers: finer, more "
+                                    "local."))
     else:
-        st.caption("This model has no convolutional layer, so only gradient methods apply.")
+        st.caption(_("This model has no convolutional layer, so only gradient methods apply."))
     target = class_picker(
-        "Class to explain", loaded, [t["index"] for t in top], key="explain_target", none_label="top prediction",
-        help="Explain any class, e.g. the runner-up, to see what evidence the model found for it.")
+        _("Class to explain"), loaded, [t["index"] for t in top], key="explain_target",
+        none_label=_("top prediction"),
+        help=_("Explain any class, e.g. the runner-up, to see what evidence the model found for it."))
     contrast = class_picker(
-        "Compared with", loaded, [t["index"] for t in top], key="explain_contrast", none_label="none",
-        help="Why the class to explain rather than this one: the evidence for the difference of their scores.")
+        _("Compared with"), loaded, [t["index"] for t in top], key="explain_contrast", none_label=_("none"),
+        help=_("Why the class to explain rather than this one: the evidence for the difference of their scores."))
     if contrast is not None:
         chosen = top[0]["index"] if target is None else target
         if contrast == chosen:
-            st.caption("The class compared with is the class explained: pick another one to contrast them.")
+            st.caption(_("The class compared with is the class explained: pick another one to contrast them."))
         else:
             target = ContrastTarget(chosen, contrast)
     opacity = _display_controls(methods)
@@ -85,7 +88,7 @@ def _controls(loaded, top):
     for name in methods:
         spec_params = getattr(get_method(name), "params", ())
         if spec_params:
-            with st.expander(f"{get_method(name).title} settings"):
+            with st.expander(_("{method} settings").format(method=_(get_method(name).title))):
                 params[name] = param_widgets(spec_params, key=f"explain_{name}")
     return methods, layer, target, opacity, params
 
@@ -93,19 +96,26 @@ def _controls(loaded, top):
 def _display_controls(methods: list[str]) -> dict:
     """Opacity per method kind and the colour map (None: each kind's own, core.explain.overlay.DISPLAYS)."""
     kinds = {get_method(m).kind for m in methods}
-    shown = {"cam": st.slider("Heatmap opacity (CAM maps)", 0.0, 1.0, DISPLAYS["cam"].alpha, 0.05,
+    shown = {"cam": st.slider(_("Heatmap opacity (CAM maps)"), 0.0, 1.0, DISPLAYS["cam"].alpha, 0.05,
                               key="explain_opacity")}
     if "gradient" in kinds:
         shown["gradient"] = st.slider(
-            "Gradient map opacity", 0.0, 1.0, DISPLAYS["gradient"].alpha, 0.05, key="explain_gradient_opacity",
-            help="Gradient maps are shown alone by default, as the saliency literature shows them; lower "
-                 "this to see the photo through them.")
+            _("Gradient map opacity"), 0.0, 1.0, DISPLAYS["gradient"].alpha, 0.05, key="explain_gradient_opacity",
+            help=_("Gradient maps are shown alone by default, as the saliency literature shows them; lower "
+                   "this to see the photo through them."))
     shown["colormap"] = st.selectbox(
-        "Colour map", [None, *COLORMAPS], key="explain_colormap",
-        format_func=lambda c: "each method's own (jet for CAM, inferno for gradients)" if c is None else (
-            f"{c} ({COLORMAP_NOTES[c]})" if c in COLORMAP_NOTES else c),
-        help="viridis, inferno, magma, plasma and gray read correctly for colour-blind people; jet does not.")
+        _("Colour map"), [None, *COLORMAPS], key="explain_colormap",
+        format_func={c: _colormap_label(c) for c in [None, *COLORMAPS]}.__getitem__,
+        help=_("viridis, inferno, magma, plasma and gray read correctly for colour-blind people; jet does not."))
     return shown
+
+
+def _colormap_label(colormap: str | None) -> str:
+    if colormap is None:
+        return _("each method's own (jet for CAM, inferno for gradients)")
+    if colormap in COLORMAP_NOTES:
+        return _("{colormap} ({note})").format(colormap=colormap, note=_(COLORMAP_NOTES[colormap]))
+    return colormap
 
 
 def _explanation_card(model_name, loaded, image, method, layer, target, opacity, params) -> None:
@@ -120,35 +130,42 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     started = time.perf_counter()
     settings = (model_name, image.digest, method, use_layer, target, tuple(sorted(params.items())))
     # A slow method (Score-CAM over many channels) goes on in the background with its progress bar.
-    result = run_in_background(("heatmap", *settings), f"Computing {meta.title}",
+    title = _(meta.title)
+    result = run_in_background(("heatmap", *settings), _("Computing {method}").format(method=title),
                                lambda progress: state.heatmap(*settings, _pixels=image.pixels, _progress=progress),
-                               error_prefix=meta.title)
+                               error_prefix=title)
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     colormap = opacity["colormap"] or DISPLAYS[meta.kind].colormap
     blended = overlay(image.pixels, result.heatmap, alpha=opacity[meta.kind], colormap=colormap, method=method)
-    label = loaded.label(result.class_index)
-    rather = f" rather than {loaded.label(target.other)}" if isinstance(target, ContrastTarget) else ""
+    label, prob = loaded.label(result.class_index), f"{result.prob:.1%}"
+    if isinstance(target, ContrastTarget):
+        explained = _("{label} ({prob}) rather than {other}").format(label=label, prob=prob,
+                                                                      other=loaded.label(target.other))
+    else:
+        explained = _("{label} ({prob})").format(label=label, prob=prob)
     # The cache keeps the first computation's time: say so rather than pass it off as this run's.
-    timing = (f"{result.ms:.0f} ms" if elapsed_ms >= 0.5 * result.ms
-              else f"cached (computed in {result.ms:.0f} ms)")
-    st.image(blended, width="stretch",
-             caption=f"{meta.title} · {label} ({result.prob:.1%}){rather}"
-                     + (f" · layer {result.layer}" if result.layer else "") + f" · {timing}")
-    if result.empty_note:  # an all-zero or constant map: say what it means and what to try
-        st.warning(result.empty_note)
+    ms = f"{result.ms:.0f}"
+    timing = f"{ms} ms" if elapsed_ms >= 0.5 * result.ms else _("cached (computed in {ms} ms)").format(ms=ms)
+    parts = [title, explained, *([_("layer {layer}").format(layer=result.layer)] if result.layer else []), timing]
+    st.image(blended, width="stretch", caption=" · ".join(parts))
+    note = result.empty_note_in(_)
+    if note:  # an all-zero or constant map: say what it means and what to try
+        st.warning(note)
     st.image(colorbar(colormap, 256, 10), width="stretch",
-             caption=f"0 ← {colormap} → 1 · {DISPLAYS[meta.kind].note}")
+             caption=f"0 ← {colormap} → 1 · {_(DISPLAYS[meta.kind].note)}")
     stem = f"{image.name.replace(' ', '_').replace(':', '')}_{method}"
     # Deferred: the files are encoded only when someone clicks (encoding every overlay on every run costs
     # more than the rest of the card, and a classroom reruns this page for every student).
     dl_png, dl_npy = st.columns(2)
-    dl_png.download_button("Download overlay", lambda: to_png_bytes(blended), file_name=f"{stem}.png",
+    dl_png.download_button(_("Download overlay"), lambda: to_png_bytes(blended), file_name=f"{stem}.png",
                            mime="image/png", key=f"explain_dl_{method}")
-    dl_npy.download_button("Download heatmap (.npy)", lambda: heatmap_npy(result.heatmap),
+    dl_npy.download_button(_("Download heatmap (.npy)"), lambda: heatmap_npy(result.heatmap),
                            file_name=f"{stem}.npy", mime="application/octet-stream", key=f"explain_npy_{method}",
-                           help="The raw map (float32 in [0, 1], at the model's input size), as the CLI writes it.")
+                           help=_("The raw map (float32 in [0, 1], at the model's input size), as the CLI writes "
+                                  "it."))
     row, col = result.peak(image.pixels.shape)
-    st.caption(f"Peak at row {row}, column {col} of the photo ({image.pixels.shape[1]}×{image.pixels.shape[0]} px).")
+    st.caption(_("Peak at row {row}, column {col} of the photo ({width}×{height} px).").format(
+        row=row, col=col, width=image.pixels.shape[1], height=image.pixels.shape[0]))
     score_badges(model_name, image.digest, image.pixels, result.heatmap, result.class_index)
