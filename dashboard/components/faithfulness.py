@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.errors import GlasswingError
 from core.trust import Curves
+from dashboard.i18n import _
 from dashboard.services.badges import heatmap_key, scoring
 
 POLL_SECONDS = 1.0  # how often a pending badge looks for its score
@@ -20,13 +21,13 @@ def curves_figure(curves: Curves, title: str = "", height: int = 260) -> go.Figu
     """Deletion and insertion curves of one heatmap, with their areas in the legend."""
     fig = go.Figure()
     fig.add_scatter(x=curves.fractions, y=curves.deletion,
-                    name=f"deletion (AUC {curves.deletion_auc:.2f})", mode="lines", fill="tozeroy",
+                    name=_("deletion (AUC {auc:.2f})").format(auc=curves.deletion_auc), mode="lines", fill="tozeroy",
                     line={"color": "#d62728"})
     fig.add_scatter(x=curves.fractions, y=curves.insertion,
-                    name=f"insertion (AUC {curves.insertion_auc:.2f})", mode="lines",
+                    name=_("insertion (AUC {auc:.2f})").format(auc=curves.insertion_auc), mode="lines",
                     line={"color": "#2ca02c"})
     fig.update_layout(title=title or None, height=height, margin=dict(l=0, r=0, t=30 if title else 10, b=0),
-                      xaxis_title="fraction of pixels removed / revealed", yaxis_title="probability",
+                      xaxis_title=_("fraction of pixels removed / revealed"), yaxis_title=_("probability"),
                       yaxis_range=[0, 1.02], legend={"orientation": "h", "y": -0.3})
     return fig
 
@@ -62,34 +63,38 @@ def score_badges(model_name: str, digest: str, pixels: np.ndarray, heatmap: np.n
     if job.exception() is not None:
         error = job.exception()
         reason = error if isinstance(error, GlasswingError) else f"{type(error).__name__}: {error}"
-        st.caption(f"Faithfulness scores unavailable: {reason}")
+        st.caption(_("Faithfulness scores unavailable: {reason}").format(reason=reason))
         return
     curves: Curves = job.result()
     deletion, insertion = curves.relative_deletion, curves.relative_insertion
     cols = st.columns([1, 1, 1], vertical_alignment="center")
-    cols[0].badge(f"deletion {deletion:.0%}", color=deletion_colour(deletion),
-                  help=f"Area under the probability curve as the hottest pixels are blurred away "
-                       f"({curves.deletion_auc:.2f}), as a share of the photo's own probability "
-                       f"({curves.clean:.0%}). Lower is better: the evidence was where the map points.")
-    cols[1].badge(f"insertion {insertion:.0%}", color=insertion_colour(insertion),
-                  help=f"Area under the probability curve as the hottest pixels are revealed "
-                       f"({curves.insertion_auc:.2f}), as a share of the photo's own probability "
-                       f"({curves.clean:.0%}). Higher is better.")
-    with cols[2].popover("Curves", width="stretch"):
+    cols[0].badge(_("deletion {share:.0%}").format(share=deletion), color=deletion_colour(deletion),
+                  help=_("Area under the probability curve as the hottest pixels are blurred away ({auc:.2f}), as "
+                         "a share of the photo's own probability ({clean:.0%}). Lower is better: the evidence was "
+                         "where the map points.").format(auc=curves.deletion_auc, clean=curves.clean))
+    cols[1].badge(_("insertion {share:.0%}").format(share=insertion), color=insertion_colour(insertion),
+                  help=_("Area under the probability curve as the hottest pixels are revealed ({auc:.2f}), as a "
+                         "share of the photo's own probability ({clean:.0%}). Higher is better.").format(
+                             auc=curves.insertion_auc, clean=curves.clean))
+    with cols[2].popover(_("Curves"), width="stretch"):
         st.plotly_chart(_badge_figure(model_name, digest, key, int(class_index), _curves=curves), width="stretch",
                         key=f"trust_badge_chart_{digest}_{key}")
-        st.caption("Deletion: the hottest pixels are blurred first; if the heatmap is right, the probability "
-                   "falls fast (small red area). Insertion: they are revealed first on a blurred copy; the "
-                   "probability should rise fast (large green area). The badges give each area as a share "
-                   "of the photo's own probability.")
-        higher = "; it scores higher, which counts towards Increase in Confidence" if curves.increase else ""
-        st.caption(f"The photo multiplied by the heatmap alone scores {curves.shown:.1%} against "
-                   f"{curves.clean:.1%} for the whole photo: a drop of {curves.drop:.0%} (this photo's term of "
-                   f"Average Drop, lower is better){higher}.")
+        st.caption(_("Deletion: the hottest pixels are blurred first; if the heatmap is right, the probability "
+                     "falls fast (small red area). Insertion: they are revealed first on a blurred copy; the "
+                     "probability should rise fast (large green area). The badges give each area as a share "
+                     "of the photo's own probability."))
+        if curves.increase:
+            alone = _("The photo multiplied by the heatmap alone scores {shown:.1%} against {clean:.1%} for the "
+                      "whole photo: a drop of {drop:.0%} (this photo's term of Average Drop, lower is better); it "
+                      "scores higher, which counts towards Increase in Confidence.")
+        else:
+            alone = _("The photo multiplied by the heatmap alone scores {shown:.1%} against {clean:.1%} for the "
+                      "whole photo: a drop of {drop:.0%} (this photo's term of Average Drop, lower is better).")
+        st.caption(alone.format(shown=curves.shown, clean=curves.clean, drop=curves.drop))
 
 
 @st.fragment(run_every=POLL_SECONDS)
 def _pending(job: Future) -> None:
     if job.done():
         st.rerun()  # the whole page, once: the badges are drawn where this placeholder was
-    st.caption("Scoring this heatmap (deletion and insertion) ...")
+    st.caption(_("Scoring this heatmap (deletion and insertion) ..."))
