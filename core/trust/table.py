@@ -27,9 +27,9 @@ from core.trust.service import RANDOM, score_heatmap
 
 BATCH = 16  # images explained per call
 
-# The recommendation's reason (MethodTable.reason), as templates the dashboard shows in its language: the
-# first sentence, then (when a second method beats the random map too) NEXT. ``method`` and ``next`` are
-# registry names; areas are shares of the clean probability, Average Drop and Increase in Confidence in %.
+# The recommendation's reason (MethodTable.reason), as templates the dashboard shows in its language.
+# ``method`` and ``next`` are registry names; areas are shares of the clean probability, Average Drop and
+# Increase in Confidence in per cent.
 NO_METHOD = N_("No method beats a random map on {images} images (random: insertion minus deletion {random:.2f}): "
                "their heatmaps do not follow what the model relies on here.")
 NO_METHOD_ONE = N_("No method beats a random map on 1 image (random: insertion minus deletion {random:.2f}): their "
@@ -38,7 +38,12 @@ BEST = N_("{method} ranks pixels best on {images} images: insertion minus deleti
           "probability (random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence {increase:.0f}%.")
 BEST_ONE = N_("{method} ranks pixels best on 1 image: insertion minus deletion {score:.2f} of the clean probability "
               "(random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence {increase:.0f}%.")
-NEXT = N_("Next is {next} at {next_score:.2f}.")
+BEST_NEXT = N_("{method} ranks pixels best on {images} images: insertion minus deletion {score:.2f} of the clean "
+               "probability (random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence "
+               "{increase:.0f}%; next is {next} at {next_score:.2f}.")
+BEST_NEXT_ONE = N_("{method} ranks pixels best on 1 image: insertion minus deletion {score:.2f} of the clean "
+                   "probability (random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence "
+                   "{increase:.0f}%; next is {next} at {next_score:.2f}.")
 
 
 @dataclass
@@ -94,12 +99,13 @@ class MethodTable:
 
     rows: list[MethodRow]
     recommended: str | None
-    reasons: list[tuple[str, dict[str, Any]]]  # the reason's sentences: (template, fields)
+    reason_template: str  # one of the templates above
+    reason_fields: dict[str, Any]
 
     @property
     def reason(self) -> str:
         """Why this method is recommended (or none), with its numbers and the runner-up's."""
-        return " ".join(template.format(**fields) for template, fields in self.reasons)
+        return self.reason_template.format(**self.reason_fields)
 
     def row(self, method: str) -> MethodRow:
         return next(r for r in self.rows if r.method == method)
@@ -157,20 +163,25 @@ def method_table(loaded: Any, images: np.ndarray, targets: Sequence[int], method
         done += 1
     rows.append(reference)
     rows.sort(key=lambda r: -r.score)
-    recommended, reasons = _recommend(rows, reference, len(images))
-    return MethodTable(rows, recommended, reasons)
+    return MethodTable(rows, *recommendation(rows, reference, len(images)))
 
 
-def _recommend(rows: list[MethodRow], reference: MethodRow,
-               images: int) -> tuple[str | None, list[tuple[str, dict[str, Any]]]]:
+def recommendation(rows: list[MethodRow], reference: MethodRow,
+                   images: int) -> tuple[str | None, str, dict[str, Any]]:
+    """The method to recommend (None when none beats the random map), its reason's template and fields."""
     better = [r for r in rows if r.method != RANDOM and r.score > reference.score]
     fields: dict[str, Any] = {"images": images, "random": reference.score}
     if not better:
-        return None, [(NO_METHOD_ONE if images == 1 else NO_METHOD, fields)]
+        return None, NO_METHOD_ONE if images == 1 else NO_METHOD, fields
     best = better[0]
-    reasons = [(BEST_ONE if images == 1 else BEST,
-                {**fields, "method": best.method, "score": best.score, "drop": best.average_drop,
-                 "increase": best.increase_in_confidence})]
-    if len(better) > 1:
-        reasons.append((NEXT, {"next": better[1].method, "next_score": better[1].score}))
-    return best.method, reasons
+    fields.update(method=best.method, score=best.score, drop=best.average_drop,
+                  increase=best.increase_in_confidence)
+    if len(better) == 1:
+        return best.method, BEST_ONE if images == 1 else BEST, fields
+    fields.update(next=better[1].method, next_score=better[1].score)
+    return best.method, BEST_NEXT_ONE if images == 1 else BEST_NEXT, fields
+
+
+def _recommend(rows: list[MethodRow], reference: MethodRow, images: int) -> tuple[str | None, str]:
+    method, template, fields = recommendation(rows, reference, images)
+    return method, template.format(**fields)

@@ -101,9 +101,8 @@ def show(model_name: str) -> None:
 
 def reason_text(table: MethodTable) -> str:
     """Core's reason for the recommendation in the session's language, methods named by their titles."""
-    names = {"method", "next"}
-    return " ".join(_(template).format(**{k: method_title(v) if k in names else v for k, v in fields.items()})
-                    for template, fields in table.reasons)
+    fields = {k: method_title(v) if k in ("method", "next") else v for k, v in table.reason_fields.items()}
+    return _(table.reason_template).format(**fields)
 
 
 def scope_text(data: ScoredImages) -> str:
