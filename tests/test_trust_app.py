@@ -353,7 +353,7 @@ def test_method_table_recommends_the_method_that_finds_the_patch(patch_run):
 def test_method_table_reads_as_chinese_with_its_recommendation(patch_run, lite0, not_ours, chinese):
     """Scored in Chinese: the recommendation (core's reason, methods by their titles), the table's columns
     and the notes are Chinese; the dataset and split pickers and the split's sentence are the Evaluate
-    page's part."""
+    page's part, the model picker (this session's run among its options) a shared component's."""
     from core.trust.ground_truth import load_scored_images
     from core.zoo import load_model
 
@@ -372,7 +372,7 @@ def test_method_table_reads_as_chinese_with_its_recommendation(patch_run, lite0,
     assert {"排名", "方法", "平均下降 ↓", "置信度提升 ↑"} <= set(frame.columns)
     assert list(frame["方法"])[0] == "Grad-CAM" and "随机热力图（参照）" in set(frame["方法"])
     assert any(b.label == "下载表格（JSON）" for b in at.get("download_button"))
-    pickers = [at.selectbox(key=k) for k in ("trust_table_data", "trust_table_split")]
+    pickers = [at.selectbox(key=k) for k in ("trust_model", "trust_table_data", "trust_table_split")]
     evaluate_part = not_ours | {t for w in pickers for t in (w.label, w.help, *w.options)}
     split = load_scored_images(load_model(str(patch_run)), _run_data(patch_run), "test", limit=6,
                                need_masks=False).split_scope
