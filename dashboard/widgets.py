@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.errors import GlasswingError
 from core.params import Param, _fmt_float, _fmt_int
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 
 
 def param_widgets(params: Iterable[Param], key: str, defaults: Mapping[str, Any] | None = None,
@@ -88,4 +88,4 @@ def _range_help(p: Param) -> str:
 
 
 def show_error(exc: GlasswingError) -> None:
-    st.error(str(exc))
+    st.error(error_text(exc))

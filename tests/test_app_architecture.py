@@ -241,3 +241,59 @@ def test_feature_maps_show_the_sub_model_being_built_while_they_compute(tiny_pag
         threading.Event().wait(0.25)
     assert not tiny_page.exception and not tiny_page.error, tiny_page.exception
     assert any("**conv3**: 64 channels of 8 x 8" in m.value for m in tiny_page.markdown)
+
+
+# --- In Chinese: every tab past its first screen, nothing of the page's own left in English ---
+
+def _shared_components(root: str) -> None:
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import streamlit as st
+
+    from dashboard import state
+    from dashboard.components.image_picker import current_image
+    from dashboard.components.model_picker import model_picker
+    from dashboard.i18n import init_language
+
+    init_language()
+    state.init_session()
+    with st.sidebar:
+        model_picker(key="architecture_model")
+    current_image(hint=False)
+
+
+def test_the_page_reads_as_chinese_in_every_tab(tiny_run, monkeypatch):
+    """The layer table, the stages, feature maps, the receptive field and a filter, in Chinese; the model
+    and photo pickers are shared components (another part of the translation), filtered out here."""
+    from i18n_check import untranslated, visible_texts
+    from test_i18n import class_names
+
+    # AppTest formats a changed widget's options again in the test's thread, outside the session.
+    monkeypatch.setenv("GLASSWING_LANG", "zh")
+    shared = AppTest.from_function(_shared_components, args=(str(Path(APP).parent.parent),), default_timeout=180)
+    shared.query_params["lang"] = "zh"
+    shared.run()
+    not_ours = set(visible_texts(shared))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["lang"] = "zh"
+    open_page(at, "architecture", architecture_model=str(tiny_run))
+    assert [t.label for t in at.tabs] == ["层", "阶段", "特征图", "感受野", "卷积核"]
+    assert {m.label for m in at.metric} >= {"参数", "可训练", "冻结（不可训练）"}
+    at.selectbox(key="architecture_block").set_value("conv1").run()
+    frame = next(df.value for df in at.dataframe if "可训练" in df.value.columns)
+    assert set(frame["模块"]) == {"conv1"} and "输出形状" in frame.columns
+    at.selectbox(key="architecture_fm_layer").set_value("conv2").run()
+    assert any(m.value.startswith("**conv2**：") and "64 个通道，每个 16 × 16" in m.value for m in at.markdown)
+    at.selectbox(key="architecture_rf_layer").set_value("conv3").run()
+    assert {m.label: m.value for m in at.metric}["感受野"].endswith(" px")
+    at.selectbox(key="architecture_filter_layer").set_value("conv2")
+    at.slider(key="architecture_filter_steps").set_value(8)
+    at.button(key="FormSubmitter:architecture_filter_form-可视化这个通道").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert "conv2 · 通道 0" in [c for img in at.get("image") for c in img.captions]
+    assert any("8 步，用时" in c.value for c in at.caption)
+    names = [*class_names(), *TINY_CLASSES, *(la.name for la in tiny_model().layers), "sample: cat"]
+    left = untranslated([t for t in visible_texts(at) if t not in not_ours], names)
+    assert not left, "\n".join(left)

@@ -327,3 +327,18 @@ def test_a_reload_during_a_gradient_ascent_finds_its_bar_then_its_result(app, mo
     assert f"{layer} · channel 3" in [c for img in again.get("image") for c in img.captions]
     assert len(calls) == 1, "the reloaded page followed the running task, it did not start another"
     tasks.clear("filter-image")
+
+
+def test_a_bad_upload_is_named_in_the_session_language(lite0, cat_image, monkeypatch):
+    """Core's sentence for a corrupt photo, in Chinese when the session is (its file name kept)."""
+    monkeypatch.setenv("GLASSWING_LANG", "zh")  # AppTest reads option labels outside the run: the server's
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["lang"] = "zh"
+    open_page(at, "explain")
+    at.radio(key="photo_source").set_value("Upload").run()
+    at.get("file_uploader")[0].set_value([("broken.jpg", b"\xff\xd8\xff\xe0garbage", "image/jpeg"),
+                                          ("my_cat.png", _png(cat_image), "image/png")]).run()
+    assert not at.exception, at.exception
+    # Pillow's own reason stays as Pillow says it; the sentence around it is Chinese.
+    assert [e.value for e in at.error] == ["broken.jpg：无法作为图像打开（Truncated File Read）。"]
+    assert "my_cat.png" in [c for img in at.get("image") for c in img.captions]

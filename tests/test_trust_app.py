@@ -17,8 +17,10 @@ def _trust_page(root: str) -> None:
     if root not in sys.path:
         sys.path.insert(0, root)
     from dashboard import state
+    from dashboard.i18n import init_language
     from dashboard.views import trust
 
+    init_language()  # ?lang=zh opens it in Chinese
     state.init_session()
     trust.main()
 
@@ -90,7 +92,10 @@ def _report_page(root: str) -> None:
     import numpy as np
 
     from core.trust.shortcut import ShortcutReport
+    from dashboard.i18n import init_language
     from dashboard.views.trust_shortcut import _show_report
+
+    init_language()
 
     heat = np.zeros((32, 32), np.float32)
     heat[28:31, 28:31] = 1.0
@@ -107,6 +112,109 @@ def test_shortcut_report_is_drawn():
     assert not at.exception, at.exception
     assert [m.value for m in at.metric][:2] == ["90.0%", "70.0%"]
     assert "The model took the shortcut: on watermarked circles 45% of the heatmap" in _text(at)
+
+
+# --- In Chinese: past the first screen, nothing of the Trust page's own is left in English ---
+
+def _shared_components(root: str) -> None:
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from dashboard import state
+    from dashboard.components.image_picker import current_image
+    from dashboard.components.model_picker import model_picker
+    from dashboard.i18n import init_language
+
+    init_language()
+    state.init_session()
+    with __import__("streamlit").sidebar:
+        model_picker(key="trust_model")
+    current_image()
+
+
+@pytest.fixture(scope="module")
+def not_ours() -> set[str]:
+    """The texts of the shared components the page shows (the model and photo pickers: another part of the
+    translation), as they read in Chinese now."""
+    from i18n_check import visible_texts
+
+    at = AppTest.from_function(_shared_components, args=(ROOT,), default_timeout=300)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, at.exception
+    return set(visible_texts(at))
+
+
+def _english_left(at, not_ours: set[str], lite0) -> list[str]:
+    """Visible texts of the page's own still holding English prose. Names allowed besides the prose check's
+    own: the classes and layers the page test allows, and the methods' titles (the Explain page's part)."""
+    from i18n_check import untranslated, visible_texts
+    from test_i18n import class_names
+
+    from core.explain import list_methods
+
+    names = [*class_names(lite0), *(m.title for m in list_methods())]
+    return untranslated([t for t in visible_texts(at) if t not in not_ours], names)
+
+
+@pytest.fixture
+def chinese(monkeypatch):
+    """AppTest formats a widget's options again in the test's own thread, which has no session: there the
+    server's default language must be the page's too, or a changed widget's value is not found among them."""
+    monkeypatch.setenv("GLASSWING_LANG", "zh")
+
+
+def _chinese_trust(lite0) -> AppTest:
+    at = AppTest.from_function(_trust_page, args=(ROOT,), default_timeout=300)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_compare_and_sanity_views_read_as_chinese_after_their_results(lite0, not_ours, chinese):
+    at = _chinese_trust(lite0)
+    assert "点击 **给方法排名**" in _text(at)
+    at.multiselect(key="trust_compare_methods").set_value(["gradcam", "saliency"])
+    at.slider(key="trust_compare_steps").set_value(8)
+    next(b for b in at.button if b.label == "给方法排名").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["排名"]) == [1, 2, 3] and "随机热力图（参照）" in set(table["方法"])
+    assert "**解释的类别：** Egyptian cat" in _text(at)
+    left = _english_left(at, not_ours, lite0)
+    assert not left, "\n".join(left)
+    # The sanity check: the verdict and core's reading, in Chinese.
+    at.sidebar.radio(key="trust_view").set_value("Sanity check").run()
+    assert "健全性检查" in at.sidebar.radio(key="trust_view").options
+    at.multiselect(key="trust_sanity_methods").set_value(["gradcam"])
+    at.slider(key="trust_sanity_stages").set_value(2)
+    next(b for b in at.button if b.label == "运行健全性检查").click().run()
+    assert not at.exception, at.exception
+    verdicts = [s.value for s in at.success] + [e.value for e in at.error]
+    assert any(v in ("**Grad-CAM：通过**", "**Grad-CAM：未通过**") for v in verdicts), verdicts
+    assert "秩相关" in _text(at)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert captions[0] == "训练好的模型" and any("随机化到" in c for c in captions)
+    left = _english_left(at, not_ours, lite0)
+    assert not left, "\n".join(left)
+
+
+def test_shortcut_lesson_reads_as_chinese(lite0, not_ours, chinese):
+    at = _chinese_trust(lite0)
+    at.sidebar.radio(key="trust_view").set_value("Shortcut lesson").run()
+    assert not at.exception, at.exception
+    assert "还没有训练完成的捷径模型" in _text(at)
+    assert not _english_left(at, not_ours, lite0)
+    report = AppTest.from_function(_report_page, args=(ROOT,), default_timeout=60)
+    report.query_params["lang"] = "zh"
+    report.run()
+    assert not report.exception, report.exception
+    assert "模型走了捷径：在带水印的圆形上，热力图有 45% 落在" in _text(report)
+    assert [m.label for m in report.metric][0] == "验证集准确率（带水印的圆形）"
+    assert not _english_left(report, not_ours, lite0)
 
 
 # --- Method table: a run whose evidence is known, scored over its own dataset and a held-out one ---
@@ -180,11 +288,13 @@ def patch_run(tmp_path_factory) -> Path:
     return run_dir
 
 
-def _table_page(patch_run: Path) -> AppTest:
+def _table_page(patch_run: Path, lang: str | None = None) -> AppTest:
     from core.train.runs import list_runs
 
     option = next(str(r.path) for r in list_runs(owner=TABLE_SESSION) if r.path.name == patch_run.name)
     at = AppTest.from_function(_trust_page, args=(ROOT,), default_timeout=300)
+    if lang:
+        at.query_params["lang"] = lang
     at.session_state["session_id"] = TABLE_SESSION
     at.session_state["trust_model"] = option
     at.session_state["trust_view"] = "Method table"
@@ -238,6 +348,41 @@ def test_method_table_recommends_the_method_that_finds_the_patch(patch_run):
     assert not at.exception, at.exception
     assert any("cat" in e.value for e in at.error), [e.value for e in at.error]
     assert not any(b.label == "Score the methods" for b in at.button)
+
+
+def test_method_table_reads_as_chinese_with_its_recommendation(patch_run, lite0, not_ours, chinese):
+    """Scored in Chinese: the recommendation (core's reason, methods by their titles), the table's columns
+    and the notes are Chinese; the dataset and split pickers and the split's sentence are the Evaluate
+    page's part, the model picker (this session's run among its options) a shared component's."""
+    from core.trust.ground_truth import load_scored_images
+    from core.zoo import load_model
+
+    at = _table_page(patch_run, lang="zh")
+    assert "点击 **给方法打分**" in _text(at)
+    at.multiselect(key="trust_table_methods").set_value(["gradcam", "saliency"])
+    at.number_input(key="trust_table_images").set_value(6)
+    at.slider(key="trust_table_steps").set_value(8)
+    at.selectbox(key="trust_table_baseline").set_value("black")
+    next(b for b in at.button if b.label == "给方法打分").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    success = [s.value for s in at.success]
+    assert any(v.startswith("**推荐：Grad-CAM。** 在 6 张图像上，Grad-CAM 对像素的排序最好") for v in success), success
+    frame = at.dataframe[0].value
+    assert {"排名", "方法", "平均下降 ↓", "置信度提升 ↑"} <= set(frame.columns)
+    assert list(frame["方法"])[0] == "Grad-CAM" and "随机热力图（参照）" in set(frame["方法"])
+    assert any(b.label == "下载表格（JSON）" for b in at.get("download_button"))
+    pickers = [at.selectbox(key=k) for k in ("trust_model", "trust_table_data", "trust_table_split")]
+    evaluate_part = not_ours | {t for w in pickers for t in (w.label, w.help, *w.options)}
+    split = load_scored_images(load_model(str(patch_run)), _run_data(patch_run), "test", limit=6,
+                               need_masks=False).split_scope
+    from i18n_check import untranslated, visible_texts
+
+    texts = [t.replace(split, " ") for t in visible_texts(at) if t not in evaluate_part]
+    from test_i18n import class_names
+
+    left = untranslated(texts, [*class_names(lite0), *COLOURS, "Saliency (gradients)"])
+    assert not left, "\n".join(left)
 
 
 def _run_data(run_dir: Path) -> str:

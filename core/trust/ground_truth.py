@@ -23,9 +23,11 @@ import numpy as np
 from core.errors import DataError, ParameterError
 from core.explain import explain, get_method
 from core.explain.base import peak_location
+from core.i18n import N_
 from core.progress import Progress
 
 CENTRE = "centre-bias"
+SAMPLE = N_("a class-balanced sample of {n} images from {scope}")  # ScoredImages.scope of a sample
 UNIFORM = "uniform"
 BATCH = 16  # images explained per call
 
@@ -162,7 +164,13 @@ class ScoredImages:
     predicted: list[int]
     masks: list[np.ndarray] | None  # None when the dataset has no masks
     skipped: int = 0  # images without a mask (datasets with masks)
-    scope: str = ""  # which images of which split, in one sentence (core.evaluate's EvalSplit.describe)
+    split_scope: str = ""  # which images of which split, in one sentence (core.evaluate's EvalSplit.describe)
+    sampled: int = 0  # images drawn from that split when not all of it was loaded (0: all of it)
+
+    @property
+    def scope(self) -> str:
+        """Which images were scored, in one sentence."""
+        return SAMPLE.format(n=self.sampled, scope=self.split_scope) if self.sampled else self.split_scope
 
     @property
     def accuracy(self) -> float:
@@ -212,11 +220,9 @@ def load_scored_images(loaded: Any, source: str, split: str | None = None, limit
         raise DataError(f"No image of split {chosen.split!r} in {dataset.id!r} has a mask.")
     images = np.stack(pixels)
     predicted = [int(p) for p in np.argmax(loaded.predict(images), axis=-1)]
-    scope = chosen.describe()
-    if len(items) < len(chosen.items):
-        scope = f"a class-balanced sample of {len(items)} images from {scope}"
+    sampled = len(items) if len(items) < len(chosen.items) else 0
     return ScoredImages(dataset.id, chosen.split, images, labels, predicted,
-                        masks if dataset.has_masks else None, skipped, scope)
+                        masks if dataset.has_masks else None, skipped, chosen.describe(), sampled)
 
 
 def score_dataset(loaded: Any, source: str, methods: Sequence[str], split: str | None = None,

@@ -25,11 +25,24 @@ from skimage.metrics import structural_similarity
 from core import compiled
 from core.errors import GlasswingError, ParameterError
 from core.explain import explain, get_method
+from core.i18n import N_
 from core.progress import Progress, report
 from core.zoo.loaded import LoadedModel, as_loaded
 
 MAX_STAGES = 8  # cascade checkpoints shown; deep models randomise several layers per checkpoint
 PASS_THRESHOLD = 0.5  # both similarities must fall below this, on average over the cascade and at its end
+
+# The verdict's sentences (SanityResult.reading), as templates the dashboard shows in its language.
+PASSED = N_("Passed: once the model's weights were replaced by random numbers, the {method} map changed (rank "
+            "correlation {rho:.2f}, SSIM {ssim:.2f} with the original). The map depends on what the model "
+            "learned, as an explanation should.")
+FAILED_LATE = N_("Failed: the {method} map kept looking like the original while most of the model was randomised "
+                 "from the top down (mean similarity {cascade:.2f} over the cascade), and changed only near the "
+                 "first layers (rank correlation {rho:.2f}, SSIM {ssim:.2f} at the end). It shows the image and "
+                 "the first layers more than what the model learned; do not read it as the model's reasoning.")
+FAILED = N_("Failed: even with every weight of the model randomised, the {method} map still looks like the "
+            "original (rank correlation {rho:.2f}, SSIM {ssim:.2f}). It mostly shows the image itself, such as "
+            "its edges, rather than what the model learned; do not read it as the model's reasoning.")
 
 
 @dataclass
@@ -83,24 +96,22 @@ class SanityResult:
         final = max(abs(self.final.spearman), self.final.ssim)
         return final < self.threshold and self.cascade_similarity < self.threshold
 
+    def reading_message(self) -> tuple[str, dict[str, Any]]:
+        """The reading as a template (:data:`PASSED`, :data:`FAILED_LATE` or :data:`FAILED`) and its fields
+        (``method`` is the method's title), for a page that shows it in another language."""
+        rho, ssim = self.final.spearman, self.final.ssim
+        fields = {"method": _method_title(self.method), "rho": rho, "ssim": ssim,
+                  "cascade": self.cascade_similarity}
+        if self.passed:
+            return PASSED, fields
+        if max(abs(rho), ssim) < self.threshold:  # it changes at last, but survives most of the cascade
+            return FAILED_LATE, fields
+        return FAILED, fields
+
     def reading(self) -> str:
         """A plain-language sentence for students."""
-        rho, ssim = self.final.spearman, self.final.ssim
-        title = _method_title(self.method)
-        if self.passed:
-            return (f"Passed: once the model's weights were replaced by random numbers, the {title} "
-                    f"map changed (rank correlation {rho:.2f}, SSIM {ssim:.2f} with the original). The map "
-                    "depends on what the model learned, as an explanation should.")
-        if max(abs(rho), ssim) < self.threshold:  # it changes at last, but survives most of the cascade
-            return (f"Failed: the {title} map kept looking like the original while most of the model was "
-                    f"randomised from the top down (mean similarity {self.cascade_similarity:.2f} over the "
-                    f"cascade), and changed only near the first layers (rank correlation {rho:.2f}, SSIM "
-                    f"{ssim:.2f} at the end). It shows the image and the first layers more than what the model "
-                    "learned; do not read it as the model's reasoning.")
-        return (f"Failed: even with every weight of the model randomised, the {title} map still looks "
-                f"like the original (rank correlation {rho:.2f}, SSIM {ssim:.2f}). It mostly shows the image "
-                "itself, such as its edges, rather than what the model learned; do not read it as the "
-                "model's reasoning.")
+        template, fields = self.reading_message()
+        return template.format(**fields)
 
     def to_json(self, include_heatmaps: bool = False) -> dict:
         return {"method": self.method, "layer": self.layer, "class_index": self.class_index,

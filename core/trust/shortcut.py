@@ -20,8 +20,18 @@ import numpy as np
 from core.data import builtin, shapes
 from core.errors import DataError
 from core.explain import explain
+from core.i18n import N_
 
 DATASET = "shapes-shortcut"
+RUN_NAME = N_("Shortcut lesson (small CNN on shapes-shortcut)")  # the lesson's runs, unless named otherwise
+
+# The report's reading (ShortcutReport.reading), as templates the dashboard shows in its language.
+TOOK_SHORTCUT = N_("The model took the shortcut: on watermarked circles {energy:.0%} of the heatmap sits on the "
+                   "watermark, which covers only {box:.1%} of the image, and stamping the watermark on other "
+                   "shapes makes {stamped:.0%} of them 'circles'. Circle accuracy falls from {val_circle:.0%} "
+                   "(validation, watermarked) to {test_circle:.0%} on clean test images.")
+NO_SHORTCUT = N_("The model does not rely much on the watermark: its heatmaps stay on the shapes and the watermark "
+                 "alone rarely changes its mind. Try fewer epochs or another seed.")
 
 
 def shortcut_config(epochs: int = 8, seed: int = 0, image_size: int = 64, name: str | None = None):
@@ -30,7 +40,7 @@ def shortcut_config(epochs: int = 8, seed: int = 0, image_size: int = 64, name: 
 
     return TrainConfig(data=DATASET, model="small_cnn", image_size=image_size, epochs=epochs,
                        learning_rate=0.002, batch_size=32, augment=None, early_stopping_patience=0,
-                       seed=seed, name=name or "Shortcut lesson (small CNN on shapes-shortcut)")
+                       seed=seed, name=name or RUN_NAME)
 
 
 @dataclass
@@ -55,15 +65,17 @@ class ShortcutReport:
     def circle_drop(self) -> float:
         return self.val_circle_accuracy - self.test_circle_accuracy
 
-    def reading(self) -> str:
+    def reading_message(self) -> tuple[str, dict[str, float]]:
+        """The reading as a template (:data:`TOOK_SHORTCUT` or :data:`NO_SHORTCUT`) and its fields."""
+        fields = {"energy": self.energy_on_watermark, "box": self.box_area, "stamped": self.stamped_to_circle,
+                  "val_circle": self.val_circle_accuracy, "test_circle": self.test_circle_accuracy}
         if self.energy_on_watermark > 3 * self.box_area or self.stamped_to_circle > 0.3:
-            return (f"The model took the shortcut: on watermarked circles {self.energy_on_watermark:.0%} of "
-                    f"the heatmap sits on the watermark, which covers only {self.box_area:.1%} of the image, "
-                    f"and stamping the watermark on other shapes makes {self.stamped_to_circle:.0%} of them "
-                    f"'circles'. Circle accuracy falls from {self.val_circle_accuracy:.0%} (validation, "
-                    f"watermarked) to {self.test_circle_accuracy:.0%} on clean test images.")
-        return ("The model does not rely much on the watermark: its heatmaps stay on the shapes and the "
-                "watermark alone rarely changes its mind. Try fewer epochs or another seed.")
+            return TOOK_SHORTCUT, fields
+        return NO_SHORTCUT, fields
+
+    def reading(self) -> str:
+        template, fields = self.reading_message()
+        return template.format(**fields)
 
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "examples"}

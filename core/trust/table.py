@@ -20,11 +20,30 @@ import numpy as np
 
 from core.errors import ParameterError
 from core.explain import explain, get_method
+from core.i18n import N_
 from core.progress import Progress
 from core.trust.faithfulness import DEFAULT_STEPS, Curves, random_heatmap
 from core.trust.service import RANDOM, score_heatmap
 
 BATCH = 16  # images explained per call
+
+# The recommendation's reason (MethodTable.reason), as templates the dashboard shows in its language.
+# ``method`` and ``next`` are registry names; areas are shares of the clean probability, Average Drop and
+# Increase in Confidence in per cent.
+NO_METHOD = N_("No method beats a random map on {images} images (random: insertion minus deletion {random:.2f}): "
+               "their heatmaps do not follow what the model relies on here.")
+NO_METHOD_ONE = N_("No method beats a random map on 1 image (random: insertion minus deletion {random:.2f}): their "
+                   "heatmaps do not follow what the model relies on here.")
+BEST = N_("{method} ranks pixels best on {images} images: insertion minus deletion {score:.2f} of the clean "
+          "probability (random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence {increase:.0f}%.")
+BEST_ONE = N_("{method} ranks pixels best on 1 image: insertion minus deletion {score:.2f} of the clean probability "
+              "(random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence {increase:.0f}%.")
+BEST_NEXT = N_("{method} ranks pixels best on {images} images: insertion minus deletion {score:.2f} of the clean "
+               "probability (random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence "
+               "{increase:.0f}%; next is {next} at {next_score:.2f}.")
+BEST_NEXT_ONE = N_("{method} ranks pixels best on 1 image: insertion minus deletion {score:.2f} of the clean "
+                   "probability (random map {random:.2f}), Average Drop {drop:.0f}%, Increase in Confidence "
+                   "{increase:.0f}%; next is {next} at {next_score:.2f}.")
 
 
 @dataclass
@@ -80,7 +99,13 @@ class MethodTable:
 
     rows: list[MethodRow]
     recommended: str | None
-    reason: str
+    reason_template: str  # one of the templates above
+    reason_fields: dict[str, Any]
+
+    @property
+    def reason(self) -> str:
+        """Why this method is recommended (or none), with its numbers and the runner-up's."""
+        return self.reason_template.format(**self.reason_fields)
 
     def row(self, method: str) -> MethodRow:
         return next(r for r in self.rows if r.method == method)
@@ -138,20 +163,25 @@ def method_table(loaded: Any, images: np.ndarray, targets: Sequence[int], method
         done += 1
     rows.append(reference)
     rows.sort(key=lambda r: -r.score)
-    recommended, reason = _recommend(rows, reference, len(images))
-    return MethodTable(rows, recommended, reason)
+    return MethodTable(rows, *recommendation(rows, reference, len(images)))
+
+
+def recommendation(rows: list[MethodRow], reference: MethodRow,
+                   images: int) -> tuple[str | None, str, dict[str, Any]]:
+    """The method to recommend (None when none beats the random map), its reason's template and fields."""
+    better = [r for r in rows if r.method != RANDOM and r.score > reference.score]
+    fields: dict[str, Any] = {"images": images, "random": reference.score}
+    if not better:
+        return None, NO_METHOD_ONE if images == 1 else NO_METHOD, fields
+    best = better[0]
+    fields.update(method=best.method, score=best.score, drop=best.average_drop,
+                  increase=best.increase_in_confidence)
+    if len(better) == 1:
+        return best.method, BEST_ONE if images == 1 else BEST, fields
+    fields.update(next=better[1].method, next_score=better[1].score)
+    return best.method, BEST_NEXT_ONE if images == 1 else BEST_NEXT, fields
 
 
 def _recommend(rows: list[MethodRow], reference: MethodRow, images: int) -> tuple[str | None, str]:
-    better = [r for r in rows if r.method != RANDOM and r.score > reference.score]
-    on = f"on {images} image{'s' if images != 1 else ''}"
-    if not better:
-        return None, (f"No method beats a random map {on} (random: insertion minus deletion "
-                      f"{reference.score:.2f}): their heatmaps do not follow what the model relies on here.")
-    best = better[0]
-    reason = (f"{best.method} ranks pixels best {on}: insertion minus deletion {best.score:.2f} of the clean "
-              f"probability (random map {reference.score:.2f}), Average Drop {best.average_drop:.0f}%, "
-              f"Increase in Confidence {best.increase_in_confidence:.0f}%")
-    if len(better) > 1:
-        reason += f"; next is {better[1].method} at {better[1].score:.2f}"
-    return best.method, reason + "."
+    method, template, fields = recommendation(rows, reference, images)
+    return method, template.format(**fields)

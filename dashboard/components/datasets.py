@@ -19,7 +19,7 @@ from core.data.catalog import list_datasets
 from core.data.scan import load_meta
 from core.data.sessions import session_dir, touch_session
 from core.errors import GlasswingError
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.state import classroom, session_id
 
 
@@ -42,7 +42,7 @@ def dataset_choices() -> tuple[list[Choice], str | None]:
     try:
         allowed = set(classroom().allowed_datasets([e["id"] for e in entries]))
     except GlasswingError as exc:  # a teacher's typo: say so, keep the built-ins usable
-        problem = str(exc)
+        problem = error_text(exc)
         allowed = set(BUILTINS)
     choices = []
     for e in entries:
@@ -95,7 +95,7 @@ def ensure_path(choice: Choice) -> Path | None:
         path = materialise(choice.builtin, allow_download=True, progress=progress)
     except GlasswingError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(error_text(exc))
         return None
     bar.empty()
     return path

@@ -8,7 +8,7 @@ from core.errors import GlasswingError, ImageError
 from core.images import load_image
 from core.samples import SAMPLES, TITLES, load_sample
 from dashboard import photo_store
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.state import (
     PHOTO_SOURCES,
     SAMPLE_PREFIX,
@@ -224,7 +224,7 @@ def _decode(name: str, data: bytes) -> SessionImage | str:
     try:
         return add_image(name, load_image(data, name=name))
     except ImageError as exc:
-        return str(exc)
+        return error_text(exc)
 
 
 def _decode_upload(name: str, data: bytes) -> SessionImage | None:

@@ -10,7 +10,7 @@ from core.errors import GlasswingError
 from core.zoo import LoadedModel, ModelSpec, get_spec
 from dashboard import state
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 
 
 def needs_download(name: str) -> ModelSpec | None:
@@ -41,7 +41,7 @@ def load_model_or_explain(name: str, offer_weights: bool = False, key: str = "mo
     try:
         return state.get_model(name)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return None
 
 
@@ -75,7 +75,7 @@ def _weights_ui(spec: ModelSpec, key: str) -> bool:
         try:
             install_weights(spec.name, upload.getvalue())
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return False
         st.success(_("{file} is in place; {model} is ready.").format(file=file_name, model=_(spec.title)))
         return True
@@ -87,7 +87,7 @@ def _weights_ui(spec: ModelSpec, key: str) -> bool:
         fetch_weights(spec.name, lambda fraction, text: bar.progress(fraction, text=text))
     except GlasswingError as exc:
         slot.empty()
-        st.error(str(exc))
+        st.error(error_text(exc))
         return False
     slot.empty()
     return True

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.classroom import ClassroomConfig
 from core.zoo import ModelSpec, list_models
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.state import classroom, session_id
 
 STATUS_BADGE = {"ready": N_("ready"), "cached": N_("ready to convert"), "needs download": N_("needs download"),
@@ -101,10 +101,10 @@ def own_model_upload(key: str) -> None:
                 run = import_model(model_file.getvalue(), model_file.name, session_id(), names, input_range,
                                    max_bytes=model_upload_bytes())
         except InputRangeUnknown as exc:
-            st.warning(str(exc))
+            st.warning(error_text(exc))
             return
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.session_state[f"{key}_added"] = str(run)
         st.rerun()

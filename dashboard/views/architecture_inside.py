@@ -18,6 +18,7 @@ from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, 
 from core.progress import Progress
 from dashboard import state
 from dashboard.components.task_status import last_key, run_in_background
+from dashboard.i18n import _
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
 
@@ -54,34 +55,36 @@ def _feature_grid(model_name: str, layer: str, top: int, pixels: np.ndarray,
 
 
 def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | None) -> None:
-    st.caption("Each channel of a layer is a detector: bright where it found its pattern. Here are the "
-               "channels that fired most (highest mean activation) for this image.")
+    st.caption(_("Each channel of a layer is a detector: bright where it found its pattern. Here are the "
+                 "channels that fired most (highest mean activation) for this image."))
     if page_model.loaded is None:
-        st.info("Feature maps need the model's trained weights.")
+        st.info(_("Feature maps need the model's trained weights."))
         return
     layers = spatial_layers(data["rows"])
     if not layers:
-        st.info("This model has no layers with spatial feature maps.")
+        st.info(_("This model has no layers with spatial feature maps."))
         return
-    layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
-                         key="architecture_fm_layer", help="Early layers see edges and colours; late layers "
-                         "respond to parts of objects.")
-    top = st.slider("Channels to show", 4, 64, 16, step=4, key="architecture_fm_top")
+    layer = st.selectbox(_("Layer"), layers, index=_default_index(layers, page_model.cam_layer),
+                         key="architecture_fm_layer",
+                         help=_("Early layers see edges and colours; late layers respond to parts of objects."))
+    top = st.slider(_("Channels to show"), 4, 64, 16, step=4, key="architecture_fm_top")
     if image is None:
-        st.info("Choose a photo at the top of the page.")
+        st.info(_("Choose a photo at the top of the page."))
         return
     # Quick once compiled; the first look at a deep layer compiles its sub-model, shown with its progress.
-    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top), "Feature maps",
+    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top), _("Feature maps"),
                                lambda progress: _feature_grid(page_model.name, layer, top, image.pixels,
                                                               progress=progress))
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
     maps = result.maps
     h, w, c = maps.shape
-    st.markdown(f"**{maps.layer}**: {c} channels of {h} x {w} for *{image.name}*")
-    st.image(result.grid, caption=f"The {len(maps.channels)} most active channels (#index and mean "
-             f"activation under each map; yellow = strong)", width="stretch")
-    st.dataframe([{"channel": ch.index, "mean activation": round(ch.mean, 4), "max activation": round(ch.max, 4)}
+    st.markdown(_("**{layer}**: {channels} channels of {height} x {width} for *{photo}*").format(
+        layer=maps.layer, channels=c, height=h, width=w, photo=image.name))
+    st.image(result.grid, caption=_("The {n} most active channels (#index and mean activation under each map; "
+                                    "yellow = strong)").format(n=len(maps.channels)), width="stretch")
+    st.dataframe([{_("channel"): ch.index, _("mean activation"): round(ch.mean, 4),
+                   _("max activation"): round(ch.max, 4)}
                   for ch in maps.channels], hide_index=True, key="architecture_fm_table")
 
 
@@ -101,19 +104,19 @@ def draw_box(image: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) ->
 
 
 def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) -> None:
-    st.caption("Pick one position in a layer's feature map and see which input pixels it depends on. "
-               "Deeper layers see larger regions: that is how a network goes from edges to objects.")
+    st.caption(_("Pick one position in a layer's feature map and see which input pixels it depends on. "
+                 "Deeper layers see larger regions: that is how a network goes from edges to objects."))
     rows_by_name = {r["name"]: r for r in data["rows"]}
     layers = [n for n in spatial_layers(data["rows"]) if "/" not in n]  # top-level layers of the graph
     if not layers:
-        st.info("No layer of this model's own graph has spatial feature maps.")
+        st.info(_("No layer of this model's own graph has spatial feature maps."))
         return
-    layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
+    layer = st.selectbox(_("Layer"), layers, index=_default_index(layers, page_model.cam_layer),
                          key="architecture_rf_layer")
-    h, w, _ = rows_by_name[layer]["output_shape"]
+    h, w, _depth = rows_by_name[layer]["output_shape"]
     c1, c2 = st.columns(2)
-    row = c1.slider("Row in the feature map", 0, h - 1, h // 2, key="architecture_rf_row") if h > 1 else 0
-    col = c2.slider("Column in the feature map", 0, w - 1, w // 2, key="architecture_rf_col") if w > 1 else 0
+    row = c1.slider(_("Row in the feature map"), 0, h - 1, h // 2, key="architecture_rf_row") if h > 1 else 0
+    col = c2.slider(_("Column in the feature map"), 0, w - 1, w // 2, key="architecture_rf_col") if w > 1 else 0
     try:  # a walk over the graph: milliseconds
         path, field = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
     except GlasswingError as exc:
@@ -123,23 +126,24 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
     left, right = st.columns([1, 1])
     with left:
         st.image(draw_box(_model_input(page_model, image), path.rows, path.cols), width="stretch",
-                 caption=f"Position ({row}, {col}) of {layer} sees input rows {r0}-{r1}, columns {c0}-{c1}")
+                 caption=_("Position ({row}, {col}) of {layer} sees input rows {r0}-{r1}, columns {c0}-{c1}").format(
+                     row=row, col=col, layer=layer, r0=r0, r1=r1, c0=c0, c1=c1))
     with right:
         size, stride = field.size, field.stride
-        st.metric("Receptive field", f"{size[0]} x {size[1]} px")
-        st.metric("Step between neighbouring positions", f"{stride[0]} px")
-        st.caption("The field size ignores the image border; near an edge part of the field falls outside "
-                   "the image (padding), so the box is smaller there.")
+        st.metric(_("Receptive field"), f"{size[0]} x {size[1]} px")
+        st.metric(_("Step between neighbouring positions"), f"{stride[0]} px")
+        st.caption(_("The field size ignores the image border; near an edge part of the field falls outside "
+                     "the image (padding), so the box is smaller there."))
         if path.global_context:
-            st.caption("This model also has global branches (squeeze-excite) that look at every pixel.")
-    show_all = st.checkbox("Show every layer on the path", key="architecture_rf_all")
+            st.caption(_("This model also has global branches (squeeze-excite) that look at every pixel."))
+    show_all = st.checkbox(_("Show every layer on the path"), key="architecture_rf_all")
     stage_ends = {s["last"] for s in data["stages"]}
     steps = [s for s in path.steps if show_all or s.layer in stage_ends or s.layer == layer]
-    st.dataframe([{"layer": s.layer, "output shape": " x ".join(str(d) for d in s.output_shape),
-                   "rows": f"{s.rows[0]}-{s.rows[1]}", "columns": f"{s.cols[0]}-{s.cols[1]}",
-                   "region": f"{s.rows[1] - s.rows[0] + 1} x {s.cols[1] - s.cols[0] + 1}"} for s in steps],
+    st.dataframe([{_("layer"): s.layer, _("output shape"): " x ".join(str(d) for d in s.output_shape),
+                   _("rows"): f"{s.rows[0]}-{s.rows[1]}", _("columns"): f"{s.cols[0]}-{s.cols[1]}",
+                   _("region"): f"{s.rows[1] - s.rows[0] + 1} x {s.cols[1] - s.cols[0] + 1}"} for s in steps],
                  hide_index=True, width="stretch", key="architecture_rf_table")
-    st.caption("From input to output: the region of each layer that feeds the chosen position.")
+    st.caption(_("From input to output: the region of each layer that feeds the chosen position."))
 
 
 # ---- filter visualisation -------------------------------------------------------------------------
@@ -170,50 +174,57 @@ def _recover_filter_request(model_name: str, layers: list[str]) -> None:
 
 
 def filters_ui(page_model: PageModel, data: dict) -> None:
-    st.caption("What pattern makes a channel fire? Start from grey noise and change the pixels, step by "
-               "step, to raise the channel's activation (activation maximisation).")
+    st.caption(_("What pattern makes a channel fire? Start from grey noise and change the pixels, step by "
+                 "step, to raise the channel's activation (activation maximisation)."))
     if page_model.loaded is None:
-        st.info("Filter visualisation needs the model's trained weights.")
+        st.info(_("Filter visualisation needs the model's trained weights."))
         return
     rows_by_name = {r["name"]: r for r in data["rows"]}
     layers = [n for n in spatial_layers(data["rows"]) if rows_by_name[n]["type"].endswith("Conv2D")] \
         or spatial_layers(data["rows"])
     if not layers:
-        st.info("This model has no layers with spatial feature maps.")
+        st.info(_("This model has no layers with spatial feature maps."))
         return
     _recover_filter_request(page_model.name, layers)
     with st.form("architecture_filter_form"):
-        layer = st.selectbox("Layer", layers, index=_default_index(layers, page_model.cam_layer),
+        layer = st.selectbox(_("Layer"), layers, index=_default_index(layers, page_model.cam_layer),
                              key="architecture_filter_layer")
         depth = rows_by_name[layer]["output_shape"][-1]
-        channel = st.number_input(f"Channel (0 to {depth - 1})", min_value=0, max_value=int(depth) - 1, value=0,
-                                  step=1, key="architecture_filter_channel")
+        channel = st.number_input(_("Channel (0 to {last})").format(last=depth - 1), min_value=0,
+                                  max_value=int(depth) - 1, value=0, step=1, key="architecture_filter_channel")
         c1, c2 = st.columns(2)
-        steps = c1.slider("Steps", 8, min(128, MAX_STEPS), 48, step=8, key="architecture_filter_steps",
-                          help=f"More steps give a clearer pattern; a run stops after {FILTER_TIME_BUDGET:.0f} s.")
-        size = c2.select_slider("Image size (px)", FILTER_SIZES, value=112, key="architecture_filter_size",
-                                help="Smaller images are faster; the model's input size is the upper limit.")
-        go = st.form_submit_button("Visualise the channel")
+        steps = c1.slider(_("Steps"), 8, min(128, MAX_STEPS), 48, step=8, key="architecture_filter_steps",
+                          help=_("More steps give a clearer pattern; a run stops after {seconds:.0f} s.").format(
+                              seconds=FILTER_TIME_BUDGET))
+        size = c2.select_slider(_("Image size (px)"), FILTER_SIZES, value=112, key="architecture_filter_size",
+                                help=_("Smaller images are faster; the model's input size is the upper limit."))
+        go = st.form_submit_button(_("Visualise the channel"))
     if go:
         st.session_state["architecture_filter_request"] = (page_model.name, layer, int(channel), int(steps),
                                                            int(size))
     request = st.session_state.get("architecture_filter_request")
     if not request or request[0] != page_model.name:
-        st.info("Choose a layer and channel, then press the button (a few seconds on a CPU).")
+        st.info(_("Choose a layer and channel, then press the button (a few seconds on a CPU)."))
         return
-    result = run_in_background(("filter-image", *request), f"Gradient ascent on channel {request[2]} of {request[1]}",
+    result = run_in_background(("filter-image", *request),
+                               _("Gradient ascent on channel {channel} of {layer}").format(channel=request[2],
+                                                                                         layer=request[1]),
                                lambda progress: _filter_image(*request, progress=progress))
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return
     left, right = st.columns(2)
     with left:
         big = cv2.resize(result.image, (320, 320), interpolation=cv2.INTER_NEAREST)
-        st.image(big, caption=f"{result.layer} · channel {result.channel}", width="stretch")
+        st.image(big, caption=_("{layer} · channel {channel}").format(layer=result.layer, channel=result.channel),
+                 width="stretch")
     with right:
         fig = px.line(x=list(range(1, len(result.scores) + 1)), y=result.scores,
-                      labels={"x": "step", "y": "mean activation"}, title="The channel's activation rises")
+                      labels={"x": _("step"), "y": _("mean activation")}, title=_("The channel's activation rises"))
         fig.update_layout(height=300, margin=dict(l=0, r=0, t=40, b=0))
         st.plotly_chart(fig, width="stretch", key="architecture_filter_chart")
-    cut = " (stopped by the time limit)" if result.stopped_by_budget else ""
-    st.caption(f"{result.steps} steps in {result.seconds:.1f} s{cut}. Results are cached: asking again is "
-               "instant.")
+    if result.stopped_by_budget:
+        done = _("{steps} steps in {seconds:.1f} s (stopped by the time limit). Results are cached: asking again "
+                 "is instant.")
+    else:
+        done = _("{steps} steps in {seconds:.1f} s. Results are cached: asking again is instant.")
+    st.caption(done.format(steps=result.steps, seconds=result.seconds))

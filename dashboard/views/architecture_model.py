@@ -14,10 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import GlasswingError
-from core.inspect.architecture import block_summary, layer_table, stages, totals
+from core.inspect.architecture import HEAD_BLOCK, INPUT_BLOCK, block_summary, layer_table, stages, totals
 from core.zoo import LoadedModel
 from core.zoo.loaded import cam_layer
 from dashboard.components.model_loader import load_model_or_explain, needs_download
+from dashboard.i18n import N_, _
+
+# Block names that are English words (core's input and head, and the stem/top prefixes of layer names).
+BLOCK_WORDS = {INPUT_BLOCK: N_("input"), HEAD_BLOCK: N_("head"), "stem": N_("stem"), "top": N_("top")}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def load_page_model(name: str) -> PageModel | None:
     """The model to inspect; on failure an error is shown and None returned."""
     if needs_download(name) is not None:
         try:
-            with st.spinner(f"Building the {name} architecture (no weights needed) ..."):
+            with st.spinner(_("Building the {model} architecture (no weights needed) ...").format(model=name)):
                 return PageModel(name, _structure_only(name), None)
         except GlasswingError as exc:
             st.error(str(exc))
@@ -65,28 +69,42 @@ def _shape_text(shape) -> str:
     return "" if shape is None else " x ".join("?" if d is None else str(d) for d in shape)
 
 
+def block_title(name: str) -> str:
+    """A block's name as the page shows it: core's words (input, head, stem, top) in the session's language,
+    the names the model's authors gave (block2a, conv3_block1) as they are."""
+    if name in BLOCK_WORDS:
+        return _(BLOCK_WORDS[name])
+    outer, _space, word = name.rpartition(" ")  # a nested model's own input and head: "efficientnet input"
+    if outer and word == INPUT_BLOCK:
+        return _("{model} input").format(model=outer)
+    if outer and word == HEAD_BLOCK:
+        return _("{model} head").format(model=outer)
+    outer, slash, word = name.rpartition("/")  # a nested model's stem: "efficientnet/stem"
+    return outer + slash + _(BLOCK_WORDS[word]) if slash and word in BLOCK_WORDS else name
+
+
 def layers_frame(rows: list[dict]) -> pd.DataFrame:
     """The textbook table: one line per layer."""
     return pd.DataFrame({
-        "block": [r["block"] for r in rows],
-        "name": [r["name"] for r in rows],
-        "type": [r["type"] for r in rows],
-        "kernel": [r["kernel"] or "" for r in rows],
-        "stride": [r["stride"] or "" for r in rows],
-        "filters / units": [r["units"] if r["units"] else None for r in rows],
-        "output shape": [_shape_text(r["output_shape"]) for r in rows],
-        "params": [r["params"] for r in rows],
-        "trainable": [r["trainable"] for r in rows],
+        _("block"): [block_title(r["block"]) for r in rows],
+        _("name"): [r["name"] for r in rows],
+        _("type"): [r["type"] for r in rows],
+        _("kernel"): [r["kernel"] or "" for r in rows],
+        _("stride"): [r["stride"] or "" for r in rows],
+        _("filters / units"): [r["units"] if r["units"] else None for r in rows],
+        _("output shape"): [_shape_text(r["output_shape"]) for r in rows],
+        _("params"): [r["params"] for r in rows],
+        _("trainable"): [r["trainable"] for r in rows],
     })
 
 
 def blocks_frame(blocks: list[dict]) -> pd.DataFrame:
     return pd.DataFrame({
-        "block": [b["name"] for b in blocks],
-        "layers": [b["layers"] for b in blocks],
-        "output shape": [_shape_text(b["output_shape"]) for b in blocks],
-        "params": [b["params"] for b in blocks],
-        "trainable params": [b["trainable_params"] for b in blocks],
+        _("block"): [block_title(b["name"]) for b in blocks],
+        _("layers"): [b["layers"] for b in blocks],
+        _("output shape"): [_shape_text(b["output_shape"]) for b in blocks],
+        _("params"): [b["params"] for b in blocks],
+        _("trainable params"): [b["trainable_params"] for b in blocks],
     })
 
 

@@ -28,7 +28,7 @@ from core.data.labels import display_label
 from core.errors import GlasswingError
 from core.images import load_image, resize_for_model
 from dashboard.choices import keep_choice
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.views.data_report import mtime_ns
 
 TRAIN_AUGMENT = "train_augment"
@@ -163,7 +163,7 @@ def preview_ui(by_class: dict[str, list[str]], class_names: list[str], data_arg:
     try:
         spec = spec_from_state()
     except GlasswingError as exc:
-        right.error(str(exc))
+        right.error(error_text(exc))
         return
     st.session_state[TRAIN_AUGMENT] = spec.to_dict()
     with right:
@@ -196,7 +196,7 @@ def _grid(spec: AugmentSpec, by_class: dict[str, list[str]], class_names: list[s
             originals, out = augmented_views(chosen, tuple(mtime_ns(p) for p in chosen), spec.to_json(), seed,
                                              int(views))
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     shown = min(PREVIEW, ROW_PIXELS // (int(views) + 1))
     for i, original in enumerate(originals):

@@ -12,7 +12,7 @@ from core.data import files as F
 from core.data.scan import load_meta
 from core.data.uploads import import_class_images, import_zip_bytes
 from core.errors import GlasswingError, ParameterError
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.state import classroom, session_id
 from dashboard.views.data_report import skip_reason
 
@@ -55,7 +55,7 @@ def _import(action) -> None:
     try:
         path, notices = action()
     except GlasswingError as exc:
-        st.session_state[NOTICES] = [("error", str(exc))]
+        st.session_state[NOTICES] = [("error", error_text(exc))]
         st.rerun()
     st.session_state[NOTICES] = notices
     st.session_state[PENDING] = f"session:{path.name}"

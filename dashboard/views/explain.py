@@ -18,7 +18,7 @@ from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
 from dashboard.components.top_k import top_k_chart
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.widgets import param_widgets
 
 
@@ -124,7 +124,7 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
         try:
             meta.check_contrast()
         except ParameterError as exc:  # a class-agnostic method (EigenCAM): say so in its card
-            st.warning(str(exc))
+            st.warning(error_text(exc))
             return
     use_layer = layer if getattr(meta, "uses_layer", True) else None
     started = time.perf_counter()

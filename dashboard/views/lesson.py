@@ -13,7 +13,7 @@ import streamlit as st
 from core.data.augment import PRESETS
 from core.errors import GlasswingError
 from dashboard import state
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.views import lesson_data as ld
 from dashboard.views import lesson_steps as steps
 from dashboard.views.lesson_train import recover, train_step
@@ -54,7 +54,7 @@ def main() -> None:
             folder = ld.dataset_folder(per_class)
             info = ld.dataset_info(folder)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     st.header(_("{step}. {title}").format(step=step + 1, title=_(TITLES[step])))
     if step == 0:

@@ -16,7 +16,7 @@ from core.explain.overlay import overlay
 from core.trust import energy_in_mask
 from dashboard import state
 from dashboard.components.confusion import confusion_figure
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.state import image_digest
 from dashboard.views import lesson_data as ld
 
@@ -44,7 +44,7 @@ def _model_or_message(folder: str):
         found = model, state.get_model(model.path)
         guessing = ld.guessing_message(model.path, folder)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return None
     if guessing:
         st.warning(guessing)
@@ -126,7 +126,7 @@ def evaluate_step(folder: str) -> None:
         with st.spinner(_("Scoring the test images ...")):
             result = ld.evaluation(found[0].path, folder, "test")
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     st.metric(_("Test accuracy"), f"{result.accuracy:.0%}",
               help=_("{n} test images").format(n=result.num_items))
@@ -156,7 +156,7 @@ def _baseline(model_path: str, folder: str) -> None:
     try:
         cnn = ld.evaluation(model_path, folder, "val").accuracy
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     left, right = st.columns(2)
     left.metric(_("This CNN, validation images"), f"{cnn:.0%}")
@@ -197,7 +197,7 @@ def explain_step(folder: str, info: dict) -> None:
         try:
             result = _gradcam(model.path, image)
         except GlasswingError as exc:
-            col.error(str(exc))
+            col.error(error_text(exc))
             continue
         predicted = loaded.label(result.class_index)
         col.image(_enlarge(overlay(image, result.heatmap, alpha=0.5)), width="stretch",
@@ -238,7 +238,7 @@ def shortcut_step(folder: str, info: dict) -> None:
         val = ld.evaluation(model.path, folder, "val")
         test = ld.evaluation(model.path, folder, "test")
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     k = names.index(mark["class"])
     c1, c2, c3 = st.columns(3)
@@ -307,7 +307,7 @@ def attack_step(folder: str, info: dict) -> None:
         with st.spinner(_("Attacking ...")):
             result = _fgsm(model.path, float(eps), paths)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     before, after = result.before_index.tolist(), result.after_index.tolist()
     flips = sum(b != a for b, a in zip(before, after, strict=True))

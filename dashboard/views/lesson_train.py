@@ -11,7 +11,7 @@ from core.errors import GlasswingError
 from core.train.config import TrainConfig
 from core.train.jobs import COMPLETE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Job, job_queue
 from dashboard import state
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.views import lesson_data as ld
 
 
@@ -83,7 +83,7 @@ def start_training(folder: str, epochs: int, augment: str) -> Job | None:
         room.check_epochs(epochs)
         job = job_queue().submit(lesson_config(folder, epochs, augment), owner=state.session_id())
     except GlasswingError as exc:
-        st.warning(str(exc))
+        st.warning(error_text(exc))
         return None
     st.session_state[ld.JOB_KEY] = job.id
     st.session_state.pop(ld.RUN_KEY, None)
@@ -164,7 +164,7 @@ def train_step(folder: str, epochs: int, augment: str) -> None:
         try:
             room.check_can_train(jobs_started())
         except GlasswingError as exc:
-            st.info(str(exc))
+            st.info(error_text(exc))
         if model is not None and model.origin == "preloaded":
             st.success(_("Your teacher trained the model for you: the lesson uses the run **{run}** from here "
                          "on.").format(run=model.path.rsplit('/', 1)[-1]))

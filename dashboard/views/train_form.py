@@ -23,7 +23,7 @@ from core.train.config import FINE_TUNE_UNITS, AdversarialConfig, TrainConfig
 from core.train.jobs import Job, job_queue
 from dashboard import state
 from dashboard.components.model_picker import model_options
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 
 AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
 BATCH_SIZES = (8, 16, 32, 64, 128)
@@ -150,7 +150,7 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
                                    or st.session_state.get("train_restored_data"))
         models = model_options(room, owner, pretrained_only=False)  # from scratch too
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     if not datasets or not models:
         st.warning(_("This classroom offers no dataset or no model to train."))
@@ -177,7 +177,7 @@ def settings_ui(room: ClassroomConfig, owner: str) -> None:
         try:
             start_job(build_config(values, room), room, owner)
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
         else:
             st.success(_("Training started: follow it on the right."))
 

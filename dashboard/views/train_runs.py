@@ -14,7 +14,7 @@ from core.errors import GlasswingError
 from core.train import runs
 from core.train.runs import RunInfo, delete_run, list_runs, rename_run, share_run
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.views.train_charts import curve_figure, curve_points, curves_from_history, stage2_start
 from dashboard.views.train_live import run_summary
 
@@ -139,7 +139,7 @@ def _act(action, done: str) -> None:
     try:
         action()
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     st.toast(done)
     st.rerun()

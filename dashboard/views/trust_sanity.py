@@ -6,13 +6,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.explain import get_method, list_methods
+from core.explain import list_methods
 from core.explain.overlay import overlay
 from core.trust import SanityResult, SanityStep
 from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.task_status import run_in_background
+from dashboard.i18n import _
 from dashboard.state import SessionImage
+from dashboard.views.trust_compare import method_title
 
 
 def check(model_name: str, digest: str, method: str, max_stages: int, _pixels: np.ndarray,
@@ -33,36 +35,37 @@ def _check(model_name: str, method: str, max_stages: int, pixels: np.ndarray, pr
 
 
 def show(model_name: str, image: SessionImage) -> None:
-    st.subheader("Sanity check: scramble the model, watch the explanation")
-    st.caption("Adebayo et al. (2018) replaced a model's learned weights with random numbers, layer by layer "
-               "from the top, and found that some popular heatmaps barely changed. An explanation that "
-               "survives a scrambled model is showing the photo (its edges), not what the model learned.")
+    st.subheader(_("Sanity check: scramble the model, watch the explanation"))
+    st.caption(_("Adebayo et al. (2018) replaced a model's learned weights with random numbers, layer by layer "
+                 "from the top, and found that some popular heatmaps barely changed. An explanation that "
+                 "survives a scrambled model is showing the photo (its edges), not what the model learned."))
     loaded = load_model_or_explain(model_name)
     if loaded is None:
         return
     names = [m.name for m in list_methods()]
     with st.form("trust_sanity_form"):
-        methods = st.multiselect("Methods", names, default=[n for n in ("gradcam", "saliency") if n in names],
-                                 format_func=lambda n: get_method(n).title, key="trust_sanity_methods")
-        stages = st.slider("Randomisation stages", 2, 12, 6, key="trust_sanity_stages",
-                           help="Checkpoints of the cascade; deep models randomise several layers per stage.")
-        submitted = st.form_submit_button("Run the sanity check", type="primary")
+        methods = st.multiselect(_("Methods"), names, default=[n for n in ("gradcam", "saliency") if n in names],
+                                 format_func=method_title, key="trust_sanity_methods")
+        stages = st.slider(_("Randomisation stages"), 2, 12, 6, key="trust_sanity_stages",
+                           help=_("Checkpoints of the cascade; deep models randomise several layers per stage."))
+        submitted = st.form_submit_button(_("Run the sanity check"), type="primary")
     request = (model_name, image.digest, tuple(methods), int(stages))
     if submitted:
         st.session_state["trust_sanity_request"] = request
     if st.session_state.get("trust_sanity_request") != request:
-        st.info("Press **Run the sanity check**: each method is recomputed on a scrambled copy of the model "
-                "(the model everyone uses is never changed).")
+        st.info(_("Press **Run the sanity check**: each method is recomputed on a scrambled copy of the model "
+                  "(the model everyone uses is never changed)."))
         return
     results, pending = [], False
     for number, method in enumerate(methods, start=1):
         # Each method's cascade runs in the background with its bar; the page can be left meanwhile.
         result = run_in_background(
             ("sanity", model_name, image.digest, method, int(stages)),
-            f"{get_method(method).title} ({number} of {len(methods)})",
+            _("{method} ({number} of {total})").format(method=method_title(method), number=number,
+                                                       total=len(methods)),
             lambda progress, method=method: check(model_name, image.digest, method, int(stages),
                                                   _pixels=image.pixels, _progress=progress),
-            error_prefix=get_method(method).title)
+            error_prefix=method_title(method))
         pending = pending or (result is None and not _failed(model_name, image.digest, method, int(stages)))
         if result is not None:
             results.append(result)
@@ -84,36 +87,38 @@ def _summary(results: list[SanityResult]) -> None:
     cols = st.columns(len(results))
     for col, r in zip(cols, results, strict=True):
         with col:
-            title = get_method(r.method).title
+            title = method_title(r.method)
             if r.passed:
-                st.success(f"**{title}: passed**")
+                st.success(_("**{method}: passed**").format(method=title))
             else:
-                st.error(f"**{title}: failed**")
-            st.caption(r.reading())
+                st.error(_("**{method}: failed**").format(method=title))
+            template, fields = r.reading_message()
+            st.caption(_(template).format(**{**fields, "method": title}))
 
 
 def _similarity_plot(results: list[SanityResult]) -> None:
     fig = go.Figure()
     for r in results:
-        title = get_method(r.method).title
-        xs = [s.layer for s in r.steps]
-        fig.add_scatter(x=xs, y=[s.spearman for s in r.steps], name=f"{title} · rank correlation",
-                        mode="lines+markers")
-        fig.add_scatter(x=xs, y=[s.ssim for s in r.steps], name=f"{title} · SSIM", mode="lines+markers",
-                        line={"dash": "dot"})
+        title = method_title(r.method)
+        xs = [_("trained model") if s.layers_randomised == 0 else s.layer for s in r.steps]
+        fig.add_scatter(x=xs, y=[s.spearman for s in r.steps], name=_("{method} · rank correlation").format(
+            method=title), mode="lines+markers")
+        fig.add_scatter(x=xs, y=[s.ssim for s in r.steps], name=_("{method} · SSIM").format(method=title),
+                        mode="lines+markers", line={"dash": "dot"})
     fig.add_hline(y=results[0].threshold, line_dash="dash", line_color="grey",
-                  annotation_text="pass below this once every layer is random")
-    fig.update_layout(title="Similarity to the original explanation as layers are randomised (top first)",
-                      height=340, yaxis_range=[-1.02, 1.02], xaxis_title="randomised down to layer",
-                      yaxis_title="similarity", margin=dict(l=0, r=0, t=40, b=0))
+                  annotation_text=_("pass below this once every layer is random"))
+    fig.update_layout(title=_("Similarity to the original explanation as layers are randomised (top first)"),
+                      height=340, yaxis_range=[-1.02, 1.02], xaxis_title=_("randomised down to layer"),
+                      yaxis_title=_("similarity"), margin=dict(l=0, r=0, t=40, b=0))
     st.plotly_chart(fig, width="stretch", key="trust_sanity_chart")
-    st.caption("1 means the same map as the trained model's. A trustworthy method drops towards 0 as more of "
-               "the model is scrambled.")
+    st.caption(_("1 means the same map as the trained model's. A trustworthy method drops towards 0 as more of "
+                 "the model is scrambled."))
 
 
 def _cascade(image, result: SanityResult) -> None:
-    st.markdown(f"**{get_method(result.method).title}**"
-                + (f" on layer {result.layer}" if result.layer else ""))
+    title = method_title(result.method)
+    st.markdown(_("**{method}** on layer {layer}").format(method=title, layer=result.layer) if result.layer
+                else f"**{title}**")
     steps = result.steps
     cols = st.columns(min(len(steps), 7))
     picks = np.linspace(0, len(steps) - 1, 7).round().astype(int)
@@ -126,6 +131,6 @@ def _cascade(image, result: SanityResult) -> None:
 def step_caption(step: SanityStep) -> str:
     """A caption that wraps between words in a narrow column: layer names may break only after '_'."""
     if step.layers_randomised == 0:
-        return "trained model"
+        return _("trained model")
     layer = str(step.layer).replace("_", "_\u200b")  # zero-width space: a line may break here
-    return f"ρ\u00a0{step.spearman:.2f} · random down to {layer}"
+    return _("ρ\u00a0{rho:.2f} · random down to {layer}").format(rho=step.spearman, layer=layer)

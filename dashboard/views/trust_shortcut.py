@@ -8,6 +8,7 @@ from core.errors import GlasswingError
 from core.explain.overlay import overlay
 from core.trust.shortcut import DATASET, ShortcutReport, shortcut_config
 from dashboard import state
+from dashboard.i18n import _
 
 JOB_KEY = "trust_shortcut_job"
 
@@ -28,26 +29,25 @@ def _lesson_runs() -> list:
 
 
 def show() -> None:
-    st.subheader("The shortcut lesson")
-    st.caption("In the *shapes-shortcut* dataset every circle used for training carries a small white "
-               "square in the bottom-right corner. The test images are clean. A model can score well by "
-               "spotting the "
-               "square instead of the circle - and the explanations give it away.")
+    st.subheader(_("The shortcut lesson"))
+    st.caption(_("In the *shapes-shortcut* dataset every circle used for training carries a small white "
+                 "square in the bottom-right corner. The test images are clean. A model can score well by "
+                 "spotting the square instead of the circle - and the explanations give it away."))
     room = state.classroom()
     if room.can_train:
         _train_form()
         _job_status()
     else:
-        st.info("Training is turned off in this classroom; pick a shortcut model trained earlier below.")
+        st.info(_("Training is turned off in this classroom; pick a shortcut model trained earlier below."))
     runs = _lesson_runs()
     if not runs:
-        st.info("No finished shortcut model yet: train one above (about a minute on a laptop).")
+        st.info(_("No finished shortcut model yet: train one above (about a minute on a laptop)."))
         return
     by_path = {str(r.path): r for r in runs}  # options are folders: Streamlit compares options by value
-    run = by_path[st.selectbox("Shortcut model", list(by_path), key="trust_shortcut_run",
-                               format_func=lambda p: f"{by_path[p].name} · {by_path[p].created or by_path[p].id}")]
+    run = by_path[st.selectbox(_("Shortcut model"), list(by_path), key="trust_shortcut_run",
+                               format_func=lambda p: f"{_(by_path[p].name)} · {by_path[p].created or by_path[p].id}")]
     try:
-        with st.spinner("Measuring the shortcut on validation and clean test images ..."):
+        with st.spinner(_("Measuring the shortcut on validation and clean test images ...")):
             result = report(str(run.path), "saliency")
     except GlasswingError as exc:
         st.error(str(exc))
@@ -58,10 +58,10 @@ def show() -> None:
 def _train_form() -> None:
     with st.form("trust_shortcut_form"):
         c1, c2 = st.columns(2)
-        epochs = c1.slider("Epochs", 2, 30, 8, key="trust_shortcut_epochs",
-                           help="Passes over the training images; the watermark is learned within a few.")
-        seed = c2.number_input("Seed", 0, 9999, 0, key="trust_shortcut_seed")
-        submitted = st.form_submit_button("Train the shortcut model", type="primary")
+        epochs = c1.slider(_("Epochs"), 2, 30, 8, key="trust_shortcut_epochs",
+                           help=_("Passes over the training images; the watermark is learned within a few."))
+        seed = c2.number_input(_("Seed"), 0, 9999, 0, key="trust_shortcut_seed")
+        submitted = st.form_submit_button(_("Train the shortcut model"), type="primary")
     if submitted:
         from core.train.jobs import job_queue
 
@@ -86,37 +86,39 @@ def _job_status() -> None:
     except GlasswingError:
         return
     snap = job.snapshot()
+    status = snap["status"]  # core's status word, in the catalogue when the Train page marks it
     if not job.done:
+        message = snap["message"]
         st.progress(min(float(snap["progress"] or 0.0), 1.0),
-                    text=f"{snap['status']}: {snap['message'] or 'training'}")
-        if st.button("Stop training", key="trust_shortcut_stop"):
+                    text=_("{status}: {message}").format(status=_(status), message=message) if message else _(status))
+        if st.button(_("Stop training"), key="trust_shortcut_stop"):
             job.stop()
         return
     st.session_state.pop(JOB_KEY, None)
     if job.status == COMPLETE:
-        st.success(f"Trained: validation accuracy {snap['val_accuracy']:.1%}.")
+        st.success(_("Trained: validation accuracy {accuracy:.1%}.").format(accuracy=snap["val_accuracy"]))
         st.rerun(scope="app")
     else:
-        st.error(f"Training {job.status}: {job.error or snap['message']}")
+        st.error(_("Training {status}: {reason}").format(status=_(status), reason=job.error or snap["message"]))
 
 
 def _show_report(r: ShortcutReport) -> None:
-    st.markdown("#### 1. It looks great on validation")
+    st.markdown(_("#### 1. It looks great on validation"))
     c1, c2, c3 = st.columns(3)
-    c1.metric("Validation accuracy (watermarked circles)", f"{r.val_accuracy:.1%}")
-    c2.metric("Test accuracy (clean images)", f"{r.test_accuracy:.1%}", f"{-r.accuracy_drop:+.1%}")
-    c3.metric("Circles: validation → clean test", f"{r.test_circle_accuracy:.1%}",
-              f"{-r.circle_drop:+.1%} from {r.val_circle_accuracy:.1%}")
-    st.markdown("#### 2. The heatmaps land on the watermark")
-    st.caption(f"Saliency maps for 'circle' on watermarked validation circles: {r.peaks_on_watermark:.0%} "
-               f"of the peaks fall on the watermark and {r.energy_on_watermark:.0%} of the heat sits "
-               f"inside it, "
-               f"although it covers only {r.box_area:.1%} of the image.")
+    c1.metric(_("Validation accuracy (watermarked circles)"), f"{r.val_accuracy:.1%}")
+    c2.metric(_("Test accuracy (clean images)"), f"{r.test_accuracy:.1%}", f"{-r.accuracy_drop:+.1%}")
+    c3.metric(_("Circles: validation → clean test"), f"{r.test_circle_accuracy:.1%}",
+              _("{change:+.1%} from {before:.1%}").format(change=-r.circle_drop, before=r.val_circle_accuracy))
+    st.markdown(_("#### 2. The heatmaps land on the watermark"))
+    st.caption(_("Saliency maps for 'circle' on watermarked validation circles: {peaks:.0%} of the peaks fall on "
+                 "the watermark and {energy:.0%} of the heat sits inside it, although it covers only {box:.1%} "
+                 "of the image.").format(peaks=r.peaks_on_watermark, energy=r.energy_on_watermark, box=r.box_area))
     cols = st.columns(max(1, min(6, len(r.examples))))
     for col, ex in zip(cols, r.examples, strict=False):
         col.image(overlay(ex["pixels"], ex["heatmap"]), caption=f"{ex['label']} {ex['prob']:.0%}",
                   width="stretch")
-    st.markdown("#### 3. The watermark alone makes a circle")
-    st.metric("Clean squares, triangles and stars called 'circle' once stamped",
+    st.markdown(_("#### 3. The watermark alone makes a circle"))
+    st.metric(_("Clean squares, triangles and stars called 'circle' once stamped"),
               f"{r.stamped_to_circle:.0%}")
-    st.info(r.reading())
+    template, fields = r.reading_message()
+    st.info(_(template).format(**fields))

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from core.explain import get_method, method_names
+from core.explain import method_names
 from core.progress import Progress
 from core.trust import BASELINES
-from core.trust.ground_truth import GroundTruthReport, ScoredImages
-from core.trust.service import RANDOM
+from core.trust.ground_truth import CENTRE, SAMPLE, GroundTruthReport, ScoredImages
 from core.trust.table import MethodTable
 from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.task_status import run_in_background
+from dashboard.i18n import _
 from dashboard.views.evaluate import mismatch
 from dashboard.views.evaluate_source import Selection, selection
-from dashboard.views.trust_compare import BASELINE_HELP
+from dashboard.views.trust_compare import baseline_text, method_title
 
 REQUEST = "trust_table_request"
 LOAD_SHARE = 0.1  # of the progress bar: loading the images; the rest is explaining and scoring
@@ -37,10 +37,6 @@ class TableResult:
     table: MethodTable
     truth: GroundTruthReport | None
     curve_images: int
-
-
-def _title(name: str) -> str:
-    return "Random map (reference)" if name == RANDOM else get_method(name).title
 
 
 def compute(model_name: str, sel: Selection, methods: tuple[str, ...], images: int, steps: int, baseline: str,
@@ -59,11 +55,11 @@ def compute(model_name: str, sel: Selection, methods: tuple[str, ...], images: i
 
 
 def show(model_name: str) -> None:
-    st.subheader("Which method should I trust for this model?")
-    st.caption("Every method explains the same images of a dataset, each image's true class. Each heatmap "
-               "is scored by deletion and insertion (as a share of the image's own probability), Average "
-               "Drop and Increase in Confidence, beside a random map; datasets with object masks add the "
-               "pointing game. The method that beats the random map by most is recommended.")
+    st.subheader(_("Which method should I trust for this model?"))
+    st.caption(_("Every method explains the same images of a dataset, each image's true class. Each heatmap "
+                 "is scored by deletion and insertion (as a share of the image's own probability), Average "
+                 "Drop and Increase in Confidence, beside a random map; datasets with object masks add the "
+                 "pointing game. The method that beats the random map by most is recommended."))
     loaded = load_model_or_explain(model_name)
     if loaded is None:
         return
@@ -76,61 +72,75 @@ def show(model_name: str) -> None:
         return
     names = method_names()
     with st.form("trust_table_form"):
-        methods = st.multiselect("Methods", names, default=[n for n in ("gradcam", "gradcam++", "saliency")
+        methods = st.multiselect(_("Methods"), names, default=[n for n in ("gradcam", "gradcam++", "saliency")
                                                             if n in names] or names[:2],
-                                 format_func=_title, key="trust_table_methods")
+                                 format_func=method_title, key="trust_table_methods")
         c1, c2, c3 = st.columns(3)
-        images = c1.number_input("Images", 2, 200, 16, 2, key="trust_table_images",
-                                 help="Taken class by class, so a few images cover every class.")
-        steps = c2.slider("Steps per curve", 8, 64, 16, 4, key="trust_table_steps")
-        baseline = c3.selectbox("Removed pixels become", BASELINES, key="trust_table_baseline",
-                                format_func=lambda b: BASELINE_HELP[b])
-        submitted = st.form_submit_button("Score the methods", type="primary")
+        images = c1.number_input(_("Images"), 2, 200, 16, 2, key="trust_table_images",
+                                 help=_("Taken class by class, so a few images cover every class."))
+        steps = c2.slider(_("Steps per curve"), 8, 64, 16, 4, key="trust_table_steps")
+        baseline = c3.selectbox(_("Removed pixels become"), BASELINES, key="trust_table_baseline",
+                                format_func=baseline_text)
+        submitted = st.form_submit_button(_("Score the methods"), type="primary")
     if not methods:
-        st.warning("Pick at least one method.")
+        st.warning(_("Pick at least one method."))
         return
     request = (model_name, sel.key, tuple(methods), int(images), int(steps), baseline)
     if submitted:
         st.session_state[REQUEST] = request
     if st.session_state.get(REQUEST) != request:
-        st.info("Press **Score the methods** to explain and score the chosen methods on these images.")
+        st.info(_("Press **Score the methods** to explain and score the chosen methods on these images."))
         return
-    result = run_in_background(("trust-table", *request), f"Scoring {len(methods)} methods on {sel.data_label}",
+    result = run_in_background(("trust-table", *request),
+                               _("Scoring {n} methods on {dataset}").format(n=len(methods), dataset=sel.data_label),
                                lambda progress: compute(model_name, sel, tuple(methods), int(images), int(steps),
                                                         baseline, progress))
     if result is not None:
         _results(result)
 
 
+def reason_text(table: MethodTable) -> str:
+    """Core's reason for the recommendation in the session's language, methods named by their titles."""
+    fields = {k: method_title(v) if k in ("method", "next") else v for k, v in table.reason_fields.items()}
+    return _(table.reason_template).format(**fields)
+
+
+def scope_text(data: ScoredImages) -> str:
+    """Which images were scored (core's sentence for the split, and the sample drawn from it)."""
+    return _(SAMPLE).format(n=data.sampled, scope=data.split_scope) if data.sampled else data.split_scope
+
+
 def _results(result: TableResult) -> None:
     table, data = result.table, result.data
-    st.caption(f"Scored: {data.scope}. Model accuracy on them: {data.accuracy:.0%}.")
+    st.caption(_("Scored: {scope}. Model accuracy on them: {accuracy:.0%}.").format(scope=scope_text(data),
+                                                                                    accuracy=data.accuracy))
     if table.recommended is not None:
-        st.success(f"**Recommended: {_title(table.recommended)}.** {table.reason}")
+        st.success(_("**Recommended: {method}.** {reason}").format(method=method_title(table.recommended),
+                                                                   reason=reason_text(table)))
     else:
-        st.warning(table.reason)
+        st.warning(reason_text(table))
+    average_drop, increase, pointing = _("Average Drop ↓"), _("Increase in Confidence ↑"), _("pointing game ↑")
     rows = []
     for rank, r in enumerate(table.rows, 1):
-        row = {"rank": rank, "method": _title(r.method), "deletion ↓": r.deletion, "insertion ↑": r.insertion,
-               "insertion − deletion ↑": r.score, "Average Drop ↓": r.average_drop,
-               "Increase in Confidence ↑": r.increase_in_confidence}
+        row = {_("rank"): rank, _("method"): method_title(r.method), _("deletion ↓"): r.deletion,
+               _("insertion ↑"): r.insertion, _("insertion − deletion ↑"): r.score, average_drop: r.average_drop,
+               increase: r.increase_in_confidence}
         if result.truth is not None:
             score = next((s for s in result.truth.scores if s.method == r.method), None)
-            row["pointing game ↑"] = 100 * score.pointing if score is not None else None
+            row[pointing] = 100 * score.pointing if score is not None else None
         rows.append(row)
     frame = pd.DataFrame(rows)
     percent = st.column_config.NumberColumn(format="%.0f%%")
     st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={**{c: st.column_config.NumberColumn(format="%.2f") for c in frame.columns[2:5]},
-                                "Average Drop ↓": percent, "Increase in Confidence ↑": percent,
-                                "pointing game ↑": percent})
+                                average_drop: percent, increase: percent, pointing: percent})
     if result.truth is None:
-        st.caption("This dataset has no object masks, so the pointing game is not measured.")
+        st.caption(_("This dataset has no object masks, so the pointing game is not measured."))
     else:
-        centre = next(s for s in result.truth.scores if s.method == "centre-bias")
-        st.caption(f"Pointing game: the heatmap's hottest pixel on the object. A centre-bias map that uses "
-                   f"no model scores {centre.pointing:.0%}: a method should beat it.")
+        centre = next(s for s in result.truth.scores if s.method == CENTRE)
+        st.caption(_("Pointing game: the heatmap's hottest pixel on the object. A centre-bias map that uses no "
+                     "model scores {pointing:.0%}: a method should beat it.").format(pointing=centre.pointing))
     report = {"dataset": data.dataset, "split": data.split, "scored": data.scope, "accuracy": data.accuracy,
               **table.to_json(), **({"ground_truth": result.truth.to_json()} if result.truth else {})}
-    st.download_button("Download the table (JSON)", json.dumps(report, indent=2), "method_table.json",
+    st.download_button(_("Download the table (JSON)"), json.dumps(report, indent=2), "method_table.json",
                        "application/json", key="trust_table_download")
