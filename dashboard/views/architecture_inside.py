@@ -18,7 +18,7 @@ from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, 
 from core.progress import Progress
 from dashboard import state
 from dashboard.components.task_status import last_key, run_in_background
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
 
@@ -80,7 +80,7 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
     maps = result.maps
     h, w, c = maps.shape
     st.markdown(_("**{layer}**: {channels} channels of {height} x {width} for *{photo}*").format(
-        layer=maps.layer, channels=c, height=h, width=w, photo=image.name))
+        layer=maps.layer, channels=c, height=h, width=w, photo=image.title))
     st.image(result.grid, caption=_("The {n} most active channels (#index and mean activation under each map; "
                                     "yellow = strong)").format(n=len(maps.channels)), width="stretch")
     st.dataframe([{_("channel"): ch.index, _("mean activation"): round(ch.mean, 4),
@@ -120,7 +120,7 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
     try:  # a walk over the graph: milliseconds
         path, field = _region(page_model.name, layer, int(row), int(col), _model=page_model.model)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     (r0, r1), (c0, c1) = path.rows, path.cols
     left, right = st.columns([1, 1])

@@ -18,7 +18,7 @@ from core.inspect.architecture import HEAD_BLOCK, INPUT_BLOCK, block_summary, la
 from core.zoo import LoadedModel
 from core.zoo.loaded import cam_layer
 from dashboard.components.model_loader import load_model_or_explain, needs_download
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 
 # Block names that are English words (core's input and head, and the stem/top prefixes of layer names).
 BLOCK_WORDS = {INPUT_BLOCK: N_("input"), HEAD_BLOCK: N_("head"), "stem": N_("stem"), "top": N_("top")}
@@ -51,7 +51,7 @@ def load_page_model(name: str) -> PageModel | None:
             with st.spinner(_("Building the {model} architecture (no weights needed) ...").format(model=name)):
                 return PageModel(name, _structure_only(name), None)
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return None
     loaded = load_model_or_explain(name)
     return None if loaded is None else PageModel(name, loaded.model, loaded)

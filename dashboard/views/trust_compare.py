@@ -15,7 +15,7 @@ from core.trust.service import RANDOM, ImageScore
 from dashboard import state
 from dashboard.components.faithfulness import curves_figure
 from dashboard.components.model_loader import load_model_or_explain
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 from dashboard.state import SessionImage
 
 BASELINE_HELP = {"blur": N_("a blurred copy of the photo"), "mean": N_("the photo's mean colour"),
@@ -75,7 +75,7 @@ def show(model_name: str, image: SessionImage) -> None:
         with st.spinner(_("Explaining and scoring {n} methods ...").format(n=len(methods))):
             rows = ranking(*request, _pixels=image.pixels)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     _results(image, rows, baseline)
 

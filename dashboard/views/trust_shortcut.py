@@ -8,7 +8,7 @@ from core.errors import GlasswingError
 from core.explain.overlay import overlay
 from core.trust.shortcut import DATASET, ShortcutReport, shortcut_config
 from dashboard import state
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 
 JOB_KEY = "trust_shortcut_job"
 
@@ -50,7 +50,7 @@ def show() -> None:
         with st.spinner(_("Measuring the shortcut on validation and clean test images ...")):
             result = report(str(run.path), "saliency")
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     _show_report(result)
 
@@ -69,7 +69,7 @@ def _train_form() -> None:
             config = shortcut_config(epochs=int(epochs), seed=int(seed))
             job = job_queue().submit(config, owner=state.session_id())
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.session_state[JOB_KEY] = job.id
 
