@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from core.evaluate import export
 from dashboard.charts import class_axis
+from dashboard.i18n import _
 
 
 @dataclass
@@ -32,14 +33,14 @@ def confusion_figure(confusion: np.ndarray | Sequence[Sequence[int]], class_name
     """
     cm = np.asarray(confusion, dtype=np.int64)
     names = [str(n) for n in class_names] or [str(i) for i in range(len(cm))]
-    fig = export.confusion_figure(_Matrix(names, cm), title)
+    fig = export.confusion_figure(_Matrix(names, cm), title, _)
     shares = export.row_shares(cm)
     heat = fig.data[0]
     if normalised:
         heat.update(text=[[f"{c} ({s:.0%})" for c, s in zip(row_c, row_s, strict=True)]
                           for row_c, row_s in zip(cm.tolist(), shares.tolist(), strict=True)])
     else:
-        heat.update(z=cm, zmin=0, zmax=max(int(cm.max()), 1), colorbar={"title": {"text": "images"}})
+        heat.update(z=cm, zmin=0, zmax=max(int(cm.max()), 1), colorbar={"title": {"text": _("images")}})
     labels = list(heat.x)
     if clickable:
         k = len(labels)
