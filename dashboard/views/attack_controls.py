@@ -40,7 +40,7 @@ def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> At
     """Sidebar: attack, its parameters and a target; returns the request when "Run attack" is pressed."""
     names = list_attacks()
     method = st.selectbox(_("Attack"), names, index=names.index(DEFAULT_ATTACK) if DEFAULT_ATTACK in names else 0,
-                          format_func=lambda n: _(get_attack(n).title), key="attack_method",
+                          format_func={n: _(get_attack(n).title) for n in names}.__getitem__, key="attack_method",
                           help=_("FGSM takes one step along the gradient's sign; PGD takes many small steps "
                                  "and is stronger at the same budget."))
     with st.form("attack_form"):

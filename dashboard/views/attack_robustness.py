@@ -158,7 +158,7 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
     with st.form("attack_defence_form"):
         limit = _limit_input(source, "attack_defence")
         chosen = st.multiselect(_("Defences"), names, default=names, key="attack_defences",
-                                format_func=lambda n: _(get_defence(n).title))
+                                format_func={n: _(get_defence(n).title) for n in names}.__getitem__)
         settings = {}
         for name in names:
             with st.expander(_("{defence} settings").format(defence=_(get_defence(name).title))):

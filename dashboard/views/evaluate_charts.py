@@ -50,7 +50,9 @@ def summary(result: EvaluationResult) -> None:
 
 def confusion_chart(result: EvaluationResult) -> list[tuple[int, int]]:
     """The interactive confusion matrix; returns the clicked cells as ``(true, predicted)`` indices."""
-    mode = st.radio(_("Colour by"), [COUNTS, SHARES], index=1, horizontal=True, key="evaluate_norm", format_func=_,
+    said = {COUNTS: _(COUNTS), SHARES: _(SHARES)}  # said in this run's language
+    mode = st.radio(_("Colour by"), [COUNTS, SHARES], index=1, horizontal=True, key="evaluate_norm",
+                    format_func=said.__getitem__,
                     help=_("Row-normalised colours make small classes as visible as large ones."))
     st.caption(_("Rows are the true classes, columns what the model predicted: the diagonal is right, everything "
                  "else is a mistake. Click a cell (or choose it below) to see its images."))

@@ -101,7 +101,8 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
         return template.format(true=names[t], pred=names[p], n=n)
 
     st.subheader(_("Images in a cell"))
-    key = st.selectbox(_("Cell (true class → predicted class)"), options, key=CELL_KEY, format_func=describe,
+    said = {option: describe(option) for option in options}  # in this run's language
+    key = st.selectbox(_("Cell (true class → predicted class)"), options, key=CELL_KEY, format_func=said.__getitem__,
                        help=_("Mistakes are listed first, the most frequent at the top."))
     true, pred = _parse(key)
     rows = cell_items(result, true, pred, limit=MAX_LISTED)

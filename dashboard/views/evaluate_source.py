@@ -145,8 +145,9 @@ def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool, pref
         sizes = {ALL: sum(sizes.values()), **sizes}
         names = [ALL, *names]
     keep_choice(f"{prefix}_split", names, default_split(names, held), (model_name, data))
-    return st.selectbox(_("Split"), names, key=f"{prefix}_split",
-                        format_func=lambda n: _("{split} ({n} images)").format(split=split_name(n), n=sizes[n]),
+    # Options are said now, in this run's language (a widget's format_func may be called after the run).
+    said = {n: _("{split} ({n} images)").format(split=split_name(n), n=sizes[n]) for n in names}
+    return st.selectbox(_("Split"), names, key=f"{prefix}_split", format_func=said.__getitem__,
                         help=_("Score on images the model did not learn from: all of a dataset it was not "
                                "trained on, else its test or val split; 'train' shows how well it fits what "
                                "it saw."))
