@@ -352,14 +352,15 @@ def test_the_train_page_draws_a_runs_matrix_with_the_same_figure_as_evaluate(col
 SHARED = {"Model", "Zoo models with ImageNet weights, your finished training runs and the models you uploaded.",
           "Use your own model (.keras)", "probability", "class"}
 SHARED_OPTIONS = (" · ready", " · ready to convert", " · needs download")  # the model picker's options
+# (and the dataset picker's options, from dashboard.components.datasets: the Data page's titles)
 
 
 def _own_english(at: AppTest) -> list[str]:
     from i18n_check import untranslated, visible_texts
 
     texts = [t for t in visible_texts(at) if t not in SHARED and not t.endswith(SHARED_OPTIONS)
-             and not t.startswith("Run: ")]
-    return untranslated(texts, CLASSES + ["conv", "logits", "probabilities"])
+             and not t.startswith(("Run: ", "Your upload: ")) and " · not created yet (" not in t]  # datasets
+    return untranslated(texts, CLASSES + ["conv", "logits", "probabilities", "colour-run", "cat", "dog"])
 
 
 def test_the_page_reads_as_chinese_after_evaluating(colour_run, monkeypatch):
@@ -368,9 +369,17 @@ def test_the_page_reads_as_chinese_after_evaluating(colour_run, monkeypatch):
     from core.evaluate import export
 
     made, csv, png = {}, export.predictions_csv, export.confusion_png
-    monkeypatch.setattr(export, "predictions_csv", lambda result, tr=None: made.setdefault("csv", csv(result, tr)))
-    monkeypatch.setattr(export, "confusion_png",
-                        lambda source, title="", tr=None: made.setdefault("png", (title, png(source, title, tr))))
+
+    def predictions_csv(result, translate):  # what the page downloads, kept
+        made["csv"] = csv(result, translate)
+        return made["csv"]
+
+    def confusion_png(source, title, translate):
+        made["png"] = (title, png(source, title, translate))
+        return made["png"][1]
+
+    monkeypatch.setattr(export, "predictions_csv", predictions_csv)
+    monkeypatch.setattr(export, "confusion_png", confusion_png)
     at = open_page(colour_run, lang="zh")
     assert not at.error, [e.value for e in at.error]
     for _ in range(60):  # the baseline comes from a background task

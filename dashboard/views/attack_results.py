@@ -33,8 +33,8 @@ def _pred(loaded, probs: np.ndarray) -> str:
 
 def show_results(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
     before, after = int(r.result.before_index[0]), int(r.result.after_index[0])
-    st.markdown(_("**Before:** {before} &nbsp;→&nbsp; **After:** {after}").format(
-        before=_pred(loaded, r.probs_before), after=_pred(loaded, r.probs_after)))
+    st.markdown(_("**Before:** {before} {arrow} **After:** {after}").format(
+        before=_pred(loaded, r.probs_before), after=_pred(loaded, r.probs_after), arrow="\u00a0→\u00a0"))
     _verdict(loaded, r, before, after)
     _three_images(r)
     _norms(loaded, r)

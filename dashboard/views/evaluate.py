@@ -22,7 +22,7 @@ from dashboard.i18n import _
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_drilldown as drill
 from dashboard.views.core_words import reword, rules
-from dashboard.views.evaluate_source import Selection, describe_split, selection
+from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
 
 DONE = "evaluate_done"  # selections evaluated in this session: shown again without pressing Evaluate
 
@@ -84,12 +84,13 @@ def mapping_message(exc: ClassMappingError) -> str:
                  "model's labels (e.g. golden_retriever), or evaluate a run trained on this dataset.").format(
             model=d["model"], names=_names(d["unmatched"]))
     if exc.reason == "run-classes":
-        parts = [_("not in the run: {names}").format(names=_names(d["missing"])) if d["missing"] else "",
-                 _("not in the dataset: {names}").format(names=_names(d["extra"])) if d["extra"] else ""]
+        missing = _("not in the run: {names}").format(names=_names(d["missing"])) if d["missing"] else ""
+        extra = _("not in the dataset: {names}").format(names=_names(d["extra"])) if d["extra"] else ""
+        detail = _("{missing}; {extra}").format(missing=missing, extra=extra) if missing and extra else missing or extra
         return _("Run {model} was trained on the classes [{run_classes}] but the dataset has [{data_classes}] "
                  "({detail}); evaluate a run on a dataset with the same class folders.").format(
             model=d["model"], run_classes=_names(d["run_classes"]), data_classes=_names(d["data_classes"]),
-            detail="; ".join(part for part in parts if part))
+            detail=detail)
     if exc.reason == "merged":
         return _("The class folders {first} and {second} both name the model's class {model_class}; merge them "
                  "into one folder.").format(first=repr(display_label(d["first"])),
@@ -119,7 +120,7 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
 
 def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opacity: float) -> None:
     st.markdown(_("**{model}** on {data}, **{split}** split").format(model=loaded.name, data=sel.data_label,
-                                                                      split=sel.split))
+                                                                      split=split_name(sel.split)))
     st.caption(_("Scored: {what}.").format(what=describe_split(sel.open())))
     charts.summary(result)
     clicked = charts.confusion_chart(result)
