@@ -190,3 +190,72 @@ def test_a_long_pgd_shows_its_steps_while_it_runs(at, monkeypatch):
     steps = [t for t in seen if t.startswith("Running PGD: PGD (projected gradient steps): step ")]
     assert steps and all(" of 60" in t for t in steps), seen
     assert not at.get("progress")
+
+
+# ---- in Chinese ------------------------------------------------------------------------------------
+
+# Texts of the shared components (photo picker, model picker, top-k chart, parameter widgets: helper h1's
+# part of issue #20), left out of this page's check until they are translated. The parameters' labels and
+# help are this page's (core.attacks, in the catalogue) but shown by dashboard.widgets.param_widgets.
+SHARED = {"Image source", "Sample photos", "Upload", "Camera", "Sample photos ship with Glasswing and work offline.",
+          "Model", "Zoo models with ImageNet weights, your finished training runs and the models you uploaded.",
+          "Use your own model (.keras)", "automatic", "probability", "class"}
+SHARED_ENDINGS = (" · ready", " · ready to convert", " · needs download", "Leave empty for the automatic value.")
+SAMPLES = ("cat (", "coffee (", "astronaut (", "rocket (")  # the sample photos' descriptions
+
+
+def _own_english(at: AppTest, lite0) -> list[str]:
+    import re
+
+    from i18n_check import untranslated, visible_texts
+    from test_i18n import class_names
+
+    from core.attacks import get_attack, get_defence, list_attacks, list_defences
+
+    params = [p for n in list_attacks() for p in get_attack(n).params]
+    params += [p for n in list_defences() for p in get_defence(n).params]
+    widgets = {text for p in params for text in (p.title, p.help)}
+    texts = [re.sub(r" Allowed: .*$", "", t) for t in visible_texts(at)]  # param_widgets' range sentence
+    texts = [t for t in texts if t not in SHARED | widgets and not t.endswith(SHARED_ENDINGS)
+             and not t.startswith(SAMPLES) and not t.startswith("Run: ")]
+    return untranslated(texts, class_names(lite0))
+
+
+def test_the_page_reads_as_chinese_after_an_attack_a_curve_and_the_defences(lite0):
+    import json
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["lang"] = "zh"
+    at = open_page(at, "attack")
+    assert at.title[0].value == "攻击一次预测"
+    assert not _own_english(at, lite0), "\n".join(_own_english(at, lite0))
+    at.button(key="FormSubmitter:attack_form-运行攻击").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any(s.value.startswith("标签从 Egyptian cat 变成了") for s in at.success), [s.value for s in at.success]
+    assert {m.label for m in at.metric} == {"ε（扰动预算）", "实际 L∞", "实际 L2", "改变的数值"}
+    assert next(m for m in at.markdown if "**攻击后：**" in m.value).value.startswith("**攻击前：**Egyptian cat")
+    at.multiselect(key="attack_curve_eps").set_value([0.0, 2.0])
+    at.button(key="FormSubmitter:attack_curve_form-计算鲁棒性曲线").click().run()
+    at.button(key="FormSubmitter:attack_defence_form-比较防御").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text") for c in at.get("plotly_chart")]
+    assert "Egyptian cat 的概率随 ε 的变化" in titles and "准确率：原图、朴素攻击下、BPDA 攻击下" in titles, titles
+    verdicts = [w.value for w in [*at.warning, *at.markdown] if "JPEG" in w.value]
+    assert any(v.startswith(("JPEG 重新压缩掩盖了梯度", "JPEG 重新压缩：")) for v in verdicts), verdicts
+    left = _own_english(at, lite0)
+    assert not left, f"{len(left)} English texts:\n" + "\n".join(left)
+
+
+def test_core_progress_texts_are_said_in_chinese(monkeypatch):
+    """The attacks' progress (written by core in English) is reworded for the bar; unknown texts pass."""
+    from dashboard.i18n import catalogue
+    from dashboard.views import attack_compute
+    from dashboard.views.core_words import reword
+
+    monkeypatch.setattr(attack_compute, "_", catalogue("zh").gettext)  # as in a Chinese session's run
+    said, names = attack_compute.progress_words()
+    assert reword("PGD (projected gradient steps): step 3 of 60", said, names) == \
+        "PGD（投影梯度多步）：第 3 步，共 60 步"
+    assert reword("PGD at epsilon 2 through JPEG re-compression (BPDA): batch 1 of 2", said, names) == \
+        "PGD，ε = 2，穿过JPEG 重新压缩（BPDA）：第 1 批，共 2 批"
+    assert reword("something new", said, names) == "something new"

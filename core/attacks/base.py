@@ -19,13 +19,14 @@ from core import compiled
 from core.attacks.defences import Defence
 from core.attacks.result import AttackResult
 from core.errors import ParameterError
+from core.i18n import N_
 from core.params import Configurable, Param
 from core.progress import Progress, report
 from core.zoo.loaded import LoadedModel, as_loaded
 
 PROGRESS_STEPS = 10  # steps of an iterative attack between two progress reports (when someone listens)
-EPS_PARAM = Param("eps", float, 8.0, "largest change of any pixel (L-infinity), in 0..255 pixel levels",
-                  min=0.0, max=255.0, unit="pixels", label="epsilon (pixel levels, of 255)")
+EPS_PARAM = Param("eps", float, 8.0, N_("largest change of any pixel (L-infinity), in 0..255 pixel levels"),
+                  min=0.0, max=255.0, unit="pixels", label=N_("epsilon (pixel levels, of 255)"))
 
 
 def keras_model(model: LoadedModel | keras.Model) -> keras.Model:

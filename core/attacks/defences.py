@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from core.attacks.registry import register_defence
 from core.errors import ParameterError
+from core.i18n import N_
 from core.params import Configurable, Param
 
 
@@ -59,12 +60,12 @@ def _to_uint8(x: tf.Tensor) -> tf.Tensor:
 @register_defence
 class JpegDefence(Defence):
     name = "jpeg"
-    title = "JPEG re-compression"
+    title = N_("JPEG re-compression")
     differentiable = False
-    note = "Not differentiable: a naive gradient attack sees zero gradient; BPDA attacks straight through it."
+    note = N_("Not differentiable: a naive gradient attack sees zero gradient; BPDA attacks straight through it.")
     params = (
-        Param("quality", int, 75, "JPEG quality: lower removes more detail (and more of the attack)",
-              min=1, max=100),
+        Param("quality", int, 75, N_("JPEG quality: lower removes more detail (and more of the attack)"),
+              min=1, max=100, label=N_("quality")),
     )
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
@@ -82,12 +83,12 @@ class JpegDefence(Defence):
 @register_defence
 class BitDepthDefence(Defence):
     name = "bit_depth"
-    title = "Bit-depth reduction"
+    title = N_("Bit-depth reduction")
     differentiable = False
-    note = "Rounding has zero gradient: a naive gradient attack sees nothing; BPDA attacks through it."
+    note = N_("Rounding has zero gradient: a naive gradient attack sees nothing; BPDA attacks through it.")
     params = (
-        Param("bits", int, 4, "bits kept per colour channel (8 keeps every level)", min=1, max=8,
-              unit="bits"),
+        Param("bits", int, 4, N_("bits kept per colour channel (8 keeps every level)"), min=1, max=8,
+              unit="bits", label=N_("bits")),
     )
 
     def transform(self, x: tf.Tensor) -> tf.Tensor:
@@ -98,12 +99,13 @@ class BitDepthDefence(Defence):
 @register_defence
 class MedianDefence(Defence):
     name = "median"
-    title = "Median filter"
+    title = N_("Median filter")
     differentiable = True
-    note = ("Differentiable almost everywhere, but the gradient reaches only each window's median pixel, "
-            "so BPDA may still attack it better.")
+    note = N_("Differentiable almost everywhere, but the gradient reaches only each window's median pixel, "
+               "so BPDA may still attack it better.")
     params = (
-        Param("size", int, 3, "side of the square window (odd)", min=1, max=9, unit="pixels"),
+        Param("size", int, 3, N_("side of the square window (odd)"), min=1, max=9, unit="pixels",
+              label=N_("size (pixels)")),
     )
 
     def _check_params(self) -> None:

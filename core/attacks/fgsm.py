@@ -6,12 +6,13 @@ import tensorflow as tf
 
 from core.attacks.base import EPS_PARAM, Attack
 from core.attacks.registry import register_attack
+from core.i18n import N_
 
 
 @register_attack
 class FGSM(Attack):
     name = "fgsm"
-    title = "FGSM (one gradient-sign step)"
+    title = N_("FGSM (one gradient-sign step)")
     params = (EPS_PARAM,)
 
     def _graph(self, loss_gradient, x, start, label, direction, dyn, rng):

@@ -6,20 +6,21 @@ import tensorflow as tf
 
 from core.attacks.base import EPS_PARAM, Attack
 from core.attacks.registry import register_attack
+from core.i18n import N_
 from core.params import Param
 
 
 @register_attack
 class PGD(Attack):
     name = "pgd"
-    title = "PGD (projected gradient steps)"
+    title = N_("PGD (projected gradient steps)")
     params = (
         EPS_PARAM,
-        Param("steps", int, 10, "number of gradient steps", min=1, max=1000, unit="steps"),
-        Param("step_size", float, None, "change per step; automatic: 2.5 * eps / steps", min=0.0, max=255.0,
-              unit="pixels", min_inclusive=False, optional=True, label="step size (pixel levels, of 255)"),
-        Param("random_start", bool, True, "start from a random point of the eps-ball"),
-        Param("seed", int, 0, "seed of the random start", min=0, max=2**31 - 1),
+        Param("steps", int, 10, N_("number of gradient steps"), min=1, max=1000, unit="steps", label=N_("steps")),
+        Param("step_size", float, None, N_("change per step; automatic: 2.5 * eps / steps"), min=0.0, max=255.0,
+              unit="pixels", min_inclusive=False, optional=True, label=N_("step size (pixel levels, of 255)")),
+        Param("random_start", bool, True, N_("start from a random point of the eps-ball"), label=N_("random start")),
+        Param("seed", int, 0, N_("seed of the random start"), min=0, max=2**31 - 1, label=N_("seed")),
     )
     static_params = ("random_start",)
 

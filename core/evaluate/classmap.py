@@ -19,7 +19,15 @@ from core.zoo.loaded import unnamed_classes
 
 
 class ClassMappingError(GlasswingError):
-    """The dataset's classes cannot be matched to the model's outputs."""
+    """The dataset's classes cannot be matched to the model's outputs.
+
+    ``reason`` says which way ("run-classes", "unmatched" or "merged") and ``details`` holds the names
+    the sentence quotes, so that the dashboard can say the same in the session's language."""
+
+    def __init__(self, message: str, reason: str = "", **details: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,9 @@ def map_classes(loaded: LoadedModel, class_names: list[str]) -> ClassMap:
             f"not in the dataset: {_names(extra)}" if extra else "") if part)
         raise ClassMappingError(
             f"Run {loaded.name} was trained on the classes [{_names(loaded.class_names)}] but the dataset has "
-            f"[{_names(class_names)}] ({detail}); evaluate a run on a dataset with the same class folders."
-        )
+            f"[{_names(class_names)}] ({detail}); evaluate a run on a dataset with the same class folders.",
+            "run-classes", model=loaded.name, run_classes=list(loaded.class_names), data_classes=list(class_names),
+            missing=missing, extra=extra)
     columns: list[int] = []
     unmatched: list[str] = []
     for name in class_names:
@@ -85,15 +94,14 @@ def map_classes(loaded: LoadedModel, class_names: list[str]) -> ClassMap:
         raise ClassMappingError(
             f"These class folders do not name a class of model {loaded.name}: {_names(unmatched)}. "
             "Rename them after the model's labels (e.g. golden_retriever), or evaluate a run trained on "
-            "this dataset."
-        )
+            "this dataset.", "unmatched", model=loaded.name, unmatched=unmatched)
     seen: dict[int, str] = {}
     for name, col in zip(class_names, columns, strict=True):
         if col in seen:
             raise ClassMappingError(
                 f"The class folders {display_label(seen[col])!r} and {display_label(name)!r} both name the "
-                f"model's class {display_label(loaded.label(col))!r}; merge them into one folder."
-            )
+                f"model's class {display_label(loaded.label(col))!r}; merge them into one folder.",
+                "merged", first=seen[col], second=name, model_class=loaded.label(col))
         seen[col] = name
     return ClassMap("by-name", tuple(columns))
 

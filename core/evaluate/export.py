@@ -4,6 +4,10 @@ The PNG is drawn with Pillow (matplotlib and kaleido are not dependencies): a la
 colour is the share of each true class's images (rows sum to 1), with the counts written in the
 cells. The HTML is a plotly figure with plotly.js embedded, so it opens without a network. Class
 names are user text: they are cleaned for display, escaped for HTML and defused for spreadsheets.
+
+Every export takes ``translate``, a function from an English message to the words to show (the CLI
+leaves it out and writes English; the dashboard passes its ``_`` so that headers, titles and axes
+follow the session's language). The messages are marked with ``N_`` for the dashboard's catalogue.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import csv
 import html
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from core import atomic
 from core.data.labels import display_label
 from core.evaluate.evaluator import EvaluationResult
+from core.i18n import N_
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _LABEL_CHARS = 24  # longer labels are shortened in the PNG
@@ -29,6 +34,15 @@ _FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "DejaVuSans.ttf",
           "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _LOW = np.array([247, 251, 255], np.float64)  # colour of an empty row share (white-blue)
 _HIGH = np.array([8, 48, 107], np.float64)  # colour of a full row share (dark blue)
+# The predictions CSV's columns, in order (translated headers keep the order).
+CSV_COLUMNS = (N_("path"), N_("true_index"), N_("true_label"), N_("pred_index"), N_("pred_label"), N_("correct"),
+               N_("confidence"), N_("prob_true"))
+
+Translate = Callable[[str], str]
+
+
+def _english(message: str) -> str:
+    return message
 
 
 class HasConfusion(Protocol):
@@ -45,12 +59,12 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def predictions_csv(result: EvaluationResult) -> str:
-    """One row per image: path, true and predicted class (index and name), correct, confidences."""
+def predictions_csv(result: EvaluationResult, translate: Translate = _english) -> str:
+    """One row per image: path, true and predicted class (index and name), correct, confidences
+    (headers through ``translate``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "true_index", "true_label", "pred_index", "pred_label", "correct", "confidence",
-                     "prob_true"])
+    writer.writerow([_csv_cell(translate(column)) for column in CSV_COLUMNS])
     names = result.class_names
     for p in result.predictions:
         writer.writerow([_csv_cell(v) for v in (
@@ -96,8 +110,10 @@ def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
     return right - left, bottom - top
 
 
-def confusion_png(source: HasConfusion, title: str = "") -> bytes:
-    """The confusion matrix as a PNG: rows = true class, columns = predicted class."""
+def confusion_png(source: HasConfusion, title: str = "", translate: Translate = _english) -> bytes:
+    """The confusion matrix as a PNG: rows = true class, columns = predicted class (axis titles through
+    ``translate``; ``title`` is drawn as given)."""
+    predicted, true = translate(N_("Predicted class")), translate(N_("True class"))
     cm = np.asarray(source.confusion)
     labels = [_short(n) for n in source.class_names]
     k = len(labels)
@@ -114,7 +130,7 @@ def confusion_png(source: HasConfusion, title: str = "") -> bytes:
     draw = ImageDraw.Draw(image)
     if title:
         draw.text((8, 6), title, fill="black", font=title_font)
-    draw.text((left, title_h), "Predicted class", fill="black", font=label_font)
+    draw.text((left, title_h), predicted, fill="black", font=label_font)
 
     shares = row_shares(cm)
     for r in range(k):
@@ -136,8 +152,8 @@ def confusion_png(source: HasConfusion, title: str = "") -> bytes:
         ImageDraw.Draw(strip).text((2, 1), text, fill="black", font=label_font)
         strip = strip.rotate(90, expand=True)
         image.paste(strip, (int(left + c * cell + (cell - strip.width) / 2), top - 4 - strip.height))
-    axis = Image.new("RGB", (_text_size(draw, "True class", label_font)[0] + 4, line_h), "white")
-    ImageDraw.Draw(axis).text((2, 1), "True class", fill="black", font=label_font)
+    axis = Image.new("RGB", (_text_size(draw, true, label_font)[0] + 4, line_h), "white")
+    ImageDraw.Draw(axis).text((2, 1), true, fill="black", font=label_font)
     axis = axis.rotate(90, expand=True)
     image.paste(axis, (2, int(top + (k * cell - axis.height) / 2)))
     buf = io.BytesIO()
@@ -163,8 +179,9 @@ def _plotly_labels(names: Sequence[str]) -> list[str]:
     return labels
 
 
-def confusion_figure(source: HasConfusion, title: str = ""):
-    """An interactive plotly heatmap; hover shows the count and the share of the true class."""
+def confusion_figure(source: HasConfusion, title: str = "", translate: Translate = _english):
+    """An interactive plotly heatmap; hover shows the count and the share of the true class (axis titles,
+    colour bar and hover through ``translate``)."""
     import plotly.graph_objects as go
 
     cm = np.asarray(source.confusion)
@@ -173,32 +190,34 @@ def confusion_figure(source: HasConfusion, title: str = ""):
     fig = go.Figure(go.Heatmap(
         z=shares, x=labels, y=labels, customdata=cm, colorscale="Blues", zmin=0, zmax=1,
         text=cm.astype(str), texttemplate="%{text}" if len(labels) <= 30 else None,
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%} of the class)<extra></extra>",
-        colorbar={"title": {"text": "share of<br>true class"}},
+        hovertemplate=translate(N_("true %{y}<br>predicted %{x}<br>%{customdata} images (%{z:.1%} of the class)"))
+        + "<extra></extra>",
+        colorbar={"title": {"text": translate(N_("share of<br>true class"))}},
     ))
     # Category axes with a tick on every class: names such as "0".."9" would otherwise be numbers,
     # and plotly would label every other one (dashboard/charts.py does the same for the page's charts).
     axis = {"type": "category", "tickmode": "array", "tickvals": labels, "ticktext": labels}
     fig.update_layout(
         title={"text": html.escape(title)} if title else None,
-        xaxis={"title": {"text": "Predicted class"}, "side": "top", **axis},
-        yaxis={"title": {"text": "True class"}, "autorange": "reversed", **axis},
+        xaxis={"title": {"text": translate(N_("Predicted class"))}, "side": "top", **axis},
+        yaxis={"title": {"text": translate(N_("True class"))}, "autorange": "reversed", **axis},
         width=None, height=max(420, 40 + 28 * len(labels)), template="plotly_white",
     )
     return fig
 
 
-def confusion_html(source: HasConfusion, title: str = "") -> str:
+def confusion_html(source: HasConfusion, title: str = "", translate: Translate = _english) -> str:
     """A standalone HTML page with plotly.js embedded (about 5 MB): it opens offline."""
-    return confusion_figure(source, title).to_html(include_plotlyjs=True, full_html=True)
+    return confusion_figure(source, title, translate).to_html(include_plotlyjs=True, full_html=True)
 
 
 def write_confusion_html(source: HasConfusion, path: str | os.PathLike, title: str = "") -> None:
     atomic.write_text(path, confusion_html(source, title))
 
 
-def reliability_figure(result: EvaluationResult):
-    """Reliability diagram: accuracy against mean confidence per bin, with the diagonal of perfect calibration."""
+def reliability_figure(result: EvaluationResult, translate: Translate = _english):
+    """Reliability diagram: accuracy against mean confidence per bin, with the diagonal of perfect calibration
+    (words through ``translate``)."""
     import plotly.graph_objects as go
 
     rel = result.reliability
@@ -206,11 +225,13 @@ def reliability_figure(result: EvaluationResult):
     filled = rel.count > 0
     fig = go.Figure()
     fig.add_bar(x=centres[filled], y=rel.accuracy[filled], width=(rel.edges[1] - rel.edges[0]) * 0.95,
-                customdata=np.stack([rel.count[filled], rel.confidence[filled]], axis=1), name="accuracy",
-                hovertemplate="confidence %{customdata[1]:.2f}<br>accuracy %{y:.2f}<br>%{customdata[0]} images"
-                              "<extra></extra>")
-    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration", line={"dash": "dash"})
-    fig.update_layout(title={"text": f"Reliability (ECE {rel.ece:.3f})"}, xaxis={"title": {"text": "confidence"},
-                      "range": [0, 1]}, yaxis={"title": {"text": "accuracy"}, "range": [0, 1]},
-                      template="plotly_white")
+                customdata=np.stack([rel.count[filled], rel.confidence[filled]], axis=1),
+                name=translate(N_("accuracy")),
+                hovertemplate=translate(N_("confidence %{customdata[1]:.2f}<br>accuracy %{y:.2f}<br>"
+                                           "%{customdata[0]} images")) + "<extra></extra>")
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name=translate(N_("perfect calibration")),
+                    line={"dash": "dash"})
+    title = translate(N_("Reliability (ECE {ece})")).format(ece=f"{rel.ece:.3f}")
+    fig.update_layout(title={"text": title}, xaxis={"title": {"text": translate(N_("confidence"))}, "range": [0, 1]},
+                      yaxis={"title": {"text": translate(N_("accuracy"))}, "range": [0, 1]}, template="plotly_white")
     return fig

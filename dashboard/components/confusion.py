@@ -33,7 +33,7 @@ def confusion_figure(confusion: np.ndarray | Sequence[Sequence[int]], class_name
     """
     cm = np.asarray(confusion, dtype=np.int64)
     names = [str(n) for n in class_names] or [str(i) for i in range(len(cm))]
-    fig = export.confusion_figure(_Matrix(names, cm), title)
+    fig = export.confusion_figure(_Matrix(names, cm), title, _)
     shares = export.row_shares(cm)
     heat = fig.data[0]
     if normalised:

@@ -11,18 +11,20 @@ from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
-from dashboard.views.attack_compute import run_attack
+from dashboard.i18n import _
+from dashboard.views.attack_compute import progress_words, run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
 from dashboard.views.attack_robustness import defence_section, robustness_section
+from dashboard.views.core_words import relay
 
 REQUEST_KEY = "attack_request"  # the last valid request: results survive reruns, not just the click
 
 
 def main() -> None:
-    st.title("Attack a prediction")
-    st.caption("An adversarial example is a photo changed on purpose, by tiny amounts per pixel, so that the "
-               "model changes its answer. Pick a photo and a model, then press **Run attack**.")
+    st.title(_("Attack a prediction"))
+    st.caption(_("An adversarial example is a photo changed on purpose, by tiny amounts per pixel, so that the "
+                 "model changes its answer. Pick a photo and a model, then press **Run attack**."))
     with st.sidebar:
         model_name = model_picker(key="attack_model")
     current = current_image()  # the session's photos, under the title on every page
@@ -34,7 +36,7 @@ def main() -> None:
     probs = state.predict(model_name, current.digest, current.pixels)
     top = loaded.top_k(probs, min(5, loaded.num_classes))
     with st.sidebar:
-        st.subheader("Attack")
+        st.subheader(_("Attack"))
         submitted = attack_controls(model_name, current.digest, loaded, top)
     if submitted is not None:
         try:  # validate before running: a nonsense value gets the core's message naming the parameter
@@ -46,13 +48,16 @@ def main() -> None:
         st.session_state[REQUEST_KEY] = submitted
     request: AttackRequest | None = st.session_state.get(REQUEST_KEY)
     if request is None or (request.model_name, request.digest) != (model_name, current.digest):
-        st.markdown(f"**Before:** {top[0]['label']} ({top[0]['prob']:.1%})")
-        st.info("Set epsilon and the other parameters in the sidebar, then press **Run attack**.")
+        st.markdown(_("**Before:** {prediction}").format(prediction=f"{top[0]['label']} ({top[0]['prob']:.1%})"))
+        st.info(_("Set epsilon and the other parameters in the sidebar, then press **Run attack**."))
         return
     # A PGD of many steps on a large model takes a while: in the background, step by step.
     settings = (model_name, current.digest, request.method, request.params_key, request.target)
-    result = run_in_background(("attack", *settings), f"Running {request.method.upper()}",
-                               lambda progress: run_attack(*settings, _pixels=current.pixels, _progress=progress))
+    said, names = progress_words()  # built here: the attack reports from a background thread
+    title = _("Running {method}").format(method=request.method.upper())
+    result = run_in_background(("attack", *settings), title,
+                               lambda progress: run_attack(*settings, _pixels=current.pixels,
+                                                           _progress=relay(progress, said, names)))
     if result is None:  # still running (its bar is shown) or failed (its sentence is shown)
         return
     show_results(model_name, loaded, current, request, result)

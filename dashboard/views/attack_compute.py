@@ -19,6 +19,10 @@ from core.attacks import (
     compare_defences,
     create_attack,
     create_defence,
+    get_attack,
+    get_defence,
+    list_attacks,
+    list_defences,
     predict_probs,
     robustness_curve,
 )
@@ -26,6 +30,8 @@ from core.explain.base import Explanation
 from core.images import resize_for_model
 from core.progress import Progress
 from dashboard import state
+from dashboard.i18n import _
+from dashboard.views.core_words import Rules, rules
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,24 @@ class AttackOutcome:
     def changed_fraction(self) -> float:
         """Share of pixel channels the attack moved (by more than 0.001 of a level)."""
         return float(np.mean(np.abs(self.result.perturbation[0]) > 1e-3))
+
+
+def progress_words() -> tuple[Rules, dict[str, str]]:
+    """How the page says core's progress texts of attacks (``core.attacks``: steps, batches, defences), and
+    the attacks' and defences' titles in the session's language; built in the script's thread."""
+    said = rules([
+        (r"(?P<what>.+): step (?P<done>\d+) of (?P<total>\d+), batch (?P<batch>\d+) of (?P<batches>\d+)",
+         _("{what}: step {done} of {total}, batch {batch} of {batches}")),
+        (r"(?P<what>.+): step (?P<done>\d+) of (?P<total>\d+)", _("{what}: step {done} of {total}")),
+        (r"(?P<method>\w+) at epsilon (?P<eps>\S+) through (?P<defence>.+) \(BPDA\): batch (?P<batch>\d+) of "
+         r"(?P<batches>\d+)", _("{method} at epsilon {eps} through {defence} (BPDA): batch {batch} of {batches}")),
+        (r"(?P<method>\w+) at epsilon (?P<eps>\S+) through (?P<defence>.+) \(naive\): batch (?P<batch>\d+) of "
+         r"(?P<batches>\d+)", _("{method} at epsilon {eps} through {defence} (naive): batch {batch} of {batches}")),
+        (r"(?P<method>\w+) at epsilon (?P<eps>\S+): batch (?P<batch>\d+) of (?P<batches>\d+)",
+         _("{method} at epsilon {eps}: batch {batch} of {batches}")),
+    ])
+    titles = [get_attack(n).title for n in list_attacks()] + [get_defence(n).title for n in list_defences()]
+    return said, {title: _(title) for title in titles}
 
 
 def model_pixels(model_name: str, pixels: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.attacks import get_attack, list_attacks
 from dashboard.components.class_picker import class_picker
+from dashboard.i18n import _
 from dashboard.widgets import param_widgets
 
 # A modest default for students: 2 of 255 levels (under 1%) is invisible yet flips most predictions.
@@ -38,22 +39,23 @@ class AttackRequest:
 def attack_controls(model_name: str, digest: str, loaded, top: list[dict]) -> AttackRequest | None:
     """Sidebar: attack, its parameters and a target; returns the request when "Run attack" is pressed."""
     names = list_attacks()
-    method = st.selectbox("Attack", names, index=names.index(DEFAULT_ATTACK) if DEFAULT_ATTACK in names else 0,
-                          format_func=lambda n: get_attack(n).title, key="attack_method",
-                          help="FGSM takes one step along the gradient's sign; PGD takes many small steps "
-                               "and is stronger at the same budget.")
+    method = st.selectbox(_("Attack"), names, index=names.index(DEFAULT_ATTACK) if DEFAULT_ATTACK in names else 0,
+                          format_func={n: _(get_attack(n).title) for n in names}.__getitem__, key="attack_method",
+                          help=_("FGSM takes one step along the gradient's sign; PGD takes many small steps "
+                                 "and is stronger at the same budget."))
     with st.form("attack_form"):
         params = param_widgets(get_attack(method).params, key=f"attack_{method}", defaults=PAGE_DEFAULTS,
                                sliders=False)
         eps = params.get("eps")
         if isinstance(eps, (int, float)):
-            st.caption(f"Epsilon {eps:g} of 255 levels = {eps / 255:.4f} as a fraction ({eps / 255:.2%}): "
-                       "no pixel may change by more than this.")
-        target = class_picker("Target class", loaded, [t["index"] for t in top[1:]], key="attack_target",
-                              none_label="none: any other class (untargeted)",
-                              help="Untargeted: push the model away from its answer. Targeted: push it "
-                                   "towards one class you choose (harder).")
-        submitted = st.form_submit_button("Run attack", type="primary")
+            st.caption(_("Epsilon {eps} of 255 levels = {fraction} as a fraction ({percent}): no pixel may change "
+                         "by more than this.").format(eps=f"{eps:g}", fraction=f"{eps / 255:.4f}",
+                                                       percent=f"{eps / 255:.2%}"))
+        target = class_picker(_("Target class"), loaded, [t["index"] for t in top[1:]], key="attack_target",
+                              none_label=_("none: any other class (untargeted)"),
+                              help=_("Untargeted: push the model away from its answer. Targeted: push it "
+                                     "towards one class you choose (harder)."))
+        submitted = st.form_submit_button(_("Run attack"), type="primary")
     if not submitted:
         return None
     return AttackRequest(model_name=model_name, digest=digest, method=method, params=params, target=target)

@@ -10,6 +10,7 @@ from core.explain.overlay import overlay
 from core.images import to_png_bytes
 from dashboard import state
 from dashboard.components.top_k import top_k_chart
+from dashboard.i18n import _
 from dashboard.views.attack_compute import AttackOutcome, adversarial_heatmap
 from dashboard.views.attack_controls import AttackRequest
 
@@ -32,8 +33,8 @@ def _pred(loaded, probs: np.ndarray) -> str:
 
 def show_results(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
     before, after = int(r.result.before_index[0]), int(r.result.after_index[0])
-    st.markdown(f"**Before:** {_pred(loaded, r.probs_before)} &nbsp;→&nbsp; "
-                f"**After:** {_pred(loaded, r.probs_after)}")
+    st.markdown(_("**Before:** {before} {arrow} **After:** {after}").format(
+        before=_pred(loaded, r.probs_before), after=_pred(loaded, r.probs_after), arrow="\u00a0→\u00a0"))
     _verdict(loaded, r, before, after)
     _three_images(r)
     _norms(loaded, r)
@@ -46,57 +47,60 @@ def _verdict(loaded, r: AttackOutcome, before: int, after: int) -> None:
     if r.result.targeted:
         goal = loaded.label(r.label)
         if r.success:
-            st.success(f"Targeted attack succeeded: the model now says {goal}.")
+            st.success(_("Targeted attack succeeded: the model now says {goal}.").format(goal=goal))
         else:
-            st.warning(f"The model did not reach {goal} (it says {loaded.label(after)}): targeted attacks "
-                       "need a larger epsilon or more PGD steps.")
+            st.warning(_("The model did not reach {goal} (it says {now}): targeted attacks need a larger epsilon "
+                         "or more PGD steps.").format(goal=goal, now=loaded.label(after)))
     elif after != before:
-        st.success(f"The label changed from {loaded.label(before)} to {loaded.label(after)}, though no pixel "
-                   f"moved by more than {r.linf:.2f} of 255 levels.")
+        st.success(_("The label changed from {before} to {after}, though no pixel moved by more than {linf} of "
+                     "255 levels.").format(before=loaded.label(before), after=loaded.label(after),
+                                           linf=f"{r.linf:.2f}"))
     else:
-        st.warning("The label did not change: try a larger epsilon, or PGD, which is stronger than FGSM.")
+        st.warning(_("The label did not change: try a larger epsilon, or PGD, which is stronger than FGSM."))
 
 
 def _three_images(r: AttackOutcome) -> None:
     picture, factor = magnified_perturbation(r.original, r.adversarial)
     cols = st.columns(3)
-    cols[0].image(r.original.astype(np.uint8), caption="Original (as the model sees it)", width="stretch")
+    cols[0].image(r.original.astype(np.uint8), caption=_("Original (as the model sees it)"), width="stretch")
     cols[1].image(picture, width="stretch",
-                  caption=f"Perturbation magnified ×{factor:.0f} (grey: unchanged)")
-    cols[2].image(r.rounded, caption="Adversarial", width="stretch")
-    st.caption(f"The middle picture is the change alone, multiplied by {factor:.0f} so you can see it: "
-               "brighter means a pixel went up, darker down. Unmagnified, it is invisible. The model adds "
-               "up thousands of such tiny nudges, each chosen along its own gradient, so together they "
-               "move its output a lot even though no single pixel changes visibly.")
+                  caption=_("Perturbation magnified ×{factor} (grey: unchanged)").format(factor=f"{factor:.0f}"))
+    cols[2].image(r.rounded, caption=_("Adversarial"), width="stretch")
+    st.caption(_("The middle picture is the change alone, multiplied by {factor} so you can see it: brighter "
+                 "means a pixel went up, darker down. Unmagnified, it is invisible. The model adds up thousands "
+                 "of such tiny nudges, each chosen along its own gradient, so together they move its output a "
+                 "lot even though no single pixel changes visibly.").format(factor=f"{factor:.0f}"))
 
 
 def _norms(loaded, r: AttackOutcome) -> None:
     eps = r.result.eps
     cols = st.columns(4)
-    shown = [("Epsilon (budget)", f"{eps:g} / 255", f"{eps / 255:.2%} of the range"),
-             ("L-inf used", f"{r.linf:.2f}", "largest change of any pixel"),
-             ("L2 used", f"{r.l2:.1f}", "length of the whole change"),
-             ("Values changed", f"{r.changed_fraction:.0%}", "of all pixel channels")]
+    shown = [(_("Epsilon (budget)"), f"{eps:g} / 255", _("{percent} of the range").format(percent=f"{eps / 255:.2%}")),
+             (_("L-inf used"), f"{r.linf:.2f}", _("largest change of any pixel")),
+             (_("L2 used"), f"{r.l2:.1f}", _("length of the whole change")),
+             (_("Values changed"), f"{r.changed_fraction:.0%}", _("of all pixel channels"))]
     for col, (label, value, note) in zip(cols, shown, strict=True):
         col.metric(label, value, note, delta_color="off", delta_arrow="off")
-    extra = f" PGD took {r.result.params['steps']} steps of {r.step_size:.3g} levels." if r.step_size else ""
-    st.caption(f"Epsilon is the budget: every pixel channel (0..255) may move by at most {eps:g} levels, "
-               f"{eps / 255:.2%} of its range. L-inf and L2 are measured on the image actually produced, "
-               f"in pixel levels.{extra}")
+    text = _("Epsilon is the budget: every pixel channel (0..255) may move by at most {eps} levels, {percent} of "
+             "its range. L-inf and L2 are measured on the image actually produced, in pixel levels.")
+    if r.step_size:
+        text = _("{budget} PGD took {steps} steps of {step} levels.").format(
+            budget=text, steps=r.result.params["steps"], step=f"{r.step_size:.3g}")
+    st.caption(text.format(eps=f"{eps:g}", percent=f"{eps / 255:.2%}"))
 
 
 def _top_charts(loaded, r: AttackOutcome) -> None:
     cols = st.columns(2)
     with cols[0]:
-        top_k_chart(r.probs_before, loaded.label, key="attack_top_before", title="Top predictions before")
+        top_k_chart(r.probs_before, loaded.label, key="attack_top_before", title=_("Top predictions before"))
     with cols[1]:
-        top_k_chart(r.probs_after, loaded.label, key="attack_top_after", title="Top predictions after")
+        top_k_chart(r.probs_after, loaded.label, key="attack_top_after", title=_("Top predictions after"))
 
 
 def _heatmaps(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
-    st.subheader("Where the model looks, before and after")
+    st.subheader(_("Where the model looks, before and after"))
     try:
-        with st.spinner("Computing Grad-CAM ..."):
+        with st.spinner(_("Computing Grad-CAM ...")):
             before = state.heatmap(model_name, image.digest, "gradcam", None, None, (), _pixels=image.pixels)
             run_key = (request.digest, request.method, request.params_key, request.target)
             after = adversarial_heatmap(model_name, run_key, _adversarial=r.adversarial)
@@ -106,31 +110,38 @@ def _heatmaps(model_name: str, loaded, image, request: AttackRequest, r: AttackO
     cols = st.columns(2)
     original = r.original.astype(np.uint8)
     cols[0].image(overlay(original, before.heatmap), width="stretch",
-                  caption=f"Grad-CAM before · {loaded.label(before.class_index)} ({before.prob:.1%})")
+                  caption=_("Grad-CAM before · {prediction}").format(
+                      prediction=f"{loaded.label(before.class_index)} ({before.prob:.1%})"))
     cols[1].image(overlay(r.rounded, after.heatmap), width="stretch",
-                  caption=f"Grad-CAM after · {loaded.label(after.class_index)} ({after.prob:.1%})")
-    st.caption("Grad-CAM highlights the regions that most raised the score of the predicted class. After "
-               "the attack the evidence for the new class can sit in quite different places, although "
-               "the photo looks the same to us.")
+                  caption=_("Grad-CAM after · {prediction}").format(
+                      prediction=f"{loaded.label(after.class_index)} ({after.prob:.1%})"))
+    st.caption(_("Grad-CAM highlights the regions that most raised the score of the predicted class. After "
+                 "the attack the evidence for the new class can sit in quite different places, although "
+                 "the photo looks the same to us."))
 
 
 def _download(loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
     name = image.name.replace("sample: ", "").replace(" ", "_").replace(":", "")
-    st.download_button("Download the adversarial image (PNG)", to_png_bytes(r.rounded),
+    st.download_button(_("Download the adversarial image (PNG)"), to_png_bytes(r.rounded),
                        file_name=f"{name}_{request.method}_eps{r.result.eps:g}.png", mime="image/png",
                        key="attack_download")
-    st.caption(f"PNG is lossless, so the 8-bit file keeps the attack: the model says "
-               f"{_pred(loaded, r.probs_png)} on it. {_jpeg_sentence(loaded, r)}")
+    st.caption(_("PNG is lossless, so the 8-bit file keeps the attack: the model says {prediction} on it. "
+                 "{jpeg}").format(prediction=_pred(loaded, r.probs_png), jpeg=_jpeg_sentence(loaded, r)))
 
 
 def _jpeg_sentence(loaded, r: AttackOutcome) -> str:
     """What JPEG saving actually did to this attack (it often undoes it, but not always)."""
     clean, adv, jpeg = (int(np.argmax(getattr(r, k))) for k in ("probs_before", "probs_png", "probs_jpeg"))
-    said = f"saved as JPEG (quality 90) the model says {_pred(loaded, r.probs_jpeg)}"
+    said = _pred(loaded, r.probs_jpeg)
     if adv == clean:
-        return f"The attack did not change the answer, and {said}."
-    if jpeg == clean:
-        return f"JPEG re-compression undid the attack here: {said}, the clean answer again."
-    if jpeg == adv:
-        return f"JPEG re-compression did not undo it: {said}, still the attacker's class."
-    return f"JPEG re-compression changed the answer again: {said}, neither the clean nor the attacked class."
+        text = _("The attack did not change the answer, and saved as JPEG (quality 90) the model says {said}.")
+    elif jpeg == clean:
+        text = _("JPEG re-compression undid the attack here: saved as JPEG (quality 90) the model says {said}, "
+                 "the clean answer again.")
+    elif jpeg == adv:
+        text = _("JPEG re-compression did not undo it: saved as JPEG (quality 90) the model says {said}, still "
+                 "the attacker's class.")
+    else:
+        text = _("JPEG re-compression changed the answer again: saved as JPEG (quality 90) the model says {said}, "
+                 "neither the clean nor the attacked class.")
+    return text.format(said=said)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.attacks import create_defence, get_defence, list_attacks, list_defences
 from core.errors import GlasswingError, ParameterError
+from dashboard.i18n import _
 from dashboard.views.attack_compute import (
     AttackOutcome,
     dataset_curve,
@@ -20,8 +21,11 @@ from dashboard.views.attack_compute import (
     image_curve,
     model_pixels,
     other_params,
+    progress_words,
 )
 from dashboard.views.attack_controls import AttackRequest
+from dashboard.views.core_words import reword
+from dashboard.views.evaluate_source import split_name
 from dashboard.widgets import param_widgets
 
 EPSILON_CHOICES = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
@@ -33,30 +37,31 @@ def _sources(loaded) -> dict[str, str]:
     from core.data.catalog import list_datasets
     from core.evaluate.service import run_dataset
 
-    sources = {THIS_IMAGE: "This photo (probability of its label)"}
+    sources = {THIS_IMAGE: _("This photo (probability of its label)")}
     own = run_dataset(loaded)
     if own:
-        sources[own] = f"The model's training data: {own}"
+        sources[own] = _("The model's training data: {path}").format(path=own)
     for entry in list_datasets():
         if "path" in entry and entry["path"] not in sources:
-            sources[entry["path"]] = f"Dataset: {entry['title']}"
+            title = entry["title"]
+            sources[entry["path"]] = _("Dataset: {title}").format(title=_(title))
     return sources
 
 
 def _source_picker(loaded, key: str) -> str:
     """Outside the form, so the page can offer the image count only for a dataset."""
     sources = _sources(loaded)
-    return st.selectbox("Images", list(sources), format_func=lambda s: sources[s], key=f"{key}_source",
-                        help="A dataset must have the model's classes (a run's own data, or folders named "
-                             "after ImageNet classes for a zoo model).")
+    return st.selectbox(_("Images"), list(sources), format_func=lambda s: sources[s], key=f"{key}_source",
+                        help=_("A dataset must have the model's classes (a run's own data, or folders named "
+                               "after ImageNet classes for a zoo model)."))
 
 
 def _limit_input(source: str, key: str) -> int:
     if source == THIS_IMAGE:
         return 1
-    limit = st.number_input("Images from the dataset (at most)", value=16, step=8, key=f"{key}_limit",
-                            help="More images give a smoother curve but take longer (about 1 s per image "
-                                 "and epsilon for PGD on a CPU).")
+    limit = st.number_input(_("Images from the dataset (at most)"), value=16, step=8, key=f"{key}_limit",
+                            help=_("More images give a smoother curve but take longer (about 1 s per image "
+                                   "and epsilon for PGD on a CPU)."))
     return int(limit)
 
 
@@ -65,11 +70,12 @@ def _labelled_set(model_name: str, loaded, image, r: AttackOutcome, source: str,
     if source == THIS_IMAGE:
         label = int(np.argmax(r.probs_before))
         return model_pixels(model_name, image.pixels)[None], np.array([label], np.int32), \
-            f"this photo, labelled {loaded.label(label)} (the model's own clean answer)"
+            _("this photo, labelled {label} (the model's own clean answer)").format(label=loaded.label(label))
     if not 1 <= limit <= 1000:
         raise ParameterError(f"Images from a dataset must be between 1 and 1000, got {limit}.")
     data = dataset_images(model_name, source, limit)
-    return data["x"], data["y"], f"{len(data['y'])} images of {data['dataset']} ({data['split']} split)"
+    return data["x"], data["y"], _("{n} images of {dataset} ({split} split)").format(
+        n=len(data["y"]), dataset=data["dataset"], split=split_name(data["split"]))
 
 
 def _curve_params(request: AttackRequest, methods: list[str]) -> tuple:
@@ -77,21 +83,21 @@ def _curve_params(request: AttackRequest, methods: list[str]) -> tuple:
 
 
 def robustness_section(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
-    st.subheader("Robustness curve")
-    st.caption("How quickly does the model break as the budget grows? Each point attacks with a larger "
-               "epsilon. A robust model keeps its answer for longer; most models fall within a few levels "
-               "of 255, and PGD (many small steps) falls faster than FGSM (one step).")
+    st.subheader(_("Robustness curve"))
+    st.caption(_("How quickly does the model break as the budget grows? Each point attacks with a larger "
+                 "epsilon. A robust model keeps its answer for longer; most models fall within a few levels "
+                 "of 255, and PGD (many small steps) falls faster than FGSM (one step)."))
     source = _source_picker(loaded, "attack_curve")
     with st.form("attack_curve_form"):
         limit = _limit_input(source, "attack_curve")
-        epsilons = st.multiselect("Epsilons (pixel levels out of 255)", EPSILON_CHOICES,
+        epsilons = st.multiselect(_("Epsilons (pixel levels out of 255)"), EPSILON_CHOICES,
                                   default=[0.0, 1.0, 2.0, 4.0, 8.0], key="attack_curve_eps")
-        go = st.form_submit_button("Compute robustness curve")
+        go = st.form_submit_button(_("Compute robustness curve"))
     methods = list_attacks()
     key = (model_name, image.digest, source, limit, tuple(sorted(epsilons)), _curve_params(request, methods))
     if go:
         if not epsilons:
-            st.error("Epsilons: pick at least one value.")
+            st.error(_("Epsilons: pick at least one value."))
             return
         try:
             _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods)
@@ -106,57 +112,70 @@ def robustness_section(model_name: str, loaded, image, request: AttackRequest, r
 def _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods) -> None:
     x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
     epsilons, params = key[4], key[5]
-    with st.spinner("Attacking at every epsilon ..."):
+    said, names = progress_words()
+    with st.spinner(_("Attacking at every epsilon ...")):
         if source == THIS_IMAGE:
             curve = image_curve(model_name, image.digest, int(y[0]), epsilons, tuple(methods), params,
                                 _pixels=image.pixels)
-            values, measure = curve.label_prob, f"probability of {loaded.label(int(y[0]))}"
+            values, measure = curve.label_prob, {"label": loaded.label(int(y[0]))}
         else:
-            bar = st.progress(0.0, text="Attacking ...")
+            bar = st.progress(0.0, text=_("Attacking ..."))
             curve = dataset_curve(model_name, x, y, epsilons, tuple(methods), params,
-                                  progress=lambda fraction, text: bar.progress(fraction, text=text))
+                                  progress=lambda fraction, text: bar.progress(fraction,
+                                                                               text=reword(text, said, names)))
             bar.empty()
-            values, measure = curve.accuracy, "accuracy"
+            values, measure = curve.accuracy, {}
+    # The measure is kept as data (a label, or none for accuracy) and said when drawn, in the language then.
     st.session_state["attack_curve"] = {"key": key, "epsilons": list(epsilons), "values": values,
                                         "measure": measure, "described": described}
 
 
 def _plot_curve(stored: dict) -> None:
-    rows = [{"epsilon (of 255)": e, stored["measure"]: v, "attack": m.upper()}
+    label = stored["measure"].get("label")
+    if label is None:
+        measure, title = _("accuracy"), _("Accuracy against epsilon")
+    else:
+        measure = _("probability of {label}").format(label=label)
+        title = _("Probability of {label} against epsilon").format(label=label)
+    epsilon, attack = _("epsilon (of 255)"), _("attack")
+    rows = [{epsilon: e, measure: v, attack: m.upper()}
             for m, values in stored["values"].items() for e, v in zip(stored["epsilons"], values, strict=True)]
-    fig = px.line(pd.DataFrame(rows), x="epsilon (of 255)", y=stored["measure"], color="attack", markers=True,
-                  range_y=[0, 1.02], title=f"{stored['measure'][:1].upper()}{stored['measure'][1:]} against epsilon")
+    fig = px.line(pd.DataFrame(rows), x=epsilon, y=measure, color=attack, markers=True, range_y=[0, 1.02],
+                  title=title)
     fig.update_layout(height=320, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
     st.plotly_chart(fig, width="stretch", key="attack_curve_chart")
-    st.caption(f"Measured on {stored['described']}. Epsilon 0 is the clean image.")
+    st.caption(_("Measured on {what}. Epsilon 0 is the clean image.").format(what=stored["described"]))
 
 
 def defence_section(model_name: str, loaded, image, request: AttackRequest, r: AttackOutcome) -> None:
-    st.subheader("Defences")
-    st.caption("An input defence cleans each image before the model sees it (JPEG re-compression, fewer "
-               "colour levels, a median filter). Some only hide the gradient from a naive attack: BPDA "
-               "attacks straight through the cleaning step, and if accuracy then collapses the defence "
-               "was masking gradients, not making the model robust.")
+    st.subheader(_("Defences"))
+    st.caption(_("An input defence cleans each image before the model sees it (JPEG re-compression, fewer "
+                 "colour levels, a median filter). Some only hide the gradient from a naive attack: BPDA "
+                 "attacks straight through the cleaning step, and if accuracy then collapses the defence "
+                 "was masking gradients, not making the model robust."))
     names = list_defences()
     source = _source_picker(loaded, "attack_defence")
     with st.form("attack_defence_form"):
         limit = _limit_input(source, "attack_defence")
-        chosen = st.multiselect("Defences", names, default=names, key="attack_defences",
-                                format_func=lambda n: get_defence(n).title)
+        chosen = st.multiselect(_("Defences"), names, default=names, key="attack_defences",
+                                format_func={n: _(get_defence(n).title) for n in names}.__getitem__)
         settings = {}
         for name in names:
-            with st.expander(f"{get_defence(name).title} settings"):
+            with st.expander(_("{defence} settings").format(defence=_(get_defence(name).title))):
                 settings[name] = param_widgets(get_defence(name).params, key=f"attack_def_{name}",
                                                sliders=False)
-        go = st.form_submit_button("Compare defences")
-    st.caption(f"Uses the attack above: {request.method.upper()} at epsilon {r.result.eps:g}.")
+        go = st.form_submit_button(_("Compare defences"))
+    st.caption(_("Uses the attack above: {method} at epsilon {eps}.").format(method=request.method.upper(),
+                                                                           eps=f"{r.result.eps:g}"))
     if go:
         try:
             defences = [create_defence(n, **settings[n]) for n in chosen]
             x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
-            bar = st.progress(0.0, text="Attacking each defence, naively and with BPDA ...")
+            said, titles = progress_words()
+            bar = st.progress(0.0, text=_("Attacking each defence, naively and with BPDA ..."))
             rows = defence_table(model_name, x, y, r.result.eps, request.method, request.params, defences,
-                                 progress=lambda fraction, text: bar.progress(fraction, text=text))
+                                 progress=lambda fraction, text: bar.progress(fraction,
+                                                                              text=reword(text, said, titles)))
             bar.empty()
         except GlasswingError as exc:
             st.error(str(exc))
@@ -168,22 +187,36 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
         _show_defences(stored)
 
 
+def _verdict(row, title: str) -> str:
+    """Core's verdict of one defence (``DefenceComparison.verdict``), in the session's language."""
+    fields = {"title": title, "clean": f"{row.clean_accuracy:.0%}", "naive": f"{row.naive_accuracy:.0%}",
+              "robust": f"{row.robust_accuracy:.0%}",
+              "bpda": "" if row.bpda_accuracy is None else f"{row.bpda_accuracy:.0%}"}
+    if row.bpda_accuracy is None:
+        return _("No defence: {clean} clean accuracy, {robust} under attack.").format(**fields)
+    if row.masks_gradients:
+        return _("{title} masks gradients: the naive attack leaves {naive} accuracy, but BPDA straight through it "
+                 "leaves {bpda} ({clean} clean).").format(**fields)
+    return _("{title}: {robust} accuracy under attack (naive {naive}, BPDA {bpda}), {clean} clean.").format(**fields)
+
+
 def _show_defences(stored: dict) -> None:
-    titles = {n: get_defence(n).title for n in list_defences()} | {"none": "No defence"}
-    rows = [{"defence": titles.get(row.defence, row.defence), "clean": row.clean_accuracy,
-             "naive attack": row.naive_accuracy, "BPDA attack": row.bpda_accuracy}
+    titles = {n: _(get_defence(n).title) for n in list_defences()} | {"none": _("No defence")}
+    defence, measure, accuracy = _("defence"), _("measure"), _("accuracy")
+    rows = [{defence: titles.get(row.defence, row.defence), _("clean"): row.clean_accuracy,
+             _("naive attack"): row.naive_accuracy, _("BPDA attack"): row.bpda_accuracy}
             for row in stored["rows"]]
-    df = pd.DataFrame(rows).melt(id_vars="defence", var_name="measure", value_name="accuracy").dropna()
-    fig = px.bar(df, x="defence", y="accuracy", color="measure", barmode="group", range_y=[0, 1.1],
+    df = pd.DataFrame(rows).melt(id_vars=defence, var_name=measure, value_name=accuracy).dropna()
+    fig = px.bar(df, x=defence, y=accuracy, color=measure, barmode="group", range_y=[0, 1.1],
                  text_auto=".0%",
-                 title="Accuracy: clean, under the naive attack, and under BPDA")
+                 title=_("Accuracy: clean, under the naive attack, and under BPDA"))
     # Labels above the bars: a group whose bars are all 0% (e.g. the median filter) still reads "0%".
     fig.update_traces(textposition="outside", cliponaxis=False)
     fig.update_layout(height=320, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
     st.plotly_chart(fig, width="stretch", key="attack_defence_chart")
     for row in stored["rows"]:
-        text = row.verdict
+        text = _verdict(row, titles.get(row.defence, row.defence))
         if row.defence != "none" and get_defence(row.defence).note:
-            text += f" {get_defence(row.defence).note}"
+            text = _("{verdict} {note}").format(verdict=text, note=_(get_defence(row.defence).note))
         (st.warning if row.masks_gradients else st.write)(text)
-    st.caption(f"Measured on {stored['described']}.")
+    st.caption(_("Measured on {what}.").format(what=stored["described"]))

@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.data.labels import display_label
 from core.errors import GlasswingError
-from core.evaluate import EvaluationResult, evaluate_split, map_classes
+from core.evaluate import ClassMappingError, EvaluationResult, evaluate_split, map_classes
 from core.zoo import LoadedModel
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
+from dashboard.i18n import _
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_drilldown as drill
-from dashboard.views.evaluate_source import Selection, selection
+from dashboard.views.core_words import reword, rules
+from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
 
 DONE = "evaluate_done"  # selections evaluated in this session: shown again without pressing Evaluate
 
 
 def main() -> None:
-    st.title("Evaluate a model")
-    st.caption("Score a model on images it did not train on: how often it is right, which classes it confuses, "
-               "whether its confidence can be trusted, and what it looked at on each mistake.")
+    st.title(_("Evaluate a model"))
+    st.caption(_("Score a model on images it did not train on: how often it is right, which classes it confuses, "
+                 "whether its confidence can be trusted, and what it looked at on each mistake."))
     with st.sidebar:
         model_name = model_picker(key="evaluate_model")
     loaded = load_model_or_explain(model_name)
@@ -35,9 +38,9 @@ def main() -> None:
         return
     with st.sidebar:
         sel = selection(model_name, loaded)
-        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="evaluate_opacity")
+        opacity = st.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="evaluate_opacity")
         problem = mismatch(sel, loaded) if sel is not None else None
-        pressed = st.button("Evaluate", type="primary", key="evaluate_run", disabled=sel is None or bool(problem))
+        pressed = st.button(_("Evaluate"), type="primary", key="evaluate_run", disabled=sel is None or bool(problem))
     if sel is None:
         return
     if problem:  # said before any image is scored: this model cannot be scored on these classes
@@ -45,7 +48,7 @@ def main() -> None:
         return
     done: set = st.session_state.setdefault(DONE, set())
     if not pressed and sel.key not in done:
-        st.info("Choose a model, a dataset and a split in the sidebar, then press **Evaluate**.")
+        st.info(_("Choose a model, a dataset and a split in the sidebar, then press **Evaluate**."))
         return
     result = _evaluate(sel, loaded)
     if result is None:
@@ -59,20 +62,53 @@ def mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
     try:
         split = sel.open()
         map_classes(loaded, list(split.class_names))
+    except ClassMappingError as exc:
+        return mapping_message(exc)
     except GlasswingError as exc:
         return str(exc)
     return None
 
 
+def _names(names: list, limit: int = 12) -> str:
+    shown = ", ".join(display_label(str(n)) for n in names[:limit])
+    if len(names) > limit:
+        return _("{names} and {n} more").format(names=shown, n=len(names) - limit)
+    return shown
+
+
+def mapping_message(exc: ClassMappingError) -> str:
+    """Core's sentence of why the classes do not match, in the session's language."""
+    d = exc.details
+    if exc.reason == "unmatched":
+        return _("These class folders do not name a class of model {model}: {names}. Rename them after the "
+                 "model's labels (e.g. golden_retriever), or evaluate a run trained on this dataset.").format(
+            model=d["model"], names=_names(d["unmatched"]))
+    if exc.reason == "run-classes":
+        missing = _("not in the run: {names}").format(names=_names(d["missing"])) if d["missing"] else ""
+        extra = _("not in the dataset: {names}").format(names=_names(d["extra"])) if d["extra"] else ""
+        detail = _("{missing}; {extra}").format(missing=missing, extra=extra) if missing and extra else missing or extra
+        return _("Run {model} was trained on the classes [{run_classes}] but the dataset has [{data_classes}] "
+                 "({detail}); evaluate a run on a dataset with the same class folders.").format(
+            model=d["model"], run_classes=_names(d["run_classes"]), data_classes=_names(d["data_classes"]),
+            detail=detail)
+    if exc.reason == "merged":
+        return _("The class folders {first} and {second} both name the model's class {model_class}; merge them "
+                 "into one folder.").format(first=repr(display_label(d["first"])),
+                                            second=repr(display_label(d["second"])),
+                                            model_class=repr(display_label(d["model_class"])))
+    return str(exc)
+
+
 def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
     """The cached evaluation of ``sel``, with a progress bar while images are being scored."""
     bar = st.empty()
+    said = rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])
 
     def progress(fraction: float, text: str) -> None:
-        bar.progress(fraction, text=text)
+        bar.progress(fraction, text=reword(text, said))
 
     try:
-        with st.spinner("Opening the split ..."):
+        with st.spinner(_("Opening the split ...")):
             split = sel.open()
         return evaluate_split(loaded, split, progress=progress)
     except GlasswingError as exc:
@@ -83,8 +119,9 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
 
 
 def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opacity: float) -> None:
-    st.markdown(f"**{loaded.name}** on {sel.data_label}, **{sel.split}** split")
-    st.caption(f"Scored: {sel.open().describe()}.")
+    st.markdown(_("**{model}** on {data}, **{split}** split").format(model=loaded.name, data=sel.data_label,
+                                                                      split=split_name(sel.split)))
+    st.caption(_("Scored: {what}.").format(what=describe_split(sel.open())))
     charts.summary(result)
     clicked = charts.confusion_chart(result)
     drill.cell_section(result, sel.model_name, loaded, clicked, opacity)

@@ -25,6 +25,7 @@ from core.zoo import LoadedModel
 from dashboard import state
 from dashboard.choices import keep_choice
 from dashboard.components.top_k import top_k_chart
+from dashboard.i18n import _
 
 CELL_KEY = "evaluate_cell"
 ITEM_KEY = "evaluate_item"
@@ -70,7 +71,7 @@ def apply_click(cells: list[tuple[int, int]], options: list[str]) -> None:
         st.session_state[CELL_KEY] = clicked
         st.session_state.pop(ITEM_KEY, None)  # the cell's first image is assigned below
     else:
-        st.toast("That cell is empty: no image of that class was predicted that way.")
+        st.toast(_("That cell is empty: no image of that class was predicted that way."))
 
 
 def _focus(true: int, pred: int, path: str) -> None:
@@ -91,23 +92,40 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
 
     def describe(key: str) -> str:
         t, p = _parse(key)
-        kind = f"{names[t]} → predicted {names[p]}" if t != p else f"{names[t]} (correct)"
-        return f"{kind} · {cm[t, p]} image{'s' if cm[t, p] != 1 else ''}"
+        n = int(cm[t, p])
+        if t != p:
+            template = (_("{true} → predicted {pred} · {n} image") if n == 1
+                        else _("{true} → predicted {pred} · {n} images"))
+        else:
+            template = _("{true} (correct) · {n} image") if n == 1 else _("{true} (correct) · {n} images")
+        return template.format(true=names[t], pred=names[p], n=n)
 
-    st.subheader("Images in a cell")
-    key = st.selectbox("Cell (true class → predicted class)", options, key=CELL_KEY, format_func=describe,
-                       help="Mistakes are listed first, the most frequent at the top.")
+    st.subheader(_("Images in a cell"))
+    said = {option: describe(option) for option in options}  # in this run's language
+    key = st.selectbox(_("Cell (true class → predicted class)"), options, key=CELL_KEY, format_func=said.__getitem__,
+                       help=_("Mistakes are listed first, the most frequent at the top."))
     true, pred = _parse(key)
     rows = cell_items(result, true, pred, limit=MAX_LISTED)
     count = int(cm[true, pred])  # the cell's images; only the first MAX_LISTED can be inspected
-    listed = f" (the first {len(rows)} can be inspected)" if count > len(rows) else ""
-    st.caption(f"{count} image{'s' if count != 1 else ''} of {names[true]} predicted as {names[pred]}, "
-               "most confident first" + (f"; the first {THUMBS} are shown" if count > THUMBS else "")
-               + f"{listed}.")
+    fields = {"n": count, "true": names[true], "pred": names[pred], "shown": THUMBS, "listed": len(rows)}
+    shown, listed = count > THUMBS, count > len(rows)  # only the first THUMBS, only the first MAX_LISTED
+    if count == 1:
+        text = _("1 image of {true} predicted as {pred}.")
+    elif shown and listed:
+        text = _("{n} images of {true} predicted as {pred}, most confident first; the first {shown} are shown "
+                 "(the first {listed} can be inspected).")
+    elif shown:
+        text = _("{n} images of {true} predicted as {pred}, most confident first; the first {shown} are shown.")
+    elif listed:
+        text = _("{n} images of {true} predicted as {pred}, most confident first (the first {listed} can be "
+                 "inspected).")
+    else:
+        text = _("{n} images of {true} predicted as {pred}, most confident first.")
+    st.caption(text.format(**fields))
     _thumbnails(rows[:THUMBS], names, show_classes=False)
     paths = [r["path"] for r in rows]
     keep_choice(ITEM_KEY, paths, paths[0])  # the image shown is the one named
-    chosen = st.selectbox("Image to inspect", paths, key=ITEM_KEY,
+    chosen = st.selectbox(_("Image to inspect"), paths, key=ITEM_KEY,
                           format_func=lambda p: f"{Path(p).name} ({rows[paths.index(p)]['confidence']:.1%})")
     drilldown(result, rows[paths.index(chosen)], model_name, loaded, opacity)
 
@@ -127,7 +145,7 @@ def _thumbnails(rows: list[dict], names: list[str], show_classes: bool, inspect:
                     text = f"{names[row['true']]} → {names[row['pred']]} · {row['confidence']:.0%}"
                 st.image(pixels, caption=text, width="stretch")
                 if inspect:
-                    st.button("Inspect", key=f"evaluate_inspect_{start + offset}", on_click=_focus,
+                    st.button(_("Inspect"), key=f"evaluate_inspect_{start + offset}", on_click=_focus,
                               args=(row["true"], row["pred"], row["path"]))
 
 
@@ -142,23 +160,26 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
     digest = state.image_digest(pixels)
     probs = restrict(state.predict(model_name, digest, pixels)[None], result.class_map)[0]
     true, pred = row["true"], row["pred"]
-    other, other_title = true, "true class"
+    other, other_title = true, _("true class: {name} ({prob})")
     if true == pred:  # a correct prediction: compare with the class it was closest to confusing
-        other, other_title = int(np.argsort(-probs)[1]), "runner-up"
+        other, other_title = int(np.argsort(-probs)[1]), _("runner-up: {name} ({prob})")
     columns = result.class_map.columns
     cards = st.columns(4)
     with cards[0]:
-        verdict = "right" if true == pred else "wrong"
-        st.image(pixels, width="stretch", caption=f"{Path(row['path']).name} · true {names[true]} · predicted "
-                                                  f"{names[pred]} ({verdict})")
+        verdict = _("{file} · true {true} · predicted {pred} (right)") if true == pred else \
+            _("{file} · true {true} · predicted {pred} (wrong)")
+        st.image(pixels, width="stretch", caption=verdict.format(file=Path(row["path"]).name, true=names[true],
+                                                                 pred=names[pred]))
     # The predicted class, the other one, and why the first rather than the second (their logits' difference).
     contrast = ContrastTarget(int(columns[pred]), int(columns[other]))
-    for col, target, title in ((cards[1], int(columns[pred]), f"predicted: {names[pred]} ({probs[pred]:.1%})"),
-                               (cards[2], int(columns[other]), f"{other_title}: {names[other]} ({probs[other]:.1%})"),
-                               (cards[3], contrast, f"why {names[pred]}, not {names[other]}")):
+    cams = ((cards[1], int(columns[pred]),
+             _("predicted: {name} ({prob})").format(name=names[pred], prob=f"{probs[pred]:.1%}")),
+            (cards[2], int(columns[other]), other_title.format(name=names[other], prob=f"{probs[other]:.1%}")),
+            (cards[3], contrast, _("why {pred}, not {other}").format(pred=names[pred], other=names[other])))
+    for col, target, title in cams:
         with col:
             try:
-                with st.spinner("Computing Grad-CAM ..."):
+                with st.spinner(_("Computing Grad-CAM ...")):
                     heat = state.heatmap(model_name, digest, "gradcam", loaded.default_cam_layer, target, (),
                                          _pixels=pixels)
             except GlasswingError as exc:
@@ -166,21 +187,21 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
                 continue
             st.image(overlay(pixels, heat.heatmap, alpha=opacity), width="stretch", caption=f"Grad-CAM · {title}")
             if heat.empty and isinstance(target, ContrastTarget):
-                st.caption(f"No region favours {names[pred]} over {names[other]} more than another: the "
-                           "difference between them is spread over the whole image.")
-    st.caption("Warm colours mark the regions that raised the score of that class. The last map keeps only "
-               "what raises the predicted class above the other one: where the model told them apart. If that "
-               "evidence sits on the background or a watermark, the model learnt a shortcut.")
+                st.caption(_("No region favours {pred} over {other} more than another: the difference between "
+                             "them is spread over the whole image.").format(pred=names[pred], other=names[other]))
+    st.caption(_("Warm colours mark the regions that raised the score of that class. The last map keeps only "
+                 "what raises the predicted class above the other one: where the model told them apart. If that "
+                 "evidence sits on the background or a watermark, the model learnt a shortcut."))
     top_k_chart(probs, names, key="evaluate_item_probs", title="")
 
 
 def mistakes_gallery(result: EvaluationResult) -> None:
     """The most confident mistakes across all classes; "Inspect" opens one in the drill-down above."""
-    st.subheader("Most confident mistakes")
+    st.subheader(_("Most confident mistakes"))
     rows = top_mistakes(result, GALLERY) if result.num_items else []
     if not rows:
-        st.success("No mistakes on this split.")
+        st.success(_("No mistakes on this split."))
         return
-    st.caption("The model was surest about these, and wrong. Often a labelling error, sometimes a real "
-               "weakness: inspect one to see where the model looked.")
+    st.caption(_("The model was surest about these, and wrong. Often a labelling error, sometimes a real "
+                 "weakness: inspect one to see where the model looked."))
     _thumbnails(rows, [display_label(n) for n in result.class_names], show_classes=True, inspect=True)

@@ -25,9 +25,38 @@ from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
 from dashboard.choices import keep_choice
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
+from dashboard.i18n import N_, _
 
 RUN_CHOICE = "run:own"  # the run's own dataset
 PREFIX = "evaluate"  # widget keys are PREFIX_data and PREFIX_split; Trust's method table has its own
+SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test"), ALL: N_("all")}
+
+
+def split_name(split: str) -> str:
+    """A split's name as the page says it (train, val, test, all)."""
+    return _(SPLIT_NAMES[split]) if split in SPLIT_NAMES else split
+
+
+def describe_split(split: EvalSplit) -> str:
+    """Which images are scored, in one sentence (core's ``EvalSplit.describe``, in the session's language)."""
+    n, total, dataset = len(split.items), split.dataset_images or len(split.items), split.dataset_id
+    if split.split == ALL:
+        if split.held_out:
+            return _("all {n} images of {dataset}: the model was not trained on this dataset, so every image is "
+                     "held out").format(n=n, dataset=dataset)
+        return _("all {n} images of {dataset}, including any the model was trained on (its scores look better "
+                 "than on unseen images)").format(n=n, dataset=dataset)
+    scope = _("the {split} split of {dataset}: {n} of its {total} images").format(
+        split=split_name(split.split), dataset=dataset, n=n, total=total)
+    if split.settings:
+        scope = _("{scope}, drawn with {settings}").format(
+            scope=scope, settings=", ".join(f"{k} {v:g}" for k, v in sorted(split.settings.items())))
+    if split.held_out:
+        return _("{scope} (the model was not trained on this dataset, so all of it could be scored)").format(
+            scope=scope)
+    if split.split == "train":
+        return _("{scope} (images the model learned from)").format(scope=scope)
+    return scope
 
 
 @dataclass(frozen=True)
@@ -74,24 +103,24 @@ def pick_dataset(model_name: str, loaded: LoadedModel, prefix: str = PREFIX) -> 
     own = run_dataset(loaded) if is_run(loaded) else None
     if own is not None:
         choices[RUN_CHOICE] = None
-        labels[RUN_CHOICE] = f"The run's own dataset ({Path(own).name})"
+        labels[RUN_CHOICE] = _("The run's own dataset ({name})").format(name=Path(own).name)
     found, problem = dataset_choices()
     if problem:
-        st.warning(f"Classroom datasets: {problem}")
+        st.warning(_("Classroom datasets: {problem}").format(problem=problem))
     for choice in found:
         choices[choice.key] = choice
-        labels[choice.key] = choice.label + (f" · {choice.status}" if choice.status else "")
+        labels[choice.key] = _(choice.label) + (f" · {_(choice.status)}" if choice.status else "")
     if not choices:
-        st.info("No dataset is available: add one on the Data page.")
+        st.info(_("No dataset is available: add one on the Data page."))
         return None
     # A new model starts on its own dataset (a run) or keeps a dataset still offered (a zoo model).
     current = st.session_state.get(key)
     default = RUN_CHOICE if own is not None else current if current in choices else next(iter(choices))
     keep_choice(key, list(choices), default, model_name)
-    picked = st.selectbox("Dataset", list(choices), key=key, format_func=lambda k: labels[k],
-                          help="A run is scored on its own held-out images by default, and on all the images "
-                               "of any other dataset. Zoo models need class folders named after ImageNet "
-                               "labels (e.g. golden_retriever).")
+    picked = st.selectbox(_("Dataset"), list(choices), key=key, format_func=lambda k: labels[k],
+                          help=_("A run is scored on its own held-out images by default, and on all the images "
+                                 "of any other dataset. Zoo models need class folders named after ImageNet "
+                                 "labels (e.g. golden_retriever)."))
     if picked == RUN_CHOICE:
         return own, labels[RUN_CHOICE]
     path = ensure_path(choices[picked])
@@ -103,23 +132,25 @@ def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool, pref
     training images unless asked."""
     settings = _settings(loaded)
     try:
-        with st.spinner("Reading the dataset (first time only) ..."):
+        with st.spinner(_("Reading the dataset (first time only) ...")):
             sizes = split_sizes(data, settings)
     except GlasswingError as exc:
         st.error(str(exc))
         return None
     if not sizes:
-        st.error("This dataset has no usable images.")
+        st.error(_("This dataset has no usable images."))
         return None
     names = list(sizes)
     if held:  # none of it was trained on: every image first
         sizes = {ALL: sum(sizes.values()), **sizes}
         names = [ALL, *names]
     keep_choice(f"{prefix}_split", names, default_split(names, held), (model_name, data))
-    return st.selectbox("Split", names, key=f"{prefix}_split", format_func=lambda n: f"{n} ({sizes[n]} images)",
-                        help="Score on images the model did not learn from: all of a dataset it was not "
-                             "trained on, else its test or val split; 'train' shows how well it fits what "
-                             "it saw.")
+    # Options are said now, in this run's language (a widget's format_func may be called after the run).
+    said = {n: _("{split} ({n} images)").format(split=split_name(n), n=sizes[n]) for n in names}
+    return st.selectbox(_("Split"), names, key=f"{prefix}_split", format_func=said.__getitem__,
+                        help=_("Score on images the model did not learn from: all of a dataset it was not "
+                               "trained on, else its test or val split; 'train' shows how well it fits what "
+                               "it saw."))
 
 
 def selection(model_name: str, loaded: LoadedModel, prefix: str = PREFIX) -> Selection | None:
