@@ -11,7 +11,7 @@ from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.views.attack_compute import progress_words, run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
@@ -43,7 +43,7 @@ def main() -> None:
             create_attack(submitted.method, **submitted.params)
         except GlasswingError as exc:
             st.session_state.pop(REQUEST_KEY, None)
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.session_state[REQUEST_KEY] = submitted
     request: AttackRequest | None = st.session_state.get(REQUEST_KEY)

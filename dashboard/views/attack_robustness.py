@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.attacks import create_defence, get_defence, list_attacks, list_defences
 from core.errors import GlasswingError, ParameterError
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.views.attack_compute import (
     AttackOutcome,
     dataset_curve,
@@ -102,7 +102,7 @@ def robustness_section(model_name: str, loaded, image, request: AttackRequest, r
         try:
             _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods)
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
     stored = st.session_state.get("attack_curve")
     if stored is not None and stored["key"][:2] == (model_name, image.digest):
@@ -178,7 +178,7 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
                                                                               text=reword(text, said, titles)))
             bar.empty()
         except GlasswingError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.session_state["attack_defences_result"] = {
             "key": (model_name, image.digest), "rows": rows, "described": described}

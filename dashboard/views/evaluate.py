@@ -18,7 +18,7 @@ from core.evaluate import ClassMappingError, EvaluationResult, evaluate_split, m
 from core.zoo import LoadedModel
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_drilldown as drill
 from dashboard.views.core_words import reword, rules
@@ -65,7 +65,7 @@ def mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
     except ClassMappingError as exc:
         return mapping_message(exc)
     except GlasswingError as exc:
-        return str(exc)
+        return error_text(exc)
     return None
 
 
@@ -96,7 +96,7 @@ def mapping_message(exc: ClassMappingError) -> str:
                  "into one folder.").format(first=repr(display_label(d["first"])),
                                             second=repr(display_label(d["second"])),
                                             model_class=repr(display_label(d["model_class"])))
-    return str(exc)
+    return error_text(exc)
 
 
 def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
@@ -112,7 +112,7 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
             split = sel.open()
         return evaluate_split(loaded, split, progress=progress)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return None
     finally:
         bar.empty()

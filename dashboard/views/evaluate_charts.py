@@ -13,7 +13,7 @@ from core.evaluate.evaluator import TOP_K
 from core.evaluate.source import ALL
 from dashboard.components.confusion import confusion_figure
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import N_, _, catalogue, language
+from dashboard.i18n import N_, _, catalogue, error_text, language
 from dashboard.views.core_words import relay, reword, rules
 from dashboard.views.evaluate_source import Selection, split_name
 
@@ -110,7 +110,7 @@ def baseline_section(result: EvaluationResult, sel: Selection) -> None:
     try:
         split = sel.open()
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     # Computed for every evaluation, in the background (it reads every training image), once per split.
     key = ("baseline", split.dataset_id, split.split, items_fingerprint(split.items, split.class_names),

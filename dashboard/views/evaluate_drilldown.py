@@ -25,7 +25,7 @@ from core.zoo import LoadedModel
 from dashboard import state
 from dashboard.choices import keep_choice
 from dashboard.components.top_k import top_k_chart
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 
 CELL_KEY = "evaluate_cell"
 ITEM_KEY = "evaluate_item"
@@ -138,7 +138,7 @@ def _thumbnails(rows: list[dict], names: list[str], show_classes: bool, inspect:
                 try:
                     pixels = _pixels(row["path"])
                 except GlasswingError as exc:
-                    st.error(str(exc))
+                    st.error(error_text(exc))
                     continue
                 text = f"{row['confidence']:.0%} · {Path(row['path']).name}"
                 if show_classes:
@@ -155,7 +155,7 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
     try:
         pixels = _pixels(row["path"])
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     digest = state.image_digest(pixels)
     probs = restrict(state.predict(model_name, digest, pixels)[None], result.class_map)[0]

@@ -25,7 +25,7 @@ from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
 from dashboard.choices import keep_choice
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 
 RUN_CHOICE = "run:own"  # the run's own dataset
 PREFIX = "evaluate"  # widget keys are PREFIX_data and PREFIX_split; Trust's method table has its own
@@ -135,7 +135,7 @@ def pick_split(model_name: str, data: str, loaded: LoadedModel, held: bool, pref
         with st.spinner(_("Reading the dataset (first time only) ...")):
             sizes = split_sizes(data, settings)
     except GlasswingError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return None
     if not sizes:
         st.error(_("This dataset has no usable images."))
