@@ -257,3 +257,19 @@ def test_the_app_names_a_nonsense_server_language_in_one_sentence(plain_server):
     assert not at.exception
     assert [e.value for e in at.error] == ["Server setting: GLASSWING_LANG must be one of en, zh (the dashboard's "
                                            "languages), got 'klingon'."]
+
+
+def test_no_module_that_translates_rebinds_the_underscore():
+    """`for _, x in pairs` inside a module that imports `_` replaces the translation function (a list
+    comprehension over uploads once crashed the Evaluate page this way)."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "dashboard").rglob("*.py")) + sorted((REPO / "core").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imports_it = any(isinstance(n, ast.ImportFrom) and n.module in ("dashboard.i18n",)
+                         and any(a.name == "_" for a in n.names) for n in ast.walk(tree))
+        if imports_it:
+            offenders += [f"{path.relative_to(REPO)}:{n.lineno}" for n in ast.walk(tree)
+                          if isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store)]
+    assert not offenders, offenders

@@ -73,7 +73,7 @@ def session_choices() -> list[Choice]:
     return [Choice(key=f"session:{sub.name}", description=note, path=str(sub),
                    label=_("Your upload: {source} ({folder})").format(
                        source=F.printable_path(str(meta.get("source"))), folder=sub.name))
-            for _, sub, meta in found]
+            for _mtime, sub, meta in found]
 
 
 def ensure_path(choice: Choice) -> Path | None:

@@ -89,7 +89,7 @@ def _import_classes(classes: list[tuple[str, list]]) -> tuple[Path, list[tuple[s
         named[label.strip()] = [(f.name, f.getvalue()) for f in files]
     if len(named) < 2:
         raise ParameterError(_("Name at least two classes and add images to each."))
-    classroom().check_upload(sum(len(data) for files in named.values() for _, data in files))
+    classroom().check_upload(sum(len(data) for files in named.values() for _name, data in files))
     path = import_class_images(named, session_id())
     return path, [("success", _("Imported {n} classes.").format(n=len(named)))] + _archive_notices(path, None)
 

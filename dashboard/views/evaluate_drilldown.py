@@ -56,7 +56,7 @@ def cell_options(result: EvaluationResult) -> list[str]:
     cells = [(int(cm[t, p]), t, p) for t in range(cm.shape[0]) for p in range(cm.shape[1]) if cm[t, p]]
     wrong = sorted((c for c in cells if c[1] != c[2]), key=lambda c: (-c[0], c[1], c[2]))
     right = sorted((c for c in cells if c[1] == c[2]), key=lambda c: (-c[0], c[1]))
-    return [_cell_key(t, p) for _, t, p in wrong + right]
+    return [_cell_key(t, p) for _share, t, p in wrong + right]
 
 
 def apply_click(cells: list[tuple[int, int]], options: list[str]) -> None:
