@@ -360,7 +360,8 @@ def _own_english(at: AppTest) -> list[str]:
 
     texts = [t for t in visible_texts(at) if t not in SHARED and not t.endswith(SHARED_OPTIONS)
              and not t.startswith(("Run: ", "Your upload: ")) and " · not created yet (" not in t]  # datasets
-    return untranslated(texts, CLASSES + ["conv", "logits", "probabilities", "colour-run", "cat", "dog"])
+    names = ["conv", "logits", "probabilities", "colour-run", "tiny colour model", "cat", "dog"]  # layers, runs
+    return untranslated(texts, CLASSES + names)
 
 
 def test_the_page_reads_as_chinese_after_evaluating(colour_run, monkeypatch):
