@@ -142,7 +142,9 @@ def _check_train_form() -> None:
     at.run()
     assert not at.exception, at.exception
     picker = at.selectbox(key="train_adv_method")
-    assert picker.options == attacks.list_attacks() and "nudge" in picker.options
+    # Every registered attack, shown by its title (the form never lists names of its own).
+    assert picker.options == [attacks.get_attack(n).title for n in attacks.list_attacks()]
+    assert "Nudge" in picker.options
     assert picker.value == AdversarialConfig.method
     defaults = TrainConfig(data="shapes")
     assert at.number_input(key="train_adv_eps").value == AdversarialConfig.eps
