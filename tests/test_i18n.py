@@ -192,10 +192,13 @@ def class_names(model=None) -> list[str]:
     layers of ``model`` (a LoadedModel)."""
     from core.data.fashion import CLASS_NAMES
     from core.data.shapes import SHAPE_CLASSES
+    from core.train.runs import EVERYONE, list_runs
     from core.zoo.registry import imagenet_labels
 
     layers = [layer.name for layer in model.model.layers] if model is not None else []
-    return [*imagenet_labels(), *CLASS_NAMES, *SHAPE_CLASSES, *layers]
+    # Runs other tests left in this process's runs folder: their names and base models are names too.
+    runs = [text for r in list_runs(owner=EVERYONE) for text in (r.name, r.base_model) if text]
+    return [*imagenet_labels(), *CLASS_NAMES, *SHAPE_CLASSES, *layers, *runs]
 
 
 def open_in_chinese(url_path: str) -> AppTest:

@@ -59,7 +59,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from core.data.catalog import list_datasets
 
-    entries = list_datasets()
+    entries = [{k: v for k, v in e.items() if k != "status_message"} for e in list_datasets()]
     if args.json:
         emit_json(entries)
         return 0

@@ -31,7 +31,7 @@ from PIL import Image
 
 from core import atomic, config
 from core.data import shapes
-from core.errors import DataError, ParameterError, unknown_name
+from core.errors import Message, DataError, ParameterError, unknown_name
 from core.i18n import N_
 
 Progress = Callable[[int, int, str], None]
@@ -58,14 +58,15 @@ class BuiltinInfo:
     has_masks: bool
     build: Callable[[Path, Options, Progress | None], dict]
 
-    def available(self) -> tuple[bool, str]:
+    def available(self) -> tuple[bool, Message]:
         """Whether it can be materialised now, and how (offline sources are always available)."""
         if self.id != "fashion-mnist":
-            return True, "generated offline"
+            return True, Message(N_("generated offline"))
         from core.data import fashion
 
         folder = fashion.find_local()
-        return (True, f"from {folder}") if folder else (False, "needs dataset-fashion-mnist or internet")
+        return ((True, Message(N_("from {folder}"), folder=folder)) if folder
+                else (False, Message(N_("needs dataset-fashion-mnist or internet"))))
 
 
 def split_counts(n: int) -> tuple[int, int, int]:

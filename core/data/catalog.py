@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import config
+from core.errors import Message
 from core.data.builtin import BUILTINS, builtin_root
 from core.data.scan import load_meta
 from core.i18n import N_
@@ -26,7 +27,9 @@ def list_datasets() -> list[dict[str, Any]]:
             entry["path"] = str(path)
         else:
             available, how = info.available()
-            entry["status"] = f"not created yet ({how})" if available else f"unavailable ({how})"
+            status = (Message(N_("not created yet ({how})"), how=how) if available
+                      else Message(N_("unavailable ({how})"), how=how))
+            entry["status"], entry["status_message"] = str(status), status  # the CLI's words; the page's
         out.append(entry)
         seen.add(info.id)
     root = builtin_root()

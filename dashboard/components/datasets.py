@@ -53,7 +53,7 @@ def dataset_choices() -> tuple[list[Choice], str | None]:
         choices.append(Choice(key=f"{kind}:{e['id']}", label=_(title),
                               description=_(description) if description else "",
                               path=e.get("path"), builtin=e["id"] if kind == "builtin" else None,
-                              status=e.get("status", "")))
+                              status=error_text(e["status_message"]) if "status_message" in e else ""))
     return choices + session_choices(), problem
 
 
@@ -83,7 +83,7 @@ def ensure_path(choice: Choice) -> Path | None:
     info = BUILTINS[choice.builtin]
     available, how = info.available()
     if not available:  # Fashion-MNIST without the Debian package: download on request only
-        st.warning(_("{dataset} is not on this computer ({how}).").format(dataset=_(info.title), how=_(how)))
+        st.warning(_("{dataset} is not on this computer ({how}).").format(dataset=_(info.title), how=error_text(how)))
         if not st.button(_("Download {dataset}").format(dataset=_(info.title)), key="data_download"):
             return None
     bar = st.progress(0.0, text=_("Creating {dataset} (first time only) ...").format(dataset=_(info.title)))

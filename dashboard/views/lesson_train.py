@@ -49,7 +49,8 @@ def jobs_started() -> int:
 # What the job is doing, by its phase (core's own progress messages are English log lines).
 PHASES = {"loading": N_("Opening the dataset and the model ..."), "stage1": N_("Training ..."),
           "evaluating": N_("Scoring the validation images ..."), "saving": N_("Saving the trained model ..."),
-          COMPLETE: N_("Training finished."), STOPPED: N_("Training stopped."), FAILED: N_("Training failed."),
+          # The job's last event can arrive before the job is done: "finished" is said below, once it is.
+          COMPLETE: N_("Finishing ..."), STOPPED: N_("Training stopped."), FAILED: N_("Training failed."),
           QUEUED: N_("Waiting to start ..."), RUNNING: N_("Training ..."), STOPPING: N_("Stopping ...")}
 ENDINGS = {STOPPED: N_("stopped"), FAILED: N_("failed")}  # how a job that did not complete ended
 
