@@ -390,7 +390,7 @@ def test_the_page_reads_as_chinese_after_evaluating(colour_run, monkeypatch):
         at.run()
     assert at.title[0].value == "评估模型"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["准确率"] == "75.0%" and metrics["图像"] == "12" and "基线准确率" in metrics
+    assert metrics["准确率"] == "75.0%" and metrics["图像数"] == "12" and "基线准确率" in metrics
     assert "测试集（12 张图像）" in at.selectbox(key="evaluate_split").options
     assert any(c.startswith("Grad-CAM · 预测：green") for c in _captions(at))
     matrix = _charts(at)[0]["layout"]

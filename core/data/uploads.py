@@ -20,6 +20,7 @@ from core.data.archive import ArchiveLimits, extract_zip
 from core.data.files import SkippedFile
 from core.data.labels import safe_filename
 from core.data.sessions import session_dir
+from core.i18n import N_
 from core.errors import DataError, ParameterError
 from core.progress import Progress
 
@@ -89,7 +90,7 @@ def import_class_images(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
         atomic.write_json(tmp / "dataset.json", {
-            "id": dataset_id, "source": "images uploaded per class", "class_labels": folders,
+            "id": dataset_id, "source": N_("images uploaded per class"), "class_labels": folders,
             "archive_skipped": [s.to_dict() for s in skipped],
         })
         try:

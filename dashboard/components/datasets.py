@@ -72,7 +72,7 @@ def session_choices() -> list[Choice]:
     note = _("Uploaded in this browser session; removed when the session has been idle for a while.")
     return [Choice(key=f"session:{sub.name}", description=note, path=str(sub),
                    label=_("Your upload: {source} ({folder})").format(
-                       source=F.printable_path(str(meta.get("source"))), folder=sub.name))
+                       source=_(F.printable_path(str(meta.get("source")))), folder=sub.name))
             for _mtime, sub, meta in found]
 
 
