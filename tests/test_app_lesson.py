@@ -12,11 +12,14 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TINY = {"lesson_per_class": 20, "lesson_epochs": 1}  # 14 train, 3 val, 3 test images per class
 
 
-def open_lesson(**state) -> AppTest:
-    """Open the Lesson page directly (st.Page names a callable page by the hash of its url_path)."""
+def open_lesson(lang: str | None = None, **state) -> AppTest:
+    """Open the Lesson page directly (st.Page names a callable page by the hash of its url_path), in the
+    language ``lang`` when given (?lang=)."""
     from streamlit.util import calc_hash
 
     at = AppTest.from_file(APP, default_timeout=240)
+    if lang:
+        at.query_params["lang"] = lang
     for key, value in {**TINY, **state}.items():
         at.session_state[key] = value
     at._page_hash = calc_hash("lesson")
@@ -219,16 +222,7 @@ def test_a_model_near_chance_is_named(classroom, preloaded_run):
 
 
 def open_lesson_in_chinese(**state) -> AppTest:
-    from streamlit.util import calc_hash
-
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.query_params["lang"] = "zh"
-    for key, value in {**TINY, **state}.items():
-        at.session_state[key] = value
-    at._page_hash = calc_hash("lesson")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_lesson(lang="zh", **state)
 
 
 # Shown by the Lesson but not its own: the shared confusion matrix's axis titles (core.evaluate.export's
