@@ -29,10 +29,10 @@ i18n-compile: $(CATALOGUES)
 # Collects every _() and N_() message into the template and merges it into each language's catalogue:
 # new messages arrive untranslated (the catalogue test names them), removed ones are dropped.
 i18n-extract: $(VENV)/.installed
-	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header --width 120 \
 	    -o dashboard/i18n/messages.pot core dashboard
 	$(VENV)/bin/pybabel update -i dashboard/i18n/messages.pot -d $(LOCALES) -D messages \
-	    --no-fuzzy-matching --ignore-obsolete
+	    --no-fuzzy-matching --ignore-obsolete --width 120
 
 # Serves the dashboard; the default model is converted (first run only) and warmed while it starts.
 run: $(VENV)/.installed $(CATALOGUES)

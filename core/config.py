@@ -116,6 +116,8 @@ def check_settings() -> None:
     """Read every numeric setting of core once, so that a nonsense one is refused (ParameterError) when a
     server or page starts instead of in the middle of an upload or a training job."""
     from core.i18n import server_language
+    from core.jobs import queue_url
+    from core.jobs.redis_queue import heartbeat_seconds, job_timeout_seconds
     from core.train.jobs import max_training_jobs
     from core.train.worker import train_nice
 
@@ -123,5 +125,5 @@ def check_settings() -> None:
         return env_number("GLASSWING_MAX_UPLOAD_MB", DEFAULT_UPLOAD_MB, *UPLOAD_MB_RANGE)
 
     for read in (max_image_pixels, upload_variable, model_upload_bytes, max_training_jobs, train_nice,
-                 server_language):
+                 server_language, queue_url, heartbeat_seconds, job_timeout_seconds):
         read()

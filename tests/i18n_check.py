@@ -22,12 +22,22 @@ NAMES = (
     "ResNet50", "VGG16", "MobileNetV2", "Keras", "TensorFlow", "TFLite", "Streamlit", "Adam", "ReLU", "softmax",
     "Softmax", "logits", "logit", "HOG", "SVM", "JPEG", "PNG", "CSV", "JSON", "ZIP", "TOML", "Lite", "English",
     "jet", "viridis", "magma", "inferno", "turbo", "gray", "plasma", "hot", "bone", "Fashion-MNIST", "MNIST",
-    "CIFAR-10", "Python", "scikit-image", "shapes-shortcut", "Adebayo",
+    "CIFAR-10", "Python", "scikit-image", "shapes-shortcut", "Adebayo", "dataset-fashion-mnist",  # a Debian package
     # Keras layer classes, as the Architecture page's layer table names each layer's type
     "Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Flatten", "Lambda", "Maximum", "Multiply",
     "Permute", "Rescaling", "Reshape", "Resizing", "Subtract", "Functional", "Sequential",
 )
 UNITS = ("px", "MB", "KB", "GB", "ms", "s", "x", "k", "M", "ε", "eps", "top", "e.g")
+
+
+
+def run_names() -> list[str]:
+    """The ids, names and base models of every run in this process's runs folder: other tests leave runs
+    there, and the pages list them (as names, which stay as they are)."""
+    from core.train.runs import EVERYONE, list_runs
+
+    return [text for r in list_runs(owner=EVERYONE) for text in (r.id, r.name, r.base_model) if text]
+
 
 _CODE = re.compile(r"`[^`]*`")
 _DIRECTIVE = re.compile(r":[a-z]+-(?:badge|background)\[|:[a-z]+\[|:material/[a-z_]+:")  # st.badge's markdown

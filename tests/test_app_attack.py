@@ -218,7 +218,7 @@ def _own_english(at: AppTest, lite0) -> list[str]:
     texts = [re.sub(r" Allowed: .*$", "", t) for t in visible_texts(at)]  # param_widgets' range sentence
     texts = [t for t in texts if t not in SHARED | widgets and not t.endswith(SHARED_ENDINGS)
              and not t.startswith(SAMPLES) and not t.startswith("Run: ")]
-    return untranslated(texts, [*class_names(lite0), "colour-run", "tiny colour model"])  # other tests' runs
+    return untranslated(texts, class_names(lite0))  # class_names holds other tests' runs
 
 
 def test_the_page_reads_as_chinese_after_an_attack_a_curve_and_the_defences(lite0):

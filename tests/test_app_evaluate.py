@@ -356,12 +356,12 @@ SHARED_OPTIONS = (" · ready", " · ready to convert", " · needs download")  # 
 
 
 def _own_english(at: AppTest) -> list[str]:
-    from i18n_check import untranslated, visible_texts
+    from i18n_check import run_names, untranslated, visible_texts
 
     texts = [t for t in visible_texts(at) if t not in SHARED and not t.endswith(SHARED_OPTIONS)
              and not t.startswith(("Run: ", "Your upload: ")) and " · not created yet (" not in t]  # datasets
-    names = ["conv", "logits", "probabilities", "colour-run", "tiny colour model", "cat", "dog"]  # layers, runs
-    return untranslated(texts, CLASSES + names)
+    names = ["conv", "logits", "probabilities", "cat", "dog"]  # layers, classes of another dataset
+    return untranslated(texts, [*CLASSES, *names, *run_names()])
 
 
 def test_the_page_reads_as_chinese_after_evaluating(colour_run, monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from i18n_check import untranslated, visible_texts
+from i18n_check import run_names, untranslated, visible_texts
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
@@ -259,8 +259,7 @@ def test_the_train_page_in_chinese_after_a_training_run(colours):
         == "颜色 从零训练 · 已完成"
 
     # Runs other tests left (their names and base models) are names too.
-    names = [*CLASSES, colours.name, *_dataset_titles(),
-             *(t for r in runs.list_runs(owner=runs.EVERYONE) for t in (r.name, r.base_model) if t)]
+    names = [*CLASSES, colours.name, *_dataset_titles(), *run_names()]
     others = _other_parts_texts(at)
     left = untranslated([t for t in visible_texts(at) if t not in others], names)
     assert not left, f"{len(left)} English texts on the Train page:\n" + "\n".join(left[:40])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from i18n_check import english_prose, untranslated, visible_texts
+from i18n_check import english_prose, run_names, untranslated, visible_texts
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
@@ -192,13 +192,10 @@ def class_names(model=None) -> list[str]:
     layers of ``model`` (a LoadedModel)."""
     from core.data.fashion import CLASS_NAMES
     from core.data.shapes import SHAPE_CLASSES
-    from core.train.runs import EVERYONE, list_runs
     from core.zoo.registry import imagenet_labels
 
     layers = [layer.name for layer in model.model.layers] if model is not None else []
-    # Runs other tests left in this process's runs folder: their names and base models are names too.
-    runs = [text for r in list_runs(owner=EVERYONE) for text in (r.name, r.base_model) if text]
-    return [*imagenet_labels(), *CLASS_NAMES, *SHAPE_CLASSES, *layers, *runs]
+    return [*imagenet_labels(), *CLASS_NAMES, *SHAPE_CLASSES, *layers, *run_names()]
 
 
 def open_in_chinese(url_path: str) -> AppTest:

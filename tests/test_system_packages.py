@@ -51,7 +51,8 @@ def test_root_with_apt_installs_what_is_missing(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = log.read_text().splitlines()
     assert lines[0] == "update -qq"
-    assert lines[1].endswith("install -y -qq --no-install-recommends chromium-driver dataset-fashion-mnist")
+    assert lines[1].endswith("install -y -qq --no-install-recommends chromium-driver dataset-fashion-mnist "
+                             "redis-server")
 
 
 def test_a_user_without_root_is_told_the_command_in_one_sentence(tmp_path):
@@ -59,8 +60,8 @@ def test_a_user_without_root_is_told_the_command_in_one_sentence(tmp_path):
     proc = _run(env)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
-    assert ("sudo apt-get install -y --no-install-recommends chromium chromium-driver dataset-fashion-mnist"
-            in proc.stderr)
+    assert ("sudo apt-get install -y --no-install-recommends chromium chromium-driver dataset-fashion-mnist "
+            "redis-server" in proc.stderr)
     assert not log.exists()
 
 
@@ -77,7 +78,7 @@ def test_no_apt_names_the_packages(tmp_path):
 
 
 def test_nothing_missing_does_nothing(tmp_path):
-    env, log = _machine(tmp_path, uid=1000, have=["chromium", "chromedriver"])
+    env, log = _machine(tmp_path, uid=1000, have=["chromium", "chromedriver", "redis-server"])
     fashion = tmp_path / "no-fashion"
     fashion.mkdir()
     (fashion / "train-images-idx3-ubyte.gz").write_bytes(b"")
@@ -89,11 +90,11 @@ def test_make_run_only_warns(tmp_path):
     env, _ = _machine(tmp_path, uid=1000)
     proc = _run(env, "--optional")
     assert proc.returncode == 0
-    assert "dataset-fashion-mnist" in proc.stderr and "chromium" not in proc.stderr
+    assert "dataset-fashion-mnist" in proc.stderr and "chromium" not in proc.stderr and "redis" not in proc.stderr
 
 
 def test_a_missing_chinese_font_is_installed_with_the_rest(tmp_path):
-    env, log = _machine(tmp_path, uid=0, have=["chromium", "chromedriver"])
+    env, log = _machine(tmp_path, uid=0, have=["chromium", "chromedriver", "redis-server"])
     env["GLASSWING_CJK_FONT"] = str(tmp_path / "no-font.ttc")
     assert _run(env).returncode == 0
     assert log.read_text().splitlines()[1].endswith("--no-install-recommends dataset-fashion-mnist fonts-wqy-microhei")

@@ -28,6 +28,7 @@ COMMANDS = {
     "attack": "core.cli.attack_cmd",
     "trust": "core.cli.trust_cmd",
     "compress": "core.cli.compress_cmd",
+    "worker": "core.cli.worker_cmd",
 }
 
 

@@ -16,6 +16,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from core.cli import emit_json
@@ -23,6 +24,7 @@ from core.cli.common import non_negative_float, positive_int
 from core.errors import ParameterError
 from core.smallfiles import read_small_text
 from core.train.config import TrainConfig
+from core.train.events import PrintListener
 
 _DEFAULT = TrainConfig(data="-")  # the help texts name the recipe's defaults (docs/recipe.md)
 
@@ -107,6 +109,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="adversarial fine-tuning, e.g. fgsm:4 or pgd:4:0.5 (eps in 0..255 pixel levels)")
     p.add_argument("--export", metavar="FORMATS",
                    help="after training, export: comma-separated keras,savedmodel,tflite-float16,tflite-int8")
+    p.add_argument("--queue", metavar="URL", help="submit to the Redis queue at URL (redis://HOST:PORT/DB) and "
+                   "wait: a worker (python -m core worker) trains it into its GLASSWING_RUNS")
     p.add_argument("--json", action="store_true", help="print progress to stderr and a JSON result to stdout")
     p.set_defaults(run=run)
 
@@ -195,26 +199,58 @@ class _StopOnInterrupt:
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)  # before TensorFlow loads: a wrong setting is refused in a blink
     formats = _export_formats(args.export)
-    from core.train.engine import train
-    from core.train.events import PrintListener
-
     stream = sys.stderr if args.json else sys.stdout
     stop_event = threading.Event()
-    with _StopOnInterrupt(stop_event, stream):
-        result = train(config, runs_root=args.out, owner=None, listener=PrintListener(stream),
-                       stop_event=stop_event)
-    output = result.to_dict()
-    if result.status == "complete" and formats:
+    if args.queue:
+        output = _train_on_queue(config, args, stream, stop_event)
+    else:
+        from core.train.engine import train
+
+        with _StopOnInterrupt(stop_event, stream):
+            output = train(config, runs_root=args.out, owner=None, listener=PrintListener(stream),
+                           stop_event=stop_event).to_dict()
+    if output["status"] == "complete" and formats:
         from core.train.export import export_run
 
         stream.write(f"Exporting {', '.join(formats)} ...\n")
         stream.flush()
-        output["export"] = export_run(result.run_dir, formats, root=args.out)
+        output["export"] = export_run(Path(output["run_dir"]), formats, root=args.out)
     if args.json:
         emit_json(output)
     else:
         _print_summary(output)
-    return 0 if result.status == "complete" else 1
+    return 0 if output["status"] == "complete" else 1
+
+
+def _train_on_queue(config, args: argparse.Namespace, stream, stop_event: threading.Event) -> dict:
+    """Submit to the Redis queue and follow the job's events as a local training prints them; the first
+    Ctrl-C asks the worker to stop. The result is the worker's, with ``worker: {host, pid}``."""
+    from core.errors import GlasswingError
+    from core.jobs import check_queue_url
+    from core.jobs.redis_queue import RedisQueue
+
+    if args.out:
+        raise ParameterError("--out cannot be used with --queue: the worker writes the run into its own runs "
+                             "folder (its GLASSWING_RUNS, shared with the dashboards).")
+    url = check_queue_url(args.queue, "--queue")
+    job = RedisQueue(url).submit(config, owner=None)
+    stream.write(f"Queued as {job.id} on {url}.\n")
+    printer, seen, asked = PrintListener(stream), 0, False
+    with _StopOnInterrupt(stop_event, stream):
+        while True:
+            done = job.done  # read before the events, so the last ones are printed too
+            for event in job.events(seen):
+                seen = event["seq"]
+                getattr(printer, f"on_{event['kind']}", lambda e: None)(event)
+            if done:
+                break
+            if stop_event.is_set() and not asked:
+                job.stop()
+                asked = True
+            time.sleep(0.25)
+    if job.status == "failed":
+        raise GlasswingError(f"Training failed on the worker: {job.error}")
+    return job.result or {"run_dir": str(job.run_dir), "status": job.status, "worker": job.worker}
 
 
 def _print_summary(output: dict) -> None:

@@ -299,7 +299,16 @@ _QUEUE_LOCK = threading.Lock()
 
 
 def job_queue() -> JobQueue:
-    """The process-wide queue (created on first use from ``GLASSWING_MAX_TRAINING_JOBS``)."""
+    """The process-wide queue: the Redis queue named by ``GLASSWING_QUEUE`` (see :mod:`core.jobs`), else
+    this process's (created on first use from ``GLASSWING_MAX_TRAINING_JOBS``). An unreachable Redis raises
+    :class:`core.jobs.redis_queue.QueueUnreachableError`: a page says so, it never trains here instead."""
+    from core.jobs import queue_url
+
+    url = queue_url()
+    if url is not None:
+        from core.jobs.redis_queue import redis_queue
+
+        return redis_queue(url)  # type: ignore[return-value] - the same methods (core.jobs)
     global _QUEUE
     with _QUEUE_LOCK:
         if _QUEUE is None:

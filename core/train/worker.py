@@ -102,7 +102,7 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
         if proc.poll() is None:  # the caller is going away (an exception here): do not leave it training
             proc.kill()
             proc.wait()
-            _mark_failed(runs_root, run_id, "The training was ended because the server stopped following it.")
+            mark_failed(runs_root, run_id, "The training was ended because the server stopped following it.")
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
@@ -114,7 +114,7 @@ def train_in_child(config: TrainConfig, runs_root: str | os.PathLike | None = No
         error = _error_class(outcome.get("error", ""))(outcome.get("message") or "Training failed.")
     else:
         error = TrainingProcessError(_death_message(returncode))
-    _mark_failed(runs_root, run_id, str(error))  # the engine has done it, unless it never got the chance
+    mark_failed(runs_root, run_id, str(error))  # the engine has done it, unless it never got the chance
     raise error
 
 
@@ -152,7 +152,7 @@ def _death_message(returncode: int) -> str:
             "has the details.")
 
 
-def _mark_failed(runs_root: str | os.PathLike | None, run_id: str | None, message: str) -> None:
+def mark_failed(runs_root: str | os.PathLike | None, run_id: str | None, message: str) -> None:
     """A killed child cannot say it failed: say it for it, if its run folder says it is still running."""
     if not run_id:
         return

@@ -44,7 +44,10 @@ def main() -> None:
     st.title(_("Lesson: train, test, explain and fool an image classifier"))
     if STEP_KEY not in st.session_state:
         st.session_state[STEP_KEY] = _steps().get(state.session_id(), 0)
-    recover()
+    try:
+        recover()
+    except GlasswingError as exc:  # the training queue (GLASSWING_QUEUE) is down: the other steps still work
+        st.error(error_text(exc))
     per_class, epochs, preset = _settings()
     step = min(max(int(st.session_state[STEP_KEY]), 0), len(TITLES) - 1)
     st.progress((step + 1) / len(TITLES), text=_("Step {step} of {steps}: {title}").format(
@@ -62,7 +65,10 @@ def main() -> None:
     elif step == 1:
         steps.augment_step(info, preset)
     elif step == 2:
-        train_step(folder, epochs, preset)
+        try:
+            train_step(folder, epochs, preset)
+        except GlasswingError as exc:
+            st.error(error_text(exc))
     elif step == 3:
         steps.evaluate_step(folder)
     elif step == 4:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.jobs.redis_queue import QueueUnreachableError
 from dashboard import state
-from dashboard.i18n import _
+from dashboard.i18n import _, error_text
 from dashboard.views.train_form import settings_ui
 from dashboard.views.train_live import live_panel
 from dashboard.views.train_runs import runs_ui
@@ -26,7 +27,10 @@ def main() -> None:
         st.warning(_("Training is switched off on this classroom server: you can explain, evaluate and attack "
                      "the models, but not train new ones."))
         return
-    with st.sidebar:
-        settings_ui(room, owner)
-    live_panel(owner)
+    try:
+        with st.sidebar:
+            settings_ui(room, owner)
+        live_panel(owner)
+    except QueueUnreachableError as exc:  # GLASSWING_QUEUE names a Redis that is down: say so, never train here
+        st.error(error_text(exc))
     runs_ui(owner)

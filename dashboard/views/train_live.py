@@ -13,11 +13,12 @@ import streamlit as st
 
 from core.errors import UnknownNameError
 from core.i18n import DEFAULT_LANGUAGE
+from core.jobs.redis_queue import QueueUnreachableError
 from core.train import runs
 from core.train.events import format_eta
 from core.train.jobs import COMPLETE, FAILED, QUEUED, STOPPED, STOPPING, Job, job_queue
 from dashboard.components.confusion import confusion_figure
-from dashboard.i18n import N_, _, language
+from dashboard.i18n import N_, _, error_text, language
 from dashboard.views.train_charts import (
     curve_figure,
     curve_points,
@@ -70,6 +71,9 @@ def _live_job_card(job_id: str, owner: str) -> None:
     except UnknownNameError:
         st.rerun()
         return
+    except QueueUnreachableError as exc:  # Redis went away while the job ran: say so, keep polling
+        st.error(error_text(exc))
+        return
     if job.done:
         st.rerun()  # the whole page: the run list gains the new run, and this panel stops refreshing
     _job_card_body(job)
@@ -115,6 +119,10 @@ def _status_line(job: Job, snap: dict[str, Any]) -> None:
     if status == QUEUED:
         st.info(_("Waiting for a free training slot: you are number {position} in line. Training starts by "
                   "itself.").format(position=snap["position"] or 1))
+        if snap.get("queue") and not job_queue().counts().get("workers"):
+            st.warning(_("No worker is taking jobs from the training queue yet. Start one on a machine that "
+                         "shares the runs folder: `python -m core worker --queue {url}`").format(
+                             url=snap["queue"]))
     elif status in (COMPLETE, STOPPED, FAILED):
         english = language() == DEFAULT_LANGUAGE  # core's own sentences (the stop's reason) are English
         if status == COMPLETE:
@@ -138,6 +146,8 @@ def _status_line(job: Job, snap: dict[str, Any]) -> None:
         detail = _progress_detail(snap)
         if detail:
             st.caption(detail)
+        if snap.get("worker"):
+            st.caption(_("Training on worker {host} (process {pid}).").format(**snap["worker"]))
         epoch = snap.get("epoch")
         if epoch and epoch.get("val_accuracy") is not None:
             st.caption(_("Last epoch: loss {loss}, accuracy {accuracy}, validation accuracy {val_accuracy}.").format(

@@ -1,0 +1,58 @@
+"""Where training jobs run: one interface, two backends.
+
+- ``local`` (the default, nothing to install or start): :class:`core.train.jobs.JobQueue`, this process's
+  queue, each job in a child process of the server.
+- ``redis://HOST:PORT/DB`` (``GLASSWING_QUEUE``): :class:`core.jobs.redis_queue.RedisQueue`, jobs on an RQ
+  queue in Redis that ``python -m core worker`` processes on any machine take one at a time; progress
+  events travel through a Redis stream, so every dashboard replica shows every job's curves.
+
+Both hand out jobs with the same methods (``snapshot``, ``events``, ``curves``, ``stop``, ``wait``, ``done``,
+``position``) and queues with the same ones (``submit``, ``get``, ``jobs``, ``started``, ``counts``), which
+is all a page or the CLI uses. RQ rather than Celery: Redis is the only server either needs here, RQ's jobs
+are plain function calls with queued/started/failed registries and positions, and its worker forks a fresh
+process per job, so a training's memory goes back to the system when it ends (as the local backend's child
+process does). Celery brings a broker abstraction, a result backend and a pool of long-lived processes that
+this one-job-at-a-time workload does not use.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from core.errors import ParameterError
+
+LOCAL = "local"
+SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_queue_url(url: str, what: str = "the queue") -> str:
+    """``url`` if it is a Redis URL (redis://, rediss:// or unix://), else one sentence."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES or not (parts.netloc or parts.path):
+        raise ParameterError(f"{what} must be a Redis URL such as redis://localhost:6379/0 (or 'local'), got "
+                             f"{url!r}.")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ParameterError(f"{what}: the port in {url!r} is not a number.") from None
+    return url
+
+
+def queue_url() -> str | None:
+    """``GLASSWING_QUEUE``: None for the local backend (unset, blank or ``local``), else its Redis URL."""
+    raw = os.environ.get("GLASSWING_QUEUE", "").strip()
+    if not raw or raw.lower() == LOCAL:
+        return None
+    return check_queue_url(raw, "GLASSWING_QUEUE")
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username + ':' if parts.username else ''}***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()

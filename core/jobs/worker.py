@@ -1,0 +1,36 @@
+"""``python -m core worker``'s body: RQ workers taking training jobs from the Redis queue.
+
+Each worker runs one job at a time, each job in a fresh process (RQ's work horse), so nothing a training
+loaded stays behind. ``jobs`` above 1 starts an RQ worker pool of that many workers. The worker writes runs
+into its own ``GLASSWING_RUNS``: the folder every dashboard replica lists (a shared volume).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from core.jobs.redis_queue import QUEUE_NAME, connect, heartbeat_seconds, reachable
+from core.train import runs
+
+
+def serve(url: str, jobs: int = 1, burst: bool = False, name: str | None = None) -> int:
+    """Take jobs from the queue at ``url`` until stopped (SIGTERM or Ctrl-C finish the current job first);
+    with ``burst``, until the queue is empty. Returns the exit code."""
+    from rq import Queue, Worker
+    from rq.worker_pool import WorkerPool
+
+    client = connect(url)
+    queue = Queue(QUEUE_NAME, connection=client)
+    sys.stderr.write(f"Glasswing worker: {jobs} at a time from {queue.name} at {url}; runs go to "
+                     f"{runs.runs_root()}\n")
+    sys.stderr.flush()
+    # RQ's own heartbeat: a worker silent for longer than this is dead to the other workers.
+    ttl = max(heartbeat_seconds() * 4, 60)
+    with reachable(url):
+        if jobs == 1:
+            worker = Worker([queue], connection=client, name=name, worker_ttl=ttl,
+                            job_monitoring_interval=min(heartbeat_seconds(), 30))
+            worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        else:
+            WorkerPool([queue], connection=client, num_workers=jobs).start(burst=burst, logging_level="WARNING")
+    return 0

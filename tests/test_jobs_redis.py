@@ -1,0 +1,340 @@
+"""Training on the Redis queue (core.jobs): a real redis-server on a free port, real worker processes
+(``python -m core worker``), real trainings of a small CNN, and what the user sees from the CLI and the
+Train page. Each test starts from an empty Redis database and stops the workers it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.train import runs
+from core.train.config import TrainConfig
+
+REPO = Path(__file__).resolve().parent.parent
+HEARTBEAT = 3  # seconds: a killed worker's job is declared lost within about this
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: scripts/system-packages.sh installs it (make test runs it).")
+    port = _free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                             "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail("redis-server did not start listening within 20 s.")
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def url(redis_server, monkeypatch):
+    import redis
+
+    redis.Redis.from_url(redis_server).flushdb()
+    monkeypatch.setenv("GLASSWING_JOB_HEARTBEAT_SECONDS", str(HEARTBEAT))
+    from core.jobs import redis_queue
+
+    redis_queue._QUEUES.clear()  # each test's replicas connect afresh
+    return redis_server
+
+
+class Workers:
+    """``python -m core worker`` processes, each the leader of its own process group (worker + horse)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.procs = url, []
+
+    def start(self, n: int = 1, burst: bool = False) -> list[subprocess.Popen]:
+        started = []
+        for _ in range(n):
+            args = [sys.executable, "-m", "core", "worker", "--queue", self.url] + (["--burst"] if burst else [])
+            proc = subprocess.Popen(args, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True,
+                                    env={**os.environ, "GLASSWING_JOB_HEARTBEAT_SECONDS": str(HEARTBEAT)})
+            started.append(proc)
+        self.procs += started
+        return started
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture
+def workers(url):
+    team = Workers(url)
+    yield team
+    team.kill_all()
+
+
+def tiny(name: str, epochs: int = 1) -> TrainConfig:
+    """A small CNN on the built-in shapes at 32 px: about 3 s per epoch here."""
+    return TrainConfig(data="shapes", model="small_cnn", epochs=epochs, image_size=32, name=name,
+                       early_stopping_patience=0)
+
+
+def replica(url: str):
+    """Another dashboard replica: its own connection and its own mirrors of the jobs, nothing shared."""
+    from core.jobs.redis_queue import RedisQueue
+
+    return RedisQueue(url)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def run_on_disk(run_id: str) -> dict:
+    meta = runs.read_meta(runs.runs_root() / run_id)
+    assert meta is not None, f"run {run_id} has no run.json"
+    return meta
+
+
+def test_two_jobs_submitted_at_once_train_on_two_workers(url, workers):
+    workers.start(2)
+    queue = replica(url)
+    first, second = queue.submit(tiny("first"), owner="sess-a"), queue.submit(tiny("second"), owner="sess-b")
+    assert first.wait(240) and second.wait(240), (first.snapshot(), second.snapshot())
+    for job in (first, second):
+        assert job.status == "complete", job.error
+        snap = job.snapshot()
+        assert snap["worker"]["pid"] > 0 and snap["progress"] == 1.0 and snap["val_accuracy"] is not None
+        assert job.result["worker"] == snap["worker"]
+        assert [e["status"] for e in job.events() if e["kind"] == "status"][-1] == "complete"
+        assert job.curves()["epoch"], "the epoch events reached the submitter"
+        meta = run_on_disk(job.id)
+        assert meta["status"] == "complete" and meta["creator"] == job.owner
+        assert (runs.runs_root() / job.id / "model.keras").stat().st_size > 0
+    assert first.worker["pid"] != second.worker["pid"]
+    assert second.started < first.finished and first.started < second.finished, "they trained at the same time"
+    # Each session sees its own job only; the CLI (everyone) sees both.
+    assert [j.id for j in replica(url).jobs("sess-a", include_shared=False)] == [first.id]
+    assert {j.id for j in replica(url).jobs(runs.EVERYONE)} == {first.id, second.id}
+    assert replica(url).started("sess-a") == 1
+
+
+def test_progress_and_stop_work_from_another_replica(url, workers):
+    workers.start(1)
+    job = replica(url).submit(tiny("long", epochs=300), owner="sess")
+    other = replica(url).get(job.id, "sess")
+    wait_for(lambda: other.curves()["batch"], 120, "the first batch on the other replica")
+    snap = other.snapshot()
+    assert snap["status"] == "running" and 0 < snap["progress"] < 1 and snap["worker"]["pid"] > 0
+    other.stop()
+    assert job.wait(60), job.snapshot()
+    assert job.status == "stopped", job.error
+    assert run_on_disk(job.id)["status"] == "stopped"
+    assert job.id not in {r.id for r in runs.list_runs(owner=runs.EVERYONE) if r.complete}
+
+
+def test_a_queued_job_stopped_never_trains_and_the_line_moves_up(url, workers):
+    queue = replica(url)
+    first, second = queue.submit(tiny("cancelled"), owner="s"), queue.submit(tiny("next"), owner="s")
+    assert (first.position, second.position) == (1, 2)
+    replica(url).get(first.id, "s").stop()
+    assert first.wait(5) and first.status == "stopped"
+    assert "Cancelled before it started." in [e["message"] for e in first.events()]
+    assert second.position == 1
+    (burst,) = workers.start(1, burst=True)  # takes what is queued, then exits
+    assert second.wait(240) and second.status == "complete", second.error
+    assert burst.wait(60) == 0, burst.stderr.read()
+    assert not (runs.runs_root() / first.id).exists(), "the cancelled job never made a run folder"
+
+
+@pytest.mark.parametrize("killed", ["worker", "worker and work horse"])
+def test_a_worker_killed_mid_job_fails_its_job_and_run_within_the_heartbeat(url, workers, killed):
+    """SIGKILL mid-batch: of the worker alone (its work horse, in a process group of its own, notices and
+    ends the job), or of both as when a machine dies (the heartbeat expires and a replica notices)."""
+    from core.jobs.redis_queue import LOST
+
+    (worker,) = workers.start(1)
+    job = replica(url).submit(tiny("killed", epochs=300), owner="sess")
+    wait_for(lambda: job.curves()["batch"], 120, "the first batch")
+    horse = job.snapshot()["worker"]["pid"]
+    assert horse != worker.pid
+    os.kill(worker.pid, signal.SIGKILL)
+    if killed != "worker":
+        os.kill(horse, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert job.wait(HEARTBEAT * 4 + 10), job.snapshot()
+    assert time.monotonic() - killed_at < HEARTBEAT * 4 + 10
+    wait_for(lambda: not Path(f"/proc/{horse}").exists() or "zombie" in Path(f"/proc/{horse}/status").read_text(),
+             10, "the work horse to end")
+    assert job.status == "failed" and job.error == LOST
+    again = replica(url).get(job.id, "sess")  # what any other replica shows
+    assert again.done and again.status == "failed" and again.snapshot()["error"] == LOST
+    assert run_on_disk(job.id)["status"] == "failed"
+    assert runs.get_run(job.id).status == "failed", "the run is never listed as good"
+
+
+def _cli_train(url: str, *extra: str, name: str = "from the cli", epochs: int = 1) -> subprocess.Popen:
+    args = [sys.executable, "-m", "core", "train", "--data", "shapes", "--model", "small_cnn", "--epochs",
+            str(epochs), "--image-size", "32", "--patience", "0", "--name", name, "--queue", url, *extra]
+    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_the_cli_submits_waits_and_prints_the_worker(url, workers):
+    workers.start(1)
+    cli = _cli_train(url, "--json")
+    out, err = cli.communicate(timeout=240)
+    assert cli.returncode == 0, err
+    result = json.loads(out)
+    assert result["status"] == "complete" and result["val_accuracy"] is not None and result["history"]
+    assert result["worker"]["host"] == socket.gethostname() and result["worker"]["pid"] > 0
+    assert "Queued as " in err and "[stage1]" in err and "val_accuracy" in err  # progress, as today
+    assert run_on_disk(Path(result["run_dir"]).name)["status"] == "complete"
+
+
+def test_a_restarted_submitter_loses_nothing(url, workers):
+    """The CLI that submitted is killed mid-training, and a fresh replica connects: the job trains on and
+    its progress (all of it, from the first event) is there."""
+    workers.start(1)
+    cli = _cli_train(url, name="orphan", epochs=3)
+    job_id = wait_for(lambda: next((j.id for j in replica(url).jobs(runs.EVERYONE)), None), 60, "the job")
+    wait_for(lambda: replica(url).get(job_id).curves()["batch"], 120, "the first batch")
+    cli.kill()
+    cli.wait(10)
+    fresh = replica(url).get(job_id)
+    assert [e["status"] for e in fresh.events() if e["kind"] == "status"][:2] == ["queued", "starting"]
+    assert fresh.wait(240) and fresh.status == "complete", fresh.error
+    assert len(fresh.curves()["epoch"]) == 3
+
+
+def test_redis_unreachable_or_stopped_is_one_sentence(tmp_path, workers):
+    port = _free_port()  # nothing listens there
+    cli = _cli_train(f"redis://127.0.0.1:{port}/0")
+    out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 2 and "Traceback" not in err
+    assert err.strip().startswith(f"error: The training queue at redis://127.0.0.1:{port}/0 cannot be reached (")
+    assert err.strip().endswith("or train on this machine without a queue (unset GLASSWING_QUEUE, or leave out "
+                                "--queue).")
+    assert "cannot be reached" in err and f"127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
+    # Redis stops under a submission waiting for a worker (none runs): the CLI says so and ends.
+    proc, own = start_redis(tmp_path)
+    cli = _cli_train(own)
+    (job,) = wait_for(lambda: replica(own).jobs(runs.EVERYONE), 60, "the submission")
+    proc.terminate()
+    proc.wait(10)
+    out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith(f"error: The training queue at {own} cannot be reached")
+    assert not (runs.runs_root() / job.id).exists(), "nothing trained here instead"
+
+
+# ---- the Train page on the queue (GLASSWING_QUEUE) ---------------------------------------------------------
+APP = str(REPO / "dashboard" / "app.py")
+
+
+def train_page(session: str):
+    from streamlit.testing.v1 import AppTest
+    from streamlit.util import calc_hash
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["session_id"] = session
+    at._page_hash = calc_hash("train")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_text(at) -> str:
+    parts = [*at.caption, *at.info, *at.warning, *at.error, *at.success, *at.subheader, *at.markdown]
+    return " ".join(str(p.value) for p in parts)
+
+
+def test_a_job_submitted_by_another_process_shows_its_place_worker_and_end_on_the_page(url, workers,
+                                                                                        monkeypatch):
+    """Replica A (a separate process) submits for a session; the Train page of replica B (this process)
+    follows it: its place in line while no worker runs, the worker once one takes it, the result."""
+    monkeypatch.setenv("GLASSWING_QUEUE", url)
+    session = "replica-session"
+    code = ("from core.jobs.redis_queue import RedisQueue; from core.train.config import TrainConfig; "
+            f"RedisQueue({url!r}).submit(TrainConfig(data='shapes', model='small_cnn', epochs=2, image_size=32, "
+            f"name='from replica A'), owner={session!r})")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+    at = train_page(session)
+    text = page_text(at)
+    assert "Current training: from replica A" in text
+    assert "you are number 1 in line" in text and "No worker is taking jobs from the training queue yet" in text
+    workers.start(1)
+
+    def on_a_worker():
+        at.run()
+        return "Training on worker " in page_text(at)
+
+    wait_for(on_a_worker, 120, "the page to name the worker")
+    assert not at.exception, at.exception
+
+    def finished():
+        at.run()
+        return any(s.value.startswith("Finished. Validation accuracy") for s in at.success)
+
+    wait_for(finished, 180, "the page to show the finished job")
+    (table,) = [d.value for d in at.dataframe if "status" in d.value.columns]  # the run list of replica B
+    assert table[table["name"] == "from replica A"]["status"].tolist() == ["complete"]
+
+
+def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, workers, monkeypatch):
+    from core.train.jobs import JobQueue
+
+    monkeypatch.setenv("GLASSWING_QUEUE", url)
+    local_jobs = []
+    monkeypatch.setattr(JobQueue, "submit", lambda self, *a, **k: local_jobs.append(a) or pytest.fail("local"))
+    at = train_page("page-session")
+    from core.data.catalog import list_datasets
+
+    shapes = next(e.get("path") or e["id"] for e in list_datasets() if e["id"] == "shapes")  # the form's key
+    at.selectbox(key="train_data").set_value(shapes).run()
+    at.selectbox(key="train_model").set_value("small_cnn").run()
+    at.number_input(key="train_image_size").set_value(32)
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Training started: follow it on the right." for s in at.success), page_text(at)
+    (job,) = replica(url).jobs("page-session", include_shared=False)  # on the queue, not in this process
+    assert job.status == "queued" and not local_jobs
+    # Redis goes away (here: the queue names a port where nothing listens): one sentence, the runs stay.
+    monkeypatch.setenv("GLASSWING_QUEUE", f"redis://127.0.0.1:{_free_port()}/0")
+    at.run()
+    assert not at.exception, at.exception
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("The training queue at redis://127.0.0.1:") and "cannot be reached" in error
+    assert "Your runs" in [s.value for s in at.subheader], page_text(at)
+    assert not local_jobs, "nothing was trained here instead"
