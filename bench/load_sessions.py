@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.load_sessions [--sessions 20] [--train | --no-train] [--uploads 1]
                                             [--client ws|browser] [--url http://host:port [--pid PID]] [--json]
+    .venv/bin/python -m bench.load_sessions --replicas 2 --queue start [--sessions 20 --rounds 1]
 
 Starts ``python -m dashboard`` on a free port (or uses ``--url``), starts one training job and waits
 until it is training (by default as a student does: the Train page's form, so the job is the server's
@@ -24,6 +25,11 @@ Reported: throughput (heatmaps per second over the concurrent phase), p50/p95 of
 first heatmap and of the time to a heatmap for a new photo, and the server's resident memory (VmRSS
 from /proc, no psutil) with no session, one session, all sessions, and after they closed, which gives
 the memory per additional session. The issue's goal: 20 sessions with p95 under 3 s while one trains.
+
+With ``--queue URL`` (``start``: a redis-server of its own) the run measures two setups side by side: one
+replica training locally, then ``--replicas`` replicas whose Train page submits the training to the queue
+and one ``python -m core worker`` that trains it, the sessions spread over the replicas round-robin (as a
+sticky balancer would). Memory is the first replica's.
 """
 
 from __future__ import annotations
@@ -279,8 +285,11 @@ async def run_ws_session(url: str, index: int, photos: list[Path], timeout_s: fl
     return result
 
 
-async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: MemoryProbe | None,
+async def drive(url: str | list[str], sessions: int, uploads: int, photos_dir: Path, probe: MemoryProbe | None,
                 timeout_s: float, client: str = "ws", round_index: int = 0) -> dict:
+    """Session ``i`` talks to ``urls[i % len(urls)]`` (replicas behind a sticky balancer); the first session
+    of each replica warms it up alone (each replica loads and compiles the model once)."""
+    urls = [url] if isinstance(url, str) else list(url)
     photos = make_photos(photos_dir, sessions * uploads, first=round_index * sessions * uploads)
     per_session = [photos[i * uploads:(i + 1) * uploads] for i in range(sessions)]
     memory: dict[str, float | None] = {"baseline": probe.now() if probe else None}
@@ -293,21 +302,23 @@ async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: 
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
     def one(i: int):
+        where = urls[i % len(urls)]
         if browser is not None:
-            return run_session(browser, url, i, per_session[i], timeout_s * 1000)
-        return run_ws_session(url, i, per_session[i], timeout_s)
+            return run_session(browser, where, i, per_session[i], timeout_s * 1000)
+        return run_ws_session(where, i, per_session[i], timeout_s)
 
+    warmers = min(len(urls), sessions)
     try:
         warm_start = time.perf_counter()
-        warm = await one(0)
-        warm_seconds = time.perf_counter() - warm_start
+        warmed = [await one(i) for i in range(warmers)]
+        warm, warm_seconds = warmed[0], time.perf_counter() - warm_start
         memory["one_session"] = probe.now() if probe else None
         start, cpu_start = time.perf_counter(), time.process_time()
-        others = await asyncio.gather(*(one(i) for i in range(1, sessions)))
+        others = await asyncio.gather(*(one(i) for i in range(warmers, sessions)))
         wall = time.perf_counter() - start
         client_cpu = time.process_time() - cpu_start  # this load generator's own share of the cores
         memory["all_sessions"] = probe.now() if probe else None
-        for result in [warm, *others]:
+        for result in [*warmed, *others]:
             if browser is not None:
                 await result.context.close()
             else:
@@ -317,7 +328,7 @@ async def drive(url: str, sessions: int, uploads: int, photos_dir: Path, probe: 
             await browser.close()
             await pw_context.__aexit__(None, None, None)
     return {"warm": warm, "warm_seconds": warm_seconds, "others": others, "wall": wall, "memory": memory,
-            "client_cpu": client_cpu}
+            "client_cpu": client_cpu, "warmers": warmers}
 
 
 def released_memory(url: str, probe: MemoryProbe | None, ttl: float, settle: float) -> float | None:
@@ -420,7 +431,8 @@ def summarise(outcome: dict, sessions: int, uploads: int, trainer: Trainer | Pag
         per_session = (mem["all_sessions"] - mem["one_session"]) / (sessions - 1)
     warm: SessionResult = outcome["warm"]
     return {
-        "sessions": sessions, "uploads_per_session": uploads, "concurrent_sessions": sessions - 1,
+        "sessions": sessions, "uploads_per_session": uploads,
+        "concurrent_sessions": sessions - outcome.get("warmers", 1),
         "completed": len(done), "errors": [r.error for r in [warm, *others] if r.error],
         "warm_up_seconds": round(outcome["warm_seconds"], 2),
         "warm_up_first_heatmap_s": warm.first_heatmap, "wall_seconds": round(outcome["wall"], 2),
@@ -453,8 +465,9 @@ def print_table(report: dict, url: str) -> None:
     training = report["training"]
     rows = [
         ("server", url),
-        ("sessions (1 warm-up + concurrent)", f"1 + {report['concurrent_sessions']}, "
-                                              f"{report['uploads_per_session']} upload(s) each"),
+        ("sessions (warm-up + concurrent)", f"{report['sessions'] - report['concurrent_sessions']} + "
+                                            f"{report['concurrent_sessions']}, "
+                                            f"{report['uploads_per_session']} upload(s) each"),
         ("training during the test", "no" if training is None else
          ("yes, running throughout" if training["running_throughout"] else "yes, but it ended early")),
         ("concurrent sessions completed", f"{report['completed']}/{report['concurrent_sessions']}"),
@@ -514,16 +527,111 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--session-ttl", type=int, default=5, help="the started server's "
                    "server.disconnectedSessionTTL, seconds a closed session is kept (Streamlit's default: 120; with "
                    "--url, give the running server's value)")
+    p.add_argument("--replicas", type=int, default=1, help="dashboard replicas to start; sessions are spread "
+                   "over them as a sticky load balancer would (default 1)")
+    p.add_argument("--queue", metavar="URL", help="Redis URL (or 'start' to start redis-server here): measure, "
+                   "in one run, one replica training locally and then --replicas replicas submitting the "
+                   "training to this queue, which one worker (python -m core worker) runs")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.add_argument("--client", choices=("ws", "browser"), default="ws",
                    help="ws: Streamlit's websocket protocol, nothing rendered (default; measures the server); "
                         "browser: one headless Chromium context per session (on one machine, the N frontends "
                         "compete with the server for the CPU)")
     args = p.parse_args(argv)
-    if args.sessions < 1 or args.uploads < 0 or args.timeout <= 0 or args.rounds < 1 or args.session_ttl < 0:
-        p.error("--sessions and --rounds must be at least 1, --uploads and --session-ttl 0 or more and "
-                "--timeout positive")
+    if args.sessions < 1 or args.uploads < 0 or args.timeout <= 0 or args.rounds < 1 or args.session_ttl < 0 \
+            or args.replicas < 1:
+        p.error("--sessions, --rounds and --replicas must be at least 1, --uploads and --session-ttl 0 or more "
+                "and --timeout positive")
+    if args.url and (args.replicas > 1 or args.queue):
+        p.error("--url measures one running server: leave out --replicas and --queue")
     return args
+
+
+def start_redis(home: Path) -> tuple[subprocess.Popen, str]:
+    """Debian's redis-server on a free port, no persistence (``--queue start``)."""
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(home)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("redis-server did not start (apt-get install redis-server)")
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], home: Path, replicas: int = 1,
+            queue: str | None = None) -> tuple[dict, str]:
+    """One setup: ``replicas`` dashboards (with ``queue``, submitting to it and one worker training),
+    the sessions spread over them, one training started on the first one's Train page."""
+    servers, worker, trainer, probe = [], None, None, None
+    setup_env = {**env, **({"GLASSWING_QUEUE": queue} if queue else {})}
+    try:
+        if args.url:
+            url = args.url.rstrip("/")
+            port = int(url.rsplit(":", 1)[1].split("/")[0]) if url.count(":") > 1 else 80
+            pid = args.pid or listening_pid(port)
+            wait_healthy(url, None)
+            urls = [url]
+        else:
+            for k in range(replicas):
+                servers.append(start_server(setup_env, home / f"streamlit-{replicas}-{k}.log", args.session_ttl))
+            for proc, where in servers:
+                wait_healthy(where, proc)
+            urls, pid = [where for _, where in servers], servers[0][0].pid
+        if queue:
+            worker = subprocess.Popen([sys.executable, "-m", "core", "worker", "--queue", queue], cwd=ROOT,
+                                      env=setup_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
+        if pid is None:
+            print("note: server process not found (give --pid); memory is not reported", file=sys.stderr)
+        probe = MemoryProbe(pid) if pid else None
+        if args.train:
+            print("Starting the training job and waiting until it trains ...", file=sys.stderr, flush=True)
+            if args.train_in == "server" or queue:
+                trainer = PageTrainer(urls[0], Path(env["GLASSWING_RUNS"]))
+            else:
+                trainer = Trainer(env, Path(env["GLASSWING_RUNS"]), args.train_args.split())
+            trainer.wait_training(timeout=args.timeout)
+        print(f"Driving {args.sessions} sessions against {', '.join(urls)} ...", file=sys.stderr, flush=True)
+        outcome = asyncio.run(drive(urls, args.sessions, args.uploads, home, probe, args.timeout, args.client))
+        after = [released_memory(urls[0], probe, args.session_ttl, args.settle)]
+        for k in range(1, args.rounds):  # the same again with new sessions and new photos: does memory grow?
+            print(f"Round {k + 1} of {args.rounds} ...", file=sys.stderr, flush=True)
+            asyncio.run(drive(urls, args.sessions, args.uploads, home, probe, args.timeout, args.client, k))
+            after.append(released_memory(urls[0], probe, args.session_ttl, args.settle))
+        peak = probe.peak if probe else None
+        report = summarise(outcome, args.sessions, args.uploads, trainer, after, peak)
+        report.update(replicas=len(urls), queue=queue)
+    finally:
+        if trainer is not None:
+            trainer.stop()
+        if probe is not None:
+            probe.close()
+        for proc, _ in servers:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if worker is not None:
+            from core.jobs.redis_queue import RedisQueue
+            from core.train.runs import EVERYONE
+
+            for job in RedisQueue(queue).jobs(EVERYONE):
+                if not job.done:
+                    job.stop()
+                    job.wait(60)
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+    return report, ", ".join(urls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -535,52 +643,37 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.setdefault("GLASSWING_DATA", str(home / "data"))
     env.setdefault("GLASSWING_RUNS", str(home / "runs"))
-    server = trainer = probe = None
+    redis = None
+    reports = []
     try:
-        if args.url:
-            url = args.url.rstrip("/")
-            port = int(url.rsplit(":", 1)[1].split("/")[0]) if url.count(":") > 1 else 80
-            pid = args.pid or listening_pid(port)
-            wait_healthy(url, None)
+        queue = args.queue
+        if queue == "start":
+            redis, queue = start_redis(home)
+        if queue:  # side by side in one run: one replica training locally, then N replicas on the queue
+            print("Setup 1 of 2: one replica, training on it ...", file=sys.stderr, flush=True)
+            reports.append(measure(args, {**env, "GLASSWING_QUEUE": "local"}, home))
+            print(f"Setup 2 of 2: {args.replicas} replicas, training on a worker of {queue} ...", file=sys.stderr,
+                  flush=True)
+            reports.append(measure(args, env, home, args.replicas, queue))
         else:
-            server, url = start_server(env, home / "streamlit.log", args.session_ttl)
-            pid = server.pid
-            wait_healthy(url, server)
-        if pid is None:
-            print("note: server process not found (give --pid); memory is not reported", file=sys.stderr)
-        probe = MemoryProbe(pid) if pid else None
-        if args.train:
-            print("Starting the training job and waiting until it trains ...", file=sys.stderr, flush=True)
-            if args.train_in == "server":
-                trainer = PageTrainer(url, Path(env["GLASSWING_RUNS"]))
-            else:
-                trainer = Trainer(env, Path(env["GLASSWING_RUNS"]), args.train_args.split())
-            trainer.wait_training(timeout=args.timeout)
-        print(f"Driving {args.sessions} sessions against {url} ...", file=sys.stderr, flush=True)
-        outcome = asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout, args.client))
-        after = [released_memory(url, probe, args.session_ttl, args.settle)]
-        for k in range(1, args.rounds):  # the same again with new sessions and new photos: does memory grow?
-            print(f"Round {k + 1} of {args.rounds} ...", file=sys.stderr, flush=True)
-            asyncio.run(drive(url, args.sessions, args.uploads, home, probe, args.timeout, args.client, k))
-            after.append(released_memory(url, probe, args.session_ttl, args.settle))
-        peak = probe.peak if probe else None
-        report = summarise(outcome, args.sessions, args.uploads, trainer, after, peak)
+            reports.append(measure(args, env, home, args.replicas))
     finally:
-        if trainer is not None:
-            trainer.stop()
-        if probe is not None:
-            probe.close()
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
         shutil.rmtree(home, ignore_errors=True)
-    print_table(report, url)
+    for report, urls in reports:
+        print_table(report, urls)
+    if len(reports) == 2:
+        (one, _), (many, _) = reports
+        p95 = [r["any_heatmap_p95_s"] for r in (one, many)]
+        rate = [r["throughput_per_s"] for r in (one, many)]
+        print(f"\nside by side: any heatmap p95 {p95[0]:.2f} s (1 replica, local training) vs {p95[1]:.2f} s "
+              f"({many['replicas']} replicas, queued training): {p95[1] / p95[0]:.2f}x; throughput "
+              f"{rate[0]:.2f} vs {rate[1]:.2f} heatmaps/s: {rate[1] / rate[0]:.2f}x")
     if args.json:
-        print(json.dumps(report, indent=2, default=str))
-    return 0 if not report["errors"] else 1
+        print(json.dumps([r for r, _ in reports], indent=2, default=str))
+    return 0 if not any(r["errors"] for r, _ in reports) else 1
 
 
 if __name__ == "__main__":

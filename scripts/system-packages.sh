@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite needs: Chromium (and its driver) for the browser tests, Fashion-MNIST
-# for the built-in dataset, a Chinese font (WenQuanYi Micro Hei) for the exported PNGs in Chinese, Redis for
-# the distributed queue's tests. Installs what is missing when it can (root, or sudo without a password, and
+# for the built-in dataset, a Chinese font (WenQuanYi Micro Hei) for the exported PNGs in Chinese, Redis and
+# nginx for the distributed queue's and the replicas' tests. Installs what is missing when it can (root, or sudo without a password, and
 # apt-get); otherwise stops with one sentence naming the command to run. `make test` calls it as is;
 # `make run` calls it with --optional (only Fashion-MNIST and the font, and a warning instead of a stop: the
 # dashboard works without them and says how to add them).
@@ -16,7 +16,10 @@ if [ $optional -eq 0 ] && [ "${GLASSWING_SKIP_BROWSER:-}" != "1" ]; then
 fi
 [ -f "${GLASSWING_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/train-images-idx3-ubyte.gz" ] || missing+=(dataset-fashion-mnist)
 [ -f "${GLASSWING_CJK_FONT:-/usr/share/fonts/truetype/wqy/wqy-microhei.ttc}" ] || missing+=(fonts-wqy-microhei)
-[ $optional -eq 1 ] || command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ $optional -eq 0 ]; then
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  [ -x "${GLASSWING_NGINX:-/usr/sbin/nginx}" ] || missing+=(nginx)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 stop() {
   if [ $optional -eq 1 ]; then

@@ -10,6 +10,7 @@ dot or a slash inside), acronyms and CamelCase names (CNN, FGSM, ResNet), the me
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -98,12 +99,18 @@ def _is_name(word: str) -> bool:
             or word in UNITS)
 
 
+@functools.lru_cache(maxsize=64)
+def _names_pattern(names: frozenset[str]) -> re.Pattern:
+    """One regular expression for all the names, longest first (so "Grad-CAM++" wins over "Grad-CAM"), each
+    only as a whole word: a page's thousand ImageNet labels are one pass over a text, not a thousand."""
+    ordered = sorted((n for n in names if n), key=len, reverse=True)
+    return re.compile(r"(?<![A-Za-z])(?:" + "|".join(map(re.escape, ordered)) + r")(?![A-Za-z])")
+
+
 def english_prose(text: str, class_names: Iterable[str] = ()) -> list[str]:
     """The English words of ``text`` that are not names (empty: nothing to translate)."""
     text = _DIRECTIVE.sub(" ", _URL.sub(" ", _CODE.sub(" ", text)))
-    for name in sorted({*NAMES, *class_names}, key=len, reverse=True):
-        if name:
-            text = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", " ", text)
+    text = _names_pattern(frozenset({*NAMES, *class_names})).sub(" ", text)
     words = []
     for token in text.split():
         if re.search(r"[\d_./\\:@=<>#]", token.strip(".,;:!?()[]\"'")):

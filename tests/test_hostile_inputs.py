@@ -598,6 +598,10 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["data", "inspect", "d" * 5000], "Cannot open the dataset ddd"),
     (["data", "inspect", "/proc/self/mem"], "Cannot open the dataset /proc/self/mem"),
     (["train", "--data", "d" * 5000], "Cannot open the dataset ddd"),
+    (["train", "--data", "shapes", "--queue", "http://queue:6379"], "--queue must be a Redis URL"),
+    (["worker", "--queue", "redis://h:port/0"], "--queue: the port in 'redis://h:port/0' is not a number"),
+    (["worker", "--queue", "redis://127.0.0.1:9/0", "--jobs", "0"], "--jobs"),
+    (["worker", "--queue", "redis://127.0.0.1:9/0", "--name", " "], "--name"),
 ]
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,36 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import free_port, start_redis
 
 from core.train import runs
 from core.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 HEARTBEAT = 3  # seconds: a killed worker's job is declared lost within about this
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed: scripts/system-packages.sh installs it (make test runs it).")
-    port = _free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    pytest.fail("redis-server did not start listening within 20 s.")
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +115,10 @@ def test_two_jobs_submitted_at_once_train_on_two_workers(url, workers):
         assert job.result["worker"] == snap["worker"]
         assert [e["status"] for e in job.events() if e["kind"] == "status"][-1] == "complete"
         assert job.curves()["epoch"], "the epoch events reached the submitter"
-        meta = run_on_disk(job.id)
-        assert meta["status"] == "complete" and meta["creator"] == job.owner
+        starts = [e for e in job.events() if e["kind"] == "status" and e["status"] == "starting"]
+        assert len(starts) == 1, "one worker took the job, once"
+        meta = run_on_disk(job.id)  # two runs written at the same moment, each whole and its own
+        assert meta["status"] == "complete" and meta["creator"] == job.owner and meta["name"] == job.config.name
         assert (runs.runs_root() / job.id / "model.keras").stat().st_size > 0
     assert first.worker["pid"] != second.worker["pid"]
     assert second.started < first.finished and first.started < second.finished, "they trained at the same time"
@@ -238,7 +216,7 @@ def test_a_restarted_submitter_loses_nothing(url, workers):
 
 
 def test_redis_unreachable_or_stopped_is_one_sentence(tmp_path, workers):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     cli = _cli_train(f"redis://127.0.0.1:{port}/0")
     out, err = cli.communicate(timeout=60)
     assert cli.returncode == 2 and "Traceback" not in err
@@ -331,10 +309,44 @@ def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, work
     (job,) = replica(url).jobs("page-session", include_shared=False)  # on the queue, not in this process
     assert job.status == "queued" and not local_jobs
     # Redis goes away (here: the queue names a port where nothing listens): one sentence, the runs stay.
-    monkeypatch.setenv("GLASSWING_QUEUE", f"redis://127.0.0.1:{_free_port()}/0")
+    monkeypatch.setenv("GLASSWING_QUEUE", f"redis://127.0.0.1:{free_port()}/0")
     at.run()
     assert not at.exception, at.exception
     (error,) = [e.value for e in at.error]
     assert error.startswith("The training queue at redis://127.0.0.1:") and "cannot be reached" in error
     assert "Your runs" in [s.value for s in at.subheader], page_text(at)
     assert not local_jobs, "nothing was trained here instead"
+
+
+@pytest.mark.parametrize("value, expected", [("", None), ("local", None), (" LOCAL ", None),
+                                             ("redis://h:6379/0", "redis://h:6379/0"),
+                                             ("unix:///run/redis.sock", "unix:///run/redis.sock")])
+def test_the_queue_setting_picks_the_backend(monkeypatch, value, expected):
+    from core.jobs import queue_url
+
+    monkeypatch.setenv("GLASSWING_QUEUE", value)
+    assert queue_url() == expected
+
+
+@pytest.mark.parametrize("value, words", [("http://h:6379", "must be a Redis URL"), ("redis:/", "must be a Redis URL"),
+                                          ("redis://h:port/0", "the port in 'redis://h:port/0' is not a number"),
+                                          ("6379", "must be a Redis URL")])
+def test_a_nonsense_queue_setting_is_refused_when_the_server_starts(monkeypatch, value, words):
+    from core.config import check_settings
+    from core.errors import ParameterError
+
+    monkeypatch.setenv("GLASSWING_QUEUE", value)
+    with pytest.raises(ParameterError, match="^GLASSWING_QUEUE") as caught:
+        check_settings()
+    assert words in str(caught.value)
+
+
+def test_a_password_in_the_queue_url_is_never_shown():
+    from core.jobs import safe_url
+    from core.jobs.redis_queue import QueueUnreachableError, connect
+
+    assert safe_url("redis://user:s3cret@h:6379/0") == "redis://user:***@h:6379/0"
+    assert safe_url("redis://:s3cret@h/0") == "redis://***@h/0"
+    with pytest.raises(QueueUnreachableError) as caught:
+        connect(f"redis://:s3cret@127.0.0.1:{free_port()}/0")
+    assert "s3cret" not in str(caught.value) and "***@127.0.0.1" in str(caught.value)

@@ -34,7 +34,7 @@ def _machine(tmp_path: Path, uid: int, apt: bool = True, sudo: bool = False, hav
     font = tmp_path / "font.ttc"
     font.write_bytes(b"")
     env = {"PATH": str(bin_dir), "GLASSWING_FASHION_MNIST_DIR": str(tmp_path / "no-fashion"),
-           "GLASSWING_CJK_FONT": str(font), "HOME": str(tmp_path)}
+           "GLASSWING_CJK_FONT": str(font), "GLASSWING_NGINX": str(bin_dir / "nginx"), "HOME": str(tmp_path)}
     return env, log
 
 
@@ -52,7 +52,7 @@ def test_root_with_apt_installs_what_is_missing(tmp_path):
     lines = log.read_text().splitlines()
     assert lines[0] == "update -qq"
     assert lines[1].endswith("install -y -qq --no-install-recommends chromium-driver dataset-fashion-mnist "
-                             "redis-server")
+                             "redis-server nginx")
 
 
 def test_a_user_without_root_is_told_the_command_in_one_sentence(tmp_path):
@@ -61,7 +61,7 @@ def test_a_user_without_root_is_told_the_command_in_one_sentence(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
     assert ("sudo apt-get install -y --no-install-recommends chromium chromium-driver dataset-fashion-mnist "
-            "redis-server" in proc.stderr)
+            "redis-server nginx" in proc.stderr)
     assert not log.exists()
 
 
@@ -78,7 +78,7 @@ def test_no_apt_names_the_packages(tmp_path):
 
 
 def test_nothing_missing_does_nothing(tmp_path):
-    env, log = _machine(tmp_path, uid=1000, have=["chromium", "chromedriver", "redis-server"])
+    env, log = _machine(tmp_path, uid=1000, have=["chromium", "chromedriver", "redis-server", "nginx"])
     fashion = tmp_path / "no-fashion"
     fashion.mkdir()
     (fashion / "train-images-idx3-ubyte.gz").write_bytes(b"")
@@ -94,7 +94,7 @@ def test_make_run_only_warns(tmp_path):
 
 
 def test_a_missing_chinese_font_is_installed_with_the_rest(tmp_path):
-    env, log = _machine(tmp_path, uid=0, have=["chromium", "chromedriver", "redis-server"])
+    env, log = _machine(tmp_path, uid=0, have=["chromium", "chromedriver", "redis-server", "nginx"])
     env["GLASSWING_CJK_FONT"] = str(tmp_path / "no-font.ttc")
     assert _run(env).returncode == 0
     assert log.read_text().splitlines()[1].endswith("--no-install-recommends dataset-fashion-mnist fonts-wqy-microhei")

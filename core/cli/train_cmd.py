@@ -229,10 +229,10 @@ def _train_on_queue(config, args: argparse.Namespace, stream, stop_event: thread
     from core.jobs import check_queue_url
     from core.jobs.redis_queue import RedisQueue
 
+    url = check_queue_url(args.queue, "--queue")
     if args.out:
         raise ParameterError("--out cannot be used with --queue: the worker writes the run into its own runs "
                              "folder (its GLASSWING_RUNS, shared with the dashboards).")
-    url = check_queue_url(args.queue, "--queue")
     job = RedisQueue(url).submit(config, owner=None)
     stream.write(f"Queued as {job.id} on {url}.\n")
     printer, seen, asked = PrintListener(stream), 0, False

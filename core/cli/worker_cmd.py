@@ -14,6 +14,12 @@ import argparse
 from core.cli.common import positive_int
 
 
+def _name(text: str) -> str:
+    if not text.strip() or len(text) > 100 or any(c.isspace() or not c.isprintable() for c in text):
+        raise argparse.ArgumentTypeError(f"--name must be 1 to 100 printable characters without spaces, got {text!r}")
+    return text
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="take training jobs from a Redis queue (GLASSWING_QUEUE) and run them here")
     p.add_argument("--queue", metavar="URL", help="the Redis queue, e.g. redis://localhost:6379/0 "
@@ -21,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=positive_int("--jobs"), default=1,
                    help="trainings at the same time on this machine (default 1: one saturates a small machine)")
     p.add_argument("--burst", action="store_true", help="exit once the queue is empty")
-    p.add_argument("--name", help="the worker's name in Redis (default: RQ's, host and pid)")
+    p.add_argument("--name", type=_name, help="the worker's name in Redis (default: RQ's, host and pid)")
     p.set_defaults(run=run)
 
 

@@ -30,7 +30,7 @@ def check_queue_url(url: str, what: str = "the queue") -> str:
     """``url`` if it is a Redis URL (redis://, rediss:// or unix://), else one sentence."""
     url = url.strip()
     parts = urlsplit(url)
-    if parts.scheme not in SCHEMES or not (parts.netloc or parts.path):
+    if parts.scheme not in SCHEMES or not (parts.path if parts.scheme == "unix" else parts.hostname):
         raise ParameterError(f"{what} must be a Redis URL such as redis://localhost:6379/0 (or 'local'), got "
                              f"{url!r}.")
     try:
