@@ -47,15 +47,20 @@ SYNC_EVERY = 0.2  # seconds between two reads of the same job's record by one pr
 LOST = ("The worker training this job stopped answering (it was killed, crashed or lost Redis) before it "
         "finished; the run is marked failed.")
 
-# Set fields on a job's record only if its status is one of ARGV[1] (comma-separated) and, when KEYS[2]
-# is given, that key does not exist (a running job whose heartbeat expired).
-_TRANSITION = """
+# Set fields on a job's record (KEYS[1]) only if its status is one of ARGV[1] (comma-separated) and, when
+# KEYS[3] is given, that key does not exist (a running job whose heartbeat expired); then append the event
+# ARGV[2] (if not empty) to its stream KEYS[2], in the same step, so a reader that sees the new status
+# also sees the event that says why.
+_TRANSITION = f"""
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 for allowed in string.gmatch(ARGV[1], '[^,]+') do
   if status == allowed then
-    redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+    redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+    if ARGV[2] ~= '' then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', '{MAX_STREAM}', '*', 'e', ARGV[2])
+    end
     return 1
   end
 end
@@ -335,11 +340,12 @@ class RedisQueue:
         return record, events
 
     def transition(self, job_id: str, allowed: tuple[str, ...], unless_alive: bool = False,
-                   **fields: Any) -> bool:
+                   event: dict | None = None, **fields: Any) -> bool:
         """Set ``fields`` on the job's record if its status is one of ``allowed`` (and, with
-        ``unless_alive``, its heartbeat has expired); True if it was set."""
-        keys = [key(job_id)] + ([key(job_id, "alive")] if unless_alive else [])
-        args = [",".join(allowed)] + [str(v) for pair in fields.items() for v in pair]
+        ``unless_alive``, its heartbeat has expired), adding ``event`` to its stream; True if it was set."""
+        keys = [key(job_id), key(job_id, "events")] + ([key(job_id, "alive")] if unless_alive else [])
+        args = [",".join(allowed), json.dumps(event) if event else ""]
+        args += [str(v) for pair in fields.items() for v in pair]
         with reachable(self.url):
             return bool(self._transition(keys=keys, args=args))
 
@@ -358,10 +364,9 @@ class RedisQueue:
 
     def _lost(self, job_id: str) -> bool:
         """A running job without a heartbeat: mark it and its run failed (once, whoever sees it first)."""
-        if not self.transition(job_id, (RUNNING, STOPPING), unless_alive=True, status=FAILED, error=LOST,
-                               finished=repr(time.time())):
+        if not self.transition(job_id, (RUNNING, STOPPING), unless_alive=True, event=status_event(FAILED, LOST),
+                               status=FAILED, error=LOST, finished=repr(time.time())):
             return False
-        self.add_event(job_id, status_event(FAILED, LOST))
         self.finish_keys(job_id)
         from core.train.worker import mark_failed
 
@@ -371,8 +376,8 @@ class RedisQueue:
     def _stop(self, job: RemoteJob) -> None:
         with reachable(self.url):
             self.redis.set(key(job.id, "stop"), "1", ex=KEEP_SECONDS)
-        if self.transition(job.id, (QUEUED,), status=STOPPED, finished=repr(time.time()),
-                           error=""):
+        if self.transition(job.id, (QUEUED,), event=status_event(STOPPED, "Cancelled before it started."),
+                           status=STOPPED, finished=repr(time.time()), error=""):
             from rq.exceptions import InvalidJobOperation, NoSuchJobError
             from rq.job import Job as RQJob
 
@@ -381,7 +386,6 @@ class RedisQueue:
                     RQJob.fetch(job.id, connection=self.redis).cancel()
             except (NoSuchJobError, InvalidJobOperation):
                 pass  # a worker took it this instant: it reads the stop request before it trains
-            self.add_event(job.id, status_event(STOPPED, "Cancelled before it started."))
             self.finish_keys(job.id)
         else:
             self.transition(job.id, (RUNNING,), status=STOPPING)

@@ -89,8 +89,8 @@ def run(job_id: str) -> dict[str, Any]:
                                worker_pid=pid)
     if not claimed or queue.redis.exists(key(job_id, "stop")):
         if claimed:  # stopped in the instant between the claim and now
-            queue.transition(job_id, (RUNNING,), status=STOPPED, finished=repr(time.time()))
-            queue.add_event(job_id, status_event(STOPPED, "Stopped before training started."))
+            queue.transition(job_id, (RUNNING,), event=status_event(STOPPED, "Stopped before training started."),
+                             status=STOPPED, finished=repr(time.time()))
             queue.finish_keys(job_id)
         return {"status": STOPPED}
     queue.redis.set(key(job_id, "alive"), "1", ex=heartbeat_seconds())
@@ -136,9 +136,8 @@ def run(job_id: str) -> dict[str, Any]:
 
 def _fail(queue: RedisQueue, job_id: str, message: str) -> None:
     """Mark the job failed with ``message`` unless it has already ended, and its run folder with it."""
-    if queue.transition(job_id, (QUEUED, RUNNING, STOPPING), status=FAILED, error=message,
-                        finished=repr(time.time())):
-        queue.add_event(job_id, status_event(FAILED, message))
+    if queue.transition(job_id, (QUEUED, RUNNING, STOPPING), event=status_event(FAILED, message), status=FAILED,
+                        error=message, finished=repr(time.time())):
         queue.finish_keys(job_id)
     from core.train.worker import mark_failed
 
