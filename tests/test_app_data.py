@@ -284,3 +284,12 @@ def test_the_page_in_chinese_report_presets_uploads_and_refusals(monkeypatch):
     assert any("压缩包中有 1 个条目被拒绝" in e.value and "不安全的路径" in e.value for e in at.error)
     assert {m.label: m.value for m in at.metric}["类别数"] == "2"
     assert not _english(at, ["cats", "dogs"]), "\n".join(_english(at, ["cats", "dogs"]))
+
+
+def test_import_zip_pressed_without_a_file_says_what_to_do(app):
+    """Pressed before a file is chosen (or before its upload finished), Import zip says what to do instead
+    of doing nothing."""
+    app.button(key="data_zip_submit").click().run()
+    assert not app.exception, app.exception
+    assert [w.value for w in app.warning if "zip" in w.value] == [
+        "Choose a .zip file first and wait until its name shows above, then press Import zip."]

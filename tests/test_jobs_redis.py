@@ -182,6 +182,18 @@ def test_a_worker_killed_mid_job_fails_its_job_and_run_within_the_heartbeat(url,
     assert runs.get_run(job.id).status == "failed", "the run is never listed as good"
 
 
+def test_a_worker_asked_to_stop_ends_its_training_within_a_batch_and_keeps_the_run(url, workers):
+    """SIGTERM (a pod replaced, a machine shutting down): the current job stops as a person's stop does, its
+    run is kept as stopped, and the worker exits instead of being killed at the end of the grace period."""
+    (worker,) = workers.start(1)
+    job = replica(url).submit(tiny("shut down", epochs=300), owner="sess")
+    wait_for(lambda: job.curves()["batch"], 120, "the first batch")
+    worker.send_signal(signal.SIGTERM)
+    assert job.wait(60) and job.status == "stopped", job.snapshot()
+    assert worker.wait(60) == 0, worker.stderr.read()
+    assert run_on_disk(job.id)["status"] == "stopped"
+
+
 def _cli_train(url: str, *extra: str, name: str = "from the cli", epochs: int = 1) -> subprocess.Popen:
     args = [sys.executable, "-m", "core", "train", "--data", "shapes", "--model", "small_cnn", "--epochs",
             str(epochs), "--image-size", "32", "--patience", "0", "--name", name, "--queue", url, *extra]
@@ -289,9 +301,12 @@ def test_a_job_submitted_by_another_process_shows_its_place_worker_and_end_on_th
     assert table[table["name"] == "from replica A"]["status"].tolist() == ["complete"]
 
 
-def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, workers, monkeypatch):
+def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, tmp_path, monkeypatch):
+    """The page's Start puts the job on the queue, not in this process; then Redis stops while the page
+    follows the job: one sentence where the job was, the runs still listed, the page alive."""
     from core.train.jobs import JobQueue
 
+    server, url = start_redis(tmp_path)  # its own Redis, stopped below
     monkeypatch.setenv("GLASSWING_QUEUE", url)
     local_jobs = []
     monkeypatch.setattr(JobQueue, "submit", lambda self, *a, **k: local_jobs.append(a) or pytest.fail("local"))
@@ -308,12 +323,12 @@ def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, work
     assert any(s.value == "Training started: follow it on the right." for s in at.success), page_text(at)
     (job,) = replica(url).jobs("page-session", include_shared=False)  # on the queue, not in this process
     assert job.status == "queued" and not local_jobs
-    # Redis goes away (here: the queue names a port where nothing listens): one sentence, the runs stay.
-    monkeypatch.setenv("GLASSWING_QUEUE", f"redis://127.0.0.1:{free_port()}/0")
+    server.terminate()
+    server.wait(10)
     at.run()
     assert not at.exception, at.exception
     (error,) = [e.value for e in at.error]
-    assert error.startswith("The training queue at redis://127.0.0.1:") and "cannot be reached" in error
+    assert error.startswith(f"The training queue at {url} cannot be reached (")
     assert "Your runs" in [s.value for s in at.subheader], page_text(at)
     assert not local_jobs, "nothing was trained here instead"
 

@@ -23,31 +23,22 @@ from core.jobs.redis_queue import (
     key,
     queue_of,
 )
-from core.train.events import Listener, status_event
+from core.train.events import ForwardingListener, status_event
 from core.train.jobs import COMPLETE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING
 
 
-class StreamListener(Listener):
+class StreamListener(ForwardingListener):
     """Sends each training event to the job's Redis stream; a lost connection stops the run (nobody
     could see it, nor stop it)."""
 
     def __init__(self, queue: RedisQueue, job_id: str, stop: threading.Event) -> None:
         self.queue, self.job_id, self.stop = queue, job_id, stop
 
-    def _send(self, event: dict) -> None:
+    def send(self, event: dict) -> None:
         try:
             self.queue.add_event(self.job_id, json.loads(json.dumps(event, default=_plain)))
         except GlasswingError:
             self.stop.set()
-
-    def on_status(self, event: dict) -> None:
-        self._send(event)
-
-    def on_batch(self, event: dict) -> None:
-        self._send(event)
-
-    def on_epoch(self, event: dict) -> None:
-        self._send(event)
 
 
 def _plain(value: Any) -> Any:

@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import sys
 
-from core.jobs.redis_queue import QUEUE_NAME, connect, heartbeat_seconds, reachable
+from core.jobs.redis_queue import KEEP_SECONDS, QUEUE_NAME, connect, heartbeat_seconds, key, reachable
 from core.train import runs
+
+
+def _worker_class():
+    from rq import Worker
+
+    class GlasswingWorker(Worker):
+        """RQ's worker, except that a warm shutdown (the first SIGTERM or Ctrl-C: a pod being replaced, a
+        machine going down) asks the current training to stop within a batch, so its run is kept as
+        ``stopped`` instead of being killed at the end of the grace period and failed."""
+
+        def request_stop(self, signum, frame):
+            job_id = self.get_current_job_id()
+            if job_id:
+                self.connection.set(key(job_id, "stop"), "worker shutting down", ex=KEEP_SECONDS)
+            super().request_stop(signum, frame)
+
+    return GlasswingWorker
 
 
 def serve(url: str, jobs: int = 1, burst: bool = False, name: str | None = None) -> int:
     """Take jobs from the queue at ``url`` until stopped (SIGTERM or Ctrl-C finish the current job first);
     with ``burst``, until the queue is empty. Returns the exit code."""
-    from rq import Queue, Worker
+    from rq import Queue
     from rq.worker_pool import WorkerPool
 
     client = connect(url)
@@ -28,9 +45,10 @@ def serve(url: str, jobs: int = 1, burst: bool = False, name: str | None = None)
     ttl = max(heartbeat_seconds() * 4, 60)
     with reachable(url):
         if jobs == 1:
-            worker = Worker([queue], connection=client, name=name, worker_ttl=ttl,
-                            job_monitoring_interval=min(heartbeat_seconds(), 30))
+            worker = _worker_class()([queue], connection=client, name=name, worker_ttl=ttl,
+                                     job_monitoring_interval=min(heartbeat_seconds(), 30))
             worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
         else:
-            WorkerPool([queue], connection=client, num_workers=jobs).start(burst=burst, logging_level="WARNING")
+            WorkerPool([queue], connection=client, num_workers=jobs, worker_class=_worker_class()).start(
+                burst=burst, logging_level="WARNING")
     return 0

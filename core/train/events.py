@@ -46,6 +46,23 @@ class Listener:
         pass
 
 
+class ForwardingListener(Listener):
+    """Hands every event, whatever its kind, to :meth:`send`: the training process's pipe to the server
+    (:mod:`core.train.worker`), a queued job's Redis stream (:mod:`core.jobs.task`)."""
+
+    def send(self, event: dict) -> None:
+        raise NotImplementedError
+
+    def on_status(self, event: dict) -> None:
+        self.send(event)
+
+    def on_batch(self, event: dict) -> None:
+        self.send(event)
+
+    def on_epoch(self, event: dict) -> None:
+        self.send(event)
+
+
 class PrintListener(Listener):
     """Human-readable progress on a stream (the CLI): one line per status change and per epoch."""
 

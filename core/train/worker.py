@@ -32,7 +32,7 @@ from core.config import REPO_ROOT, env_number
 from core.errors import GlasswingError
 from core.train import runs
 from core.train.config import TrainConfig
-from core.train.events import Listener, status_event
+from core.train.events import ForwardingListener, Listener, status_event
 
 EVENT_KINDS = ("status", "batch", "epoch")
 DEFAULT_NICE = 10
@@ -163,7 +163,7 @@ def mark_failed(runs_root: str | os.PathLike | None, run_id: str | None, message
 
 
 # -- the child's side ---------------------------------------------------------------------------------------
-class _PipeListener(Listener):
+class _PipeListener(ForwardingListener):
     """Writes each event as a JSON line to the protocol stream."""
 
     def __init__(self, stream: IO[str], stop: threading.Event) -> None:
@@ -183,15 +183,6 @@ class _PipeListener(Listener):
             except (OSError, ValueError):  # the parent is gone: nobody reads on; stop within a batch
                 self.gone = True
                 self.stop.set()
-
-    def on_status(self, event: dict) -> None:
-        self.send(event)
-
-    def on_batch(self, event: dict) -> None:
-        self.send(event)
-
-    def on_epoch(self, event: dict) -> None:
-        self.send(event)
 
 
 def _plain(value: Any) -> Any:

@@ -33,8 +33,12 @@ def upload_ui() -> None:
         st.caption(_("A .zip with one folder per class (cats/…, dogs/…), up to {limit} MB. "
                      "An existing train/ + val/ layout is kept.").format(limit=f"{limit_mb:.0f}"))
         upload = st.file_uploader(_("Zip file"), type=["zip"], key="data_zip", max_upload_size=math.ceil(limit_mb))
-        if st.form_submit_button(_("Import zip"), key="data_zip_submit") and upload is not None:
-            _import(lambda: _import_zip(upload.name, upload.getvalue()))
+        if st.form_submit_button(_("Import zip"), key="data_zip_submit"):
+            if upload is None:  # pressed before choosing a file, or before its upload had finished
+                st.warning(_("Choose a .zip file first and wait until its name shows above, then press "
+                             "Import zip."))
+            else:
+                _import(lambda: _import_zip(upload.name, upload.getvalue()))
     with class_tab:
         n = st.number_input(_("Number of classes"), 2, MAX_CLASSES, 2, key="data_class_count")
         with st.form("data_class_form", clear_on_submit=True, border=False):

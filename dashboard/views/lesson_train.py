@@ -97,10 +97,16 @@ def job_progress() -> None:
     job = current_job()
     if job is None:
         return
-    snap = job.snapshot()
+    try:
+        snap = job.snapshot()
+    except GlasswingError as exc:  # the training queue (GLASSWING_QUEUE) went away: say so, keep polling
+        st.error(error_text(exc))
+        return
     if snap["position"]:
         st.info(_("Waiting for a free training slot (number {position} in line).").format(
             position=snap["position"]))
+    if snap.get("worker") and not job.done:
+        st.caption(_("Training on worker {host} (process {pid}).").format(**snap["worker"]))
     st.progress(min(max(float(snap["progress"] or 0.0), 0.0), 1.0), text=phase_text(snap, job.config.epochs))
     epochs = job.curves()["epoch"]
     if epochs:

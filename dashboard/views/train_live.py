@@ -68,15 +68,19 @@ def _live_job_card(job_id: str, owner: str) -> None:
     """Redrawn every second while the job runs; reruns the whole page once when it ends."""
     try:
         job = job_queue().get(job_id, owner)
+        done = job.done
     except UnknownNameError:
         st.rerun()
         return
     except QueueUnreachableError as exc:  # Redis went away while the job ran: say so, keep polling
         st.error(error_text(exc))
         return
-    if job.done:
+    if done:
         st.rerun()  # the whole page: the run list gains the new run, and this panel stops refreshing
-    _job_card_body(job)
+    try:
+        _job_card_body(job)
+    except QueueUnreachableError as exc:
+        st.error(error_text(exc))
 
 
 def _job_card(job_id: str, owner: str) -> None:

@@ -85,12 +85,18 @@ def _job_status() -> None:
         job = job_queue().get(job_id, owner=state.session_id())
     except GlasswingError:
         return
-    snap = job.snapshot()
+    try:
+        snap = job.snapshot()
+    except GlasswingError as exc:  # the training queue (GLASSWING_QUEUE) went away: say so, keep polling
+        st.error(error_text(exc))
+        return
     status = snap["status"]  # core's status word, in the catalogue when the Train page marks it
     if not job.done:
         message = snap["message"]
         st.progress(min(float(snap["progress"] or 0.0), 1.0),
                     text=_("{status}: {message}").format(status=_(status), message=message) if message else _(status))
+        if snap.get("worker"):
+            st.caption(_("Training on worker {host} (process {pid}).").format(**snap["worker"]))
         if st.button(_("Stop training"), key="trust_shortcut_stop"):
             job.stop()
         return

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from servers import start_dashboard, stop
 
 # The first script run imports TensorFlow and loads the model: give assertions time.
 expect.set_options(timeout=90_000)
@@ -40,50 +36,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout}s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def server():
     """``python -m dashboard`` (what make run serves) on a free local port, with its own data folders."""
     home = Path(tempfile.mkdtemp(prefix="glasswing-browser-"))
-    port = _free_port()
-    log = home / "streamlit.log"
-    env = {**os.environ, "GLASSWING_DATA": str(home / "data"), "GLASSWING_RUNS": str(home / "runs"),
-           "PYTHONPATH": str(ROOT)}
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, port = start_dashboard(home / "streamlit.log", {"GLASSWING_DATA": str(home / "data"),
+                                                          "GLASSWING_RUNS": str(home / "runs")})
     try:
-        _wait_healthy(url, proc, log)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 

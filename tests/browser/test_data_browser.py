@@ -55,6 +55,7 @@ def test_switching_to_digits_names_their_class_and_file_and_warns_about_flips(pa
     _digits_zip(zipped)
     sidebar.get_by_text("Add your own images").click()
     sidebar.locator("input[type='file']").first.set_input_files(str(zipped))
+    expect(sidebar.get_by_role("button", name="Remove digits.zip")).to_be_visible()  # uploaded, as a person sees
     sidebar.get_by_role("button", name="Import zip").click()
     expect(page.get_by_role("heading", name=re.compile("Your upload: digits.zip"))).to_be_visible(timeout=120_000)
     # The class-count chart labels every digit (a numeric axis labelled every other one).

@@ -167,6 +167,7 @@ def test_the_sidebar_and_the_drilldown_show_what_is_scored(page, tmp_path):
     sidebar.get_by_role("link", name="Data").click()
     sidebar.get_by_text("Add your own images").click()
     sidebar.locator("input[type='file']").first.set_input_files(str(zipped))
+    expect(sidebar.get_by_role("button", name="Remove colours.zip")).to_be_visible()  # uploaded, as a person sees
     sidebar.get_by_role("button", name="Import zip").click()
     expect(page.get_by_role("heading", name=re.compile("Your upload: colours.zip"))).to_be_visible()
     sidebar.get_by_role("link", name="Evaluate").click()
