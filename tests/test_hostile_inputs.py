@@ -602,6 +602,7 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["worker", "--queue", "redis://h:port/0"], "--queue: the port in 'redis://h:port/0' is not a number"),
     (["worker", "--queue", "redis://127.0.0.1:9/0", "--jobs", "0"], "--jobs"),
     (["worker", "--queue", "redis://127.0.0.1:9/0", "--name", " "], "--name"),
+    (["worker", "--queue", "redis://127.0.0.1:9/0", "--name", "w1", "--jobs", "2"], "--name names one worker"),
 ]
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {

@@ -226,7 +226,7 @@ def _train_on_queue(config, args: argparse.Namespace, stream, stop_event: thread
     """Submit to the Redis queue and follow the job's events as a local training prints them; the first
     Ctrl-C asks the worker to stop. The result is the worker's, with ``worker: {host, pid}``."""
     from core.errors import GlasswingError
-    from core.jobs import check_queue_url
+    from core.jobs import check_queue_url, safe_url
     from core.jobs.redis_queue import RedisQueue
 
     url = check_queue_url(args.queue, "--queue")
@@ -234,7 +234,7 @@ def _train_on_queue(config, args: argparse.Namespace, stream, stop_event: thread
         raise ParameterError("--out cannot be used with --queue: the worker writes the run into its own runs "
                              "folder (its GLASSWING_RUNS, shared with the dashboards).")
     job = RedisQueue(url).submit(config, owner=None)
-    stream.write(f"Queued as {job.id} on {url}.\n")
+    stream.write(f"Queued as {job.id} on {safe_url(url)}.\n")
     printer, seen, asked = PrintListener(stream), 0, False
     with _StopOnInterrupt(stop_event, stream):
         while True:

@@ -4,7 +4,8 @@
 
 Runs go into this machine's GLASSWING_RUNS (the runs folder the dashboards list: a shared volume), and the
 datasets jobs name must be at the same paths here as on the submitting machine (GLASSWING_DATA shared too).
-SIGTERM or Ctrl-C finishes the current job, then exits; a second one stops at once (the job is marked failed).
+SIGTERM or Ctrl-C stops the current training within a batch (its run is kept as stopped), then exits; a
+second one stops at once (the job is marked failed).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from core.jobs import check_queue_url, queue_url
     from core.jobs.worker import serve
 
+    if args.name and args.jobs > 1:
+        raise ParameterError("--name names one worker: leave it out with --jobs above 1 (RQ names a pool's "
+                             "workers itself).")
     url = check_queue_url(args.queue, "--queue") if args.queue else queue_url()
     if url is None:
         raise ParameterError("worker needs a queue: --queue redis://HOST:PORT/DB (or GLASSWING_QUEUE).")

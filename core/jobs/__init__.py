@@ -32,11 +32,11 @@ def check_queue_url(url: str, what: str = "the queue") -> str:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES or not (parts.path if parts.scheme == "unix" else parts.hostname):
         raise ParameterError(f"{what} must be a Redis URL such as redis://localhost:6379/0 (or 'local'), got "
-                             f"{url!r}.")
+                             f"{safe_url(url)!r}.")
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise ParameterError(f"{what}: the port in {url!r} is not a number.") from None
+        raise ParameterError(f"{what}: the port in {safe_url(url)!r} is not a number.") from None
     return url
 
 
@@ -49,10 +49,14 @@ def queue_url() -> str | None:
 
 
 def safe_url(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username + ':' if parts.username else ''}***@{host}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    """``url`` as a message or a page may show it: without its password (``:secret@`` or ``?password=``) and
+    without its query string, which may hold one."""
+    parts = urlsplit(url.strip())
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, host = netloc.rsplit("@", 1)
+        user, _, password = user_info.partition(":")
+        netloc = f"{user + ':' if user else ''}***@{host}" if password else f"{user}@{host}"
+    return parts._replace(netloc=netloc, query="", fragment="").geturl()

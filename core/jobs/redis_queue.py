@@ -206,7 +206,7 @@ class RemoteJob(Job):
 
     def snapshot(self) -> dict[str, Any]:
         self._sync()
-        return {**super().snapshot(), "worker": self.worker, "queue": self._remote.url}
+        return {**super().snapshot(), "worker": self.worker, "queue": safe_url(self._remote.url)}
 
     def stop(self) -> None:
         """Ask for a stop from any replica: a queued job never starts, a running one ends within a batch."""
@@ -261,11 +261,24 @@ class RedisQueue:
                 if owner is not None:
                     pipe.hincrby(f"{PREFIX}started", owner, 1)
                 pipe.execute()
-            self.rq.enqueue_call(TASK, args=(job_id,), job_id=job_id, timeout=job_timeout_seconds(),
-                                 result_ttl=KEEP_SECONDS, failure_ttl=KEEP_SECONDS,
-                                 description=f"train {config.name or config.model} on {config.data}",
-                                 on_failure="core.jobs.task.on_rq_failure")
+            try:  # the record first: a worker that takes the job at once must find it
+                self.rq.enqueue_call(TASK, args=(job_id,), job_id=job_id, timeout=job_timeout_seconds(),
+                                     result_ttl=KEEP_SECONDS, failure_ttl=KEEP_SECONDS,
+                                     description=f"train {config.name or config.model} on {config.data}",
+                                     on_failure="core.jobs.task.on_rq_failure")
+            except BaseException:  # not in line: no record may say it waits there
+                self._forget(job_id)
+                raise
         return self._mirror(job_id, owner, config, created)
+
+    def _forget(self, job_id: str) -> None:
+        try:
+            with self.redis.pipeline() as pipe:
+                pipe.delete(key(job_id), key(job_id, "events"))
+                pipe.zrem(f"{PREFIX}jobs", job_id)
+                pipe.execute()
+        except Exception:  # noqa: BLE001 - Redis gone as well: the enqueue's own error is the one to report
+            pass
 
     def started(self, owner: str) -> int:
         with reachable(self.url):

@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from rq.timeouts import JobTimeoutException
+
 from core.errors import GlasswingError
 from core.jobs.redis_queue import (
     LOST,
@@ -52,8 +54,10 @@ def _heartbeat(queue: RedisQueue, job_id: str, stop: threading.Event, finished: 
     ttl, parent = heartbeat_seconds(), os.getppid()
     while not finished.wait(min(ttl / 3, 1.0)):
         if os.getppid() != parent:
-            _fail(queue, job_id, LOST)
-            os._exit(1)
+            try:
+                _fail(queue, job_id, LOST)
+            finally:  # even with Redis gone too: an orphan must not train on unseen
+                os._exit(1)
         try:
             with queue.redis.pipeline() as pipe:
                 pipe.set(key(job_id, "alive"), "1", ex=ttl)
@@ -76,15 +80,20 @@ def run(job_id: str) -> dict[str, Any]:
     if not record:
         return {"status": FAILED, "error": f"The job {job_id} has no record in Redis (it expired)."}
     host, pid = socket.gethostname(), os.getpid()
+    # The heartbeat first: a reader that sees "running" must find it, or it would call the job lost.
+    queue.redis.set(key(job_id, "alive"), "1", ex=heartbeat_seconds())
     claimed = queue.transition(job_id, (QUEUED,), status=RUNNING, started=repr(time.time()), worker_host=host,
                                worker_pid=pid)
     if not claimed or queue.redis.exists(key(job_id, "stop")):
-        if claimed:  # stopped in the instant between the claim and now
-            queue.transition(job_id, (RUNNING,), event=status_event(STOPPED, "Stopped before training started."),
+        if claimed:  # stopped in the instant between the claim and now (a stopper may have said "stopping")
+            queue.transition(job_id, (RUNNING, STOPPING),
+                             event=status_event(STOPPED, "Stopped before training started."),
                              status=STOPPED, finished=repr(time.time()))
+        if claimed:
             queue.finish_keys(job_id)
+        else:
+            queue.redis.delete(key(job_id, "alive"))
         return {"status": STOPPED}
-    queue.redis.set(key(job_id, "alive"), "1", ex=heartbeat_seconds())
     stop, finished = threading.Event(), threading.Event()
     threading.Thread(target=_heartbeat, args=(queue, job_id, stop, finished), daemon=True,
                      name="glasswing-heartbeat").start()
@@ -105,6 +114,8 @@ def run(job_id: str) -> dict[str, Any]:
         status = result.get("status", COMPLETE)
     except GlasswingError as exc:
         error = str(exc)
+    except JobTimeoutException:
+        raise  # RQ's limit (GLASSWING_JOB_TIMEOUT_SECONDS): on_rq_failure says so
     except BaseException as exc:  # noqa: BLE001 - the record must always say how the job ended
         import traceback
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from core.jobs import safe_url
 from core.jobs.redis_queue import KEEP_SECONDS, QUEUE_NAME, connect, heartbeat_seconds, key, reachable
 from core.train import runs
 
@@ -22,23 +23,27 @@ def _worker_class():
         ``stopped`` instead of being killed at the end of the grace period and failed."""
 
         def request_stop(self, signum, frame):
-            job_id = self.get_current_job_id()
-            if job_id:
-                self.connection.set(key(job_id, "stop"), "worker shutting down", ex=KEEP_SECONDS)
+            try:
+                job_id = self.get_current_job_id()
+                if job_id:
+                    self.connection.set(key(job_id, "stop"), "worker shutting down", ex=KEEP_SECONDS)
+            except Exception:  # noqa: BLE001 - Redis gone: the job fails by its heartbeat; still shut down
+                pass
             super().request_stop(signum, frame)
 
     return GlasswingWorker
 
 
 def serve(url: str, jobs: int = 1, burst: bool = False, name: str | None = None) -> int:
-    """Take jobs from the queue at ``url`` until stopped (SIGTERM or Ctrl-C finish the current job first);
-    with ``burst``, until the queue is empty. Returns the exit code."""
+    """Take jobs from the queue at ``url`` until stopped (SIGTERM or Ctrl-C stop the current training within
+    a batch first); with ``burst``, until the queue is empty. Returns the exit code. A pool (``jobs`` > 1)
+    uses RQ's own worker names and heartbeat intervals."""
     from rq import Queue
     from rq.worker_pool import WorkerPool
 
     client = connect(url)
     queue = Queue(QUEUE_NAME, connection=client)
-    sys.stderr.write(f"Glasswing worker: {jobs} at a time from {queue.name} at {url}; runs go to "
+    sys.stderr.write(f"Glasswing worker: {jobs} at a time from {queue.name} at {safe_url(url)}; runs go to "
                      f"{runs.runs_root()}\n")
     sys.stderr.flush()
     # RQ's own heartbeat: a worker silent for longer than this is dead to the other workers.

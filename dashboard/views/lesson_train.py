@@ -36,7 +36,7 @@ def recover() -> None:
         return
     newest = lesson[0]  # the queue lists the newest first
     st.session_state[ld.JOB_KEY] = newest.id
-    if newest.status == COMPLETE and not st.session_state.get(ld.RUN_KEY):
+    if newest.done and newest.status == COMPLETE and not st.session_state.get(ld.RUN_KEY):  # done: read now
         st.session_state[ld.RUN_KEY] = newest.snapshot()["run_dir"]
 
 
@@ -98,10 +98,13 @@ def job_progress() -> None:
     if job is None:
         return
     try:
-        snap = job.snapshot()
+        _job_progress(job)
     except GlasswingError as exc:  # the training queue (GLASSWING_QUEUE) went away: say so, keep polling
         st.error(error_text(exc))
-        return
+
+
+def _job_progress(job: Job) -> None:
+    snap = job.snapshot()
     if snap["position"]:
         st.info(_("Waiting for a free training slot (number {position} in line).").format(
             position=snap["position"]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.jobs.redis_queue import QueueUnreachableError
+from core.errors import GlasswingError
 from dashboard import state
 from dashboard.i18n import _, error_text
 from dashboard.views.train_form import settings_ui
@@ -31,6 +31,6 @@ def main() -> None:
         with st.sidebar:
             settings_ui(room, owner)
         live_panel(owner)
-    except QueueUnreachableError as exc:  # GLASSWING_QUEUE names a Redis that is down: say so, never train here
-        st.error(error_text(exc))
+    except GlasswingError as exc:  # GLASSWING_QUEUE names a Redis that is down (or refuses its URL): say so,
+        st.error(error_text(exc))  # and never train here instead
     runs_ui(owner)

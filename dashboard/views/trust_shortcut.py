@@ -86,19 +86,22 @@ def _job_status() -> None:
     except GlasswingError:
         return
     try:
-        snap = job.snapshot()
+        snap, done = job.snapshot(), job.done
     except GlasswingError as exc:  # the training queue (GLASSWING_QUEUE) went away: say so, keep polling
         st.error(error_text(exc))
         return
     status = snap["status"]  # core's status word, in the catalogue when the Train page marks it
-    if not job.done:
+    if not done:
         message = snap["message"]
         st.progress(min(float(snap["progress"] or 0.0), 1.0),
                     text=_("{status}: {message}").format(status=_(status), message=message) if message else _(status))
         if snap.get("worker"):
             st.caption(_("Training on worker {host} (process {pid}).").format(**snap["worker"]))
         if st.button(_("Stop training"), key="trust_shortcut_stop"):
-            job.stop()
+            try:
+                job.stop()
+            except GlasswingError as exc:
+                st.error(error_text(exc))
         return
     st.session_state.pop(JOB_KEY, None)
     if job.status == COMPLETE:

@@ -27,7 +27,8 @@ def local_conf(folder: Path, port: int, upstreams: list[int]) -> Path:
     text = CONF.read_text()
     swaps = {
         "listen 80;": f"listen 127.0.0.1:{port};",
-        "server dashboard:8501 max_fails=3 fail_timeout=10s;": " ".join(f"server 127.0.0.1:{p};" for p in upstreams),
+        "server dashboard:8501 max_fails=3 fail_timeout=10s resolve;":
+            " ".join(f"server 127.0.0.1:{p};" for p in upstreams),  # Debian's nginx 1.22 has no `resolve`
         "access_log /dev/stdout glasswing;": f"access_log {folder}/access.log glasswing;",
         "error_log /dev/stderr warn;": f"error_log {folder}/error.log warn;",
     }
