@@ -181,8 +181,11 @@ def test_cli_imports_a_model_and_explains_with_it(tmp_path, capsys):
     from PIL import Image
 
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(image)
-    assert main(["explain", "--model", info["path"], str(image), "--method", "gradcam", "--json"]) == 0
+    out_dir = tmp_path / "explained"  # never the default (the working folder: the repository, under pytest)
+    assert main(["explain", "--model", info["path"], str(image), "--method", "gradcam", "--json",
+                 "--out", str(out_dir)]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert {p.name for p in out_dir.iterdir()} == {"photo_gradcam.png", "photo_gradcam.npy"}
     assert out[0]["target"]["label"] in ("cat", "dog", "bird")
     names.write_text("cat\ndog\n")
     assert main(["runs", "--root", str(root), "import", str(model), "--classes", str(names)]) == 2
