@@ -58,3 +58,42 @@ def cat_jpeg(tmp_path, cat_image) -> Path:
     path = tmp_path / "cat.jpg"
     Image.fromarray(cat_image).save(path, quality=95)
     return path
+
+
+# ---- nothing a test writes may land in the repository ------------------------------------------------------
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _untracked() -> set[str] | None:
+    """Files in the checkout that git neither tracks nor ignores (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {line[3:] for line in out.stdout.splitlines() if line.startswith("?? ")} if out.returncode == 0 else None
+
+
+def _controller(session) -> bool:
+    return not hasattr(session.config, "workerinput")  # xdist's workers have it; the controller checks once
+
+
+def pytest_sessionstart(session):
+    if _controller(session):
+        session.config._glasswing_untracked = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_glasswing_untracked", None)
+    after = _untracked() if _controller(session) and before is not None else None
+    if after is not None and after - before:
+        written = ", ".join(sorted(after - before))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"FAILED: the tests wrote into the repository, outside their own folders: {written}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        else:
+            print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
