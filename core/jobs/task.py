@@ -89,9 +89,8 @@ def run(job_id: str) -> dict[str, Any]:
             queue.transition(job_id, (RUNNING, STOPPING),
                              event=status_event(STOPPED, "Stopped before training started."),
                              status=STOPPED, finished=repr(time.time()))
-        if claimed:
             queue.finish_keys(job_id)
-        else:
+        else:  # someone else's (a stop while queued): leave its record alone
             queue.redis.delete(key(job_id, "alive"))
         return {"status": STOPPED}
     stop, finished = threading.Event(), threading.Event()
