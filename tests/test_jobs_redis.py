@@ -323,6 +323,11 @@ def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, tmp_
     assert any(s.value == "Training started: follow it on the right." for s in at.success), page_text(at)
     (job,) = replica(url).jobs("page-session", include_shared=False)  # on the queue, not in this process
     assert job.status == "queued" and not local_jobs
+    # A reload (a new script session, the same session id) finds the job again, in its place in line, and
+    # restores the form's dataset from it.
+    reloaded = train_page("page-session")
+    assert "you are number 1 in line" in page_text(reloaded), page_text(reloaded)
+    assert reloaded.selectbox(key="train_data").value == shapes
     server.terminate()
     server.wait(10)
     at.run()

@@ -35,7 +35,7 @@ from core.jobs import safe_url
 from core.train import runs
 from core.train.config import TrainConfig
 from core.train.events import status_event
-from core.train.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, STOPPING, Job
+from core.train.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, STOPPING, Job, visible
 
 QUEUE_NAME = "glasswing-train"
 PREFIX = "glasswing:"
@@ -269,7 +269,7 @@ class RedisQueue:
             except BaseException:  # not in line: no record may say it waits there
                 self._forget(job_id)
                 raise
-        return self._mirror(job_id, owner, config, created)
+        return self._mirror(job_id, [record["owner"], record["config"], record["created"]])
 
     def _forget(self, job_id: str) -> None:
         try:
@@ -293,23 +293,19 @@ class RedisQueue:
                     pipe.hmget(key(job_id), "owner", "config", "created")
                 rows = pipe.execute()
         listed = []
-        for job_id, (row_owner, config, created) in zip(ids, rows, strict=True):
-            if config is None:  # expired
-                continue
-            job_owner = _text(row_owner) or None
-            if owner == runs.EVERYONE or job_owner == owner or (job_owner is None and include_shared):
-                listed.append(self._mirror(job_id, job_owner, TrainConfig.from_dict(json.loads(_text(config))),
-                                           _number(created) or 0.0))
+        for job_id, row in zip(ids, rows, strict=True):
+            job = self._mirror(job_id, row)
+            if job is not None and visible(job.owner, owner, include_shared):
+                listed.append(job)
         return listed
 
     def get(self, job_id: str, owner: str | None = None) -> RemoteJob:
         with reachable(self.url):
-            row_owner, config, created = self.redis.hmget(key(job_id), "owner", "config", "created")
-        job_owner = _text(row_owner) or None if row_owner is not None else None
-        if config is None or not (owner == runs.EVERYONE or job_owner == owner or job_owner is None):
+            row = self.redis.hmget(key(job_id), "owner", "config", "created")
+        job = self._mirror(job_id, row)
+        if job is None or not visible(job.owner, owner):
             raise UnknownNameError(f"No training job {job_id!r} for this session.")
-        return self._mirror(job_id, job_owner, TrainConfig.from_dict(json.loads(_text(config))),
-                            _number(created) or 0.0)
+        return job
 
     def position(self, job: Job) -> int | None:
         with reachable(self.url):
@@ -324,11 +320,18 @@ class RedisQueue:
                     "workers": Worker.count(queue=self.rq)}
 
     # -- internals -----------------------------------------------------------------------------------------
-    def _mirror(self, job_id: str, owner: str | None, config: TrainConfig, created: float) -> RemoteJob:
+    def _mirror(self, job_id: str, row: list) -> RemoteJob | None:
+        """This process's mirror of the job whose record's (owner, config, created) is ``row``, made on first
+        sight (the config is parsed once, not on every listing); None if the record has expired."""
+        row_owner, config, created = row
+        if config is None:
+            return None
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                job = self._jobs[job_id] = RemoteJob(self, job_id, owner, config, created)
+                job = self._jobs[job_id] = RemoteJob(self, job_id, _text(row_owner) or None,
+                                                     TrainConfig.from_dict(json.loads(_text(config))),
+                                                     _number(created) or 0.0)
             self._jobs.move_to_end(job_id)
             while len(self._jobs) > MAX_LISTED * 2:
                 self._jobs.popitem(last=False)

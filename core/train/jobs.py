@@ -67,6 +67,12 @@ def max_training_jobs() -> int:
     return env_number("GLASSWING_MAX_TRAINING_JOBS", 1, 1, 64)
 
 
+def visible(job_owner: str | None, owner: str | None, include_shared: bool = True) -> bool:
+    """Whether ``owner`` sees a job of ``job_owner``: its own, the shared ones (``include_shared``), all of
+    them for ``runs.EVERYONE``."""
+    return owner == runs.EVERYONE or job_owner == owner or (job_owner is None and include_shared)
+
+
 @dataclass(eq=False)
 class Job(Listener):
     """One training job. Thread-safe: the worker writes events, any thread reads them."""
@@ -223,9 +229,8 @@ class JobQueue:
         """Jobs visible to ``owner`` (its own, plus shared ones), newest first. ``runs.EVERYONE`` sees all."""
         with self._lock:
             every = self._running + self._waiting + self._finished
-        visible = [j for j in every if owner == runs.EVERYONE or j.owner == owner
-                   or (j.owner is None and include_shared)]
-        return sorted(visible, key=lambda j: j.created, reverse=True)
+        return sorted((j for j in every if visible(j.owner, owner, include_shared)), key=lambda j: j.created,
+                      reverse=True)
 
     def get(self, job_id: str, owner: str | None = None) -> Job:
         for job in self.jobs(owner):
