@@ -24,6 +24,27 @@ def test_warm_up_loads_the_default_model_and_compiles_its_grad_cam(monkeypatch, 
     assert "dashboard.views.explain" in sys.modules
 
 
+def test_after_the_warm_up_the_first_page_shows_the_samples_badges_at_once(monkeypatch):
+    """The warm-up scores the sample's heatmap (tracing the curves' function, seconds of Python that would
+    stall every session of the first class): the Explain page's first run finds the score."""
+    import re
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.services import badges
+
+    for key in ("GLASSWING_CLASSROOM", "GLASSWING_MODELS", "GLASSWING_PRELOADED_RUN"):
+        monkeypatch.delenv(key, raising=False)
+    with badges._jobs_lock:
+        badges._jobs.clear()  # as in a fresh server: no score yet
+    launcher.warm_up()
+    at = AppTest.from_file(str(launcher.APP), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    assert re.search(r"deletion \d+%", text) and "Scoring this heatmap" not in text, text
+
+
 def test_warm_up_follows_the_classroom_and_never_raises(monkeypatch, capsys):
     monkeypatch.setenv("GLASSWING_MODELS", "no_such_model")
     launcher.warm_up()  # the page shows the configuration error; the launcher must still serve it

@@ -14,7 +14,8 @@ from dashboard.i18n import _
 
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _figure(top: tuple[tuple[str, float], ...], title: str, axes: tuple[str, str]) -> go.Figure:
-    """Built once per prediction (plotly figures are slow to build); pages draw a copy, never this one."""
+    """Built once per prediction (plotly figures are slow to build). ``st.plotly_chart`` reads a copy of it
+    (``Figure.to_dict``); a dict would be validated into a new Figure on every rerun."""
     labels, probs = [t[0] for t in top][::-1], [t[1] for t in top][::-1]  # the best at the top
     fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", text=[f"{p:.1%}" for p in probs],
                            textposition="auto", marker_color="#636efa"))
@@ -39,4 +40,4 @@ def top_k_chart(probs: np.ndarray, label: Callable[[int], str] | Sequence[str], 
     top = top_k(probs, label, min(k, int(np.asarray(probs).size)))
     title = _("Top predictions") if title is None else title
     figure = _figure(tuple(top), title, (_("probability"), _("class")))
-    st.plotly_chart(figure.to_dict(), width="stretch", key=key)  # a copy
+    st.plotly_chart(figure, width="stretch", key=key)
