@@ -49,10 +49,11 @@ class Workers:
     def __init__(self, url: str) -> None:
         self.url, self.procs = url, []
 
-    def start(self, n: int = 1, burst: bool = False) -> list[subprocess.Popen]:
+    def start(self, n: int = 1, burst: bool = False, jobs: int = 1) -> list[subprocess.Popen]:
         started = []
         for _ in range(n):
-            args = [sys.executable, "-m", "core", "worker", "--queue", self.url] + (["--burst"] if burst else [])
+            args = [sys.executable, "-m", "core", "worker", "--queue", self.url, "--jobs", str(jobs)]
+            args += ["--burst"] if burst else []
             proc = subprocess.Popen(args, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, text=True,
                                     env={**os.environ, "GLASSWING_JOB_HEARTBEAT_SECONDS": str(HEARTBEAT)})
@@ -180,6 +181,52 @@ def test_a_worker_killed_mid_job_fails_its_job_and_run_within_the_heartbeat(url,
     assert again.done and again.status == "failed" and again.snapshot()["error"] == LOST
     assert run_on_disk(job.id)["status"] == "failed"
     assert runs.get_run(job.id).status == "failed", "the run is never listed as good"
+
+
+@pytest.mark.parametrize("other", ["idle", "training"])
+def test_a_dead_machines_job_is_failed_by_another_worker_with_no_page_looking(url, workers, other):
+    """Worker and work horse SIGKILLed (the machine died): no process of theirs is left to end the job, and
+    nobody reads it. Another worker, idle or busy with a job of its own, fails it and its run."""
+    import redis
+
+    from core.jobs.redis_queue import LOST, key
+
+    (dying,) = workers.start(1)
+    job = replica(url).submit(tiny("on the dead machine", epochs=300), owner="sess")
+    wait_for(lambda: job.curves()["batch"], 120, "the first batch")
+    horse = job.snapshot()["worker"]["pid"]
+    workers.start(1)
+    if other == "training":
+        busy = replica(url).submit(tiny("elsewhere", epochs=300), owner="other")
+        wait_for(lambda: busy.curves()["batch"], 120, "the other worker's first batch")
+    os.killpg(dying.pid, signal.SIGKILL)
+    os.kill(horse, signal.SIGKILL)
+    raw = redis.Redis.from_url(url)  # the record itself: no RemoteJob reads it (a read would fail it too)
+    wait_for(lambda: raw.hget(key(job.id), "status") == b"failed", HEARTBEAT * 6 + 15, "a worker to sweep the job")
+    assert raw.hget(key(job.id), "error").decode() == LOST
+    assert run_on_disk(job.id)["status"] == "failed"
+    if other == "training":
+        assert busy.status == "running", "the sweep leaves live jobs alone"
+        busy.stop()
+        assert busy.wait(60) and busy.status == "stopped"
+
+
+def test_one_worker_command_with_jobs_2_trains_two_at_once_and_stops_both_on_sigterm(url, workers):
+    """``worker --jobs 2``: RQ's worker pool, two trainings side by side; one SIGTERM stops both within a
+    batch (runs kept as stopped) and the pool exits."""
+    (pool,) = workers.start(1, jobs=2)
+    queue = replica(url)
+    first, second = queue.submit(tiny("pool one", epochs=300), owner="s"), queue.submit(tiny("pool two", epochs=300),
+                                                                                       owner="s")
+    for job in (first, second):
+        wait_for(lambda job=job: job.curves()["batch"], 180, f"{job.config.name}'s first batch")
+    assert first.worker["pid"] != second.worker["pid"] and first.worker["host"] == second.worker["host"]
+    assert queue.counts()["workers"] == 2 and queue.counts()["running"] == 2
+    pool.send_signal(signal.SIGTERM)
+    for job in (first, second):
+        assert job.wait(90) and job.status == "stopped", job.snapshot()
+        assert run_on_disk(job.id)["status"] == "stopped"
+    assert pool.wait(90) == 0, pool.stderr.read()
 
 
 def test_a_worker_asked_to_stop_ends_its_training_within_a_batch_and_keeps_the_run(url, workers):

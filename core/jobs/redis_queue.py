@@ -7,7 +7,8 @@ What lives in Redis, for job ``ID`` (all keys start with ``glasswing:``):
   late draws the whole curve;
 - ``job:ID:alive`` (a key with a TTL of :func:`heartbeat_seconds`): refreshed by the job's process while it
   trains; a running job whose key has expired lost its worker (SIGKILL, a crash, a cut cable) and is marked
-  failed by whoever notices first, and its run folder with it;
+  failed by whoever notices first (a reader of the job, or a live worker's :meth:`RedisQueue.sweep`), and its
+  run folder with it;
 - ``job:ID:stop`` (a key): asks the worker to stop within a batch;
 - ``jobs`` (sorted set by creation time) and ``started`` (hash owner -> jobs submitted).
 
@@ -306,6 +307,21 @@ class RedisQueue:
         if job is None or not visible(job.owner, owner):
             raise UnknownNameError(f"No training job {job_id!r} for this session.")
         return job
+
+    def sweep(self) -> list[str]:
+        """Fail every listed running job whose heartbeat has expired (its worker died with its machine), as a
+        reader of that job would; returns their ids. Live workers call it, so such a job ends within a bounded
+        time even when no page is looking (see :mod:`core.jobs.worker`)."""
+        with reachable(self.url):
+            ids = [_text(i) for i in self.redis.zrevrange(f"{PREFIX}jobs", 0, MAX_LISTED - 1)]
+            with self.redis.pipeline() as pipe:
+                for job_id in ids:
+                    pipe.hget(key(job_id), "status")
+                    pipe.exists(key(job_id, "alive"))
+                flags = pipe.execute()
+        suspects = [job_id for job_id, status, alive in zip(ids, flags[::2], flags[1::2], strict=True)
+                    if _text(status) in (RUNNING, STOPPING) and not alive]
+        return [job_id for job_id in suspects if self._lost(job_id)]  # the script re-checks, atomically
 
     def position(self, job: Job) -> int | None:
         with reachable(self.url):

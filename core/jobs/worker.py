@@ -7,10 +7,12 @@ into its own ``GLASSWING_RUNS``: the folder every dashboard replica lists (a sha
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 
 from core.jobs import safe_url
-from core.jobs.redis_queue import KEEP_SECONDS, QUEUE_NAME, connect, heartbeat_seconds, key, reachable
+from core.jobs.redis_queue import KEEP_SECONDS, QUEUE_NAME, connect, heartbeat_seconds, key, queue_of, reachable
 from core.train import runs
 
 
@@ -21,6 +23,37 @@ def _worker_class():
         """RQ's worker, except that a warm shutdown (the first SIGTERM or Ctrl-C: a pod being replaced, a
         machine going down) asks the current training to stop within a batch, so its run is kept as
         ``stopped`` instead of being killed at the end of the grace period and failed."""
+
+        @property
+        def dequeue_timeout(self) -> int:
+            # An idle worker wakes at least every two heartbeats (RQ's default is every 405 s) to sweep.
+            return max(1, min(self.worker_ttl - 15, 2 * heartbeat_seconds()))
+
+        @property
+        def should_run_maintenance_tasks(self) -> bool:
+            return True  # at every wake-up: the sweep below; RQ's own cleaning keeps its interval
+
+        def run_maintenance_tasks(self) -> None:
+            if super().should_run_maintenance_tasks:
+                super().run_maintenance_tasks()
+            self._sweep()
+
+        def maintain_heartbeats(self, job) -> None:  # while this worker's own job trains
+            super().maintain_heartbeats(job)
+            self._sweep()
+
+        def _sweep(self) -> None:
+            """Fail the jobs of workers that died with their machine (no work horse was left to say so), at
+            most once per heartbeat: such a job ends within a heartbeat and two wake-ups, looked at or not."""
+            moment = time.monotonic()
+            if moment - getattr(self, "_swept_at", -math.inf) < heartbeat_seconds():
+                return
+            self._swept_at = moment
+            try:
+                for job_id in queue_of(self.connection).sweep():
+                    self.log.warning("Job %s lost its worker; marked failed.", job_id)
+            except Exception as exc:  # noqa: BLE001 - Redis or the runs folder away: the next wake-up retries
+                self.log.warning("Could not sweep for lost jobs: %s", exc)
 
         def request_stop(self, signum, frame):
             try:
