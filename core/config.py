@@ -117,8 +117,8 @@ def check_settings() -> None:
     server or page starts instead of in the middle of an upload or a training job."""
     from core.i18n import server_language
     from core.jobs import queue_url
+    from core.jobs.local import max_training_jobs
     from core.jobs.redis_queue import heartbeat_seconds, job_timeout_seconds
-    from core.train.jobs import max_training_jobs
     from core.train.worker import train_nice
 
     def upload_variable() -> int:  # the variable alone: a classroom file's mistakes are the pages' to show

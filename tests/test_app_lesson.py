@@ -73,13 +73,13 @@ def preloaded_run() -> Path:
 
 
 def _jobs(owner: str) -> int:
-    from core.train.jobs import job_queue
+    from core.jobs import job_queue
 
     return len(job_queue().jobs(owner=owner, include_shared=False))
 
 
 def test_lesson_end_to_end(classroom):
-    from core.train.jobs import job_queue
+    from core.jobs import job_queue
 
     at = open_lesson()
     # 1 data: counts per split and the image shapes.
@@ -184,7 +184,7 @@ def test_a_reload_keeps_the_lesson_step_and_its_job(classroom):
     reload.run()
     assert not reload.exception, reload.exception
     assert reload.session_state["lesson_step"] == 2 and reload.session_state["lesson_job"] == job_id
-    from core.train.jobs import job_queue
+    from core.jobs import job_queue
 
     assert job_queue().get(job_id, owner=reload.session_state["session_id"]).wait(300)
     reload.run()
@@ -258,7 +258,7 @@ def test_every_step_of_the_lesson_reads_as_chinese(classroom):
     assert "卷积" in texts(at) and "池化" in texts(at) and "迁移学习" in texts(at)
     seen += english_left(at)
     click(at, "lesson_train_start")
-    from core.train.jobs import job_queue
+    from core.jobs import job_queue
 
     assert job_queue().get(at.session_state["lesson_job"], owner=at.session_state["session_id"]).wait(300)
     at.run()

@@ -14,8 +14,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
+from core.jobs import job_queue
 from core.train import runs
-from core.train.jobs import job_queue
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 CLASSES = ("red", "green", "blue")

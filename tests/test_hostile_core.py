@@ -94,7 +94,7 @@ def _places(tmp_path, monkeypatch):
 
 # -- settings from the environment (issue 18: one helper, one sentence) ----------------------------------
 def _settings():
-    from core.train.jobs import max_training_jobs
+    from core.jobs.local import max_training_jobs
     from core.train.worker import train_nice
     from dashboard.memory import cleanup_interval
 

@@ -351,7 +351,7 @@ def test_a_job_submitted_by_another_process_shows_its_place_worker_and_end_on_th
 def test_the_page_starts_jobs_on_the_queue_and_says_when_redis_is_down(url, tmp_path, monkeypatch):
     """The page's Start puts the job on the queue, not in this process; then Redis stops while the page
     follows the job: one sentence where the job was, the runs still listed, the page alive."""
-    from core.train.jobs import JobQueue
+    from core.jobs.local import JobQueue
 
     server, url = start_redis(tmp_path)  # its own Redis, stopped below
     monkeypatch.setenv("GLASSWING_QUEUE", url)

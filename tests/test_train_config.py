@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import ParameterError, UnknownNameError
+from core.jobs.local import COMPLETE, FAILED, QUEUED, STOPPED, JobQueue, max_training_jobs
 from core.train import runs
 from core.train.config import AdversarialConfig, TrainConfig, resolve_augment
-from core.train.jobs import COMPLETE, FAILED, QUEUED, STOPPED, JobQueue, max_training_jobs
 
 
 # -- config ------------------------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_bad_config_is_refused_at_submit(tmp_path):
 
 
 def test_batch_events_stay_bounded(tmp_path, monkeypatch):
-    from core.train import jobs as jobs_module
+    from core.jobs import local as jobs_module
 
     monkeypatch.setattr(jobs_module, "MAX_BATCH_EVENTS", 100)
     job = jobs_module.Job(id="j", owner=None, config=TrainConfig(data="shapes"), run_dir=tmp_path / "j")
@@ -363,7 +363,7 @@ def test_max_training_jobs_reads_the_environment(monkeypatch):
 
 
 def test_importing_the_package_does_not_import_tensorflow():
-    code = "import sys, core.train, core.train.jobs, core.train.runs; print('tensorflow' in sys.modules)"
+    code = "import sys, core.train, core.jobs.local, core.train.runs; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, env={**os.environ})
     assert out.stdout.strip() == "False", out.stderr
@@ -371,7 +371,7 @@ def test_importing_the_package_does_not_import_tensorflow():
 
 def test_a_job_steps_aside_between_batches_while_someone_waits_for_a_heatmap(tmp_path, monkeypatch):
     from core import priority
-    from core.train import jobs as jobs_module
+    from core.jobs import local as jobs_module
 
     monkeypatch.setattr(jobs_module, "PRIORITY_MAX_WAIT", 0.5)
     gate = threading.Event()

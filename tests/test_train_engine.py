@@ -170,7 +170,7 @@ def test_the_same_seed_gives_the_same_model(colours, tmp_path):
 
 def test_stop_button_ends_the_job_within_a_batch(colours, tmp_path, monkeypatch):
     """The engine's own stop, on a thread (tests/test_train_worker.py stops a job's child process)."""
-    from core.train.jobs import STOPPED, JobQueue
+    from core.jobs.local import STOPPED, JobQueue
 
     monkeypatch.setenv("GLASSWING_TRAIN_IN", "thread")
 

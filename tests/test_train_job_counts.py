@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.classroom import ClassroomConfig, TrainingNotAllowedError
-from core.train import jobs
+from core.jobs import local as jobs
+from core.jobs.local import COMPLETE, JobQueue
 from core.train.config import TrainConfig
-from core.train.jobs import COMPLETE, JobQueue
 
 
 class _Done:

@@ -17,9 +17,9 @@ import pytest
 from test_train_engine import Recorder, make_colour_dataset, scratch_config  # tests/ is on sys.path
 
 from core.errors import DataError, ParameterError
+from core.jobs.local import COMPLETE, FAILED, STOPPED, JobQueue, default_runner, train_in
 from core.train import runs
 from core.train.config import TrainConfig
-from core.train.jobs import COMPLETE, FAILED, STOPPED, JobQueue, default_runner, train_in
 from core.train.worker import TrainingProcessError, train_in_child, train_nice
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Where training jobs run: one interface, two backends.
 
-- ``local`` (the default, nothing to install or start): :class:`core.train.jobs.JobQueue`, this process's
+- ``local`` (the default, nothing to install or start): :class:`core.jobs.local.JobQueue`, this process's
   queue, each job in a child process of the server.
 - ``redis://HOST:PORT/DB`` (``GLASSWING_QUEUE``): :class:`core.jobs.redis_queue.RedisQueue`, jobs on an RQ
   queue in Redis that ``python -m core worker`` processes on any machine take one at a time; progress
@@ -18,9 +18,14 @@ this one-job-at-a-time workload does not use.
 from __future__ import annotations
 
 import os
+import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from core.errors import ParameterError
+
+if TYPE_CHECKING:
+    from core.jobs.local import JobQueue
 
 LOCAL = "local"
 SCHEMES = ("redis", "rediss", "unix")
@@ -60,3 +65,25 @@ def safe_url(url: str) -> str:
         user, _, password = user_info.partition(":")
         netloc = f"{user + ':' if user else ''}***@{host}" if password else f"{user}@{host}"
     return parts._replace(netloc=netloc, query="", fragment="").geturl()
+
+
+_QUEUE: JobQueue | None = None
+_QUEUE_LOCK = threading.Lock()
+
+
+def job_queue() -> JobQueue:
+    """The process-wide queue: the Redis queue named by ``GLASSWING_QUEUE``, else this process's (created on
+    first use from ``GLASSWING_MAX_TRAINING_JOBS``). An unreachable Redis raises
+    :class:`core.jobs.redis_queue.QueueUnreachableError`: a page says so, it never trains here instead."""
+    url = queue_url()
+    if url is not None:
+        from core.jobs.redis_queue import redis_queue
+
+        return redis_queue(url)  # type: ignore[return-value] - the same methods (see above)
+    global _QUEUE
+    with _QUEUE_LOCK:
+        if _QUEUE is None:
+            from core.jobs.local import JobQueue
+
+            _QUEUE = JobQueue()
+        return _QUEUE

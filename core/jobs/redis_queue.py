@@ -33,10 +33,10 @@ from core.config import env_number
 from core.errors import GlasswingError, ParameterError, UnknownNameError
 from core.i18n import N_
 from core.jobs import safe_url
+from core.jobs.local import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, STOPPING, Job, visible
 from core.train import runs
 from core.train.config import TrainConfig
 from core.train.events import status_event
-from core.train.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, STOPPING, Job, visible
 
 QUEUE_NAME = "glasswing-train"
 PREFIX = "glasswing:"

@@ -18,6 +18,7 @@ from typing import Any
 from rq.timeouts import JobTimeoutException
 
 from core.errors import GlasswingError
+from core.jobs.local import COMPLETE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING
 from core.jobs.redis_queue import (
     LOST,
     RedisQueue,
@@ -26,7 +27,6 @@ from core.jobs.redis_queue import (
     queue_of,
 )
 from core.train.events import ForwardingListener, status_event
-from core.train.jobs import COMPLETE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING
 
 
 class StreamListener(ForwardingListener):

@@ -5,7 +5,7 @@
     result.run_dir, result.val_accuracy
 
 Runs are listed and managed with :mod:`core.train.runs`, trained in the background with
-:mod:`core.train.jobs`, and exported with :mod:`core.train.export`. Importing this package is cheap:
+:mod:`core.jobs`, and exported with :mod:`core.train.export`. Importing this package is cheap:
 TensorFlow is only imported by the modules that need it.
 """
 

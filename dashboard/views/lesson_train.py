@@ -1,4 +1,4 @@
-"""The lesson's training step: a short background job (core.train.jobs) with a live progress fragment,
+"""The lesson's training step: a short background job (core.jobs) with a live progress fragment,
 or, when the classroom forbids training or provides a run, an explanation and the teacher's run."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.errors import GlasswingError
+from core.jobs import job_queue
+from core.jobs.local import COMPLETE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Job
 from core.train.config import TrainConfig
-from core.train.jobs import COMPLETE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Job, job_queue
 from dashboard import state
 from dashboard.i18n import N_, _, error_text
 from dashboard.views import lesson_data as ld

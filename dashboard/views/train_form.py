@@ -18,9 +18,10 @@ import streamlit as st
 
 from core.classroom import ClassroomConfig
 from core.errors import GlasswingError, ParameterError
+from core.jobs import job_queue
+from core.jobs.local import Job
 from core.params import declared
 from core.train.config import FINE_TUNE_UNITS, AdversarialConfig, TrainConfig
-from core.train.jobs import Job, job_queue
 from dashboard import state
 from dashboard.components.model_picker import model_options
 from dashboard.i18n import N_, _, error_text

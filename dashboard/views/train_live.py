@@ -1,6 +1,6 @@
 """The Train page's live panel: the session's current job, redrawn every second while it trains.
 
-The job lives in the process-wide queue (:func:`core.train.jobs.job_queue`), not in the script: a
+The job lives in the process-wide queue (:func:`core.jobs.job_queue`), not in the script: a
 rerun, a widget change or a visit to another page never restarts or loses it. The panel finds it
 again by the id kept in session state, or as this session's newest unfinished job.
 """
@@ -13,10 +13,11 @@ import streamlit as st
 
 from core.errors import UnknownNameError
 from core.i18n import DEFAULT_LANGUAGE
+from core.jobs import job_queue
+from core.jobs.local import COMPLETE, FAILED, QUEUED, STOPPED, STOPPING, Job
 from core.jobs.redis_queue import QueueUnreachableError
 from core.train import runs
 from core.train.events import format_eta
-from core.train.jobs import COMPLETE, FAILED, QUEUED, STOPPED, STOPPING, Job, job_queue
 from dashboard.components.confusion import confusion_figure
 from dashboard.i18n import N_, _, error_text, language
 from dashboard.views.train_charts import (

@@ -63,7 +63,7 @@ def _train_form() -> None:
         seed = c2.number_input(_("Seed"), 0, 9999, 0, key="trust_shortcut_seed")
         submitted = st.form_submit_button(_("Train the shortcut model"), type="primary")
     if submitted:
-        from core.train.jobs import job_queue
+        from core.jobs import job_queue
 
         try:
             config = shortcut_config(epochs=int(epochs), seed=int(seed))
@@ -79,7 +79,8 @@ def _job_status() -> None:
     job_id = st.session_state.get(JOB_KEY)
     if not job_id:
         return
-    from core.train.jobs import COMPLETE, job_queue
+    from core.jobs import job_queue
+    from core.jobs.local import COMPLETE
 
     try:
         job = job_queue().get(job_id, owner=state.session_id())

@@ -1,4 +1,4 @@
-"""Background training jobs: one queue per process, a few trainings at a time, the rest waiting in line.
+"""The local job backend: one queue per process, a few trainings at a time, the rest waiting in line.
 
 The dashboard submits a config and gets a :class:`Job` back at once; a worker thread runs it, by
 default in a child process at a lower priority (:mod:`core.train.worker`; ``GLASSWING_TRAIN_IN=thread``
@@ -297,25 +297,3 @@ class JobQueue:
         self._finished.append(job)
         del self._finished[:-MAX_FINISHED_JOBS]
         job._done.set()
-
-
-_QUEUE: JobQueue | None = None
-_QUEUE_LOCK = threading.Lock()
-
-
-def job_queue() -> JobQueue:
-    """The process-wide queue: the Redis queue named by ``GLASSWING_QUEUE`` (see :mod:`core.jobs`), else
-    this process's (created on first use from ``GLASSWING_MAX_TRAINING_JOBS``). An unreachable Redis raises
-    :class:`core.jobs.redis_queue.QueueUnreachableError`: a page says so, it never trains here instead."""
-    from core.jobs import queue_url
-
-    url = queue_url()
-    if url is not None:
-        from core.jobs.redis_queue import redis_queue
-
-        return redis_queue(url)  # type: ignore[return-value] - the same methods (core.jobs)
-    global _QUEUE
-    with _QUEUE_LOCK:
-        if _QUEUE is None:
-            _QUEUE = JobQueue()
-        return _QUEUE
