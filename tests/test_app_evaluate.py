@@ -215,6 +215,19 @@ def test_drilldown_shows_gradcam_for_the_predicted_and_the_true_class(page):
     assert any("No region favours green over red" in c.value for c in page.caption)
 
 
+def test_the_drilldowns_empty_maps_say_what_they_mean(page, monkeypatch):
+    """An empty map of the predicted or the true class is flagged with core's note (what it means, what to
+    try); the contrast map keeps its own sentence."""
+    from core.explain.base import Explanation
+
+    monkeypatch.setattr(Explanation, "empty", property(lambda self: True))
+    page.selectbox(key="evaluate_cell").set_value("2,1").run()
+    assert not page.exception, page.exception
+    notes = [w.value for w in page.warning if w.value.startswith("Empty map: ")]
+    assert len(notes) == 2 and all("Grad-CAM found no positive evidence for" in n for n in notes), notes
+    assert any("No region favours green over red" in c.value for c in page.caption)
+
+
 def _run_path(at) -> str:
     return at.selectbox(key="evaluate_model").value
 

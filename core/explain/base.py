@@ -73,7 +73,8 @@ class Explanation:
         if method is not None and method.empty_hint:
             hint = translate(method.empty_hint).format(target=target)
         elif self.layer is not None:
-            hint = translate(EMPTY_CAM).format(method=self.method, target=target, layer=self.layer)
+            title = translate(method.title) if method is not None else self.method  # "Grad-CAM", not "gradcam"
+            hint = translate(EMPTY_CAM).format(method=title, target=target, layer=self.layer)
         else:
             hint = translate(EMPTY_GRADIENT).format(target=target)
         return translate(EMPTY_NOTE).format(hint=hint)

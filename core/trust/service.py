@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.explain import explain, get_method, method_names
+from core.explain.base import Explanation
 from core.trust.faithfulness import DEFAULT_STEPS, Curves, deletion_insertion, random_heatmap
 from core.trust.sanity import SanityResult, sanity_check
 
@@ -54,6 +55,11 @@ class ImageScore:
     heatmap: np.ndarray
     curves: Curves
     sanity: SanityResult | None = None
+
+    @property
+    def explanation(self) -> Explanation:
+        """The scored map as core's Explanation (its emptiness and what that means)."""
+        return Explanation(self.heatmap, self.method, self.layer, self.class_index, self.prob, 0.0, self.label)
 
     def to_json(self, include_curves: bool = False) -> dict:
         out = {"method": self.method, "layer": self.layer,

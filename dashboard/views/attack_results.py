@@ -9,6 +9,7 @@ from core.errors import GlasswingError
 from core.explain.overlay import overlay
 from core.images import to_png_bytes
 from dashboard import state
+from dashboard.components.empty_map import flag_empty
 from dashboard.components.top_k import top_k_chart
 from dashboard.i18n import _
 from dashboard.views.attack_compute import AttackOutcome, adversarial_heatmap
@@ -115,6 +116,8 @@ def _heatmaps(model_name: str, loaded, image, request: AttackRequest, r: AttackO
     cols[1].image(overlay(r.rounded, after.heatmap), width="stretch",
                   caption=_("Grad-CAM after · {prediction}").format(
                       prediction=f"{loaded.label(after.class_index)} ({after.prob:.1%})"))
+    for col, explanation in zip(cols, (before, after), strict=True):
+        flag_empty(explanation, col)
     st.caption(_("Grad-CAM highlights the regions that most raised the score of the predicted class. After "
                  "the attack the evidence for the new class can sit in quite different places, although "
                  "the photo looks the same to us."))

@@ -24,6 +24,7 @@ from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
 from dashboard.choices import keep_choice
+from dashboard.components.empty_map import flag_empty
 from dashboard.components.top_k import top_k_chart
 from dashboard.i18n import _, error_text
 
@@ -189,6 +190,8 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
             if heat.empty and isinstance(target, ContrastTarget):
                 st.caption(_("No region favours {pred} over {other} more than another: the difference between "
                              "them is spread over the whole image.").format(pred=names[pred], other=names[other]))
+            else:
+                flag_empty(heat)
     st.caption(_("Warm colours mark the regions that raised the score of that class. The last map keeps only "
                  "what raises the predicted class above the other one: where the model told them apart. If that "
                  "evidence sits on the background or a watermark, the model learnt a shortcut."))

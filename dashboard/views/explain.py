@@ -12,6 +12,7 @@ from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, 
 from core.images import to_png_bytes
 from dashboard import state
 from dashboard.components.class_picker import class_picker
+from dashboard.components.empty_map import flag_empty
 from dashboard.components.faithfulness import score_badges
 from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
@@ -150,9 +151,7 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     timing = f"{ms} ms" if elapsed_ms >= 0.5 * result.ms else _("cached (computed in {ms} ms)").format(ms=ms)
     parts = [title, explained, *([_("layer {layer}").format(layer=result.layer)] if result.layer else []), timing]
     st.image(blended, width="stretch", caption=" · ".join(parts))
-    note = result.empty_note_in(_)
-    if note:  # an all-zero or constant map: say what it means and what to try
-        st.warning(note)
+    flag_empty(result)
     st.image(colorbar(colormap, 256, 10), width="stretch",
              caption=f"0 ← {colormap} → 1 · {_(DISPLAYS[meta.kind].note)}")
     stem = f"{image.name.replace(' ', '_').replace(':', '')}_{method}"

@@ -16,6 +16,7 @@ from core.explain.overlay import overlay
 from core.trust import energy_in_mask
 from dashboard import state
 from dashboard.components.confusion import confusion_figure
+from dashboard.components.empty_map import empty_note, flag_empty
 from dashboard.i18n import N_, _, error_text
 from dashboard.state import image_digest
 from dashboard.views import lesson_data as ld
@@ -203,8 +204,7 @@ def explain_step(folder: str, info: dict) -> None:
         col.image(_enlarge(overlay(image, result.heatmap, alpha=0.5)), width="stretch",
                   caption=_("true: {label} · predicted: {predicted} ({prob})").format(
                       label=name, predicted=predicted, prob=f"{result.prob:.0%}"))
-        if result.empty_note:
-            col.warning(result.empty_note)
+        flag_empty(result, col)
     st.caption(_("Look at where the red is for each class. Is it on the shape every time?"))
 
 
@@ -255,10 +255,10 @@ def shortcut_step(folder: str, info: dict) -> None:
     maps = [_gradcam(model.path, img) for img in circles]
     shares = [box_share(m.heatmap, mark["box_xyxy"], size) for m in maps]
     area = (x1 - x0) * (y1 - y0) / (size * size)
-    empty = [m for m in maps if m.empty_note]
+    empty = [m for m in maps if m.empty]
     if empty:  # an empty map puts 0% anywhere: that is no evidence either way, say so
         st.warning(_("{empty} of {maps} Grad-CAM maps are empty: for them the watermark's share is zero and means "
-                     "nothing. {note}").format(empty=len(empty), maps=len(maps), note=empty[0].empty_note))
+                     "nothing. {note}").format(empty=len(empty), maps=len(maps), note=empty_note(empty[0])))
     st.metric(_("Grad-CAM on the watermark"), f"{np.mean(shares):.0%}",
               help=_("Mean share of the heatmap inside the {w}x{h} corner box, over {n} marked circles; the box "
                      "is {area} of the image.").format(w=x1 - x0, h=y1 - y0, n=len(circles), area=f"{area:.1%}"))

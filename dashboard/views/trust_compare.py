@@ -13,6 +13,7 @@ from core.explain.overlay import overlay
 from core.trust import BASELINES
 from core.trust.service import RANDOM, ImageScore
 from dashboard import state
+from dashboard.components.empty_map import flag_empty
 from dashboard.components.faithfulness import curves_figure
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.i18n import N_, _, error_text
@@ -122,5 +123,7 @@ def _results(image, rows: list[ImageScore], baseline: str) -> None:
                      caption=_("#{rank} {method} · del {deletion:.2f} · ins {insertion:.2f}").format(
                          rank=i + 1, method=method_title(r.method), deletion=r.curves.deletion_auc,
                          insertion=r.curves.insertion_auc))
+            if r.method != RANDOM:
+                flag_empty(r.explanation)
             with st.popover(_("Curves"), width="stretch"):
                 st.plotly_chart(curves_figure(r.curves), width="stretch", key=f"trust_compare_curves_{r.method}")
