@@ -385,6 +385,16 @@ def test_cli_scores_every_image_of_a_dataset_that_is_not_the_runs_own(colour_run
         p.name for p in other_pool.rglob("*.png"))
     assert report["scored"]["held_out"] is True and report["scored"]["dataset_images"] == 15
     assert "all 15 images" in report["scored"]["description"]
+    # The baseline learns from the run's own training images (as the CNN did) and is scored on the same 15.
+    assert main(["evaluate", "--model", str(colour_run), "--data", str(other_pool), "--baseline", "--json"]) == 0
+    base = json.loads(capsys.readouterr().out)["baseline"]
+    from core.evaluate import open_split, run_dataset, run_split_settings
+    from core.zoo import load_model
+
+    loaded = load_model(str(colour_run))
+    own = open_split(run_dataset(loaded), "train", **run_split_settings(loaded))
+    assert base["trained_on"] == own.dataset_id and base["train_size"] == len(own.items)
+    assert base["test_size"] == 15
     # Asked for, a split of it is still scored, and the report says which part of the dataset that is.
     assert main(["evaluate", "--model", str(colour_run), "--data", str(other_pool), "--split", "val"]) == 0
     text = capsys.readouterr().out

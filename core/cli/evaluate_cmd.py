@@ -80,14 +80,23 @@ def _print_report(report: dict) -> None:
         print(f"\n{len(report['skipped'])} images could not be read, e.g. {report['skipped'][0]['reason']}")
     if "baseline" in report:
         b = report["baseline"]
-        print(f"\nbaseline ({b['method']}, trained on {b['train_size']} images): accuracy {b['accuracy']:.1%}")
+        print(f"\nbaseline ({b['method']}, trained on {b['train_size']} images of {b['trained_on']}): "
+              f"accuracy {b['accuracy']:.1%}")
     for name, path in report.get("exports", {}).items():
         print(f"{name}: {path}")
 
 
 def run(args: argparse.Namespace) -> int:
     from core.errors import ParameterError
-    from core.evaluate import baseline_split, evaluate_split, held_out, open_split, run_dataset, run_split_settings
+    from core.evaluate import (
+        baseline_source,
+        baseline_split,
+        evaluate_split,
+        held_out,
+        open_split,
+        run_dataset,
+        run_split_settings,
+    )
     from core.zoo import load_model
 
     if args.out:
@@ -103,11 +112,12 @@ def run(args: argparse.Namespace) -> int:
     split = open_split(data, args.split, held_out=held_out(loaded, data), **settings)
     progress = _progress if sys.stderr.isatty() else None
     result = evaluate_split(loaded, split, batch_size=args.batch_size, n_bins=args.bins, progress=progress)
-    baseline = baseline_split(split) if args.baseline else None
+    learnt = baseline_source(loaded, split) if args.baseline else None
+    baseline = baseline_split(learnt) if learnt is not None else None
     report = result.to_dict(include_predictions=args.json)
     report["scored"] = split.scope()  # which images: the whole held-out dataset, or which split of it
     if baseline is not None:
-        report["baseline"] = baseline.to_dict()
+        report["baseline"] = {**baseline.to_dict(), "trained_on": learnt.train_source or split.dataset_id}
     if args.out:
         report["exports"] = _write_exports(Path(args.out), result, baseline)
     if args.json:

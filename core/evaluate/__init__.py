@@ -13,6 +13,7 @@ from core.evaluate.classmap import ClassMap, ClassMappingError, map_classes
 from core.evaluate.drilldown import cell_items, top_mistakes
 from core.evaluate.evaluator import EvaluationResult, evaluate
 from core.evaluate.service import (
+    baseline_source,
     baseline_split,
     default_cache,
     evaluate_split,
@@ -24,7 +25,8 @@ from core.evaluate.source import EvalSplit, open_split
 
 __all__ = [
     "BaselineResult", "ClassMap", "ClassMappingError", "EvalSplit", "EvaluationResult", "ResultCache",
-    "baseline_split", "cell_items", "default_cache", "evaluate", "evaluate_split", "held_out", "map_classes",
+    "baseline_source", "baseline_split",
+    "cell_items", "default_cache", "evaluate", "evaluate_split", "held_out", "map_classes",
     "open_split",
     "run_baseline", "run_dataset", "run_split_settings", "top_mistakes",
 ]

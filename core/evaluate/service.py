@@ -7,6 +7,7 @@ second session asking for the same (model, dataset split) gets the result instan
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from core.errors import GlasswingError, ParameterError
@@ -95,13 +96,31 @@ def evaluate_split(
     )
 
 
+def baseline_source(loaded: LoadedModel, split: EvalSplit) -> EvalSplit:
+    """``split`` with the images a baseline learns from. A held-out dataset scored whole has none of its own:
+    then the baseline learns from the run's own training images, as the CNN did (the train split of the run's
+    dataset, drawn with the run's settings), when that dataset has the same classes; else ``split`` as it is."""
+    own = run_dataset(loaded)
+    if split.split != ALL or not split.held_out or own is None:
+        return split
+    from core.evaluate.source import open_split
+
+    try:
+        trained = open_split(own, "train", **run_split_settings(loaded))
+    except GlasswingError:
+        return split  # the run's dataset is gone or changed: the page says the baseline needs a split
+    if tuple(trained.class_names) != tuple(split.class_names):
+        return split
+    return replace(split, train_items=trained.items, train_source=trained.dataset_id)
+
+
 def baseline_split(split: EvalSplit, cache: ResultCache | None = None,
                    progress: Progress | None = None) -> BaselineResult:
     """HOG + linear SVM trained on the split's train items and scored on its items, cached."""
     if split.split == "train":
         raise ParameterError("The baseline learns from the train split, so score it on another split "
                              "(val or test).")
-    if split.split == ALL or not split.train_items:
+    if not split.train_items:
         raise ParameterError("The baseline learns from a train split, and every image of this dataset is "
                              "being scored: choose its val or test split to compare with HOG + linear SVM.")
     cache = _CACHE if cache is None else cache

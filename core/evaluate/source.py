@@ -34,6 +34,7 @@ class EvalSplit:
     dataset_images: int = 0  # images in the whole dataset
     held_out: bool = False  # the model was not trained on any image of this dataset
     settings: dict = field(default_factory=dict, compare=False)  # val_fraction / test_fraction / seed used
+    train_source: str | None = None  # where train_items come from when not this dataset (the run's own)
 
     def describe(self) -> str:
         """Which images are scored, in one sentence (shown on the page and in the CLI's report)."""

@@ -134,6 +134,6 @@ def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opac
     with right:
         charts.reliability_chart(result)
     st.divider()
-    charts.baseline_section(result, sel)
+    charts.baseline_section(result, sel, loaded)
     st.divider()
     charts.exports(result)

@@ -7,10 +7,10 @@ import streamlit as st
 
 from core.data.labels import display_label, safe_filename
 from core.errors import GlasswingError
-from core.evaluate import EvaluationResult, baseline_split, export
+from core.evaluate import EvaluationResult, baseline_source, baseline_split, export
 from core.evaluate.cache import items_fingerprint
 from core.evaluate.evaluator import TOP_K
-from core.evaluate.source import ALL
+from core.zoo import LoadedModel
 from dashboard.components.confusion import confusion_figure
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, catalogue, error_text, language
@@ -98,20 +98,24 @@ def reliability_chart(result: EvaluationResult) -> None:
     st.plotly_chart(fig, width="stretch", key="evaluate_reliability")
 
 
-def baseline_section(result: EvaluationResult, sel: Selection) -> None:
-    """HOG + linear SVM on the same split, beside the CNN's accuracy (trained in the background)."""
+def baseline_section(result: EvaluationResult, sel: Selection, loaded: LoadedModel) -> None:
+    """HOG + linear SVM on the same images, beside the CNN's accuracy (trained in the background)."""
     st.subheader(_("Against a classical baseline"))
     st.caption(_("Histogram-of-oriented-gradients features and a linear SVM, trained on the train split: the "
                  "pre-deep-learning way. A CNN that barely beats it has learnt little more than edges and layout."))
-    if sel.split == ALL:  # nothing of this dataset is left to learn from
-        st.info(_("The baseline learns from the dataset's train split, and every image of it is scored here: "
-                  "choose its val or test split in the sidebar to compare with HOG + linear SVM."))
-        return
     try:
-        split = sel.open()
+        split = baseline_source(loaded, sel.open())  # a held-out dataset: it learns from the run's own images
     except GlasswingError as exc:
         st.error(error_text(exc))
         return
+    if not split.train_items:  # every image of this dataset is scored: nothing of it is left to learn from
+        st.info(_("The baseline learns from the dataset's train split, and every image of it is scored here: "
+                  "choose its val or test split in the sidebar to compare with HOG + linear SVM."))
+        return
+    if split.train_source:
+        st.caption(_("Every image of {dataset} is held out, so the baseline learns from the run's own training "
+                     "images ({n} of {source}), as the CNN did, and is scored on the same {scored} images.").format(
+            dataset=split.dataset_id, n=len(split.train_items), source=split.train_source, scored=len(split.items)))
     # Computed for every evaluation, in the background (it reads every training image), once per split.
     key = ("baseline", split.dataset_id, split.split, items_fingerprint(split.items, split.class_names),
            items_fingerprint(split.train_items, split.class_names))
