@@ -272,3 +272,31 @@ def visible_texts_of(node) -> list[str]:
     class _One:
         _tree = node
     return visible_texts(_One())
+
+
+def _summary_page(root: str, run_dir: str) -> None:
+    import sys
+
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from dashboard.views.train_live import run_summary
+
+    run_summary(run_dir, "summary")
+
+
+@pytest.mark.parametrize("val, warned", [(0.5, True), (0.95, False)])
+def test_a_run_that_loses_to_its_baseline_is_told_so_with_both_accuracies(tmp_path, val, warned):
+    import json
+
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "val": {"accuracy": val, "count": 20},
+        "baseline": {"val_accuracy": 0.9, "method": "HOG + LinearSVC", "train_size": 80, "seconds": 1.5}}))
+    (tmp_path / "run.json").write_text(json.dumps({"class_names": ["a", "b"], "status": "complete"}))
+    at = AppTest.from_function(_summary_page, args=(str(Path(APP).parent.parent), str(tmp_path)), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    lost = [w.value for w in at.warning if w.value.startswith("This run loses to a classical baseline")]
+    assert bool(lost) is warned, [w.value for w in at.warning]
+    if warned:
+        assert "(50.0% against 90.0%)" in lost[0]
+    assert {m.label: m.value for m in at.metric}["HOG + linear SVM baseline, same validation images"] == "90.0%"
