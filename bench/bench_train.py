@@ -48,6 +48,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from core import compiled  # noqa: E402
 from core.data.builtin import SPLIT_FRACTIONS, materialise  # noqa: E402
 from core.data.dataset import open_dataset  # noqa: E402
 from core.train import heads  # noqa: E402
@@ -142,18 +143,13 @@ def frozen_stage_rate(loop, full: keras.Model, head_names: set, pixels, classes:
     return len(pixels.items) / result.history["seconds"][-1]
 
 
-def compiled_forward(model: keras.Model):
-    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
-
-
 def extraction_vs_ceiling(extractor: FeatureExtractor, model: keras.Model, items: list, size: tuple[int, int]
                           ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Features of ``items`` as training extracts them (one input pipeline: PNG decode, resize, compiled
     backbone) against the backbone's own compiled forward on as many images already in memory, timed
     just before and just after (their mean is the ceiling), so that both see the same machine load.
     Returns features, labels, extraction and ceiling seconds."""
-    forward = compiled_forward(model)
+    forward = compiled.forward(model)
     in_memory = tf.random.uniform([FEATURE_BATCH, *size, 3], 0, 255)
     forward(in_memory[:1]).numpy()  # trace both outside the timing
     extractor.plain(in_memory[:1]).numpy()

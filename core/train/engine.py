@@ -529,11 +529,11 @@ def _best(stages: dict[str, StageResult], key: str) -> float | None:
 def _adversarial_accuracy(config: TrainConfig, model: keras.Model, batches: Batches,
                           stop_event: threading.Event) -> dict[str, Any]:
     """Accuracy on validation images attacked with the training attack (robustness at that eps)."""
-    from core.train.evaluate import compiled_forward
+    from core import compiled
 
     everything = config.with_changes(adversarial=replace(config.adversarial, ratio=1.0))
     transform = _adversarial_transform(everything, model)
-    forward = compiled_forward(model)
+    forward = compiled.forward(model)
     correct = seen = 0
     for step, (x, y) in enumerate(batches):
         if stop_event.is_set():

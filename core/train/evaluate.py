@@ -18,16 +18,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import compiled
 from core.evaluate.metrics import confusion_matrix
 from core.train.loop import StopRequested
 
 _EPS = 1e-7  # probabilities are clipped before the log, as Keras' cross-entropy does
-
-
-def compiled_forward(model: keras.Model) -> Callable[[Any], Any]:
-    """``model`` in inference mode, traced once for any batch size of float32 images."""
-    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec], autograph=False)
 
 
 def predict_batches(forward: Callable[[Any], Any], batches: Iterable[tuple[Any, Any]],
@@ -74,7 +69,7 @@ def evaluate_model(model: keras.Model, batches: Iterable[tuple[Any, Any]], class
                    stop_event: threading.Event | None = None,
                    on_batch: Callable[[], None] | None = None) -> dict[str, Any]:
     """:func:`metrics_from` of a model's probabilities on ``batches``; ``stop_event`` stops between batches."""
-    probs, labels = predict_batches(compiled_forward(model), batches, stop_event, on_batch)
+    probs, labels = predict_batches(compiled.forward(model), batches, stop_event, on_batch)
     return metrics_from(probs, labels, class_names)
 
 
