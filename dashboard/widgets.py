@@ -7,9 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.errors import GlasswingError
 from core.params import Param, _fmt_float, _fmt_int
-from dashboard.i18n import _, error_text
+from dashboard.i18n import _
 
 
 def param_widgets(params: Iterable[Param], key: str, defaults: Mapping[str, Any] | None = None,
@@ -85,7 +84,3 @@ def _range_help(p: Param) -> str:
         return ""
     allowed = _("Allowed: {range}.").format(range=range_words(p))
     return allowed + (" " + _("Leave empty for the automatic value.") if p.optional else "")
-
-
-def show_error(exc: GlasswingError) -> None:
-    st.error(error_text(exc))
