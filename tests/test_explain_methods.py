@@ -380,7 +380,7 @@ def test_compiled_functions_are_reused_bounded_and_released():
 
 # -------------------------------------------------------------------------------------------- contrast
 
-@pytest.mark.parametrize("method", ["gradcam", "hirescam", "xgradcam", "ablationcam", "scorecam", "saliency"])
+@pytest.mark.parametrize("method", [m.name for m in list_methods() if not m.class_agnostic])
 def test_contrast_equals_the_same_difference_as_a_callable(tiny, method):
     """'Why 3 rather than 1' is the gradient (or score) of logit 3 minus logit 1, reported as class 3."""
     images = pixels(2, 32, seed=12)

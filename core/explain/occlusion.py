@@ -50,18 +50,18 @@ class Occlusion(ExplanationMethod):
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
         score = mask_scorer(ctx)
-        idx, probs = clean_predictions(score, images, class_idx)
+        idx, probs, unmasked = clean_predictions(score, images, class_idx)
         size, patch, batch = images.shape[1:3], params["patch"], params["batch"]
         corners = patch_corners(size, patch, params["stride"])
         maps = np.zeros((len(images), *size), np.float64)
-        for n, (image, c, clean) in enumerate(zip(images, idx, probs, strict=True)):
+        for n, (image, c, clean) in enumerate(zip(images, idx, unmasked, strict=True)):
             drop, count = np.zeros(size, np.float64), np.zeros(size, np.float64)
             for start in range(0, len(corners), batch):
                 chunk = corners[start:start + batch]
                 masks = np.ones((len(chunk), *size), np.float32)
                 for m, (r, col) in zip(masks, chunk, strict=True):
                     m[r:r + patch, col:col + patch] = 0.0
-                scores, _ = score(image, masks, FILLS[params["fill"]], int(c))
+                scores, _, _ = score(image, masks, FILLS[params["fill"]], int(c))
                 # Each patch's drop lands on the pixels it hid.
                 hidden = 1.0 - masks.astype(np.float64)
                 drop += np.tensordot(float(clean) - scores.astype(np.float64), hidden, axes=1)

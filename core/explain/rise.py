@@ -64,7 +64,7 @@ class RISE(ExplanationMethod):
 
     def compute(self, ctx: Context, images: np.ndarray, class_idx: np.ndarray, params: dict) -> Maps:
         score = mask_scorer(ctx)
-        idx, probs = clean_predictions(score, images, class_idx)
+        idx, probs, _ = clean_predictions(score, images, class_idx)
         num, size = params["num_masks"], images.shape[1:3]
         maps = np.zeros((len(images), *size), np.float64)
         for n, (image, c) in enumerate(zip(images, idx, strict=True)):
@@ -76,7 +76,7 @@ class RISE(ExplanationMethod):
             masks = rise_masks(num, size, params["resolution"], params["p"], params["seed"], params["batch"])
             done = 0
             for batch in masks:  # drawn batch by batch, never all kept: memory stays one batch
-                scores, _ = score(image, batch, 0.0, int(c))
+                scores, _, _ = score(image, batch, 0.0, int(c))
                 maps[n] += np.tensordot(scores.astype(np.float64), batch, axes=1)
                 done += len(batch)
                 heard(done)
