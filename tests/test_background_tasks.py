@@ -178,3 +178,80 @@ def test_a_failed_check_keeps_its_sentence_until_try_again(monkeypatch):
     retry.click().run()
     assert not at.error and len(calls) == 2
     assert {m.label: m.value for m in at.metric}["Usable images"] == "800"
+
+
+def _zip_of_two_classes() -> bytes:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, colour in (("cats", (200, 30, 0)), ("dogs", (0, 30, 200))):
+            for i in range(3):
+                png = io.BytesIO()
+                Image.new("RGB", (24, 24), tuple(min(c + 20 * i, 255) for c in colour)).save(png, format="PNG")
+                zf.writestr(f"pets/{name}/{name}{i}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def test_a_zip_import_goes_on_while_the_person_looks_at_another_page(monkeypatch, lite0):
+    """A big archive takes a while: the Data page shows what it is unpacking, the person may go to Explain,
+    and back on the Data page the imported dataset is chosen, with its notice, once."""
+    from dashboard.components import task_status
+    from dashboard.views import data_source
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    gate, real = threading.Event(), data_source.import_zip_bytes
+
+    def slow(data, session, filename=None, progress=None, **kwargs):
+        progress(0.1, "Unpacking pets.zip")
+        gate.wait(30)
+        return real(data, session, filename=filename, progress=progress, **kwargs)
+
+    monkeypatch.setattr(data_source, "import_zip_bytes", slow)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    pages = {info.get("url_pathname"): h for h, info in at._registered_pages.items()}
+    at._page_hash = pages["data"]
+    at.run()
+    at.file_uploader(key="data_zip").set_value(("pets.zip", _zip_of_two_classes(), "application/zip"))
+    at.button(key="data_zip_submit").click().run()
+    assert not at.exception, at.exception
+    bars = [b.proto.text for b in at.get("progress")]
+    assert any(t.startswith("Importing pets.zip ...") for t in bars), bars
+    assert task_status.LEAVE_NOTE in [c.value for c in at.caption]
+    at._page_hash = pages[""]  # Explain, while the archive is unpacked
+    at.run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.get("progress") if b.proto.text.startswith("Importing")]  # not this page's
+    gate.set()
+    at._page_hash = pages["data"]
+    for _ in range(120):
+        at.run()
+        if str(at.session_state["data_dataset"]).startswith("session:upload-") or at.error:
+            break
+        threading.Event().wait(0.25)
+    assert not at.error, [e.value for e in at.error]
+    assert str(at.session_state["data_dataset"]).startswith("session:upload-")
+    assert [s.value for s in at.success] == ["Imported pets.zip."]
+    for _ in range(120):  # the new dataset's check of every image is a background task of its own
+        if "Classes" in {m.label for m in at.metric}:
+            break
+        threading.Event().wait(0.25)
+        at.run()
+    assert {m.label: m.value for m in at.metric}["Classes"] == "2"
+    at.selectbox(key="data_dataset").set_value("builtin:shapes").run()  # taken in once: the choice stays
+    assert at.selectbox(key="data_dataset").value == "builtin:shapes" and not at.get("progress")
+
+
+def test_a_background_tasks_core_error_is_said_in_the_pages_language():
+    """Core's errors raised with a template keep it through the task pool: the page translates them."""
+    from core.errors import ImageError
+
+    pool = TaskPool(workers=1)
+    task = pool.start("t", "T", lambda p: (_ for _ in ()).throw(
+        ImageError.say("{name}: the file is empty (0 bytes).", name="a.png")))
+    assert task.wait(10)
+    assert task.shown_error(lambda s: "«" + s + "»") == "«{name}: the file is empty (0 bytes).»".format(name="a.png")

@@ -51,6 +51,7 @@ class Task:
     # (message, fields) of the pool's own text and error, so that each page shows them in its language
     text_message: tuple[str, dict] | None = field(default=(STARTING, {}), repr=False)
     error_message: tuple[str, dict] | None = field(default=None, repr=False)
+    exception: GlasswingError | None = field(default=None, repr=False)  # core's error, kept for its template
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -75,8 +76,13 @@ class Task:
         return _shown(self.text, self.text_message, translate)
 
     def shown_error(self, translate: Callable[[str], str]) -> str | None:
-        """The error's sentence through ``translate`` (None if the task did not fail)."""
-        return None if self.error is None else _shown(self.error, self.error_message, translate)
+        """The error's sentence through ``translate`` (None if the task did not fail); core's errors raised
+        with a template are translated with their values, as on the page itself."""
+        if self.error is None:
+            return None
+        if self.exception is not None:
+            return self.exception.translated(translate)
+        return _shown(self.error, self.error_message, translate)
 
 
 def _shown(text: str, message: tuple[str, dict] | None, translate: Callable[[str], str]) -> str:
@@ -126,7 +132,7 @@ class TaskPool:
         try:
             task.result = work(task.report)
         except GlasswingError as exc:
-            task.error = str(exc)
+            task.error, task.exception = str(exc), exc
         except MemoryError:
             task._say("error", OUT_OF_MEMORY, title=task.title)
         except Exception as exc:  # noqa: BLE001 - the page shows one sentence; the log keeps the traceback

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from core.data import files as F
 from core.data.scan import load_meta
 from core.data.uploads import import_class_images, import_zip_bytes
 from core.errors import GlasswingError, ParameterError
+from dashboard.components.task_status import last_key, run_in_background
 from dashboard.i18n import _, error_text
+from dashboard.services import tasks
 from dashboard.state import classroom, session_id
 from dashboard.views.data_report import skip_reason
 
@@ -20,6 +23,8 @@ PENDING = "data_pending"  # a choice to select on the next run (set after an imp
 NOTICES = "data_notices"  # messages from the last import, shown until the next one
 REFUSED_CODES = {F.UNSAFE_PATH, F.LINK, F.SPECIAL_FILE, F.ZIP_BOMB, F.TOO_LARGE, F.ENCRYPTED, F.BAD_ENTRY}
 MAX_CLASSES = 12
+ZIP_TASK = "data-zip-import"  # the background task's kind (its key: kind, session, digest, file name)
+ZIP_APPLIED = "data_zip_applied"  # the import whose result this session has taken in
 
 
 # ---- uploads ---------------------------------------------------------------------------------
@@ -38,7 +43,8 @@ def upload_ui() -> None:
                 st.warning(_("Choose a .zip file first and wait until its name shows above, then press "
                              "Import zip."))
             else:
-                _import(lambda: _import_zip(upload.name, upload.getvalue()))
+                _start_zip_import(upload.name, upload.getvalue())
+    _follow_zip_import()
     with class_tab:
         n = st.number_input(_("Number of classes"), 2, MAX_CLASSES, 2, key="data_class_count")
         with st.form("data_class_form", clear_on_submit=True, border=False):
@@ -66,15 +72,43 @@ def _import(action) -> None:
     st.rerun()
 
 
-def _import_zip(name: str, data: bytes) -> tuple[Path, list[tuple[str, str]]]:
-    classroom().check_upload(len(data))
-    bar = st.progress(0.0, text=_("Importing {file} ...").format(file=name))
+def _start_zip_import(name: str, data: bytes) -> None:
+    """Unpack and check the archive in the background: a big one goes on while the person looks elsewhere,
+    and the page picks up its result (:func:`_follow_zip_import`) when they are back."""
     try:
-        path = import_zip_bytes(data, session_id(), filename=name,
-                                progress=lambda fraction, text: bar.progress(fraction, text=f"{name}: {text}"))
-    finally:
-        bar.empty()
-    return path, _archive_notices(path, name)
+        classroom().check_upload(len(data))
+    except GlasswingError as exc:
+        st.session_state[NOTICES] = [("error", error_text(exc))]
+        st.rerun()
+    owner = session_id()
+    key = (ZIP_TASK, owner, hashlib.sha1(data).hexdigest()[:16], name)
+    tasks.forget(key)  # the same file imported again is a new import (its folder may have been deleted)
+    st.session_state.pop(ZIP_APPLIED, None)
+    tasks.start(key, _("Importing {file} ...").format(file=name),
+                lambda progress: import_zip_bytes(data, owner, filename=name, progress=progress), owner=owner)
+
+
+def _follow_zip_import() -> None:
+    """This session's latest zip import: its bar while it runs; once, when it has ended, its dataset
+    selected and its notices shown (or its one-sentence error)."""
+    key = last_key(ZIP_TASK)
+    if key is None or st.session_state.get(ZIP_APPLIED) == key:
+        return
+    task = tasks.find(key)
+    if task is None:
+        return
+    if not task.done:
+        run_in_background(key, task.title, lambda progress: None, start=False)  # its bar, followed
+        if not task.done:
+            return
+    st.session_state[ZIP_APPLIED] = key
+    if task.error is not None:
+        st.session_state[NOTICES] = [("error", _("{what}: {error}").format(what=key[3], error=task.shown_error(_)))]
+        st.rerun()
+    path: Path = task.result
+    st.session_state[NOTICES] = _archive_notices(path, key[3])
+    st.session_state[PENDING] = f"session:{path.name}"
+    st.rerun()
 
 
 def _import_classes(classes: list[tuple[str, list]]) -> tuple[Path, list[tuple[str, str]]]:
