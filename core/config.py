@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from core.errors import ParameterError
+from core.errors import Message, ParameterError
+from core.i18n import N_
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,12 +97,14 @@ def megabytes(size: int) -> str:
     return f"{size / 2**20:,.1f}".removesuffix(".0") + " MB" if size % 2**20 else f"{size // 2**20:,} MB"
 
 
-def over_limit(size: int, limit: int) -> str:
-    """"X, more than the upload limit of Y" in megabytes, with the bytes when both round alike."""
+def over_limit(size: int, limit: int) -> Message:
+    """"X, more than the upload limit of Y" in megabytes, with the bytes when both round alike (a Message:
+    ``str()`` is the English, a page translates it)."""
     shown = megabytes(size)
     if shown == megabytes(limit) and not shown.endswith(" bytes"):
         shown += f" ({size:,} bytes)"
-    return f"{shown}, more than the upload limit of {megabytes(limit)} ({UPLOAD_LIMIT_SOURCE})"
+    return Message(N_("{size}, more than the upload limit of {limit} ({source})"), size=shown, limit=megabytes(limit),
+                   source=UPLOAD_LIMIT_SOURCE)
 
 
 UPLOAD_LIMIT_SOURCE = "GLASSWING_MAX_UPLOAD_MB, or the classroom file's max_upload_mb"

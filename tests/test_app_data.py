@@ -284,6 +284,11 @@ def test_the_page_in_chinese_report_presets_uploads_and_refusals(monkeypatch):
     assert any("压缩包中有 1 个条目被拒绝" in e.value and "不安全的路径" in e.value for e in at.error)
     assert {m.label: m.value for m in at.metric}["类别数"] == "2"
     assert not _english(at, ["cats", "dogs"]), "\n".join(_english(at, ["cats", "dogs"]))
+    # Not a zip at all (the import runs in the background): core's sentence in Chinese too.
+    at.file_uploader(key="data_zip").set_value(("notes.zip", b"this is not a zip", "application/zip"))
+    at.button(key="data_zip_submit").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["notes.zip：上传的文件不是可读取的 zip 压缩包（只支持 .zip：请把各类别的文件夹压缩成 zip）。"]
 
 
 def test_import_zip_pressed_without_a_file_says_what_to_do(app):

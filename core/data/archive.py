@@ -33,6 +33,7 @@ from core import atomic, config
 from core.data import files as F
 from core.data.files import SkippedFile
 from core.errors import DataError
+from core.i18n import N_
 from core.progress import Progress, report
 
 _CHUNK = 1 << 16
@@ -163,10 +164,9 @@ def plan_extraction(
     """
     infos = zf.infolist()
     if len(infos) > limits.max_entries:
-        raise DataError(
-            f"The archive has {len(infos):,} entries, more than the limit of {limits.max_entries:,}; "
-            "upload fewer files or split the dataset."
-        )
+        raise DataError.say(N_("The archive has {entries} entries, more than the limit of {limit}; upload fewer "
+                               "files or split the dataset."), entries=f"{len(infos):,}",
+                            limit=f"{limits.max_entries:,}")
     accepted: list[tuple[zipfile.ZipInfo, str]] = []
     skipped: list[SkippedFile] = []
     files: set[str] = set()
@@ -195,16 +195,13 @@ def plan_extraction(
         accepted.append((info, rel))
     total = sum(info.file_size for info, _ in accepted)
     if total > limits.max_total_bytes:
-        raise DataError(
-            f"The archive would unpack to {total:,} bytes, more than the limit of "
-            f"{limits.max_total_bytes:,}; upload a smaller dataset."
-        )
+        raise DataError.say(N_("The archive would unpack to {total} bytes, more than the limit of {limit}; upload "
+                               "a smaller dataset."), total=f"{total:,}", limit=f"{limits.max_total_bytes:,}")
     packed = sum(info.compress_size for info, _ in accepted)
     if total >= limits.ratio_min_bytes and total / max(packed, 1) > limits.max_ratio:
-        raise DataError(
-            f"The archive unpacks to {total / max(packed, 1):,.0f} times its size, above the limit of "
-            f"{limits.max_ratio:g}:1 (a possible zip bomb)."
-        )
+        raise DataError.say(N_("The archive unpacks to {ratio} times its size, above the limit of {limit}:1 (a "
+                               "possible zip bomb)."), ratio=f"{total / max(packed, 1):,.0f}",
+                            limit=f"{limits.max_ratio:g}")
     return accepted, skipped
 
 
@@ -215,22 +212,19 @@ def _open_zip(source: str | os.PathLike | bytes | BinaryIO, limits: ArchiveLimit
     elif isinstance(source, (str, os.PathLike)):
         fp = Path(source)
         if not fp.is_file():
-            raise DataError(f"No such archive: {fp}.")
+            raise DataError.say(N_("No such archive: {path}."), path=str(fp))
         size = fp.stat().st_size
     else:
         fp = source
         size = fp.seek(0, os.SEEK_END)
         fp.seek(0)
     if size > limits.max_archive_bytes:
-        raise DataError(
-            f"The archive is {config.over_limit(size, limits.max_archive_bytes)}."
-        )
+        raise DataError.say(N_("The archive is {size}."), size=config.over_limit(size, limits.max_archive_bytes))
     try:
         return zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
-        raise DataError(
-            "The upload is not a readable zip archive (only .zip is supported: zip the class folders)."
-        ) from None
+        raise DataError.say(N_("The upload is not a readable zip archive (only .zip is supported: zip the class "
+                               "folders).")) from None
 
 
 def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limit: int) -> int:
@@ -267,7 +261,7 @@ def extract_zip(
     limits = limits or ArchiveLimits.from_config()
     dest = Path(dest)
     if dest.exists():
-        raise DataError(f"The destination folder {dest} already exists.")
+        raise DataError.say(N_("The destination folder {dest} already exists."), dest=str(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()

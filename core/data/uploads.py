@@ -22,6 +22,7 @@ from core.data.labels import safe_filename
 from core.data.sessions import session_dir
 from core.i18n import N_
 from core.errors import DataError, ParameterError
+from core.i18n import N_
 from core.progress import Progress
 
 
@@ -32,7 +33,7 @@ def import_zip_bytes(
     """Safely extract an uploaded zip into the session folder; returns the dataset folder."""
     limits = limits or ArchiveLimits.from_config()
     if len(data) > limits.max_archive_bytes:
-        raise DataError(f"The upload is {config.over_limit(len(data), limits.max_archive_bytes)}.")
+        raise DataError.say(N_("The upload is {size}."), size=config.over_limit(len(data), limits.max_archive_bytes))
     dataset_id = f"upload-{hashlib.sha256(data).hexdigest()[:12]}"
     dest = session_dir(session_id) / dataset_id
     if not (dest / "dataset.json").is_file():
@@ -54,7 +55,8 @@ def import_class_images(
         raise ParameterError("classes must name at least one class with images.")
     total = sum(len(data) for files in classes.values() for _, data in files)
     if total > config.max_upload_bytes():
-        raise DataError(f"The uploaded images add up to {config.over_limit(total, config.max_upload_bytes())}.")
+        raise DataError.say(N_("The uploaded images add up to {size}."),
+                            size=config.over_limit(total, config.max_upload_bytes()))
     digest = hashlib.sha256()
     for label in sorted(classes):
         digest.update(label.encode("utf-8", "replace") + b"\0")
