@@ -288,7 +288,8 @@ def test_the_page_in_chinese_report_presets_uploads_and_refusals(monkeypatch):
     at.file_uploader(key="data_zip").set_value(("notes.zip", b"this is not a zip", "application/zip"))
     at.button(key="data_zip_submit").click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["notes.zip：上传的文件不是可读取的 zip 压缩包（只支持 .zip：请把各类别的文件夹压缩成 zip）。"]
+    assert [e.value for e in at.error] == [
+        "notes.zip：上传的文件不是可读取的 zip 压缩包（只支持 .zip：请把各类别的文件夹压缩成 zip）。"]
 
 
 def test_import_zip_pressed_without_a_file_says_what_to_do(app):
