@@ -37,6 +37,7 @@ def warm_up() -> None:
         loaded = load_model(name)
         batch = resize_for_model(load_sample("cat"), loaded.input_size)[None]
         loaded.predict(batch)
+        importlib.import_module("dashboard.views.explain")  # the first page's own imports
         if loaded.default_cam_layer is not None:
             (exp,) = explain(loaded, batch, "gradcam")
             from dashboard.services.badges import heatmap_key, scoring
@@ -45,7 +46,6 @@ def warm_up() -> None:
             pixels = load_sample("cat")  # as the page's sample picker keeps it, so the page finds this score
             scoring(name, image_digest(pixels), heatmap_key(exp.heatmap), exp.class_index, pixels,
                     exp.heatmap).result(timeout=300)
-        importlib.import_module("dashboard.views.explain")  # the first page's own imports
         print(f"Glasswing: {name} loaded and compiled in {time.perf_counter() - started:.1f} s", flush=True)
     except Exception as exc:  # noqa: BLE001 - the page reports the same error to the user, with context
         print(f"Glasswing: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)

@@ -244,6 +244,12 @@ def test_a_zip_import_goes_on_while_the_person_looks_at_another_page(monkeypatch
     assert {m.label: m.value for m in at.metric}["Classes"] == "2"
     at.selectbox(key="data_dataset").set_value("builtin:shapes").run()  # taken in once: the choice stays
     assert at.selectbox(key="data_dataset").value == "builtin:shapes" and not at.get("progress")
+    reload = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)  # same address
+    reload.query_params["session"] = at.query_params["session"]
+    reload._page_hash = pages["data"]
+    reload.run()
+    assert not reload.exception, reload.exception
+    assert "Imported pets.zip." not in [s.value for s in reload.success], "a reload does not take it in again"
 
 
 def test_a_background_tasks_core_error_is_said_in_the_pages_language():
@@ -254,4 +260,6 @@ def test_a_background_tasks_core_error_is_said_in_the_pages_language():
     task = pool.start("t", "T", lambda p: (_ for _ in ()).throw(
         ImageError.say("{name}: the file is empty (0 bytes).", name="a.png")))
     assert task.wait(10)
-    assert task.shown_error(lambda s: "«" + s + "»") == "«{name}: the file is empty (0 bytes).»".format(name="a.png")
+    chinese = {"{name}: the file is empty (0 bytes).": "{name}：文件是空的（0 字节）。"}
+    assert task.shown_error(lambda s: chinese.get(s, s)) == "a.png：文件是空的（0 字节）。"
+    assert task.exception.__traceback__ is None  # nothing of the work's frames (its inputs) is kept

@@ -430,3 +430,26 @@ def test_same_dataset_matches_an_id_its_folder_and_a_zip_its_import(tmp_path, ot
     assert not same_dataset("shapes", other_pool) and not same_dataset(str(other_pool), "faces")
     archive = Path(shutil.make_archive(str(tmp_path / "pool"), "zip", other_pool))
     assert same_dataset(archive, import_zip(archive)) and not same_dataset(archive, other_pool)
+
+
+def test_a_held_out_pool_with_its_classes_in_another_order_gets_the_runs_images_renumbered(
+        colour_run, other_pool, tmp_path):
+    """The baseline of a held-out pool learns from the run's own training images; when the pool declares its
+    classes in another order, the training labels follow the class names, not the positions."""
+    import shutil
+
+    from core.evaluate import baseline_source, open_split, run_dataset, run_split_settings
+    from core.zoo import load_model
+
+    reordered = tmp_path / "reordered"
+    shutil.copytree(other_pool, reordered)
+    (reordered / "dataset.json").write_text(json.dumps({"id": "reordered", "class_names": ["green", "blue", "red"]}))
+    loaded = load_model(str(colour_run))
+    pool = open_split(reordered, held_out=True)
+    assert list(pool.class_names) == ["green", "blue", "red"]
+    learnt = baseline_source(loaded, pool)
+    own = open_split(run_dataset(loaded), "train", **run_split_settings(loaded))
+    assert learnt.train_source == own.dataset_id and len(learnt.train_items) == len(own.items)
+    by_path = {item.path: own.class_names[item.label] for item in own.items}
+    assert all(pool.class_names[item.label] == by_path[item.path] for item in learnt.train_items)
+    assert list(pool.class_names) != list(own.class_names)  # the renumbering was needed

@@ -99,7 +99,8 @@ def evaluate_split(
 def baseline_source(loaded: LoadedModel, split: EvalSplit) -> EvalSplit:
     """``split`` with the images a baseline learns from. A held-out dataset scored whole has none of its own:
     then the baseline learns from the run's own training images, as the CNN did (the train split of the run's
-    dataset, drawn with the run's settings), when that dataset has the same classes; else ``split`` as it is."""
+    dataset, drawn with the run's settings), when that dataset has the same classes (in any order: its labels
+    are renumbered by class name); else ``split`` as it is."""
     own = run_dataset(loaded)
     if split.split != ALL or not split.held_out or own is None:
         return split
@@ -109,9 +110,11 @@ def baseline_source(loaded: LoadedModel, split: EvalSplit) -> EvalSplit:
         trained = open_split(own, "train", **run_split_settings(loaded))
     except GlasswingError:
         return split  # the run's dataset is gone or changed: the page says the baseline needs a split
-    if tuple(trained.class_names) != tuple(split.class_names):
+    if sorted(trained.class_names) != sorted(split.class_names):
         return split
-    return replace(split, train_items=trained.items, train_source=trained.dataset_id)
+    index = {name: i for i, name in enumerate(split.class_names)}
+    renumbered = tuple(item._replace(label=index[trained.class_names[item.label]]) for item in trained.items)
+    return replace(split, train_items=renumbered, train_source=trained.dataset_id)
 
 
 def baseline_split(split: EvalSplit, cache: ResultCache | None = None,

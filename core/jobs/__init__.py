@@ -3,8 +3,8 @@
 - ``local`` (the default, nothing to install or start): :class:`core.jobs.local.JobQueue`, this process's
   queue, each job in a child process of the server.
 - ``redis://HOST:PORT/DB`` (``GLASSWING_QUEUE``): :class:`core.jobs.redis_queue.RedisQueue`, jobs on an RQ
-  queue in Redis that ``python -m core worker`` processes on any machine take one at a time; progress
-  events travel through a Redis stream, so every dashboard replica shows every job's curves.
+  queue in Redis that ``python -m core worker`` processes on any machine take (one at a time each, or
+  ``--jobs N``); progress events travel through a Redis stream, so every replica shows every job's curves.
 
 Both hand out jobs with the same methods (``snapshot``, ``events``, ``curves``, ``stop``, ``wait``, ``done``,
 ``position``) and queues with the same ones (``submit``, ``get``, ``jobs``, ``started``, ``counts``), which

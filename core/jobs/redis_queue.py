@@ -399,10 +399,10 @@ class RedisQueue:
         if not self.transition(job_id, (RUNNING, STOPPING), unless_alive=True, event=status_event(FAILED, LOST),
                                status=FAILED, error=LOST, finished=repr(time.time())):
             return False
-        self.finish_keys(job_id)
         from core.train.worker import mark_failed
 
-        mark_failed(self.runs_root, job_id, LOST)
+        mark_failed(self.runs_root, job_id, LOST)  # first: the run must not stay "running" if Redis goes now
+        self.finish_keys(job_id)
         return True
 
     def _stop(self, job: RemoteJob) -> None:

@@ -24,6 +24,13 @@ def _worker_class():
         machine going down) asks the current training to stop within a batch, so its run is kept as
         ``stopped`` instead of being killed at the end of the grace period and failed."""
 
+        def __init__(self, *args, **kwargs) -> None:
+            # The same intervals for a lone worker and for each worker of a pool (which passes none): RQ's own
+            # heartbeat (a worker silent for longer is dead to the others) and how often a busy one looks up.
+            kwargs.setdefault("worker_ttl", max(heartbeat_seconds() * 4, 60))
+            kwargs.setdefault("job_monitoring_interval", min(heartbeat_seconds(), 30))
+            super().__init__(*args, **kwargs)
+
         @property
         def dequeue_timeout(self) -> int:
             # An idle worker wakes at least every two heartbeats (RQ's default is every 405 s) to sweep.
@@ -70,7 +77,7 @@ def _worker_class():
 def serve(url: str, jobs: int = 1, burst: bool = False, name: str | None = None) -> int:
     """Take jobs from the queue at ``url`` until stopped (SIGTERM or Ctrl-C stop the current training within
     a batch first); with ``burst``, until the queue is empty. Returns the exit code. A pool (``jobs`` > 1)
-    uses RQ's own worker names and heartbeat intervals."""
+    uses RQ's own worker names."""
     from rq import Queue
     from rq.worker_pool import WorkerPool
 
@@ -79,12 +86,9 @@ def serve(url: str, jobs: int = 1, burst: bool = False, name: str | None = None)
     sys.stderr.write(f"Glasswing worker: {jobs} at a time from {queue.name} at {safe_url(url)}; runs go to "
                      f"{runs.runs_root()}\n")
     sys.stderr.flush()
-    # RQ's own heartbeat: a worker silent for longer than this is dead to the other workers.
-    ttl = max(heartbeat_seconds() * 4, 60)
     with reachable(url):
         if jobs == 1:
-            worker = _worker_class()([queue], connection=client, name=name, worker_ttl=ttl,
-                                     job_monitoring_interval=min(heartbeat_seconds(), 30))
+            worker = _worker_class()([queue], connection=client, name=name)
             worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
         else:
             WorkerPool([queue], connection=client, num_workers=jobs, worker_class=_worker_class()).start(

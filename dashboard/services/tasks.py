@@ -132,6 +132,8 @@ class TaskPool:
         try:
             task.result = work(task.report)
         except GlasswingError as exc:
+            # Kept for its template, without its traceback: the frames would hold the work's inputs (an upload).
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None
             task.error, task.exception = str(exc), exc
         except MemoryError:
             task._say("error", OUT_OF_MEMORY, title=task.title)

@@ -17,6 +17,7 @@ from dashboard.components.task_status import last_key, run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.services import tasks
 from dashboard.state import classroom, session_id
+from dashboard.views.core_words import relay, rules
 from dashboard.views.data_report import skip_reason
 
 PENDING = "data_pending"  # a choice to select on the next run (set after an import)
@@ -84,8 +85,11 @@ def _start_zip_import(name: str, data: bytes) -> None:
     key = (ZIP_TASK, owner, hashlib.sha1(data).hexdigest()[:16], name)
     tasks.forget(key)  # the same file imported again is a new import (its folder may have been deleted)
     st.session_state.pop(ZIP_APPLIED, None)
+    said = rules([(r"Unpacking file (?P<i>[\d,]+) of (?P<n>[\d,]+)", _("Unpacking file {i} of {n}")),
+                  (r"Unpacked (?P<n>[\d,]+) files", _("Unpacked {n} files"))])  # in the page's language, here
     tasks.start(key, _("Importing {file} ...").format(file=name),
-                lambda progress: import_zip_bytes(data, owner, filename=name, progress=progress), owner=owner)
+                lambda progress: import_zip_bytes(data, owner, filename=name, progress=relay(progress, said)),
+                owner=owner)
 
 
 def _follow_zip_import() -> None:
@@ -102,6 +106,7 @@ def _follow_zip_import() -> None:
         if not task.done:
             return
     st.session_state[ZIP_APPLIED] = key
+    tasks.forget(key)  # taken in once: a reload or another tab of this session does not take it in again
     if task.error is not None:
         st.session_state[NOTICES] = [("error", _("{what}: {error}").format(what=key[3], error=task.shown_error(_)))]
         st.rerun()

@@ -8,8 +8,9 @@ import streamlit as st
 from core.data.labels import display_label, safe_filename
 from core.errors import GlasswingError
 from core.evaluate import EvaluationResult, baseline_source, baseline_split, export
-from core.evaluate.cache import items_fingerprint
+from core.evaluate.cache import items_fingerprint, model_identity
 from core.evaluate.evaluator import TOP_K
+from core.evaluate.source import EvalSplit
 from core.zoo import LoadedModel
 from dashboard.components.confusion import confusion_figure
 from dashboard.components.task_status import run_in_background
@@ -98,13 +99,20 @@ def reliability_chart(result: EvaluationResult) -> None:
     st.plotly_chart(fig, width="stretch", key="evaluate_reliability")
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _learning_split(_loaded: LoadedModel, model: tuple, selection: tuple, _split: EvalSplit) -> EvalSplit:
+    """The split with what its baseline learns from (a held-out dataset: the run's own training images), read
+    once per model file and selection, not on every rerun."""
+    return baseline_source(_loaded, _split)
+
+
 def baseline_section(result: EvaluationResult, sel: Selection, loaded: LoadedModel) -> None:
     """HOG + linear SVM on the same images, beside the CNN's accuracy (trained in the background)."""
     st.subheader(_("Against a classical baseline"))
     st.caption(_("Histogram-of-oriented-gradients features and a linear SVM, trained on the train split: the "
                  "pre-deep-learning way. A CNN that barely beats it has learnt little more than edges and layout."))
     try:
-        split = baseline_source(loaded, sel.open())  # a held-out dataset: it learns from the run's own images
+        split = _learning_split(loaded, model_identity(loaded), sel.key, sel.open())
     except GlasswingError as exc:
         st.error(error_text(exc))
         return
