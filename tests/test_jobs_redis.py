@@ -204,7 +204,8 @@ def test_a_dead_machines_job_is_failed_by_another_worker_with_no_page_looking(ur
     raw = redis.Redis.from_url(url)  # the record itself: no RemoteJob reads it (a read would fail it too)
     wait_for(lambda: raw.hget(key(job.id), "status") == b"failed", HEARTBEAT * 6 + 15, "a worker to sweep the job")
     assert raw.hget(key(job.id), "error").decode() == LOST
-    assert run_on_disk(job.id)["status"] == "failed"
+    # The sweeper writes the run's status just after the record's (two stores, a few ms apart).
+    wait_for(lambda: run_on_disk(job.id)["status"] == "failed", 10, "the run on disk to say failed")
     if other == "training":
         assert busy.status == "running", "the sweep leaves live jobs alone"
         busy.stop()
