@@ -192,6 +192,41 @@ def test_a_long_pgd_shows_its_steps_while_it_runs(at, monkeypatch):
     assert not at.get("progress")
 
 
+def test_the_curve_and_the_defences_go_on_in_the_background(at, monkeypatch):
+    """Past the page's wait, each is a background task: its bar names the attack and epsilon being run, the
+    rest of the page stays, and the chart comes once it is done, without another click."""
+    from gates import bars_until, hold_at, run_until_done
+
+    from dashboard.services import tasks
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    module = "dashboard.views.attack_robustness"
+    gate = hold_at(monkeypatch, f"{module}.dataset_curve", "FGSM at epsilon 4")
+    tasks.clear("attack-curve")
+    at.multiselect(key="attack_curve_eps").set_value([0.0, 4.0])  # epsilons no other test asked for
+    at.button(key=CURVE).click().run()
+    bars = bars_until(at, lambda b: "FGSM at epsilon 4" in b)
+    gate.set()
+    assert any(b.startswith("Attacking at every epsilon: FGSM at epsilon 4: batch 1 of 1") for b in bars), bars
+    assert any(m.value.startswith("**Before:**") for m in at.markdown)  # the attack above stays on the page
+    run_until_done(at)
+    assert not at.exception and not at.error, at.exception
+    assert at.session_state["attack_curve"]["epsilons"] == [0.0, 4.0]
+    assert "attack_curve_chart" in " ".join(c.proto.id for c in at.get("plotly_chart"))
+
+    gate = hold_at(monkeypatch, f"{module}.defence_table", "")  # its first report
+    tasks.clear("attack-defences")
+    at.multiselect(key="attack_defences").set_value(["jpeg"])
+    at.button(key="FormSubmitter:attack_defence_form-Compare defences").click().run()
+    bars = bars_until(at, lambda b: " at epsilon " in b)
+    gate.set()
+    assert any(b.startswith("Attacking each defence, naively and with BPDA: ") and " at epsilon " in b
+               for b in bars), bars
+    run_until_done(at)
+    assert not at.exception and not at.error, at.exception
+    assert {row.defence for row in at.session_state["attack_defences_result"]["rows"]} == {"none", "jpeg"}
+
+
 # ---- in Chinese ------------------------------------------------------------------------------------
 
 # Texts of the shared components (photo picker, model picker, top-k chart, parameter widgets: helper h1's

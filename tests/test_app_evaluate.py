@@ -314,6 +314,30 @@ def test_a_dataset_the_run_never_saw_is_scored_whole(colour_run):
     assert any("Scored: the test split of" in c.value and "12 of its 30 images" in c.value for c in at.caption)
 
 
+def test_an_evaluation_goes_on_in_the_background_with_its_count(colour_run, monkeypatch):
+    """Past the page's wait, scoring is a background task: its bar counts the images, the sidebar stays
+    usable, and the results come once it is done, without another click."""
+    from gates import bars_until, hold_at, run_until_done
+
+    from core.evaluate.service import default_cache
+    from dashboard.services import tasks
+
+    at = open_page(colour_run)
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    gate = hold_at(monkeypatch, "dashboard.views.evaluate.evaluate_split", "Scoring ")
+    default_cache().clear()
+    tasks.clear("evaluate")
+    at.selectbox(key="evaluate_split").set_value("val").run()
+    at.button(key="evaluate_run").click().run()
+    bars = bars_until(at, lambda b: ": Scoring " in b)
+    gate.set()
+    assert any(b.startswith("Scoring colour-run on ") and ": Scoring 9 of 9 images" in b for b in bars), bars
+    assert not at.metric and not at.exception
+    run_until_done(at)
+    assert not at.exception and not at.error, at.exception
+    assert {m.label: m.value for m in at.metric}["Images"] == "9"
+
+
 def test_picking_another_run_selects_its_own_dataset(colour_run):
     at = open_page(colour_run)
     at.selectbox(key="evaluate_data").set_value("session:upload-animals").run()

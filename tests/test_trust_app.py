@@ -58,6 +58,45 @@ def test_compare_view_ranks_methods(trust):
     assert "Explaining:** Egyptian cat" in _text(trust)
 
 
+def test_ranking_goes_on_in_the_background_naming_each_method(trust, monkeypatch):
+    """Past the page's wait, the ranking is a background task whose bar names the method being scored; the
+    table comes once it is done, without another click."""
+    from gates import bars_until, hold_at, run_until_done
+
+    from dashboard.components import task_status
+    from dashboard.services import tasks
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    gate = hold_at(monkeypatch, "core.trust.compare_methods", "Explaining and scoring Saliency")
+    tasks.clear("trust-compare")
+    trust.multiselect(key="trust_compare_methods").set_value(["gradcam", "saliency"])
+    trust.slider(key="trust_compare_steps").set_value(12)  # settings no other test ranked
+    trust.button[0].click().run()
+    bars = bars_until(trust, lambda b: "Saliency" in b)
+    gate.set()
+    assert any(b.startswith("Ranking 2 methods: Explaining and scoring Saliency (gradients) (2 of 3)")
+               for b in bars), bars
+    assert task_status.LEAVE_NOTE in [c.value for c in trust.caption]
+    assert not trust.dataframe
+    run_until_done(trust)
+    assert not trust.exception and not trust.error, trust.exception
+    assert set(trust.dataframe[0].value["method"]) == {"Grad-CAM", "Saliency (gradients)", "Random map (reference)"}
+
+
+def test_compare_methods_reports_each_method_then_the_random_map(lite0):
+    import numpy as np
+
+    from core.trust import compare_methods
+
+    seen = []
+    pixels = np.random.default_rng(0).integers(0, 255, (40, 40, 3)).astype(np.uint8)
+    compare_methods(lite0, pixels, ["gradcam", "saliency"], steps=4,
+                    progress=lambda fraction, text: seen.append((round(fraction, 3), text)))
+    assert seen == [(0.0, "Explaining and scoring Grad-CAM (1 of 3)"),
+                    (0.333, "Explaining and scoring Saliency (gradients) (2 of 3)"),
+                    (0.667, "Scoring a random map (3 of 3)")]
+
+
 def test_sanity_view_shows_pass_or_fail_with_captions_that_wrap_between_words(trust):
     trust.sidebar.radio(key="trust_view").set_value("Sanity check").run()
     trust.multiselect(key="trust_sanity_methods").set_value(["gradcam"])
@@ -82,6 +121,64 @@ def test_shortcut_view_without_runs(trust):
     trust.sidebar.radio(key="trust_view").set_value("Shortcut lesson").run()
     assert not trust.exception, trust.exception
     assert "No finished shortcut model yet" in _text(trust)
+
+
+def test_the_shortcut_is_measured_in_the_background_with_its_steps(trust, monkeypatch):
+    """A finished shortcut run is measured as a background task: its bar says the step, then the report."""
+    import threading
+    from types import SimpleNamespace
+
+    import numpy as np
+    from gates import bars_until, run_until_done
+
+    from core.trust.shortcut import ShortcutReport
+    from dashboard.services import tasks
+    from dashboard.views import trust_shortcut
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    run = SimpleNamespace(path=Path("/runs/shortcut-background"), name="Shortcut background", created="2026-01-02",
+                          id="shortcut-background")
+    monkeypatch.setattr(trust_shortcut, "_lesson_runs", lambda: [run])
+    gate, asked = threading.Event(), []
+
+    def measured(run_path, method, progress):  # core's own steps are checked in test_trust_checks
+        asked.append((run_path, method))
+        progress(0.0, "Scoring the watermarked validation images and the clean test images")
+        gate.wait(60)
+        progress(0.6, "Explaining 5 watermarked circles")
+        return ShortcutReport(class_names=["circle", "square"], val_accuracy=0.9, test_accuracy=0.7,
+                              val_circle_accuracy=1.0, test_circle_accuracy=0.1, stamped_to_circle=0.95,
+                              method=method, peaks_on_watermark=1.0, energy_on_watermark=0.45, box_area=0.009,
+                              examples=[{"pixels": np.zeros((8, 8, 3), np.uint8), "heatmap": np.ones((8, 8)),
+                                         "label": "circle", "prob": 0.99}])
+
+    monkeypatch.setattr(trust_shortcut, "report", measured)
+    tasks.clear("trust-shortcut")
+    trust.sidebar.radio(key="trust_view").set_value("Shortcut lesson").run()
+    bars = bars_until(trust, lambda b: "Scoring the watermarked" in b)
+    gate.set()
+    assert any(b.startswith("Measuring the shortcut on validation and clean test images: Scoring the watermarked "
+                            "validation images and the clean test images") for b in bars), bars
+    assert not trust.metric
+    run_until_done(trust)
+    assert not trust.exception and not trust.error, trust.exception
+    assert [m.value for m in trust.metric][:2] == ["90.0%", "70.0%"]
+    assert asked == [(str(run.path), "saliency")]  # once: reruns read the kept task
+
+
+def test_the_trust_pages_progress_is_said_in_chinese(monkeypatch):
+    from dashboard.i18n import catalogue
+    from dashboard.views import trust_compare, trust_shortcut
+    from dashboard.views.core_words import reword
+
+    monkeypatch.setattr(trust_compare, "_", catalogue("zh").gettext)
+    monkeypatch.setattr(trust_shortcut, "_", catalogue("zh").gettext)
+    said, names = trust_compare.progress_words()
+    text = reword("Explaining and scoring Grad-CAM++ (2 of 4)", said, names)
+    assert "2" in text and "4" in text and "Explaining" not in text, text
+    assert reword("Scoring a random map (4 of 4)", said, names) != "Scoring a random map (4 of 4)"
+    text = reword("Explaining 12 watermarked circles", trust_shortcut.progress_words())
+    assert "12" in text and "Explaining" not in text, text
 
 
 def _report_page(root: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import keras
@@ -282,7 +283,11 @@ def test_shortcut_report_runs_on_a_small_shortcut_dataset(trained):
 
     folder = builtin.materialise("shapes-shortcut", image_size=SIZE, per_class=10)
     loaded = LoadedModel("test", trained, (SIZE, SIZE), list(shapes.SHAPE_CLASSES), "conv3", "a test model")
-    report = shortcut_report(loaded, str(folder), examples=2)
+    seen = []
+    report = shortcut_report(loaded, str(folder), examples=2, progress=lambda fraction, text: seen.append(text))
+    assert seen[:2] == ["Scoring the watermarked validation images and the clean test images",
+                        "Stamping the watermark on clean test images"]
+    assert len(seen) == 3 and re.fullmatch(r"Explaining [1-9]\d* watermarked circles", seen[2]), seen
     assert 0 <= report.val_accuracy <= 1 and 0 <= report.test_circle_accuracy <= 1
     side = shapes.watermark_box(SIZE)[2] - shapes.watermark_box(SIZE)[0]
     assert report.box_area == pytest.approx(side * side / SIZE**2)

@@ -15,6 +15,7 @@ import numpy as np
 
 from core.explain import explain, get_method, method_names
 from core.explain.base import Explanation
+from core.progress import Progress, report
 from core.trust.faithfulness import DEFAULT_STEPS, Curves, deletion_insertion, random_heatmap
 from core.trust.sanity import SanityResult, sanity_check
 
@@ -87,18 +88,22 @@ def score_image(loaded: Any, image: np.ndarray, method: str, layer: str | None =
 def compare_methods(loaded: Any, image: np.ndarray, methods: Sequence[str] | None = None,
                     target: int | None = None, baseline: str = "blur", steps: int = DEFAULT_STEPS,
                     layer: str | None = None,
-                    params: dict[str, dict] | None = None, with_random: bool = True) -> list[ImageScore]:
+                    params: dict[str, dict] | None = None, with_random: bool = True,
+                    progress: Progress | None = None) -> list[ImageScore]:
     """Every method (default: all registered) on one image, best first by insertion minus deletion area.
 
     A smooth random heatmap is scored too (``method == "random"``): a method ranked below it orders
-    pixels no better than chance on this image.
+    pixels no better than chance on this image. ``progress`` hears "Explaining and scoring TITLE (I of N)"
+    before each method.
     """
     methods = list(methods) if methods is not None else method_names()
     for name in methods:
         get_method(name)
     pixels = _pixels(loaded, image)
     rows = []
-    for name in methods:
+    total = len(methods) + bool(with_random and methods)
+    for i, name in enumerate(methods):
+        report(progress, i / total, f"Explaining and scoring {get_method(name).title} ({i + 1} of {total})")
         extra = (params or {}).get(name, {})
         (exp,) = explain(loaded, pixels[None], name, layer=layer, target=target, **extra)
         target = exp.class_index if target is None else target  # every method explains the same class
@@ -107,6 +112,7 @@ def compare_methods(loaded: Any, image: np.ndarray, methods: Sequence[str] | Non
                                exp.heatmap, curves))
     if with_random and rows:
         first = rows[0]
+        report(progress, len(methods) / total, f"Scoring a random map ({total} of {total})")
         heat = random_heatmap(first.heatmap.shape)
         curves = score_heatmap(loaded, pixels, heat, first.class_index, baseline, steps)
         rows.append(ImageScore(RANDOM, None, first.class_index, first.label, first.prob, heat, curves))

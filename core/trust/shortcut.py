@@ -21,6 +21,7 @@ from core.data import builtin, shapes
 from core.errors import DataError
 from core.explain import explain
 from core.i18n import N_
+from core.progress import Progress, report
 
 DATASET = "shapes-shortcut"
 RUN_NAME = N_("Shortcut lesson (small CNN on shapes-shortcut)")  # the lesson's runs, unless named otherwise
@@ -99,7 +100,7 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray, only: int | None = None) -> 
 
 
 def shortcut_report(loaded: Any, source: str = DATASET, method: str = "saliency", examples: int = 6,
-                    max_explained: int = 60) -> ShortcutReport:
+                    max_explained: int = 60, progress: Progress | None = None) -> ShortcutReport:
     """Measure the shortcut of ``loaded`` (a LoadedModel trained on ``source``).
 
     The default method is saliency (no layer to choose). The lesson's small CNN ends in Flatten + Dense,
@@ -117,11 +118,13 @@ def shortcut_report(loaded: Any, source: str = DATASET, method: str = "saliency"
         raise DataError(f"The model's classes ({', '.join(loaded.class_names)}) are not those of "
                         f"{dataset.id!r}; train it on that dataset first.")
     circle = dataset.class_names.index(builtin.WATERMARK_CLASS)
+    report(progress, 0.0, "Scoring the watermarked validation images and the clean test images")
     val_x, val_y = _load(dataset, "val", loaded.input_size)
     test_x, test_y = _load(dataset, "test", loaded.input_size)
     val_pred = np.argmax(loaded.predict(val_x), axis=-1)
     test_pred = np.argmax(loaded.predict(test_x), axis=-1)
     # Stamp the watermark on clean non-circles (drawn at the model's size, as in the dataset).
+    report(progress, 0.4, "Stamping the watermark on clean test images")
     others = test_x[test_y != circle]
     stamped = np.stack([shapes.add_watermark(np.clip(x, 0, 255).astype(np.uint8)) for x in others]) \
         if len(others) else np.zeros((0, *test_x.shape[1:]), np.uint8)
@@ -132,6 +135,7 @@ def shortcut_report(loaded: Any, source: str = DATASET, method: str = "saliency"
     x0, y0, x1, y1 = shapes.watermark_box(h)
     box = np.zeros((h, w), bool)
     box[y0:y1, x0:x1] = True
+    report(progress, 0.6, f"Explaining {len(circles)} watermarked circles")
     exps = explain(loaded, circles, method, target=circle) if len(circles) else []
     peaks = [pointing_hit(e.heatmap, box) for e in exps]
     energy = [energy_in_mask(e.heatmap, box) for e in exps]

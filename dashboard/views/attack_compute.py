@@ -147,14 +147,6 @@ def other_params(method: str, chosen_method: str, chosen_params: dict) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def image_curve(model_name: str, digest: str, label: int, epsilons: tuple, methods: tuple,
-                params: tuple, _pixels: np.ndarray) -> RobustnessCurve:
-    """For one photo: core's robustness curve of the photo labelled ``label`` (``label_prob`` is its
-    probability after each attack at each epsilon)."""
-    x = model_pixels(model_name, _pixels)[None]
-    return dataset_curve(model_name, x, np.array([label], np.int32), epsilons, methods, params, progress=None)
-
-
 @st.cache_data(show_spinner=False, max_entries=8)
 def dataset_images(model_name: str, data: str, limit: int) -> dict:
     """Up to ``limit`` labelled images of a dataset's held-out split, labels as the model's outputs."""

@@ -1,6 +1,7 @@
 """Attack page, on demand: the robustness curve (FGSM and PGD against epsilon) and the defence comparison.
 
-Both run when their button is pressed and are kept in session state, so they survive reruns.
+Both start when their button is pressed and run as background tasks (their bar, while the person may look
+elsewhere); once done they are kept in session state, so they survive reruns.
 """
 
 from __future__ import annotations
@@ -12,22 +13,23 @@ import streamlit as st
 
 from core.attacks import create_defence, get_defence, list_attacks, list_defences
 from core.errors import GlasswingError, ParameterError
+from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views.attack_compute import (
     AttackOutcome,
     dataset_curve,
     dataset_images,
     defence_table,
-    image_curve,
     model_pixels,
     other_params,
     progress_words,
 )
 from dashboard.views.attack_controls import AttackRequest
-from dashboard.views.core_words import reword
+from dashboard.views.core_words import relay
 from dashboard.views.evaluate_source import split_name
 from dashboard.widgets import param_widgets
 
+CURVE_REQUEST, DEFENCE_REQUEST = "attack_curve_request", "attack_defences_request"  # pressed, not yet shown
 EPSILON_CHOICES = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 THIS_IMAGE = "this image"
 
@@ -99,9 +101,13 @@ def robustness_section(model_name: str, loaded, image, request: AttackRequest, r
         if not epsilons:
             st.error(_("Epsilons: pick at least one value."))
             return
+        st.session_state[CURVE_REQUEST] = key
+    pending = st.session_state.get(CURVE_REQUEST)
+    if pending is not None and pending[:2] == (model_name, image.digest):
         try:
-            _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods)
+            _compute_curve(model_name, loaded, image, r, pending)
         except GlasswingError as exc:
+            st.session_state.pop(CURVE_REQUEST, None)
             st.error(error_text(exc))
             return
     stored = st.session_state.get("attack_curve")
@@ -109,25 +115,24 @@ def robustness_section(model_name: str, loaded, image, request: AttackRequest, r
         _plot_curve(stored)
 
 
-def _compute_curve(model_name, loaded, image, request, r, source, limit, key, methods) -> None:
+def _compute_curve(model_name, loaded, image, r, key: tuple) -> None:
+    """The curve of the request ``key`` as a background task (its bar while it runs); kept in the session
+    once done."""
+    source, limit, epsilons, params = key[2], key[3], key[4], key[5]
+    methods = tuple(method for method, _values in params)
     x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
-    epsilons, params = key[4], key[5]
     said, names = progress_words()
-    with st.spinner(_("Attacking at every epsilon ...")):
-        if source == THIS_IMAGE:
-            curve = image_curve(model_name, image.digest, int(y[0]), epsilons, tuple(methods), params,
-                                _pixels=image.pixels)
-            values, measure = curve.label_prob, {"label": loaded.label(int(y[0]))}
-        else:
-            bar = st.progress(0.0, text=_("Attacking ..."))
-            curve = dataset_curve(model_name, x, y, epsilons, tuple(methods), params,
-                                  progress=lambda fraction, text: bar.progress(fraction,
-                                                                               text=reword(text, said, names)))
-            bar.empty()
-            values, measure = curve.accuracy, {}
+    curve = run_in_background(("attack-curve", *key), _("Attacking at every epsilon"),
+                              lambda progress: dataset_curve(model_name, x, y, epsilons, methods, params,
+                                                             progress=relay(progress, said, names)))
+    if curve is None:  # still running (its bar is shown) or failed (its sentence is shown)
+        return
+    values, measure = (curve.label_prob, {"label": loaded.label(int(y[0]))}) if source == THIS_IMAGE \
+        else (curve.accuracy, {})
     # The measure is kept as data (a label, or none for accuracy) and said when drawn, in the language then.
     st.session_state["attack_curve"] = {"key": key, "epsilons": list(epsilons), "values": values,
                                         "measure": measure, "described": described}
+    st.session_state.pop(CURVE_REQUEST, None)
 
 
 def _plot_curve(stored: dict) -> None:
@@ -169,22 +174,44 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
                                                                            eps=f"{r.result.eps:g}"))
     if go:
         try:
-            defences = [create_defence(n, **settings[n]) for n in chosen]
-            x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
-            said, titles = progress_words()
-            bar = st.progress(0.0, text=_("Attacking each defence, naively and with BPDA ..."))
-            rows = defence_table(model_name, x, y, r.result.eps, request.method, request.params, defences,
-                                 progress=lambda fraction, text: bar.progress(fraction,
-                                                                              text=reword(text, said, titles)))
-            bar.empty()
+            for name in chosen:
+                create_defence(name, **settings[name])  # a nonsense setting is said before any work
         except GlasswingError as exc:
             st.error(error_text(exc))
             return
-        st.session_state["attack_defences_result"] = {
-            "key": (model_name, image.digest), "rows": rows, "described": described}
+        st.session_state[DEFENCE_REQUEST] = (model_name, image.digest, source, limit, request.method,
+                                             request.params_key, float(r.result.eps),
+                                             tuple((n, tuple(sorted(settings[n].items()))) for n in chosen))
+    pending = st.session_state.get(DEFENCE_REQUEST)
+    if pending is not None and pending[:2] == (model_name, image.digest):
+        try:
+            _compare_defences(model_name, loaded, image, request, r, pending)
+        except GlasswingError as exc:
+            st.session_state.pop(DEFENCE_REQUEST, None)
+            st.error(error_text(exc))
+            return
     stored = st.session_state.get("attack_defences_result")
     if stored is not None and stored["key"] == (model_name, image.digest):
         _show_defences(stored)
+
+
+def _compare_defences(model_name, loaded, image, request: AttackRequest, r: AttackOutcome, key: tuple) -> None:
+    """The defence comparison of the request ``key`` as a background task; kept in the session once done."""
+    source, limit, eps, chosen = key[2], key[3], key[6], key[7]
+    x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
+    said, titles = progress_words()
+
+    def work(progress):
+        defences = [create_defence(name, **dict(values)) for name, values in chosen]
+        return defence_table(model_name, x, y, eps, request.method, request.params, defences,
+                             progress=relay(progress, said, titles))
+
+    rows = run_in_background(("attack-defences", *key), _("Attacking each defence, naively and with BPDA"), work)
+    if rows is None:
+        return
+    st.session_state["attack_defences_result"] = {"key": (model_name, image.digest), "rows": rows,
+                                                  "described": described}
+    st.session_state.pop(DEFENCE_REQUEST, None)
 
 
 def _verdict(row, title: str) -> str:

@@ -4,8 +4,8 @@ Controls are in the sidebar (:mod:`evaluate_source`); the scores and charts are 
 :mod:`evaluate_charts`; the path from a confusion-matrix cell to its images and their Grad-CAMs is in
 :mod:`evaluate_drilldown`. Results come from ``core.evaluate.evaluate_split``, whose process-wide
 cache is keyed by the model file, the dataset, the split and every image's size and date: a rerun,
-or another session asking for the same evaluation, gets it at once, and progress is shown only when
-work is really done.
+or another session asking for the same evaluation, gets it at once; new work runs in the background with
+its progress bar, so the person may look at other pages meanwhile.
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ import streamlit as st
 from core.data.labels import display_label
 from core.errors import GlasswingError
 from core.evaluate import ClassMappingError, EvaluationResult, evaluate_split, map_classes
+from core.evaluate.cache import items_fingerprint, model_identity
 from core.zoo import LoadedModel
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
+from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_drilldown as drill
-from dashboard.views.core_words import reword, rules
+from dashboard.views.core_words import relay, rules
 from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
 
-DONE = "evaluate_done"  # selections evaluated in this session: shown again without pressing Evaluate
+ASKED = "evaluate_asked"  # selections asked for in this session: followed or shown again without a click
 
 
 def main() -> None:
@@ -46,14 +48,15 @@ def main() -> None:
     if problem:  # said before any image is scored: this model cannot be scored on these classes
         st.error(problem)
         return
-    done: set = st.session_state.setdefault(DONE, set())
-    if not pressed and sel.key not in done:
+    asked: set = st.session_state.setdefault(ASKED, set())
+    if pressed:
+        asked.add(sel.key)  # from now on each rerun follows its task (or shows its result) without a click
+    if sel.key not in asked:
         st.info(_("Choose a model, a dataset and a split in the sidebar, then press **Evaluate**."))
         return
     result = _evaluate(sel, loaded)
     if result is None:
         return
-    done.add(sel.key)
     _results(result, sel, loaded, opacity)
 
 
@@ -100,22 +103,20 @@ def mapping_message(exc: ClassMappingError) -> str:
 
 
 def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
-    """The cached evaluation of ``sel``, with a progress bar while images are being scored."""
-    bar = st.empty()
-    said = rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])
-
-    def progress(fraction: float, text: str) -> None:
-        bar.progress(fraction, text=reword(text, said))
-
+    """The evaluation of ``sel`` as a background task (its bar while images are scored: the person may look
+    at other pages meanwhile); None until it is done. Core's cache makes a second ask instant."""
     try:
         with st.spinner(_("Opening the split ...")):
             split = sel.open()
-        return evaluate_split(loaded, split, progress=progress)
     except GlasswingError as exc:
         st.error(error_text(exc))
         return None
-    finally:
-        bar.empty()
+    said = rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])
+    # Keyed by the model file and every image's path, size and date, as core's cache is: a changed file is new work.
+    key = ("evaluate", model_identity(loaded), split.dataset_id, split.split,
+           items_fingerprint(split.items, split.class_names))
+    return run_in_background(key, _("Scoring {model} on {data}").format(model=loaded.name, data=sel.data_label),
+                             lambda progress: evaluate_split(loaded, split, progress=relay(progress, said)))
 
 
 def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opacity: float) -> None:

@@ -7,29 +7,42 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.errors import GlasswingError
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
+from core.progress import Progress
 from core.trust import BASELINES
 from core.trust.service import RANDOM, ImageScore
 from dashboard import state
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.faithfulness import curves_figure
 from dashboard.components.model_loader import load_model_or_explain
-from dashboard.i18n import N_, _, error_text
+from dashboard.components.task_status import run_in_background
+from dashboard.i18n import N_, _
 from dashboard.state import SessionImage
+from dashboard.views.core_words import Rules, relay, rules
 
 BASELINE_HELP = {"blur": N_("a blurred copy of the photo"), "mean": N_("the photo's mean colour"),
                  "black": N_("black")}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def ranking(model_name: str, digest: str, methods: tuple[str, ...], baseline: str, steps: int,
-            _pixels: np.ndarray) -> list[ImageScore]:
-    """Every method scored on one image, best first (core's ImageScore rows, cached per image and settings)."""
+def ranking(model_name: str, methods: tuple[str, ...], baseline: str, steps: int, pixels: np.ndarray,
+            progress: Progress) -> list[ImageScore]:
+    """Every method scored on one image, best first (core's ImageScore rows); run as a background task,
+    whose result is kept for the same photo and settings."""
     from core.trust import compare_methods
 
-    return compare_methods(state.get_model(model_name), _pixels, methods, baseline=baseline, steps=steps)
+    return compare_methods(state.get_model(model_name), pixels, methods, baseline=baseline, steps=steps,
+                           progress=progress)
+
+
+def progress_words() -> tuple[Rules, dict[str, str]]:
+    """How the page says core's progress while it ranks (built in the script's thread, for the task's)."""
+    said = rules([
+        (r"Explaining and scoring (?P<method>.+) \((?P<done>\d+) of (?P<total>\d+)\)",
+         _("Explaining and scoring {method} ({done} of {total})")),
+        (r"Scoring a random map \((?P<done>\d+) of (?P<total>\d+)\)", _("Scoring a random map ({done} of {total})")),
+    ])
+    return said, {m.title: _(m.title) for m in list_methods()}
 
 
 def method_title(name: str) -> str:
@@ -72,11 +85,12 @@ def show(model_name: str, image: SessionImage) -> None:
     if not methods:
         st.warning(_("Pick at least one method."))
         return
-    try:
-        with st.spinner(_("Explaining and scoring {n} methods ...").format(n=len(methods))):
-            rows = ranking(*request, _pixels=image.pixels)
-    except GlasswingError as exc:
-        st.error(error_text(exc))
+    said, names = progress_words()
+    rows = run_in_background(("trust-compare", *request),
+                             _("Ranking {n} methods").format(n=len(methods)),
+                             lambda progress: ranking(model_name, tuple(methods), baseline, int(steps), image.pixels,
+                                                      relay(progress, said, names)))
+    if rows is None:  # still running (its bar is shown) or failed (its sentence is shown)
         return
     _results(image, rows, baseline)
 

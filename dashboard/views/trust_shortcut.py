@@ -6,19 +6,32 @@ import streamlit as st
 
 from core.errors import GlasswingError
 from core.explain.overlay import overlay
+from core.progress import Progress
 from core.trust.shortcut import DATASET, ShortcutReport, shortcut_config
 from dashboard import state
+from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
+from dashboard.views.core_words import Rules, relay, rules
 
 JOB_KEY = "trust_shortcut_job"
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def report(run_path: str, method: str) -> ShortcutReport:
-    """The shortcut measurements of one finished run (core's ShortcutReport, cached per run folder)."""
+def report(run_path: str, method: str, progress: Progress) -> ShortcutReport:
+    """The shortcut measurements of one finished run (core's ShortcutReport), run as a background task whose
+    result is kept per run folder."""
     from core.trust.shortcut import shortcut_report
 
-    return shortcut_report(state.get_model(run_path), DATASET, method)
+    return shortcut_report(state.get_model(run_path), DATASET, method, progress=progress)
+
+
+def progress_words() -> Rules:
+    """How the page says core's progress while it measures (built in the script's thread)."""
+    return rules([
+        ("Scoring the watermarked validation images and the clean test images",
+         _("Scoring the watermarked validation images and the clean test images")),
+        ("Stamping the watermark on clean test images", _("Stamping the watermark on clean test images")),
+        (r"Explaining (?P<n>\d+) watermarked circles", _("Explaining {n} watermarked circles")),
+    ])
 
 
 def _lesson_runs() -> list:
@@ -46,13 +59,12 @@ def show() -> None:
     by_path = {str(r.path): r for r in runs}  # options are folders: Streamlit compares options by value
     run = by_path[st.selectbox(_("Shortcut model"), list(by_path), key="trust_shortcut_run",
                                format_func=lambda p: f"{_(by_path[p].name)} · {by_path[p].created or by_path[p].id}")]
-    try:
-        with st.spinner(_("Measuring the shortcut on validation and clean test images ...")):
-            result = report(str(run.path), "saliency")
-    except GlasswingError as exc:
-        st.error(error_text(exc))
-        return
-    _show_report(result)
+    said = progress_words()
+    result = run_in_background(("trust-shortcut", str(run.path), run.created or run.id, "saliency"),
+                               _("Measuring the shortcut on validation and clean test images"),
+                               lambda progress: report(str(run.path), "saliency", relay(progress, said)))
+    if result is not None:
+        _show_report(result)
 
 
 def _train_form() -> None:

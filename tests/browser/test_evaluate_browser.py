@@ -171,6 +171,9 @@ def test_the_sidebar_and_the_drilldown_show_what_is_scored(page, tmp_path):
     sidebar.get_by_role("button", name="Import zip").click()
     expect(page.get_by_role("heading", name=re.compile("Your upload: colours.zip"))).to_be_visible()
     sidebar.get_by_role("link", name="Evaluate").click()
+    # The Data page has a Dataset picker too: wait for the Evaluate page before opening its picker.
+    expect(page.get_by_role("heading", name="Evaluate a model")).to_be_visible()
+    expect(sidebar.get_by_role("button", name="Evaluate")).to_be_visible()
     sidebar.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
     page.get_by_role("option", name=re.compile(r"^Your upload: colours.zip")).click()
     expect(split).to_have_value("all (15 images)")  # not the run's "test (8 images)" left over
