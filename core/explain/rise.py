@@ -2,8 +2,10 @@
 
 Each mask is a coarse ``resolution x resolution`` grid of cells kept with probability ``p``, upsampled
 bilinearly to slightly more than the image and cropped at a random shift, so that the soft edges fall
-anywhere. The saliency of a pixel is the probability-weighted sum of the masks over the expected mask
-value: ``sum_i score_i * mask_i / (N * p)``. Masks are drawn from ``seed`` (the same masks for every
+anywhere. The saliency of a pixel is the mean score of the masked images that keep it,
+``sum_i score_i * mask_i / sum_i mask_i``: the paper divides by the expected mask value ``N * p`` instead,
+which leaves the masks' own random density in the map, so a model whose score no masking changes would get
+a full-scale map of noise; this way it gets a constant map, which is flagged as empty. Masks are drawn from ``seed`` (the same masks for every
 image of a call) and scored in batches by one compiled function (:mod:`core.explain.perturbation`).
 """
 
@@ -67,6 +69,7 @@ class RISE(ExplanationMethod):
         idx, probs, _ = clean_predictions(score, images, class_idx)
         num, size = params["num_masks"], images.shape[1:3]
         maps = np.zeros((len(images), *size), np.float64)
+        kept = np.zeros(size, np.float64)  # how much of each pixel the masks kept (the same masks per image)
         for n, (image, c) in enumerate(zip(images, idx, strict=True)):
             def heard(done: int, n: int = n) -> None:
                 report(ctx.progress, (n + done / num) / len(images),
@@ -78,6 +81,8 @@ class RISE(ExplanationMethod):
             for batch in masks:  # drawn batch by batch, never all kept: memory stays one batch
                 scores, _, _ = score(image, batch, 0.0, int(c))
                 maps[n] += np.tensordot(scores.astype(np.float64), batch, axes=1)
+                if n == 0:
+                    kept += batch.sum(axis=0, dtype=np.float64)
                 done += len(batch)
                 heard(done)
-        return maps / (num * params["p"]), idx, probs
+        return np.divide(maps, kept, out=np.zeros_like(maps), where=kept > 0), idx, probs
