@@ -5,8 +5,9 @@ bilinearly to slightly more than the image and cropped at a random shift, so tha
 anywhere. The saliency of a pixel is the mean score of the masked images that keep it,
 ``sum_i score_i * mask_i / sum_i mask_i``: the paper divides by the expected mask value ``N * p`` instead,
 which leaves the masks' own random density in the map, so a model whose score no masking changes would get
-a full-scale map of noise; this way it gets a constant map, which is flagged as empty. Masks are drawn from ``seed`` (the same masks for every
-image of a call) and scored in batches by one compiled function (:mod:`core.explain.perturbation`).
+a full-scale map of noise; this way it gets a constant map, which is flagged as empty. Masks are drawn
+from ``seed`` (the same masks for every image of a call) and scored in batches by one compiled function
+(:mod:`core.explain.perturbation`).
 """
 
 from __future__ import annotations

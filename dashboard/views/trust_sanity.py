@@ -16,7 +16,6 @@ from dashboard.i18n import _
 from dashboard.state import SessionImage
 from dashboard.views.trust_compare import method_title
 
-
 # Two methods that pass beside one that fails (measured on the default model: tests/test_trust_app.py).
 DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")
 
@@ -52,7 +51,8 @@ def show(model_name: str, image: SessionImage) -> None:
                                  format_func=method_title, key="trust_sanity_methods")
         st.caption(_("Chosen at first: two methods that pass the check and Guided Backprop, which Adebayo et al. "
                      "found to fail it: its map keeps the photo's edges while the model's top layers turn random. "
-                     "With the default model (EfficientNet-Lite0) and the cat sample it fails here too; try your own photo."))
+                     "With the default model (EfficientNet-Lite0) and the cat sample it fails here too; try your "
+                     "own photo."))
         stages = st.slider(_("Randomisation stages"), 2, 12, 6, key="trust_sanity_stages",
                            help=_("Checkpoints of the cascade; deep models randomise several layers per stage."))
         submitted = st.form_submit_button(_("Run the sanity check"), type="primary")
