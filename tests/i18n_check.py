@@ -23,12 +23,13 @@ NAMES = (
     "ResNet50", "VGG16", "MobileNetV2", "Keras", "TensorFlow", "TFLite", "Streamlit", "Adam", "ReLU", "softmax",
     "Softmax", "logits", "logit", "HOG", "SVM", "JPEG", "PNG", "CSV", "JSON", "ZIP", "TOML", "Lite", "English",
     "jet", "viridis", "magma", "inferno", "turbo", "gray", "plasma", "hot", "bone", "Fashion-MNIST", "MNIST",
-    "CIFAR-10", "Python", "scikit-image", "shapes-shortcut", "Adebayo", "dataset-fashion-mnist",  # a Debian package
+    "CIFAR-10", "Python", "scikit-image", "shapes-shortcut", "Adebayo", "McNemar",
+    "dataset-fashion-mnist",  # a Debian package
     # Keras layer classes, as the Architecture page's layer table names each layer's type
     "Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Flatten", "Lambda", "Maximum", "Multiply",
     "Permute", "Rescaling", "Reshape", "Resizing", "Subtract", "Functional", "Sequential",
 )
-UNITS = ("px", "MB", "KB", "GB", "ms", "s", "x", "k", "M", "ε", "eps", "top", "e.g")
+UNITS = ("px", "MB", "KB", "GB", "ms", "s", "x", "k", "M", "ε", "eps", "top", "e.g", "p")  # p: a p-value
 
 
 

@@ -408,6 +408,53 @@ def test_the_train_page_draws_a_runs_matrix_with_the_same_figure_as_evaluate(col
     assert train_cells["hovertemplate"] == eval_cells["hovertemplate"]
 
 
+@pytest.fixture(scope="module")
+def red_leaning_run(colour_run) -> Path:
+    """The colour run retrained, say, to lean towards red (+4.5 on its logit): it fixes the three greenish
+    images labelled red and breaks two greens and two blues (worked out from the logits by hand)."""
+    import shutil
+
+    second = colour_run.parent / "evaluate-colour-run-red"
+    shutil.copytree(colour_run, second)
+    model = _colour_model()
+    kernel, _bias = model.get_layer("logits").get_weights()
+    model.get_layer("logits").set_weights([kernel, np.array([0.0, 0.0, 4.5], np.float32)])
+    model.save(second / "model.keras")
+    meta = json.loads((second / "run.json").read_text())
+    (second / "run.json").write_text(json.dumps({**meta, "id": second.name, "name": "colour-run-red"}))
+    return second
+
+
+def test_ab_view_pairs_two_runs_and_opens_a_changed_image_with_both_maps(colour_run, red_leaning_run):
+    at = open_page(colour_run)
+    assert not at.exception and not at.error, at.exception
+    assert any(c.value == "Pick model B and press **Compare**." for c in at.caption)
+    at.selectbox(key="evaluate_compare_model").set_value(str(red_leaning_run))
+    at.button(key="evaluate_compare_run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["A accuracy"] == "75.0%" and metrics["B accuracy"] == "66.7%"
+    from scipy.stats import binomtest
+
+    assert metrics["McNemar p-value"] == f"{binomtest(3, 7).pvalue:.3g}" == "1"
+    assert any(i.value.startswith("B fixes 3 images and breaks 4; McNemar's exact test gives p = 1") for i in at.info)
+    table = next(d.value for d in at.dataframe if "B right" in d.value.columns)
+    assert table.to_dict() == {"B right": {"A right": 5, "A wrong": 3}, "B wrong": {"A right": 4, "A wrong": 0}}
+    changed = next(d.value for d in at.dataframe if "change" in d.value.columns)
+    assert sorted(changed["change"]) == ["broken by B"] * 4 + ["fixed by B"] * 3
+    assert list(changed["change"][:3]) == ["fixed by B"] * 3  # the fixes first
+    assert set(changed[changed["change"] == "fixed by B"]["image"]) == {_name(rgb) for rgb in MISLABELLED_RED}
+    picker = at.selectbox(key="evaluate_compare_image")
+    picker.set_value(next(p for p in picker.options if p.endswith(_name((50, 250, 0))))).run()
+    captions = _captions(at)
+    assert any(c.startswith("A says green (") and c.endswith("): Grad-CAM") for c in captions), captions
+    assert any(c.startswith("B says red (") for c in captions), captions
+    # The same model as B: nothing changes, and the page says so.
+    at.selectbox(key="evaluate_compare_model").set_value(_option("evaluate-colour-run-2"))
+    at.button(key="evaluate_compare_run").click().run()
+    assert any(i.value == "The two models are right and wrong on exactly the same 12 images." for i in at.info)
+
+
 # ---- in Chinese ------------------------------------------------------------------------------------
 
 # Texts of the shared components (model picker, top-k chart: helper h1's part of issue #20), left out of
@@ -469,6 +516,19 @@ def test_the_page_reads_as_chinese_after_evaluating(colour_run, monkeypatch):
     assert any(c.value.startswith("3 张 blue 的图像被预测为 blue") for c in at.caption)
     at.selectbox(key="evaluate_data").set_value("session:upload-animals").run()
     assert any(e.value.startswith("训练记录 ") and "训练时的类别是 [blue, green, red]" in e.value for e in at.error)
+    left = _own_english(at)
+    assert not left, "\n".join(left)
+
+
+def test_the_ab_view_reads_as_chinese(colour_run, red_leaning_run, monkeypatch):
+    monkeypatch.setenv("GLASSWING_LANG", "zh")  # AppTest formats changed widgets' options in its own thread
+    at = open_page(colour_run, lang="zh")
+    at.selectbox(key="evaluate_compare_model").set_value(str(red_leaning_run))
+    at.button(key="evaluate_compare_run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any(i.value.startswith("B 改对了 3 张图像，又答错了 4 张") for i in at.info), [i.value for i in at.info]
+    assert {m.label for m in at.metric} >= {"A 的准确率", "B 的准确率", "McNemar p 值"}
+    assert any(c.startswith("A 认为是 green") for c in _captions(at)), _captions(at)
     left = _own_english(at)
     assert not left, "\n".join(left)
 

@@ -25,6 +25,7 @@ COMMANDS = {
     "train": "core.cli.train_cmd",
     "runs": "core.cli.runs_cmd",
     "evaluate": "core.cli.evaluate_cmd",
+    "compare": "core.cli.compare_cmd",
     "attack": "core.cli.attack_cmd",
     "trust": "core.cli.trust_cmd",
     "compress": "core.cli.compress_cmd",

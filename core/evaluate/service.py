@@ -14,6 +14,7 @@ from core.errors import GlasswingError, ParameterError
 from core.evaluate.baseline import BaselineResult, run_baseline
 from core.evaluate.cache import ResultCache, items_fingerprint, model_identity
 from core.evaluate.classmap import is_run
+from core.evaluate.compare import Comparison, compare_results
 from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, evaluate
 from core.evaluate.source import ALL, EvalSplit, same_dataset
 from core.progress import Progress
@@ -133,3 +134,51 @@ def baseline_split(split: EvalSplit, cache: ResultCache | None = None,
         key, lambda: run_baseline(split.train_items, split.items, split.class_names, progress=progress),
         size=lambda result: result.test_size,
     )
+
+
+def seen_in_training(loaded: LoadedModel, data: str, split: EvalSplit) -> int:
+    """How many of ``split`` (of ``data``) ``loaded`` trained on: a run trained on ``data``; 0 otherwise."""
+    from core.evaluate.source import open_split
+
+    own = run_dataset(loaded)
+    if own is None or not same_dataset(own, data):
+        return 0
+    trained = {str(item.path) for item in open_split(own, "train", **run_split_settings(loaded)).items}
+    return sum(str(item.path) in trained for item in split.items)
+
+
+def comparison_split(a: LoadedModel, b: LoadedModel, data: str, split: str | None = None) -> EvalSplit:
+    """The split of ``data`` to score both models on: split as the first model trained on ``data`` split it
+    (so its held-out images are scored), all of it when neither model is a run trained on it. Refused when
+    the images chosen include ones the other model trained on (the two runs split ``data`` differently)."""
+    from core.evaluate.source import open_split
+
+    own = [m for m in (a, b) if run_dataset(m) is not None and not held_out(m, data)]
+    whole = not own and held_out(a, data) and held_out(b, data)  # runs that never saw it: all is held out
+    chosen = open_split(data, split, held_out=whole, **(run_split_settings(own[0]) if own else {}))
+    if chosen.split != "train":  # asked for by name, training images are the person's choice, as in evaluate
+        check_unseen(own[1:], data, chosen)
+    return chosen
+
+
+def check_unseen(models: list[LoadedModel], data: str, split: EvalSplit) -> None:
+    """Refuse, in one sentence, a comparison on images of ``data`` one of ``models`` trained on."""
+    for model in models:
+        seen = seen_in_training(model, data, split)
+        if seen:
+            raise ParameterError(f"{seen} of the {len(split.items)} images of the {split.split} split are ones "
+                                 f"{model.name} trained on (the two runs split this dataset differently); compare "
+                                 "them on a dataset neither trained on.")
+
+
+def compare_split(a: LoadedModel, b: LoadedModel, split: EvalSplit, batch_size: int = 32,
+                  progress: Progress | None = None, cache: ResultCache | None = None) -> Comparison:
+    """Both models on ``split`` (each evaluation cached as :func:`evaluate_split`'s), paired by image."""
+    def half(start: float, name: str) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda fraction, text: progress(start + fraction / 2, f"{name}: {text}")
+
+    first = evaluate_split(a, split, batch_size, progress=half(0.0, "A"), cache=cache)
+    second = evaluate_split(b, split, batch_size, progress=half(0.5, "B"), cache=cache)
+    return compare_results(first, second)

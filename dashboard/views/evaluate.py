@@ -22,6 +22,7 @@ from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
+from dashboard.views import evaluate_compare as compare
 from dashboard.views import evaluate_drilldown as drill
 from dashboard.views.core_words import relay, rules
 from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
@@ -136,5 +137,7 @@ def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opac
         charts.reliability_chart(result)
     st.divider()
     charts.baseline_section(result, sel, loaded)
+    st.divider()
+    compare.compare_section(result, sel, loaded)
     st.divider()
     charts.exports(result)
