@@ -3,6 +3,8 @@
     python -m core data inspect PATH [--json]     # folder, .zip or built-in id; exits 0 with a report
     python -m core data list [--json]
     python -m core data builtin NAME [--image-size N] [--per-class N] [--seed N] [--offline]
+    python -m core data correct DATA [--relabel IMAGE=CLASS ...] [--remove IMAGE ...] [--add PHOTO=CLASS ...]
+    python -m core data versions [--json]
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ def add_parser(subparsers) -> None:
     build.add_argument("--offline", action="store_true", help="never download (Fashion-MNIST)")
     build.add_argument("--json", action="store_true", help="print the folder and id as JSON")
     build.set_defaults(run=run_builtin)
+
+    correct = sub.add_parser("correct", help="make a new version of a dataset with corrections (never edits it)")
+    correct.add_argument("path", help="the dataset: a folder, a .zip, a built-in id or a version's folder")
+    correct.add_argument("--relabel", action="append", default=[], metavar="IMAGE=CLASS",
+                         help="an image of the dataset that belongs to CLASS (repeatable)")
+    correct.add_argument("--remove", action="append", default=[], metavar="IMAGE",
+                         help="an image of the dataset to leave out (repeatable)")
+    correct.add_argument("--add", action="append", default=[], metavar="PHOTO=CLASS",
+                         help="a photo to copy in as CLASS (repeatable)")
+    correct.add_argument("--note", default="", help="what the corrections are for (kept with the version)")
+    correct.add_argument("--json", action="store_true", help="print the version as JSON")
+    correct.set_defaults(run=run_correct)
+
+    versions = sub.add_parser("versions", help="list dataset versions and what changed in each")
+    versions.add_argument("--json", action="store_true", help="print the list as JSON")
+    versions.set_defaults(run=run_versions)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -85,4 +103,41 @@ def run_builtin(args: argparse.Namespace) -> int:
         emit_json({"id": path.name, "path": str(path)})
     else:
         print(path)
+    return 0
+
+
+def _pair(value: str, option: str) -> tuple[str, str]:
+    from core.errors import ParameterError
+
+    path, sep, label = value.rpartition("=")
+    if not sep or not path or not label:
+        raise ParameterError(f"{option} takes IMAGE=CLASS, got {value!r}.")
+    return path, label
+
+
+def run_correct(args: argparse.Namespace) -> int:
+    from core.data.versions import Change, make_version
+
+    changes = [Change("relabel", *_pair(v, "--relabel")) for v in args.relabel]
+    changes += [Change("remove", v) for v in args.remove]
+    changes += [Change("add", *_pair(v, "--add")) for v in args.add]
+    version = make_version(args.path, changes, owner=None, note=args.note)
+    if args.json:
+        emit_json(version.to_dict())
+    else:
+        counts = ", ".join(f"{n} {kind}" for kind, n in version.summary().items() if n)
+        print(f"{version.id} ({counts}) -> {version.path}")
+    return 0
+
+
+def run_versions(args: argparse.Namespace) -> int:
+    from core.data.versions import list_versions
+
+    versions = list_versions()
+    if args.json:
+        emit_json([v.to_dict() for v in versions])
+        return 0
+    for v in versions:
+        counts = ", ".join(f"{n} {kind}" for kind, n in v.summary().items() if n)
+        print(f"{v.id:<32} v{v.number} of {v.origin}  ({counts})  by {v.owner or 'the command line'}  {v.path}")
     return 0
