@@ -299,3 +299,31 @@ def test_import_zip_pressed_without_a_file_says_what_to_do(app):
     assert not app.exception, app.exception
     assert [w.value for w in app.warning if "zip" in w.value] == [
         "Choose a .zip file first and wait until its name shows above, then press Import zip."]
+
+
+def test_a_dataset_version_is_offered_with_what_changed_and_by_whom(tmp_path):
+    from core.data.versions import Change, make_version
+
+    pool = tmp_path / "fruit"
+    for c, name in enumerate(("apple", "pear")):
+        for i in range(4):
+            (pool / name).mkdir(parents=True, exist_ok=True)
+            (pool / name / f"{name}{i}.png").write_bytes(_png((200 * (1 - c), 150, 40 * i)))
+    version = make_version(pool, [Change("relabel", str(pool / "apple" / "apple3.png"), "pear")],
+                           owner="data-version-session")
+    at = AppTest.from_string(PAGE, default_timeout=180)
+    at.session_state["session_id"] = "data-version-session"
+    at.run()
+    picker = at.sidebar.selectbox(key="data_dataset")
+    assert "Version: fruit v1 (1 relabelled)" in picker.options, picker.options
+    picker.set_value(f"version:{version.id}").run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any(e.label == "What changed in version 1, made by this browser session" for e in at.expander)
+    table = next(d.value for d in at.dataframe if "was" in d.value.columns)
+    assert table.to_dict("records") == [{"image": "apple3.png", "change": "relabelled", "was": "apple",
+                                         "now": "pear"}]
+    assert "Made from" in _texts(at) and "that dataset's files were not changed" in _texts(at)
+    other = AppTest.from_string(PAGE, default_timeout=180)
+    other.session_state["session_id"] = "another-data-session"
+    other.run()  # another session does not see this session's version
+    assert not [o for o in other.sidebar.selectbox(key="data_dataset").options if "fruit" in o]

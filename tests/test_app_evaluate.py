@@ -455,6 +455,63 @@ def test_ab_view_pairs_two_runs_and_opens_a_changed_image_with_both_maps(colour_
     assert any(i.value == "The two models are right and wrong on exactly the same 12 images." for i in at.info)
 
 
+def test_a_wrong_label_becomes_a_new_dataset_version_and_a_retraining(colour_run, monkeypatch):
+    """The feedback loop as a person goes through it: relabel one confident mistake, leave another out, save;
+    the original dataset is byte for byte unchanged, the version is offered and scores the relabelled image
+    as right, and one click retrains the run on it with the run's own settings."""
+    import hashlib
+
+    from dashboard.views import evaluate_corrections
+
+    data = Path(json.loads((colour_run / "config.json").read_text())["data"])
+    before = {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+    started = []
+    monkeypatch.setattr(evaluate_corrections, "start_job", lambda config, room, owner: started.append(
+        (config, owner)))
+    at = open_page(colour_run)
+    inspect = at.selectbox(key="evaluate_item")
+
+    def tag(path: str) -> str:
+        return hashlib.sha1(path.encode()).hexdigest()[:10]
+
+    first = inspect.value  # the most confident "green" of the reds, shown first
+    assert Path(first).name == _name(EXPECTED_ORDER[0])
+    second = str(Path(first).parent / _name(EXPECTED_ORDER[1]))
+    at.selectbox(key=f"evaluate_fix_label_{tag(first)}").set_value("green").run()
+    at.button(key=f"evaluate_fix_relabel_{tag(first)}").click().run()
+    at.selectbox(key="evaluate_item").set_value(second).run()
+    at.button(key=f"evaluate_fix_remove_{tag(second)}").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["image", "change"])
+    assert list(table["change"]) == ["relabel as green", "leave out"]
+    at.button(key="evaluate_corrections_save").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()} == before
+    saved = next(s.value for s in at.success if s.value.startswith("Saved as "))
+    assert "(1 relabelled, 1 removed)" in saved and "the original dataset is unchanged" in saved
+    version = Path(at.session_state["evaluate_saved_version"][2])
+    assert (version / "test" / "green" / Path(first).name).is_file()
+    assert not (version / "test" / "red" / Path(second).name).exists()
+    # Retrain in one click: the run's own settings on the version.
+    at.button(key="evaluate_corrections_retrain").click().run()
+    (config, owner), = started
+    assert config.data == str(version) and owner == SESSION and config.val_fraction == 0.2
+    assert any(s.value.startswith("Training started with the run's own settings") for s in at.success)
+    # The version is a dataset of this session: scored, the relabelled image is now right.
+    option = f"version:{version.name}"
+    assert any(o.startswith("Version: ") and o.endswith("v1 (1 relabelled, 1 removed)")
+               for o in at.selectbox(key="evaluate_data").options), at.selectbox(key="evaluate_data").options
+    at.selectbox(key="evaluate_data").set_value(option).run()
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    # Its test split, 12 images less the one left out: a version of the run's own data is not held out.
+    assert at.selectbox(key="evaluate_split").value == "test"
+    assert {m.label: m.value for m in at.metric}["Images"] == "11"
+    # Row shares (true blue, green, red): the relabelled image is a right green, one greenish red is left.
+    matrix = _charts(at)[0]["data"][0]["z"]
+    assert matrix == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.25, 0.75]], matrix
+
+
 # ---- in Chinese ------------------------------------------------------------------------------------
 
 # Texts of the shared components (model picker, top-k chart: helper h1's part of issue #20), left out of

@@ -21,6 +21,12 @@ from core.errors import GlasswingError
 COLOURS = {"blue": (0, 0, 220), "green": (0, 200, 0), "red": (210, 0, 0)}
 
 
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path, monkeypatch):
+    """Versions made here (some by nobody's session, as the CLI makes them) stay out of other tests' pickers."""
+    monkeypatch.setenv("GLASSWING_DATA", str(tmp_path / "data"))
+
+
 def _image(path: Path, rgb, seed: int) -> None:
     rng = np.random.default_rng(seed)
     pixels = np.clip(np.array(rgb) + rng.integers(-20, 20, (16, 16, 3)), 0, 255).astype(np.uint8)

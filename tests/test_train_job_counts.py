@@ -36,13 +36,15 @@ def test_started_jobs_are_counted_per_owner_after_the_queue_forgets_them(tmp_pat
 
 
 def test_both_pages_ask_the_queue(monkeypatch, tmp_path):
-    """The Train form and the lesson read the same count: a job started on one page counts on the other."""
-    from dashboard.views import lesson_train, train_form
+    """The Train form (through dashboard.services.training) and the lesson read the same count: a job
+    started on one page counts on the other."""
+    from dashboard.services import training
+    from dashboard.views import lesson_train
 
     queue = JobQueue(max_concurrent=1, runs_root=tmp_path, runner=_instant)
     monkeypatch.setattr(lesson_train, "job_queue", lambda: queue)
-    monkeypatch.setattr(train_form, "job_queue", lambda: queue)
+    monkeypatch.setattr(training, "job_queue", lambda: queue)
     monkeypatch.setattr(lesson_train.state, "session_id", lambda: "alice")
     queue.submit(lesson_train.lesson_config("shapes", 1, "none"), owner="alice").wait(30)
     queue.submit(TrainConfig(data="shapes", model="small_cnn"), owner="alice").wait(30)
-    assert lesson_train.jobs_started() == train_form.jobs_started("alice") == 2
+    assert lesson_train.jobs_started() == training.jobs_started("alice") == 2

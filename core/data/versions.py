@@ -56,6 +56,7 @@ class Version:
     created: str
     changes: list[dict]  # {kind, path (relative to the version), label, from}
     note: str = ""
+    ancestors: list[str] | None = None  # the real folders it descends from, nearest first
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "path": str(self.path)}
@@ -106,12 +107,26 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _line(parent_root: Path) -> tuple[str, int, str]:
-    """``(origin, number, id stem)`` for a new version made from ``parent_root`` (a version or not)."""
+def _line(parent_root: Path) -> tuple[str, int, str, list[str]]:
+    """``(origin, number, id stem, ancestors)`` for a new version made from ``parent_root`` (a version or
+    not); ancestors are the real folders it descends from, nearest first."""
     meta = read_version_meta(parent_root)
     if meta is not None:
-        return meta["origin"], int(meta["number"]) + 1, str(meta["id"]).rsplit("-v", 1)[0]
-    return str(parent_root), 1, parent_root.name
+        return (meta["origin"], int(meta["number"]) + 1, str(meta["id"]).rsplit("-v", 1)[0],
+                [str(parent_root), *[str(p) for p in meta.get("ancestors") or []]])
+    return str(parent_root), 1, parent_root.name, [str(parent_root)]
+
+
+def lineage(folder: str | os.PathLike) -> list[str]:
+    """``folder`` (real path) and, when it is a version, every dataset it descends from."""
+    real = os.path.realpath(folder)
+    meta = read_version_meta(Path(real))
+    return [real, *[str(p) for p in (meta or {}).get("ancestors") or []]]
+
+
+def related(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when one of two dataset folders is a version descending from the other (they share images)."""
+    return os.path.realpath(a) in lineage(b) or os.path.realpath(b) in lineage(a)
 
 
 def read_version_meta(folder: Path) -> dict | None:
@@ -151,7 +166,7 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
             raise ParameterError(f"{change.path} is not an image of the dataset {dataset.id}; only its own images "
                                  "can be relabelled or removed.")
         edits[os.path.realpath(change.path)] = change
-    origin, number, stem = _line(root)
+    origin, number, stem, ancestors = _line(root)
     version_id = f"{stem}-v{number}"
     versions = versions_root()
     versions.mkdir(parents=True, exist_ok=True)
@@ -183,10 +198,12 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
                 recorded.append({"kind": "add", "path": str(target), "label": change.label, "from": None})
         version = Version(id=version_id, path=versions / version_id, number=number, parent=str(source),
                           origin=origin, owner=owner, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                          changes=recorded, note=str(note)[:500])
-        parent_title = dataset.meta.get("source") or dataset.meta.get("title") or dataset.id
-        write_text(partial / "dataset.json", json.dumps({"id": version_id, "source": f"{parent_title} v{number}",
-                                                         "title": f"{parent_title} v{number}"}))
+                          changes=recorded, note=str(note)[:500], ancestors=ancestors)
+        # Named after the first dataset of the line (its upload's name, else its folder): "flowers v2".
+        base = str(dataset.meta.get("base_title") or dataset.meta.get("source") or dataset.meta.get("title")
+                   or Path(origin).name)
+        write_text(partial / "dataset.json", json.dumps({"id": version_id, "source": f"{base} v{number}",
+                                                         "title": f"{base} v{number}", "base_title": base}))
         meta = {k: v for k, v in version.to_dict().items() if k != "path"}
         write_text(partial / META, json.dumps(meta, indent=1))
         try:
@@ -212,6 +229,7 @@ def list_versions(owner: str | None = EVERYONE) -> list[Version]:
         meta = read_version_meta(folder)
         if meta is None or (owner is not EVERYONE and meta.get("owner") not in (owner, None)):
             continue
-        fields = {k: meta.get(k) for k in ("id", "number", "parent", "origin", "owner", "created", "note")}
+        fields = {k: meta.get(k) for k in ("id", "number", "parent", "origin", "owner", "created", "note",
+                                           "ancestors")}
         found.append(Version(path=folder, changes=list(meta.get("changes") or []), **fields))
     return sorted(found, key=lambda v: (v.created or "", v.id), reverse=True)

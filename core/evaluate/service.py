@@ -7,6 +7,7 @@ second session asking for the same (model, dataset split) gets the result instan
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -70,10 +71,37 @@ def run_dataset(loaded: LoadedModel) -> str | None:
 
 
 def held_out(loaded: LoadedModel, data: str) -> bool:
-    """True when ``loaded`` is a run and ``data`` is not the dataset it was trained on: then none of
-    ``data``'s images was seen in training. False when it cannot be known (a zoo model or a model file)."""
+    """True when ``loaded`` is a run and ``data`` is neither the dataset it was trained on nor a version of
+    it (or one it is a version of): then none of ``data``'s images was seen in training. False when it cannot
+    be known (a zoo model or a model file)."""
     own = run_dataset(loaded)
-    return own is not None and not same_dataset(own, data)
+    return own is not None and not _shares_images(own, data)
+
+
+def _shares_images(own: str, data: str) -> bool:
+    from core.data.versions import related
+    from core.evaluate.source import dataset_folder
+
+    if same_dataset(own, data):
+        return True
+    a, b = dataset_folder(own), dataset_folder(data)
+    return a is not None and b is not None and related(a, b)
+
+
+def _file_identity(path: str, by_content: bool) -> tuple:
+    """Keys under which one image is the same file: its device and inode (a version's hard link to its
+    parent's image) and, ``by_content``, the SHA-256 of its bytes (a version copied across file systems)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (("missing", path),)
+    keys: tuple = (("inode", stat.st_dev, stat.st_ino),)
+    if by_content:
+        import hashlib
+
+        with open(path, "rb") as handle:
+            keys += (("sha256", hashlib.file_digest(handle, "sha256").hexdigest()),)
+    return keys
 
 
 def evaluate_split(
@@ -137,14 +165,18 @@ def baseline_split(split: EvalSplit, cache: ResultCache | None = None,
 
 
 def seen_in_training(loaded: LoadedModel, data: str, split: EvalSplit) -> int:
-    """How many of ``split`` (of ``data``) ``loaded`` trained on: a run trained on ``data``; 0 otherwise."""
+    """How many of ``split`` (of ``data``) ``loaded`` trained on: a run trained on ``data`` or on a dataset that
+    shares its images (a version of it, or one it is a version of); 0 otherwise."""
     from core.evaluate.source import open_split
 
     own = run_dataset(loaded)
-    if own is None or not same_dataset(own, data):
+    if own is None or not _shares_images(own, data):
         return 0
-    trained = {str(item.path) for item in open_split(own, "train", **run_split_settings(loaded)).items}
-    return sum(str(item.path) in trained for item in split.items)
+    by_content = not same_dataset(own, data)  # a version: its images may be copies of the run's
+    trained = set()
+    for item in open_split(own, "train", **run_split_settings(loaded)).items:
+        trained.update(_file_identity(str(item.path), by_content))
+    return sum(any(key in trained for key in _file_identity(str(item.path), by_content)) for item in split.items)
 
 
 def comparison_split(a: LoadedModel, b: LoadedModel, data: str, split: str | None = None) -> EvalSplit:

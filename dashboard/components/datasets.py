@@ -1,9 +1,10 @@
 """The datasets a session may choose (Data and Evaluate pages), and making a built-in on first use.
 
 Choices are keyed ``builtin:<id>`` (a built-in, made on first use), ``stored:<id>`` (a built-in variant
-or a zip imported from the command line) and ``session:<id>`` (this browser session's uploads, under
-``core.data.sessions.session_dir``). The classroom's dataset list filters the first two kinds; a
-student's own uploads are always theirs to look at.
+or a zip imported from the command line), ``session:<id>`` (this browser session's uploads, under
+``core.data.sessions.session_dir``) and ``version:<id>`` (a corrected version, :mod:`core.data.versions`).
+The classroom's dataset list filters the first two kinds; a student's own uploads and versions are always
+theirs to look at.
 """
 
 from __future__ import annotations
@@ -54,7 +55,29 @@ def dataset_choices() -> tuple[list[Choice], str | None]:
                               description=_(description) if description else "",
                               path=e.get("path"), builtin=e["id"] if kind == "builtin" else None,
                               status=error_text(e["status_message"]) if "status_message" in e else ""))
-    return choices + session_choices(), problem
+    return choices + session_choices() + version_choices(), problem
+
+
+def version_choices() -> list[Choice]:
+    """The dataset versions this session made (and those made from the command line), newest first."""
+    from core.data.versions import list_versions
+
+    out = []
+    for version in list_versions(owner=session_id()):
+        meta = load_meta(version.path)
+        title = str(meta.get("title") or version.id)
+        counts = version.summary()
+        out.append(Choice(key=f"version:{version.id}", path=str(version.path),
+                          label=_("Version: {title} ({changes})").format(title=title, changes=changes_text(counts)),
+                          description=_("Made from {parent} with corrections; the original is unchanged.").format(
+                              parent=F.printable_path(version.parent))))
+    return out
+
+
+def changes_text(counts: dict[str, int]) -> str:
+    """"2 relabelled, 1 removed, 3 added" in the session's language (kinds with none left out)."""
+    said = {"relabel": _("{n} relabelled"), "remove": _("{n} removed"), "add": _("{n} added")}
+    return _(", ").join(said[kind].format(n=n) for kind, n in counts.items() if n)
 
 
 def session_choices() -> list[Choice]:

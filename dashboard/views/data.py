@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import state
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _
@@ -48,6 +49,8 @@ def main() -> None:
     path = ensure_path(choice)
     if path is None:
         return
+    if choice.key.startswith("version:"):
+        _version_changes(path)
     try:
         stamp = data_report.fingerprint(path)
     except OSError as exc:
@@ -86,6 +89,23 @@ def main() -> None:
                  "class should stay off (the preset's note says which datasets it suits)."))
     data_arg = choice.builtin or str(path)
     data_augment.preview_ui(loaded.by_class, loaded.class_names, data_arg)
+
+
+def _version_changes(path) -> None:
+    """What a corrected version changed, from which dataset and by whom."""
+    import pandas as pd
+
+    from core.data.versions import read_version_meta
+
+    meta = read_version_meta(path) or {}
+    who = _("this browser session") if meta.get("owner") == state.session_id() else _("the command line")
+    with st.expander(_("What changed in version {n}, made by {who}").format(n=meta.get("number", "?"), who=who)):
+        kinds = {"relabel": _("relabelled"), "remove": _("removed"), "add": _("added")}
+        image, change, was, now = _("image"), _("change"), _("was"), _("now")
+        rows = [{image: str(c.get("path", "")).rsplit("/", 1)[-1], change: kinds.get(c.get("kind"), c.get("kind")),
+                 was: c.get("from") or "", now: c.get("label") or ""} for c in meta.get("changes") or []]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="data_version_changes")
+        st.caption(_("Made from {parent}; that dataset's files were not changed.").format(parent=meta.get("parent")))
 
 
 def _dataset_picker(choices: list[Choice]) -> Choice | None:

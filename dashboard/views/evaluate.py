@@ -23,6 +23,7 @@ from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_compare as compare
+from dashboard.views import evaluate_corrections as corrections
 from dashboard.views import evaluate_drilldown as drill
 from dashboard.views.core_words import relay, rules
 from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
@@ -126,7 +127,10 @@ def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opac
     st.caption(_("Scored: {what}.").format(what=describe_split(sel.open())))
     charts.summary(result)
     clicked = charts.confusion_chart(result)
-    drill.cell_section(result, sel.model_name, loaded, clicked, opacity)
+    row = drill.cell_section(result, sel.model_name, loaded, clicked, opacity)
+    if row is not None:
+        corrections.image_panel(result, sel, row)
+    corrections.corrections_section(sel, loaded)
     st.divider()
     drill.mistakes_gallery(result)
     st.divider()

@@ -81,11 +81,11 @@ def _focus(true: int, pred: int, path: str) -> None:
 
 
 def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
-                 clicked: list[tuple[int, int]], opacity: float) -> None:
-    """The chosen cell's images, and the drill-down of one of them."""
+                 clicked: list[tuple[int, int]], opacity: float) -> dict | None:
+    """The chosen cell's images, and the drill-down of one of them (returned: its prediction row)."""
     options = cell_options(result)
     if not options:
-        return
+        return None
     apply_click(clicked, options)
     keep_choice(CELL_KEY, options, options[0])
     names = [display_label(n) for n in result.class_names]
@@ -128,7 +128,9 @@ def cell_section(result: EvaluationResult, model_name: str, loaded: LoadedModel,
     keep_choice(ITEM_KEY, paths, paths[0])  # the image shown is the one named
     chosen = st.selectbox(_("Image to inspect"), paths, key=ITEM_KEY,
                           format_func=lambda p: f"{Path(p).name} ({rows[paths.index(p)]['confidence']:.1%})")
-    drilldown(result, rows[paths.index(chosen)], model_name, loaded, opacity)
+    row = rows[paths.index(chosen)]
+    drilldown(result, row, model_name, loaded, opacity)
+    return row
 
 
 def _thumbnails(rows: list[dict], names: list[str], show_classes: bool, inspect: bool = False) -> None:

@@ -17,14 +17,14 @@ from typing import Any
 import streamlit as st
 
 from core.classroom import ClassroomConfig
-from core.errors import GlasswingError, ParameterError
+from core.errors import GlasswingError
 from core.jobs import job_queue
-from core.jobs.local import Job
 from core.params import declared
 from core.train.config import FINE_TUNE_UNITS, AdversarialConfig, TrainConfig
 from dashboard import state
 from dashboard.components.model_picker import model_options
 from dashboard.i18n import N_, _, error_text
+from dashboard.services.training import start_job
 
 AUGMENT_PAGE = "__augment_page__"  # the augmentation settings made on the Augment (Data) page
 BATCH_SIZES = (8, 16, 32, 64, 128)
@@ -114,27 +114,6 @@ def build_config(values: dict[str, Any], room: ClassroomConfig) -> TrainConfig:
     if config.stage2:
         room.check_epochs(config.fine_tune_epochs)
     return config
-
-
-def jobs_started(owner: str) -> int:
-    """Training jobs this session has started, on any page (the queue counts them per owner)."""
-    return job_queue().started(owner)
-
-
-def start_job(config: TrainConfig, room: ClassroomConfig, owner: str) -> Job:
-    """Check the classroom's limits and queue the job; its id is kept in session state."""
-    room.check_can_train(jobs_started(owner))
-    active = [j for j in job_queue().jobs(owner, include_shared=False) if not j.done]
-    if active:
-        raise ParameterError(_("You already have a training job under way; stop it or wait for it to finish "
-                               "before starting another."))
-    from core.zoo import list_models
-
-    if not Path(str(config.model)).is_dir():  # runs are checked by their owner
-        room.check_model(str(config.model), [s.name for s in list_models()])
-    job = job_queue().submit(config, owner=owner)
-    st.session_state["train_job_id"] = job.id
-    return job
 
 
 # -- the widgets -------------------------------------------------------------------------------------------
