@@ -132,11 +132,19 @@ def test_the_same_model_twice_changes_nothing(runs, capsys):
     assert report["reading"] == "The two models are right and wrong on exactly the same 18 images."
 
 
-def test_runs_split_differently_are_refused_when_one_would_be_scored_on_its_training_images(runs, capsys):
-    _data, a, _b, other, _wa, _wb = runs
-    assert main(["compare", str(a), str(other)]) == 2
-    err = capsys.readouterr().err
-    assert "run-other-split trained on" in err and "neither trained on" in err and len(err.splitlines()) == 1
+def test_images_one_run_trained_on_are_left_out_of_the_comparison(runs, capsys):
+    """A run that split the pool with another seed trained on some of A's test images: those are left out
+    (counted here from both splits), and the pairs are the rest."""
+    from core.evaluate import open_split
+
+    data, a, _b, other, _wa, _wb = runs
+    test_a = {str(i.path) for i in open_split(str(data), "test", val_fraction=0.3, test_fraction=0.3, seed=0).items}
+    train_other = {str(i.path) for i in open_split(str(data), "train", val_fraction=0.3, test_fraction=0.3,
+                                                   seed=7).items}
+    assert test_a & train_other
+    assert main(["compare", str(a), str(other), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["left_out"] == len(test_a & train_other) and report["paired"] == len(test_a - train_other)
 
 
 def test_a_dataset_neither_run_saw_is_scored_whole(runs, tmp_path, capsys):
@@ -159,3 +167,32 @@ def test_nonsense_is_one_sentence(runs, capsys, argv, message):
     assert main(["compare", str(a), str(b), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_run_on_a_corrected_version_is_compared_on_images_neither_trained_on(runs, capsys, tmp_path, monkeypatch):
+    """B retrained on a version of A's dataset (one label corrected): the version is not held out from A, and
+    the images B trained on are left out; counted here independently, by the images' bytes."""
+    import hashlib
+
+    from core.data.versions import Change, make_version
+    from core.evaluate import held_out, open_split
+    from core.zoo import load_model
+
+    data, a, _b, _other, _wa, _wb = runs
+    monkeypatch.setenv("GLASSWING_DATA", str(tmp_path / "data"))  # a version nobody owns: out of other pickers
+    version = make_version(data, [Change("relabel", str(data / "red" / "red00.png"), "green")])
+    b, _ = _run(a.parent, "run-on-version", 2.5, version.path)
+    assert not held_out(load_model(str(a)), str(version.path)) and not held_out(load_model(str(b)), str(data))
+
+    def digest(path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    settings = {"val_fraction": 0.3, "test_fraction": 0.3, "seed": 0}
+    scored = open_split(str(data), "test", **settings).items  # A's held-out test split
+    trained_b = {digest(i.path) for i in open_split(str(version.path), "train", **settings).items}
+    seen = sum(digest(i.path) in trained_b for i in scored)
+    assert seen > 0  # the relabelled image changed the version's stratified split: one of A's test images moved
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["left_out"] == seen and report["paired"] == len(scored) - seen
+    assert not {c["path"] for c in report["changed"]} & {str(i.path) for i in scored if digest(i.path) in trained_b}

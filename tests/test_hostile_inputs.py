@@ -575,6 +575,10 @@ NONSENSE: list[tuple[list[str], str]] = [
     (["compare", "{model}", "{model}", "--data", "{ds}", "--explained", "0"], "--explained"),
     (["compare", "{model}", "{model}", "--data", "{ds}", "--explained", "201"], "--explained"),
     (["compare", "{model}", "{model}", "--data", "{ds}", "--out", "{file}"], "--out"),
+    (["data", "correct", "{ds}", "--relabel", "{file}"], "--relabel takes IMAGE=CLASS"),
+    (["data", "correct", "{ds}", "--relabel", "{file}=nope"], "Unknown class 'nope'"),
+    (["data", "correct", "{ds}", "--remove", "{missing}"], "is not an image of the dataset"),
+    (["data", "correct", "{ds}", "--add", "{file}"], "--add takes IMAGE=CLASS"),
     (["models", "--prepare", "nope"], "Unknown model 'nope'"),
     (["trust", "--model", "nope", "{img}"], "Unknown model 'nope'"),
     (["trust", "--model", "{model}", "--method", "magic", "{img}"], "magic"),
@@ -615,6 +619,7 @@ NONSENSE: list[tuple[list[str], str]] = [
 # Value-taking options with no nonsense case here, and why.
 EXEMPT = {
     ("runs", "--root"): "any folder may hold runs; a file there lists none (reported, not an error yet)",
+    ("data", "--note"): "free text kept with the version (cut at 500 characters)",
 }
 
 

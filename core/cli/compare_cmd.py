@@ -59,7 +59,8 @@ def _print(report: dict) -> None:
 
     labels = [display_label(n) for n in report["labels"]]
     t = report["table"]
-    print(f"{report['paired']} images of {report['dataset']} ({report['split']}) scored by both")
+    print(f"{report['paired']} images of {report['dataset']} ({report['split']}) scored by both"
+          + (f"; {report['left_out']} left out, as one of the models trained on them" if report["left_out"] else ""))
     print(f"A {report['a']['model']}: accuracy {report['a']['accuracy']:.1%}")
     print(f"B {report['b']['model']}: accuracy {report['b']['accuracy']:.1%}")
     print(f"both right {t['both_right']}, only A right {t['only_a']}, only B right {t['only_b']}, "
@@ -83,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or run_dataset(a) or run_dataset(b)
     if data is None:
         raise ParameterError("--data is required: a dataset folder, zip file or built-in id such as shapes.")
-    split = comparison_split(a, b, data, args.split)
-    comparison = compare_split(a, b, split, batch_size=args.batch_size,
+    split, left_out = comparison_split(a, b, data, args.split)
+    comparison = compare_split(a, b, split, batch_size=args.batch_size, left_out=left_out,
                                progress=_progress if sys.stderr.isatty() else None)
     if args.out:
         _write_changes(Path(args.out), a, b, comparison, args.explained)

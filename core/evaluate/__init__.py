@@ -17,7 +17,6 @@ from core.evaluate.evaluator import EvaluationResult, evaluate
 from core.evaluate.service import (
     baseline_source,
     baseline_split,
-    check_unseen,
     compare_split,
     comparison_split,
     default_cache,
@@ -25,14 +24,15 @@ from core.evaluate.service import (
     held_out,
     run_dataset,
     run_split_settings,
+    without_seen,
 )
 from core.evaluate.source import EvalSplit, open_split
 
 __all__ = [
     "BaselineResult", "ClassMap", "ClassMappingError", "Comparison", "EvalSplit", "EvaluationResult",
-    "ResultCache", "baseline_source", "baseline_split", "check_unseen", "compare_results", "compare_split",
+    "ResultCache", "baseline_source", "baseline_split", "compare_results", "compare_split",
     "comparison_split", "explain_changes", "mcnemar_exact",
     "cell_items", "default_cache", "evaluate", "evaluate_split", "held_out", "map_classes",
     "open_split",
-    "run_baseline", "run_dataset", "run_split_settings", "top_mistakes",
+    "run_baseline", "run_dataset", "run_split_settings", "top_mistakes", "without_seen",
 ]

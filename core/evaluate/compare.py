@@ -43,6 +43,7 @@ class Comparison:
     only_b: int  # B right, A wrong
     both_wrong: int
     changed: list[dict]  # {path, true, a_pred, b_pred, a_confidence, b_confidence, change: better|worse|other}
+    left_out: int = 0  # images of the split not scored because one of the models trained on them
 
     @property
     def accuracy_a(self) -> float:
@@ -70,7 +71,7 @@ class Comparison:
         return {
             "a": {"model": self.a.model, "accuracy": self.accuracy_a},
             "b": {"model": self.b.model, "accuracy": self.accuracy_b},
-            "dataset": self.a.dataset_id, "split": self.a.split, "paired": self.paired,
+            "dataset": self.a.dataset_id, "split": self.a.split, "paired": self.paired, "left_out": self.left_out,
             "labels": list(self.a.class_names),
             "table": {"both_right": self.both_right, "only_a": self.only_a, "only_b": self.only_b,
                       "both_wrong": self.both_wrong},
@@ -90,8 +91,10 @@ NOT_SIGNIFICANT = N_("B fixes {better} images and breaks {worse}; McNemar's exac
                    "images the difference could be chance. Score more images before choosing.")
 
 
-def compare_results(a: EvaluationResult, b: EvaluationResult) -> Comparison:
-    """Pair two evaluations of the same split by image path and count where they agree about being right."""
+def compare_results(a: EvaluationResult, b: EvaluationResult, only: set[str] | None = None,
+                    left_out: int = 0) -> Comparison:
+    """Pair two evaluations of the same split by image path (``only`` those paths, when given) and count where
+    they agree about being right."""
     if list(a.class_names) != list(b.class_names):
         raise ParameterError("The two evaluations are not on the same classes: score both models on one split.")
     by_path = {p["path"]: p for p in b.predictions}
@@ -100,7 +103,7 @@ def compare_results(a: EvaluationResult, b: EvaluationResult) -> Comparison:
     paired = 0
     for pa in a.predictions:
         pb = by_path.get(pa["path"])
-        if pb is None:  # B could not read it (or was scored on another split)
+        if pb is None or (only is not None and pa["path"] not in only):  # B could not read it, or left out
             continue
         paired += 1
         right_a, right_b = pa["pred"] == pa["true"], pb["pred"] == pb["true"]
@@ -114,7 +117,7 @@ def compare_results(a: EvaluationResult, b: EvaluationResult) -> Comparison:
         raise ParameterError("The two models scored no image in common: score both on the same split.")
     order = {"better": 0, "worse": 1, "other": 2}
     changed.sort(key=lambda c: (order[c["change"]], c["path"]))
-    return Comparison(a, b, paired, changed=changed, **counts)
+    return Comparison(a, b, paired, changed=changed, left_out=left_out, **counts)
 
 
 def explain_changes(a: LoadedModel, b: LoadedModel, comparison: Comparison, method: str = "gradcam",

@@ -164,48 +164,57 @@ def baseline_split(split: EvalSplit, cache: ResultCache | None = None,
     )
 
 
-def seen_in_training(loaded: LoadedModel, data: str, split: EvalSplit) -> int:
-    """How many of ``split`` (of ``data``) ``loaded`` trained on: a run trained on ``data`` or on a dataset that
-    shares its images (a version of it, or one it is a version of); 0 otherwise."""
+def seen_in_training(loaded: LoadedModel, data: str, split: EvalSplit) -> set[str]:
+    """The paths of ``split`` (of ``data``) that ``loaded`` trained on: a run trained on ``data`` or on a
+    dataset that shares its images (a version of it, or one it is a version of); empty otherwise."""
     from core.evaluate.source import open_split
 
     own = run_dataset(loaded)
     if own is None or not _shares_images(own, data):
-        return 0
+        return set()
     by_content = not same_dataset(own, data)  # a version: its images may be copies of the run's
     trained = set()
     for item in open_split(own, "train", **run_split_settings(loaded)).items:
         trained.update(_file_identity(str(item.path), by_content))
-    return sum(any(key in trained for key in _file_identity(str(item.path), by_content)) for item in split.items)
+    return {str(item.path) for item in split.items
+            if any(key in trained for key in _file_identity(str(item.path), by_content))}
 
 
-def comparison_split(a: LoadedModel, b: LoadedModel, data: str, split: str | None = None) -> EvalSplit:
-    """The split of ``data`` to score both models on: split as the first model trained on ``data`` split it
-    (so its held-out images are scored), all of it when neither model is a run trained on it. Refused when
-    the images chosen include ones the other model trained on (the two runs split ``data`` differently)."""
+def without_seen(models: list[LoadedModel], data: str, split: EvalSplit) -> tuple[EvalSplit, int]:
+    """``split`` less the images any of ``models`` trained on, and how many were left out (two runs that split
+    a dataset differently, or a run retrained on a corrected version whose split moved an image). Refused in
+    one sentence when nothing is left."""
+    seen: set[str] = set()
+    for model in models:
+        seen |= seen_in_training(model, data, split)
+    if not seen:
+        return split, 0
+    kept = tuple(item for item in split.items if str(item.path) not in seen)
+    if not kept:
+        raise ParameterError(f"Every image of the {split.split} split was trained on by one of the two models; "
+                             "compare them on a dataset neither trained on.")
+    return replace(split, items=kept), len(seen)
+
+
+def comparison_split(a: LoadedModel, b: LoadedModel, data: str, split: str | None = None) -> tuple[EvalSplit, int]:
+    """The images of ``data`` to score both models on, and how many of the split were left out: split as the
+    first model trained on ``data`` split it (so its held-out images are scored), all of it when neither
+    model is a run trained on it, less any image the other model trained on."""
     from core.evaluate.source import open_split
 
     own = [m for m in (a, b) if run_dataset(m) is not None and not held_out(m, data)]
     whole = not own and held_out(a, data) and held_out(b, data)  # runs that never saw it: all is held out
     chosen = open_split(data, split, held_out=whole, **(run_split_settings(own[0]) if own else {}))
-    if chosen.split != "train":  # asked for by name, training images are the person's choice, as in evaluate
-        check_unseen(own[1:], data, chosen)
-    return chosen
-
-
-def check_unseen(models: list[LoadedModel], data: str, split: EvalSplit) -> None:
-    """Refuse, in one sentence, a comparison on images of ``data`` one of ``models`` trained on."""
-    for model in models:
-        seen = seen_in_training(model, data, split)
-        if seen:
-            raise ParameterError(f"{seen} of the {len(split.items)} images of the {split.split} split are ones "
-                                 f"{model.name} trained on (the two runs split this dataset differently); compare "
-                                 "them on a dataset neither trained on.")
+    if chosen.split == "train":  # asked for by name, training images are the person's choice, as in evaluate
+        return chosen, 0
+    return without_seen(own[1:], data, chosen)
 
 
 def compare_split(a: LoadedModel, b: LoadedModel, split: EvalSplit, batch_size: int = 32,
-                  progress: Progress | None = None, cache: ResultCache | None = None) -> Comparison:
-    """Both models on ``split`` (each evaluation cached as :func:`evaluate_split`'s), paired by image."""
+                  progress: Progress | None = None, cache: ResultCache | None = None,
+                  left_out: int = 0) -> Comparison:
+    """Both models on ``split`` (each evaluation cached as :func:`evaluate_split`'s), paired by image;
+    ``left_out`` is recorded (images of the split left out because a model trained on them)."""
     def half(start: float, name: str) -> Progress | None:
         if progress is None:
             return None
@@ -213,4 +222,4 @@ def compare_split(a: LoadedModel, b: LoadedModel, split: EvalSplit, batch_size: 
 
     first = evaluate_split(a, split, batch_size, progress=half(0.0, "A"), cache=cache)
     second = evaluate_split(b, split, batch_size, progress=half(0.5, "B"), cache=cache)
-    return compare_results(first, second)
+    return compare_results(first, second, left_out=left_out)

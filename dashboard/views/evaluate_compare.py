@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.data.labels import display_label
 from core.errors import GlasswingError
-from core.evaluate import Comparison, EvaluationResult, check_unseen, compare_results, evaluate_split
+from core.evaluate import Comparison, EvaluationResult, compare_results, evaluate_split, without_seen
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.explain.overlay import overlay
 from core.images import load_image
@@ -69,7 +69,7 @@ def _comparison(result: EvaluationResult, sel: Selection, other: str) -> Compari
         return None
     try:
         split = sel.open()
-        check_unseen([loaded_b], sel.data, split)
+        kept, left_out = without_seen([loaded_b], sel.data, split)  # B may have trained on some of them
     except GlasswingError as exc:
         st.error(error_text(exc))
         return None
@@ -77,7 +77,9 @@ def _comparison(result: EvaluationResult, sel: Selection, other: str) -> Compari
     key = ("evaluate-compare", model_identity(loaded_b), sel.key, items_fingerprint(split.items, split.class_names))
     scored_b = run_in_background(key, _("Scoring model B on the same images"),
                                  lambda progress: evaluate_split(loaded_b, split, progress=relay(progress, said)))
-    return None if scored_b is None else compare_results(result, scored_b)
+    if scored_b is None:
+        return None
+    return compare_results(result, scored_b, only={str(item.path) for item in kept.items}, left_out=left_out)
 
 
 def reading_text(comparison: Comparison) -> str:
@@ -93,6 +95,9 @@ def _show(c: Comparison, loaded: LoadedModel, other: str) -> None:
     cols[2].metric(_("McNemar p-value"), f"{c.p_value:.3g}",
                    help=_("The chance of B fixing and breaking images this unevenly if A and B were equally good."))
     (st.success if c.p_value < 0.05 and c.only_b > c.only_a else st.info)(reading_text(c))
+    if c.left_out:
+        st.caption(_("{n} images of this split were left out of the comparison: model B trained on them (it was "
+                     "trained on a version of this dataset, or split it differently).").format(n=c.left_out))
     right, wrong = _("B right"), _("B wrong")
     st.dataframe(pd.DataFrame({right: [c.both_right, c.only_b], wrong: [c.only_a, c.both_wrong]},
                               index=[_("A right"), _("A wrong")]), width="content")
