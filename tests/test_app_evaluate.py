@@ -461,12 +461,12 @@ def test_a_wrong_label_becomes_a_new_dataset_version_and_a_retraining(colour_run
     as right, and one click retrains the run on it with the run's own settings."""
     import hashlib
 
-    from dashboard.views import evaluate_corrections
+    from dashboard.components import corrections
 
     data = Path(json.loads((colour_run / "config.json").read_text())["data"])
     before = {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
     started = []
-    monkeypatch.setattr(evaluate_corrections, "start_job", lambda config, room, owner: started.append(
+    monkeypatch.setattr(corrections, "start_job", lambda config, room, owner: started.append(
         (config, owner)))
     at = open_page(colour_run)
     inspect = at.selectbox(key="evaluate_item")
@@ -484,16 +484,16 @@ def test_a_wrong_label_becomes_a_new_dataset_version_and_a_retraining(colour_run
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     table = next(d.value for d in at.dataframe if list(d.value.columns) == ["image", "change"])
     assert list(table["change"]) == ["relabel as green", "leave out"]
-    at.button(key="evaluate_corrections_save").click().run()
+    at.button(key="corrections_save").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()} == before
     saved = next(s.value for s in at.success if s.value.startswith("Saved as "))
     assert "(1 relabelled, 1 removed)" in saved and "the original dataset is unchanged" in saved
-    version = Path(at.session_state["evaluate_saved_version"][2])
+    version = Path(at.session_state["corrections_saved_version"][2])
     assert (version / "test" / "green" / Path(first).name).is_file()
     assert not (version / "test" / "red" / Path(second).name).exists()
     # Retrain in one click: the run's own settings on the version.
-    at.button(key="evaluate_corrections_retrain").click().run()
+    at.button(key="corrections_retrain").click().run()
     (config, owner), = started
     assert config.data == str(version) and owner == SESSION and config.val_fraction == 0.2
     assert any(s.value.startswith("Training started with the run's own settings") for s in at.success)

@@ -351,3 +351,39 @@ def test_the_page_in_chinese_with_two_methods_a_second_photo_and_a_contrast(lite
     assert any(c.startswith(f"Grad-CAM · {label}（") and "而不是 tiger cat" in c for c in captions), captions
     left = untranslated(visible_texts(at), class_names(lite0))
     assert not left, "\n".join(left)
+
+
+def test_the_photo_is_added_to_a_class_of_a_dataset_as_a_new_version(lite0, tmp_path):
+    """The feedback loop from the Explain page: the photo shown goes into a class of one of this session's
+    datasets; saving makes a version holding it in train/<class>/, the dataset itself unchanged."""
+    import json
+
+    from core.data.sessions import session_dir
+
+    session = "explain-add-photo"
+    data = session_dir(session) / "upload-pets"
+    for name, colour in (("cat", (200, 120, 40)), ("dog", (90, 90, 90))):
+        for split in ("train", "val"):
+            for i in range(3):
+                (data / split / name).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.full((16, 16, 3), colour, np.uint8)).save(data / split / name / f"{name}{i}.png")
+    (data / "dataset.json").write_text(json.dumps({"id": "upload-pets", "source": "pets.zip"}))
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["session_id"] = session
+    at.run()
+    at.selectbox(key="explain_add_dataset").set_value("session:upload-pets").run()
+    assert at.selectbox(key="explain_add_class").options == ["cat", "dog"]
+    at.selectbox(key="explain_add_class").set_value("cat")
+    at.button(key="explain_add_photo").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["image", "change"])
+    assert list(table["change"]) == ["add as cat"]
+    at.button(key="corrections_save").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any(s.value.startswith("Saved as ") and "(1 added)" in s.value for s in at.success)
+    version = Path(at.session_state["corrections_saved_version"][2])
+    added = list((version / "train" / "cat").glob("sample_cat-*.png"))
+    assert len(added) == 1 and np.asarray(Image.open(added[0])).shape[2] == 3
+    assert len(list((version / "train" / "cat").iterdir())) == 4
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing added to the upload

@@ -17,13 +17,13 @@ from core.errors import GlasswingError
 from core.evaluate import ClassMappingError, EvaluationResult, evaluate_split, map_classes
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.zoo import LoadedModel
+from dashboard.components import corrections
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_compare as compare
-from dashboard.views import evaluate_corrections as corrections
 from dashboard.views import evaluate_drilldown as drill
 from dashboard.views.core_words import relay, rules
 from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
@@ -129,8 +129,8 @@ def _results(result: EvaluationResult, sel: Selection, loaded: LoadedModel, opac
     clicked = charts.confusion_chart(result)
     row = drill.cell_section(result, sel.model_name, loaded, clicked, opacity)
     if row is not None:
-        corrections.image_panel(result, sel, row)
-    corrections.corrections_section(sel, loaded)
+        corrections.image_panel(result, sel.data, row)
+    corrections.corrections_section(sel.data, sel.data_label, loaded)
     st.divider()
     drill.mistakes_gallery(result)
     st.divider()

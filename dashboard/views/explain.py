@@ -12,6 +12,7 @@ from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, 
 from core.images import to_png_bytes
 from dashboard import state
 from dashboard.components.class_picker import class_picker
+from dashboard.components.corrections import add_photo_panel
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.faithfulness import score_badges
 from dashboard.components.image_picker import current_image
@@ -52,6 +53,7 @@ def main() -> None:
     if not methods:
         st.info(_("Pick at least one explanation method in the sidebar."))
     top_k_chart(probs, loaded.label, key="explain_top_chart")
+    add_photo_panel(current)  # the feedback loop: this photo into a class of a dataset (a new version)
 
 
 def _controls(loaded, top):
