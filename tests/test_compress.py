@@ -267,3 +267,34 @@ def test_cam_agreement_is_one_with_itself_and_lower_for_a_shuffled_model(run):
     scale = np.abs(kernel).reshape(-1, 5).max(0) / 127
     assert np.allclose(rounded / scale, np.round(rounded / scale), atol=1e-3)  # on the int8 grid per channel
     assert np.abs(rounded - kernel).max() <= scale.max() / 2 + 1e-6
+
+
+def test_a_distilled_student_beats_the_same_student_trained_on_the_labels_alone():
+    """Hinton et al.'s point, on a generated task (seeded): 25 labelled points in 20 dimensions, 5 classes
+    given by a linear teacher. The labels alone leave a linear student guessing between the many boundaries
+    that fit them; the teacher's softened logits pin down the one that generalises. The same student, the
+    same steps, the distillation step the distil: variant trains with (alpha 0.9 against 0)."""
+    import keras
+    import tensorflow as tf
+
+    from core.compress.distil import distil_trainer
+
+    rng = np.random.default_rng(0)
+    dims, classes = 20, 5
+    weights = rng.normal(size=(dims, classes)).astype(np.float32)
+    x_train, x_test = (rng.normal(size=(n, dims)).astype(np.float32) for n in (25, 2000))
+    y_train, y_test = (np.argmax(x @ weights, axis=1).astype(np.int32) for x in (x_train, x_test))
+    teacher = tf.constant(x_train @ weights)
+
+    def test_accuracy(alpha: float) -> float:
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((dims,))
+        student = keras.Model(inputs, keras.layers.Dense(classes)(inputs))
+        trainer = distil_trainer(student, classes, total_steps=300, temperature=4.0, alpha=alpha,
+                                 learning_rate=0.05)
+        for _ in range(300):
+            trainer.train_step((tf.constant(x_train), teacher), tf.constant(y_train))
+        return float(np.mean(np.argmax(student(x_test).numpy(), axis=1) == y_test))
+
+    labels_only, distilled = test_accuracy(0.0), test_accuracy(0.9)
+    assert distilled > labels_only + 0.2 and distilled > 0.75, (labels_only, distilled)  # measured 0.48, 0.84
