@@ -20,7 +20,17 @@ from dashboard.components.task_status import wait_seconds  # noqa: E402
 from dashboard.i18n import _, init_language, language_switch  # noqa: E402
 from dashboard.keras_session import keep_keras_session  # noqa: E402
 from dashboard.memory import return_large_blocks, start_idle_cleanup  # noqa: E402
-from dashboard.views import architecture, attack, data, evaluate, explain, lesson, train, trust  # noqa: E402
+from dashboard.views import (  # noqa: E402
+    architecture,
+    attack,
+    compress,
+    data,
+    evaluate,
+    explain,
+    lesson,
+    train,
+    trust,
+)
 
 return_large_blocks()  # for `streamlit run` too (python -m dashboard did it already; both are idempotent)
 keep_keras_session()  # before this run ends: Streamlit would clear Keras' shared session after each run
@@ -56,6 +66,8 @@ PAGES = {
         *([st.Page(train.main, title=_("Train"), icon=":material/model_training:", url_path="train")]
           if room.can_train else []),
         st.Page(evaluate.main, title=_("Evaluate"), icon=":material/grid_on:", url_path="evaluate"),
+        *([st.Page(compress.main, title=_("Compress"), icon=":material/compress:", url_path="compress")]
+          if room.can_train else []),  # pruned and distilled variants train
     ],
     _("Probe"): [st.Page(attack.main, title=_("Attack"), icon=":material/bolt:", url_path="attack")],
     _("Learn"): [st.Page(lesson.main, title=_("Lesson"), icon=":material/school:", url_path="lesson")],

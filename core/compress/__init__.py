@@ -6,7 +6,8 @@ against the original (size stored and deflated, latency per image, accuracy, top
 """
 
 from core.compress import distil, prune, quantise  # noqa: F401 - register their kinds
-from core.compress.lab import compress_run, list_variants
+from core.compress.lab import VARIANTS_DIR, compress_run, list_variants, read_original
 from core.compress.variants import KINDS, VariantSpec, parse_variants
 
-__all__ = ["KINDS", "VariantSpec", "compress_run", "list_variants", "parse_variants"]
+__all__ = ["KINDS", "VARIANTS_DIR", "VariantSpec", "compress_run", "list_variants", "parse_variants",
+           "read_original"]

@@ -30,6 +30,7 @@ from core.train.loop import StopRequested
 
 VARIANTS_DIR = "variants"
 VARIANT_FILE = "variant.json"
+ORIGINAL_FILE = "original.json"  # the original's measurements beside its variants
 PARTIAL = ".partial-"
 EVAL_IMAGES = 500  # test (or val) images scored at most
 CAM_IMAGES = 16  # validation images whose Grad-CAM maps are compared
@@ -91,6 +92,14 @@ def _cam_images(run_dir: Path, saved: dict, size: tuple[int, int], data: Any) ->
 def _sweep(out: Path) -> None:
     for leftover in out.glob(f".*{PARTIAL}*"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def read_original(out: str | os.PathLike) -> dict[str, Any] | None:
+    """The original's measurements written beside the variants by the last compress, or None."""
+    from core.train.runs import read_json
+
+    found = read_json(out, ORIGINAL_FILE)
+    return found if isinstance(found, dict) else None
 
 
 def list_variants(out: str | os.PathLike) -> list[dict[str, Any]]:
@@ -170,6 +179,7 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                 "latency_ms": measure.median_latency_ms(lambda x: keras_forward(x), images[0]),
                 **measure.scores(reference, labels, reference), "sparsity": None, "cam_agreement": 1.0}
 
+    write_json(out / ORIGINAL_FILE, {**original, "split": split})  # the variants' reference, for later readers
     cam_images, cam_split = _cam_images(run_dir, saved, size, data)
     cam_targets = measure.batched(lambda x: keras_forward(x), cam_images).argmax(1)
 

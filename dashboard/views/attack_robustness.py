@@ -25,8 +25,7 @@ from dashboard.views.attack_compute import (
     progress_words,
 )
 from dashboard.views.attack_controls import AttackRequest
-from dashboard.views.core_words import relay
-from dashboard.views.evaluate_source import split_name
+from dashboard.views.core_words import relay, split_name
 from dashboard.widgets import param_widgets
 
 CURVE_REQUEST, DEFENCE_REQUEST = "attack_curve_request", "attack_defences_request"  # pressed, not yet shown

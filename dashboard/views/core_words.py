@@ -12,8 +12,15 @@ import re
 from collections.abc import Mapping, Sequence
 
 from core.progress import Progress
+from dashboard.i18n import N_, _
 
 Rules = list[tuple[re.Pattern, str]]
+SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test"), "all": N_("all")}
+
+
+def split_name(split: str) -> str:
+    """A split's name as the pages say it (train, val, test, all); another name as it is."""
+    return _(SPLIT_NAMES[split]) if split in SPLIT_NAMES else split
 
 
 def rules(pairs: Sequence[tuple[str, str]]) -> Rules:

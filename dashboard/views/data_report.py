@@ -29,12 +29,12 @@ from core.images import load_image
 from core.progress import Progress
 from dashboard.charts import class_axis
 from dashboard.i18n import N_, _, language
+from dashboard.views.core_words import split_name
 
 THUMB = 80  # pixels, longest side of an example thumbnail
 EXAMPLES_PER_CLASS = 8
 MAX_CLASS_ROWS = 12
 SPLIT_ORDER = ("train", "all", "val", "test")  # examples come from the training images first
-SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test"), "all": N_("all")}
 # A skipped file's kind, for counts and (in another language than English, where core's sentence with
 # its details stays English) as the reason.
 SKIP_KINDS = {
@@ -196,7 +196,7 @@ def _counts_chart(report: DatasetReport) -> None:
     # Plotly renders a little HTML in labels: escape it, class names are user text. (graph_objects, not
     # plotly.express: it is ~40x faster to build, and this chart is redrawn on every rerun.)
     labels = [html.escape(display_label(name)) for name in report.class_names]
-    fig = go.Figure([go.Bar(name=_(SPLIT_NAMES[split]) if split in SPLIT_NAMES else split, x=labels,
+    fig = go.Figure([go.Bar(name=split_name(split), x=labels,
                             y=[counts.get(name, 0) for name in report.class_names])
                      for split, counts in report.splits.items()])
     fig.update_layout(barmode="stack", title=_("Usable images per class"), height=280, yaxis_title=_("images"),

@@ -25,8 +25,8 @@ from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_compare as compare
 from dashboard.views import evaluate_drilldown as drill
-from dashboard.views.core_words import relay, rules
-from dashboard.views.evaluate_source import Selection, describe_split, selection, split_name
+from dashboard.views.core_words import relay, rules, split_name
+from dashboard.views.evaluate_source import Selection, describe_split, selection
 
 ASKED = "evaluate_asked"  # selections asked for in this session: followed or shown again without a click
 

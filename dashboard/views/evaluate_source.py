@@ -25,16 +25,11 @@ from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
 from dashboard.choices import keep_choice
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
-from dashboard.i18n import N_, _, error_text
+from dashboard.i18n import _, error_text
+from dashboard.views.core_words import split_name
 
 RUN_CHOICE = "run:own"  # the run's own dataset
 PREFIX = "evaluate"  # widget keys are PREFIX_data and PREFIX_split; Trust's method table has its own
-SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test"), ALL: N_("all")}
-
-
-def split_name(split: str) -> str:
-    """A split's name as the page says it (train, val, test, all)."""
-    return _(SPLIT_NAMES[split]) if split in SPLIT_NAMES else split
 
 
 def describe_split(split: EvalSplit) -> str:

@@ -17,9 +17,10 @@ from core.trust import energy_in_mask
 from dashboard import state
 from dashboard.components.confusion import confusion_figure
 from dashboard.components.empty_map import empty_note, flag_empty
-from dashboard.i18n import N_, _, error_text
+from dashboard.i18n import _, error_text
 from dashboard.state import image_digest
 from dashboard.views import lesson_data as ld
+from dashboard.views.core_words import split_name
 
 
 def _enlarge(image: np.ndarray, side: int = 160) -> np.ndarray:
@@ -32,7 +33,6 @@ def _row(images: list[np.ndarray], captions: list[str]) -> None:
         col.image(_enlarge(image), caption=caption, width="stretch")
 
 
-SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test")}
 
 
 def _model_or_message(folder: str):
@@ -67,7 +67,7 @@ def data_step(folder: str, info: dict) -> None:
         "(checked during training) and **test** (kept aside for the final exam)."))
     counts = info["counts"]
     split_col, total_col = _("split"), _("total")
-    st.dataframe([{split_col: _(SPLIT_NAMES.get(split, split)), **per_class, total_col: sum(per_class.values())}
+    st.dataframe([{split_col: split_name(split), **per_class, total_col: sum(per_class.values())}
                   for split, per_class in counts.items()], hide_index=True, key="lesson_counts")
     paths = ld.sample_paths(info, "train")
     images = [ld.pixels(p) for p in paths]
