@@ -283,9 +283,9 @@ def test_the_page_reads_as_chinese_after_an_attack_a_curve_and_the_defences(lite
 
 def test_core_progress_texts_are_said_in_chinese(monkeypatch):
     """The attacks' progress (written by core in English) is reworded for the bar; unknown texts pass."""
+    from dashboard.components.core_words import reword
     from dashboard.i18n import catalogue
     from dashboard.views import attack_compute
-    from dashboard.views.core_words import reword
 
     monkeypatch.setattr(attack_compute, "_", catalogue("zh").gettext)  # as in a Chinese session's run
     said, names = attack_compute.progress_words()

@@ -629,7 +629,7 @@ def test_the_chinese_confusion_png_draws_chinese_words():
 def test_the_page_says_which_images_are_scored_as_core_does(colour_run):
     """The page's sentence (in the session's language) is core's ``EvalSplit.describe`` in English."""
     from core.evaluate import open_split
-    from dashboard.views.evaluate_source import describe_split
+    from dashboard.components.split_picker import describe_split
 
     data = json.loads((colour_run / "config.json").read_text())["data"]
     for split, held in (("test", False), ("train", False), ("all", False), ("all", True), ("val", True)):

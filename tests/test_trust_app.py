@@ -167,9 +167,9 @@ def test_the_shortcut_is_measured_in_the_background_with_its_steps(trust, monkey
 
 
 def test_the_trust_pages_progress_is_said_in_chinese(monkeypatch):
+    from dashboard.components.core_words import reword
     from dashboard.i18n import catalogue
     from dashboard.views import trust_compare, trust_shortcut
-    from dashboard.views.core_words import reword
 
     monkeypatch.setattr(trust_compare, "_", catalogue("zh").gettext)
     monkeypatch.setattr(trust_shortcut, "_", catalogue("zh").gettext)

@@ -1,4 +1,5 @@
-"""Evaluate page, part 1: which model, which dataset and which split to score.
+"""Which dataset and which split to score a model on (the Evaluate page's sidebar, the Trust page's method
+table), and why a model cannot be scored on it.
 
 A run is scored by default on its own dataset, split with the run's own settings, so "val" and
 "test" are images it never trained on; picking a run selects its own dataset again. Another dataset is
@@ -18,15 +19,24 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.dataset import open_dataset
+from core.data.labels import display_label
 from core.errors import GlasswingError
-from core.evaluate import EvalSplit, held_out, open_split, run_dataset, run_split_settings
+from core.evaluate import (
+    ClassMappingError,
+    EvalSplit,
+    held_out,
+    map_classes,
+    open_split,
+    run_dataset,
+    run_split_settings,
+)
 from core.evaluate.classmap import is_run
 from core.evaluate.source import ALL, default_split
 from core.zoo import LoadedModel
 from dashboard.choices import keep_choice
+from dashboard.components.core_words import split_name
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 from dashboard.i18n import _, error_text
-from dashboard.views.core_words import split_name
 
 RUN_CHOICE = "run:own"  # the run's own dataset
 PREFIX = "evaluate"  # widget keys are PREFIX_data and PREFIX_split; Trust's method table has its own
@@ -160,3 +170,45 @@ def selection(model_name: str, loaded: LoadedModel, prefix: str = PREFIX) -> Sel
         return None
     return Selection(model_name=model_name, data=data, data_label=label, split=split,
                      settings=_settings(loaded), held_out=held)
+
+
+def mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
+    """Why ``loaded`` cannot be scored on the chosen split (its classes do not match), or None."""
+    try:
+        split = sel.open()
+        map_classes(loaded, list(split.class_names))
+    except ClassMappingError as exc:
+        return mapping_message(exc)
+    except GlasswingError as exc:
+        return error_text(exc)
+    return None
+
+
+def _names(names: list, limit: int = 12) -> str:
+    shown = ", ".join(display_label(str(n)) for n in names[:limit])
+    if len(names) > limit:
+        return _("{names} and {n} more").format(names=shown, n=len(names) - limit)
+    return shown
+
+
+def mapping_message(exc: ClassMappingError) -> str:
+    """Core's sentence of why the classes do not match, in the session's language."""
+    d = exc.details
+    if exc.reason == "unmatched":
+        return _("These class folders do not name a class of model {model}: {names}. Rename them after the "
+                 "model's labels (e.g. golden_retriever), or evaluate a run trained on this dataset.").format(
+            model=d["model"], names=_names(d["unmatched"]))
+    if exc.reason == "run-classes":
+        missing = _("not in the run: {names}").format(names=_names(d["missing"])) if d["missing"] else ""
+        extra = _("not in the dataset: {names}").format(names=_names(d["extra"])) if d["extra"] else ""
+        detail = _("{missing}; {extra}").format(missing=missing, extra=extra) if missing and extra else missing or extra
+        return _("Run {model} was trained on the classes [{run_classes}] but the dataset has [{data_classes}] "
+                 "({detail}); evaluate a run on a dataset with the same class folders.").format(
+            model=d["model"], run_classes=_names(d["run_classes"]), data_classes=_names(d["data_classes"]),
+            detail=detail)
+    if exc.reason == "merged":
+        return _("The class folders {first} and {second} both name the model's class {model_class}; merge them "
+                 "into one folder.").format(first=repr(display_label(d["first"])),
+                                            second=repr(display_label(d["second"])),
+                                            model_class=repr(display_label(d["model_class"])))
+    return error_text(exc)

@@ -7,6 +7,7 @@ import streamlit as st
 from core.attacks import create_attack
 from core.errors import GlasswingError
 from dashboard import state
+from dashboard.components.core_words import relay
 from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
@@ -16,7 +17,6 @@ from dashboard.views.attack_compute import progress_words, run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
 from dashboard.views.attack_robustness import defence_section, robustness_section
-from dashboard.views.core_words import relay
 
 REQUEST_KEY = "attack_request"  # the last valid request: results survive reruns, not just the click
 

@@ -30,8 +30,8 @@ from core.explain.base import Explanation
 from core.images import resize_for_model
 from core.progress import Progress
 from dashboard import state
+from dashboard.components.core_words import Rules, rules
 from dashboard.i18n import _
-from dashboard.views.core_words import Rules, rules
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.attacks import create_defence, get_defence, list_attacks, list_defences
 from core.errors import GlasswingError, ParameterError
+from dashboard.components.core_words import relay, split_name
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views.attack_compute import (
@@ -25,7 +26,6 @@ from dashboard.views.attack_compute import (
     progress_words,
 )
 from dashboard.views.attack_controls import AttackRequest
-from dashboard.views.core_words import relay, split_name
 from dashboard.widgets import param_widgets
 
 CURVE_REQUEST, DEFENCE_REQUEST = "attack_curve_request", "attack_defences_request"  # pressed, not yet shown

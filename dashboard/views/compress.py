@@ -21,9 +21,9 @@ from core.errors import GlasswingError
 from core.train.runs import list_runs
 from core.zoo.scratch import BUILDERS
 from dashboard import state
+from dashboard.components.core_words import relay, rules, split_name
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, error_text
-from dashboard.views.core_words import relay, rules, split_name
 
 REQUEST = "compress_request"  # session state: (run folder, variants) pressed
 _STOPS: dict[tuple, threading.Event] = {}  # one stop event per compress task, shared by the sessions that see it

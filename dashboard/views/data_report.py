@@ -28,8 +28,8 @@ from core.i18n import DEFAULT_LANGUAGE
 from core.images import load_image
 from core.progress import Progress
 from dashboard.charts import class_axis
+from dashboard.components.core_words import split_name
 from dashboard.i18n import N_, _, language
-from dashboard.views.core_words import split_name
 
 THUMB = 80  # pixels, longest side of an example thumbnail
 EXAMPLES_PER_CLASS = 8

@@ -13,11 +13,11 @@ from core.data import files as F
 from core.data.scan import load_meta
 from core.data.uploads import import_class_images, import_zip_bytes
 from core.errors import GlasswingError, ParameterError
+from dashboard.components.core_words import relay, rules
 from dashboard.components.task_status import last_key, run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.services import tasks
 from dashboard.state import classroom, session_id
-from dashboard.views.core_words import relay, rules
 from dashboard.views.data_report import skip_reason
 
 PENDING = "data_pending"  # a choice to select on the next run (set after an import)

@@ -1,6 +1,7 @@
 """Evaluate page: how good is a model on a labelled split, which classes does it confuse, and why?
 
-Controls are in the sidebar (:mod:`evaluate_source`); the scores and charts are in
+Controls are in the sidebar (:mod:`dashboard.components.split_picker`, shared with the Trust page's method
+table); the scores and charts are in
 :mod:`evaluate_charts`; the path from a confusion-matrix cell to its images and their Grad-CAMs is in
 :mod:`evaluate_drilldown`. Results come from ``core.evaluate.evaluate_split``, whose process-wide
 cache is keyed by the model file, the dataset, the split and every image's size and date: a rerun,
@@ -12,21 +13,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.data.labels import display_label
 from core.errors import GlasswingError
-from core.evaluate import ClassMappingError, EvaluationResult, evaluate_split, map_classes
+from core.evaluate import EvaluationResult, evaluate_split
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.zoo import LoadedModel
 from dashboard.components import corrections
+from dashboard.components.core_words import relay, rules, split_name
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
+from dashboard.components.split_picker import Selection, describe_split, mismatch, selection
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_compare as compare
 from dashboard.views import evaluate_drilldown as drill
-from dashboard.views.core_words import relay, rules, split_name
-from dashboard.views.evaluate_source import Selection, describe_split, selection
 
 ASKED = "evaluate_asked"  # selections asked for in this session: followed or shown again without a click
 
@@ -60,48 +60,6 @@ def main() -> None:
     if result is None:
         return
     _results(result, sel, loaded, opacity)
-
-
-def mismatch(sel: Selection, loaded: LoadedModel) -> str | None:
-    """Why ``loaded`` cannot be scored on the chosen split (its classes do not match), or None."""
-    try:
-        split = sel.open()
-        map_classes(loaded, list(split.class_names))
-    except ClassMappingError as exc:
-        return mapping_message(exc)
-    except GlasswingError as exc:
-        return error_text(exc)
-    return None
-
-
-def _names(names: list, limit: int = 12) -> str:
-    shown = ", ".join(display_label(str(n)) for n in names[:limit])
-    if len(names) > limit:
-        return _("{names} and {n} more").format(names=shown, n=len(names) - limit)
-    return shown
-
-
-def mapping_message(exc: ClassMappingError) -> str:
-    """Core's sentence of why the classes do not match, in the session's language."""
-    d = exc.details
-    if exc.reason == "unmatched":
-        return _("These class folders do not name a class of model {model}: {names}. Rename them after the "
-                 "model's labels (e.g. golden_retriever), or evaluate a run trained on this dataset.").format(
-            model=d["model"], names=_names(d["unmatched"]))
-    if exc.reason == "run-classes":
-        missing = _("not in the run: {names}").format(names=_names(d["missing"])) if d["missing"] else ""
-        extra = _("not in the dataset: {names}").format(names=_names(d["extra"])) if d["extra"] else ""
-        detail = _("{missing}; {extra}").format(missing=missing, extra=extra) if missing and extra else missing or extra
-        return _("Run {model} was trained on the classes [{run_classes}] but the dataset has [{data_classes}] "
-                 "({detail}); evaluate a run on a dataset with the same class folders.").format(
-            model=d["model"], run_classes=_names(d["run_classes"]), data_classes=_names(d["data_classes"]),
-            detail=detail)
-    if exc.reason == "merged":
-        return _("The class folders {first} and {second} both name the model's class {model_class}; merge them "
-                 "into one folder.").format(first=repr(display_label(d["first"])),
-                                            second=repr(display_label(d["second"])),
-                                            model_class=repr(display_label(d["model_class"])))
-    return error_text(exc)
 
 
 def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:

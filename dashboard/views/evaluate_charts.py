@@ -13,10 +13,10 @@ from core.evaluate.evaluator import TOP_K
 from core.evaluate.source import EvalSplit
 from core.zoo import LoadedModel
 from dashboard.components.confusion import confusion_figure
+from dashboard.components.core_words import relay, reword, rules, split_name
+from dashboard.components.split_picker import Selection
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, catalogue, error_text, language
-from dashboard.views.core_words import relay, reword, rules, split_name
-from dashboard.views.evaluate_source import Selection
 
 CHART_KEY = "evaluate_confusion"  # the heatmap's selection state
 COUNTS, SHARES = N_("Counts"), N_("Row-normalised (share of each true class)")

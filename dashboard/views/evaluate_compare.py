@@ -20,13 +20,13 @@ from core.explain.overlay import overlay
 from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
+from dashboard.components.core_words import relay, rules
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_options
+from dashboard.components.split_picker import Selection, mismatch
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, error_text
-from dashboard.views.core_words import relay, rules
-from dashboard.views.evaluate_source import Selection
 
 ASKED = "evaluate_compare_asked"  # (selection, model B) pairs asked for in this session
 CHANGES = {"better": N_("fixed by B"), "worse": N_("broken by B"), "other": N_("another wrong answer")}
@@ -58,8 +58,6 @@ def compare_section(result: EvaluationResult, sel: Selection, loaded: LoadedMode
 
 
 def _comparison(result: EvaluationResult, sel: Selection, other: str) -> Comparison | None:
-    from dashboard.views.evaluate import mismatch
-
     loaded_b = load_model_or_explain(other, key="evaluate_compare")
     if loaded_b is None:
         return None

@@ -16,11 +16,11 @@ from core.explain.overlay import overlay
 from core.trust import energy_in_mask
 from dashboard import state
 from dashboard.components.confusion import confusion_figure
+from dashboard.components.core_words import split_name
 from dashboard.components.empty_map import empty_note, flag_empty
 from dashboard.i18n import _, error_text
 from dashboard.state import image_digest
 from dashboard.views import lesson_data as ld
-from dashboard.views.core_words import split_name
 
 
 def _enlarge(image: np.ndarray, side: int = 160) -> np.ndarray:

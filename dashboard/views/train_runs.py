@@ -93,13 +93,13 @@ def _table(all_runs: list[RunInfo], owner: str) -> pd.DataFrame:
 
 
 def _open_elsewhere(run: RunInfo) -> None:
-    from dashboard.views import evaluate, explain
+    from dashboard.navigation import page
 
     cols = st.columns(2)
     if cols[0].button(_("Explain its predictions"), key="train_run_explain", icon=":material/visibility:"):
         st.session_state["explain_model"] = str(run.path)  # the Explain page's model picker
-        st.switch_page(st.Page(explain.main, title="Explain", url_path="explain", default=True))
-    cols[1].page_link(st.Page(evaluate.main, title="Evaluate", url_path="evaluate"), icon=":material/grid_on:",
+        st.switch_page(page("explain", default=True))
+    cols[1].page_link(page("evaluate"), icon=":material/grid_on:",
                       label=_("Evaluate it (pick “Run: {name}”)").format(name=run.name))
 
 

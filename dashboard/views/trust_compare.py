@@ -13,13 +13,13 @@ from core.progress import Progress
 from core.trust import BASELINES
 from core.trust.service import RANDOM, ImageScore
 from dashboard import state
+from dashboard.components.core_words import Rules, relay, rules
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.faithfulness import curves_figure
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _
 from dashboard.state import SessionImage
-from dashboard.views.core_words import Rules, relay, rules
 
 BASELINE_HELP = {"blur": N_("a blurred copy of the photo"), "mean": N_("the photo's mean colour"),
                  "black": N_("black")}

@@ -9,9 +9,9 @@ from core.explain.overlay import overlay
 from core.progress import Progress
 from core.trust.shortcut import DATASET, ShortcutReport, shortcut_config
 from dashboard import state
+from dashboard.components.core_words import Rules, relay, rules
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _, error_text
-from dashboard.views.core_words import Rules, relay, rules
 
 JOB_KEY = "trust_shortcut_job"
 

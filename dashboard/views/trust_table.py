@@ -21,10 +21,9 @@ from core.trust.ground_truth import CENTRE, SAMPLE, GroundTruthReport, ScoredIma
 from core.trust.table import MethodTable
 from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
+from dashboard.components.split_picker import Selection, mismatch, selection
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _
-from dashboard.views.evaluate import mismatch
-from dashboard.views.evaluate_source import Selection, selection
 from dashboard.views.trust_compare import baseline_text, method_title
 
 REQUEST = "trust_table_request"
