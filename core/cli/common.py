@@ -1,13 +1,16 @@
-"""Argument types shared by the sub-commands: they reject nonsense with the parameter's name."""
+"""What the sub-commands share: argument types that reject nonsense with the parameter's name, output folders,
+flags made from registered parameters, progress on the terminal."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 from core.errors import ParameterError
+from core.progress import Progress
 
 
 def positive_int(name: str):
@@ -169,3 +172,16 @@ class ParamFlags:
                 pass
         kind = "a whole number" if param.type is int else "a number"
         raise ParameterError(f"{self.flag(param.name)} must be {kind}, got {shorten(text)!r}.")
+
+
+def terminal_progress() -> Progress | None:
+    """Core's ``progress(fraction, text)`` on one line of stderr when it is a terminal (None otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, text: str) -> None:
+        sys.stderr.write(f"\r{text}")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show

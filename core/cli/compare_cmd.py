@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from core.cli import emit_json
-from core.cli.common import check_out_folder, make_out_folder, positive_int
+from core.cli.common import check_out_folder, make_out_folder, positive_int, terminal_progress
 
 MAX_EXPLAINED = 200  # changed images explained into --out at most
 
@@ -26,12 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
 
-
-def _progress(fraction: float, text: str) -> None:
-    sys.stderr.write(f"\r{text}")
-    if fraction >= 1:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def _write_changes(out: Path, a, b, comparison, limit: int) -> None:
@@ -86,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--data is required: a dataset folder, zip file or built-in id such as shapes.")
     split, left_out = comparison_split(a, b, data, args.split)
     comparison = compare_split(a, b, split, batch_size=args.batch_size, left_out=left_out,
-                               progress=_progress if sys.stderr.isatty() else None)
+                               progress=terminal_progress())
     if args.out:
         _write_changes(Path(args.out), a, b, comparison, args.explained)
     report = {**comparison.to_dict(), "scored": split.scope()}

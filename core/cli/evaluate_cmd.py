@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from core.cli import emit_json
-from core.cli.common import check_out_folder, make_out_folder, non_negative_float, positive_int
+from core.cli.common import check_out_folder, make_out_folder, non_negative_float, positive_int, terminal_progress
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,12 +27,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (with every prediction)")
     p.set_defaults(run=run)
 
-
-def _progress(fraction: float, text: str) -> None:
-    sys.stderr.write(f"\r{text}")
-    if fraction >= 1:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def _write_exports(out: Path, result, baseline) -> dict[str, str]:
@@ -110,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     split = open_split(data, args.split, held_out=held_out(loaded, data), **settings)
-    progress = _progress if sys.stderr.isatty() else None
+    progress = terminal_progress()
     result = evaluate_split(loaded, split, batch_size=args.batch_size, n_bins=args.bins, progress=progress)
     learnt = baseline_source(loaded, split) if args.baseline else None
     baseline = baseline_split(learnt) if learnt is not None else None
