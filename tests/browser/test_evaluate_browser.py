@@ -28,6 +28,7 @@ CLASSES = ["blue", "green", "red"]
 COLOURS = {"red": [(255, 0, 0), (200, 20, 10)], "green": [(0, 255, 0), (20, 180, 10)],
            "blue": [(0, 0, 255), (10, 30, 170)]}
 GREENISH_REDS = [(100, 150, 0), (50, 250, 0)]  # labelled red, predicted green
+HOME: list[Path] = []  # the server's folders, for tests that look at what it wrote
 
 
 def _write(path: Path, rgb) -> None:
@@ -71,6 +72,7 @@ def _free_port() -> int:
 def server():
     """``streamlit run`` on a free port, with a runs folder holding the colour run."""
     home = Path(tempfile.mkdtemp(prefix="glasswing-evaluate-browser-"))
+    HOME.append(home)
     _make_run(home / "runs", home / "colours")
     port = _free_port()
     log = home / "streamlit.log"
@@ -180,3 +182,48 @@ def test_the_sidebar_and_the_drilldown_show_what_is_scored(page, tmp_path):
     sidebar.get_by_role("button", name="Evaluate").click()
     expect(page.get_by_text(re.compile(r"^Scored: all 15 images of"))).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="Images")).to_contain_text("15")
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the main area's selectbox ``label`` as a keyboard user does: open it, type the
+    option's name, Enter (a mouse click on the animating list can miss it)."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label)
+    combobox = box.get_by_role("combobox")
+    for _ in range(5):
+        box.click()
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type(option)
+        page.keyboard.press("Enter")
+        try:
+            expect(combobox).to_have_value(option, timeout=5000)
+            return
+        except AssertionError:
+            page.keyboard.press("Escape")
+    expect(combobox).to_have_value(option)
+
+
+def test_a_wrong_label_is_corrected_into_a_new_version(page):
+    """The feedback loop as a student clicks it: open the drill-down's first mistake, say its right class,
+    save; the page confirms and offers the version, and the class model's dataset is unchanged on disk."""
+    import hashlib
+    import re
+
+    data = HOME[0] / "colours"
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(data.rglob("*")) if p.is_file()}
+    page.goto(page.base_url + "/evaluate")
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_role("button", name="Evaluate").click()
+    expect(page.get_by_role("combobox", name="Cell (true class → predicted class)")).to_have_value(
+        "red → predicted green · 2 images")
+    page.get_by_text("Is this label wrong? Correct the dataset").click()
+    _choose(page, "Its right class", "green")
+    page.get_by_role("button", name="Relabel").click()
+    expect(page.get_by_text("relabel as green").first).to_be_visible()
+    page.get_by_role("button", name="Save as a new version (1 changes)").click()
+    expect(page.get_by_text(re.compile(r"^Saved as colours-v1 \(1 relabelled\); the original dataset is "
+                                       "unchanged"))).to_be_visible()
+    versions = list((HOME[0] / "data" / "versions").glob("colours-v1/test/green/greenish*.png"))
+    assert len(versions) == 1
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(data.rglob("*")) if p.is_file()} == before
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+    expect(page.get_by_role("option", name=re.compile(r"^Version: colours v1 \(1 relabelled\)"))).to_be_visible()
