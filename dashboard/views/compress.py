@@ -155,7 +155,7 @@ def _results(run_dir: Path) -> None:
                  "original's on validation images (1: the same evidence). TFLite variants are explained through "
                  "their weights as TFLite stores them."))
     fig = px.scatter(table, x=size, y=accuracy, color=latency, text=name, title=_("Accuracy against size"),
-                     color_continuous_scale="viridis", range_y=[0, 1.05])
+                     color_continuous_scale="viridis", range_y=[0, 1.15])  # room for the labels
     fig.update_traces(textposition="top center", marker={"size": 12})
     fig.update_layout(height=360, margin=dict(l=0, r=0, t=40, b=0), yaxis_tickformat=".0%")
     st.plotly_chart(fig, width="stretch", key="compress_chart")
