@@ -144,3 +144,17 @@ def test_the_cli_makes_and_lists_versions(split_dataset, tmp_path, capsys):
     assert "--relabel takes IMAGE=CLASS" in capsys.readouterr().err
     assert main(["data", "correct", str(split_dataset)]) == 2
     assert "Nothing to change" in capsys.readouterr().err
+
+
+def test_the_refusals_a_page_shows_read_in_chinese(split_dataset, tmp_path):
+    from dashboard.i18n import catalogue
+
+    zh = catalogue("zh").gettext
+    _image(tmp_path / "elsewhere.png", (1, 2, 3), 0)
+    with pytest.raises(GlasswingError) as outside:
+        make_version(split_dataset, [Change("relabel", str(tmp_path / "elsewhere.png"), "red")])
+    assert outside.value.translated(zh).startswith(f"{tmp_path / 'elsewhere.png'} 不是数据集 ")
+    with pytest.raises(GlasswingError) as emptied:
+        make_version(split_dataset, [Change("remove", str(split_dataset / "train" / "red" / f"red{i}.png"))
+                                     for i in range(4)])
+    assert emptied.value.translated(zh).startswith("这些更改之后，数据集就不能用了：")

@@ -26,6 +26,7 @@ from core import config
 from core.atomic import write_text
 from core.data.scan import ALL
 from core.errors import DataError, GlasswingError, ParameterError, unknown_name
+from core.i18n import N_
 from core.smallfiles import read_small_text
 
 META = "version.json"
@@ -72,7 +73,7 @@ def versions_root() -> Path:
 
 def _checked(changes: Sequence[Change], class_names: list[str]) -> list[Change]:
     if not changes:
-        raise ParameterError("Nothing to change: give at least one image to relabel, remove or add.")
+        raise ParameterError.say(N_("Nothing to change: give at least one image to relabel, remove or add."))
     if len(changes) > MAX_CHANGES:
         raise ParameterError(f"At most {MAX_CHANGES:,} changes make one version, got {len(changes):,}.")
     seen: set[str] = set()
@@ -83,7 +84,8 @@ def _checked(changes: Sequence[Change], class_names: list[str]) -> list[Change]:
             raise unknown_name("class", str(change.label), class_names)
         key = os.path.realpath(change.path)
         if change.kind != "add" and key in seen:
-            raise ParameterError(f"{change.path} is changed twice in one version; keep one of the two changes.")
+            raise ParameterError.say(N_("{path} is changed twice in one version; keep one of the two changes."),
+                                     path=change.path)
         seen.add(key)
     return list(changes)
 
@@ -163,8 +165,8 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
             load_image(change.path)  # decodes, within the size limits, or says why not
             continue
         if os.path.realpath(change.path) not in by_path:
-            raise ParameterError(f"{change.path} is not an image of the dataset {dataset.id}; only its own images "
-                                 "can be relabelled or removed.")
+            raise ParameterError.say(N_("{path} is not an image of the dataset {dataset}; only its own images can be "
+                                        "relabelled or removed."), path=change.path, dataset=dataset.id)
         edits[os.path.realpath(change.path)] = change
     origin, number, stem, ancestors = _line(root)
     version_id = f"{stem}-v{number}"
@@ -209,7 +211,7 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
         try:
             open_dataset(partial)  # still a usable dataset (every class keeps enough images)
         except DataError as exc:
-            raise DataError(f"These changes leave no usable dataset: {exc}") from None
+            raise DataError.say(N_("These changes leave no usable dataset: {reason}"), reason=exc) from None
         os.rename(partial, version.path)  # whole, or not there
     finally:
         if partial.exists():

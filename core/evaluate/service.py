@@ -18,6 +18,7 @@ from core.evaluate.classmap import is_run
 from core.evaluate.compare import Comparison, compare_results
 from core.evaluate.evaluator import DEFAULT_BINS, EvaluationResult, evaluate
 from core.evaluate.source import ALL, EvalSplit, same_dataset
+from core.i18n import N_
 from core.progress import Progress
 from core.smallfiles import read_small_text
 from core.zoo import MAX_RUN_META_BYTES, RUN_META_FILE, LoadedModel
@@ -191,8 +192,8 @@ def without_seen(models: list[LoadedModel], data: str, split: EvalSplit) -> tupl
         return split, 0
     kept = tuple(item for item in split.items if str(item.path) not in seen)
     if not kept:
-        raise ParameterError(f"Every image of the {split.split} split was trained on by one of the two models; "
-                             "compare them on a dataset neither trained on.")
+        raise ParameterError.say(N_("Every image of the {split} split was trained on by one of the two models; "
+                                    "compare them on a dataset neither trained on."), split=split.split)
     return replace(split, items=kept), len(seen)
 
 
