@@ -327,3 +327,44 @@ def test_a_dataset_version_is_offered_with_what_changed_and_by_whom(tmp_path):
     other.session_state["session_id"] = "another-data-session"
     other.run()  # another session does not see this session's version
     assert not [o for o in other.sidebar.selectbox(key="data_dataset").options if "fruit" in o]
+
+
+def test_a_class_is_started_from_camera_shots_and_saved_as_a_version(tmp_path):
+    """Teachable Machine's loop: with the camera on, two shots start a class 'mug' in this session's upload;
+    saving makes a version with the new class folder, and the upload itself is unchanged."""
+    import json
+
+    from core.data.sessions import session_dir
+
+    session = "data-camera-session"
+    pool = session_dir(session) / "upload-cups"
+    for name, colour in (("cup", (200, 60, 40)), ("glass", (60, 60, 200))):
+        for i in range(3):
+            (pool / name).mkdir(parents=True, exist_ok=True)
+            (pool / name / f"{name}{i}.png").write_bytes(_png((colour[0] - 20 * i, colour[1], colour[2])))
+    (pool / "dataset.json").write_text(json.dumps({"id": "upload-cups", "source": "cups.zip"}))
+    before = sorted(p.relative_to(pool) for p in pool.rglob("*"))
+    at = AppTest.from_string(PAGE, default_timeout=180)
+    at.session_state["session_id"] = session
+    at.run()
+    at.sidebar.selectbox(key="data_dataset").set_value("session:upload-cups").run()
+    assert not at.exception, at.exception
+    at.toggle(key="data_camera_on").set_value(True).run()
+    at.selectbox(key="data_camera_class").set_value("a new class ...").run()
+    at.text_input(key="data_camera_new").set_value("mug").run()
+    for shade in (90, 140):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((20, 20, 3), (shade, 200, 90), np.uint8)).save(buf, "JPEG")
+        at.camera_input(key="data_camera").set_value((f"shot{shade}.jpg", buf.getvalue(), "image/jpeg")).run()
+        at.button(key="data_camera_add").click().run()
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["image", "change"])
+    assert list(table["change"]) == ["add as mug", "add as mug"]
+    at.button(key="corrections_save").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    version = Path(at.session_state["corrections_saved_version"][2])
+    assert len(list((version / "mug").glob("camera-*.png"))) == 2
+    from core.data.dataset import open_dataset
+
+    assert open_dataset(version).class_names == ["cup", "glass", "mug"]
+    assert sorted(p.relative_to(pool) for p in pool.rglob("*")) == before

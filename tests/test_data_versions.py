@@ -118,6 +118,8 @@ def test_a_pool_dataset_keeps_its_class_folders(tmp_path):
     (lambda d, t: [Change("remove", str(d / "test" / "red" / "red1.png")),
                    Change("relabel", str(d / "test" / "red" / "red1.png"), "blue")], "is changed twice"),
     (lambda d, t: [Change("add", str(t / "broken.png"), "red")], "broken.png"),
+    (lambda d, t: [Change("add", str(t / "elsewhere.png"), "../up")], "cannot name a new class"),
+    (lambda d, t: [Change("add", str(t / "elsewhere.png"), "a/b")], "cannot name a new class"),
     (lambda d, t: [Change("rename", str(d / "test" / "red" / "red1.png"), "red")], "Unknown change 'rename'"),
     (lambda d, t: [Change("remove", str(d / "train" / "red" / f"red{i}.png")) for i in range(4)],
      "leave no usable dataset"),

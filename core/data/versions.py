@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -33,13 +34,14 @@ META = "version.json"
 MAX_META_BYTES = 4_000_000
 MAX_CHANGES = 10_000
 KINDS = ("relabel", "remove", "add")
+NEW_CLASS = re.compile(r"\w[\w .-]{0,63}")  # a photo may start a class: a folder name, nothing that leads out
 EVERYONE = None  # list_versions(owner=EVERYONE): every version, whoever made it
 
 
 @dataclass(frozen=True)
 class Change:
     """One correction: ``relabel`` an image of the dataset to ``label``, ``remove`` it, or ``add`` the photo at
-    ``path`` to class ``label``."""
+    ``path`` to class ``label`` (an existing class, or a new one it starts)."""
 
     kind: str
     path: str
@@ -80,8 +82,11 @@ def _checked(changes: Sequence[Change], class_names: list[str]) -> list[Change]:
     for change in changes:
         if change.kind not in KINDS:
             raise unknown_name("change", change.kind, list(KINDS))
-        if change.kind != "remove" and change.label not in class_names:
+        if change.kind == "relabel" and change.label not in class_names:
             raise unknown_name("class", str(change.label), class_names)
+        if change.kind == "add" and change.label not in class_names and not NEW_CLASS.fullmatch(str(change.label)):
+            raise ParameterError.say(N_("{name!r} cannot name a new class: use 1 to 64 letters, digits, spaces, '-', "
+                                        "'_' or '.', starting with a letter or digit."), name=str(change.label))
         key = os.path.realpath(change.path)
         if change.kind != "add" and key in seen:
             raise ParameterError.say(N_("{path} is changed twice in one version; keep one of the two changes."),

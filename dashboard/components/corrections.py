@@ -164,3 +164,40 @@ def add_photo_panel(image: SessionImage) -> None:
         st.caption(_("The photo is added to a new version of the dataset when the corrections are saved; the "
                      "dataset itself is never changed."))
         corrections_section(data, choices[key].label, None)
+
+
+def camera_panel(data: str, data_label: str, classes: list[str]) -> None:
+    """Teachable Machine's loop on the Data page: grow a class (or start one) a camera shot at a time; the shots
+    gather as corrections and are saved as a new version of ``data``."""
+    from core.data.sessions import session_dir
+    from core.images import load_image
+
+    new = _("a new class ...")
+    with st.expander(_("Grow a class from the camera, a shot at a time")):
+        # The camera is asked for only when switched on (a browser asks the person's permission for it).
+        if not st.toggle(_("Use the camera"), key="data_camera_on"):
+            corrections_section(data, data_label, None)
+            return
+        shot = st.camera_input(_("Take a shot"), key="data_camera")
+        c1, c2 = st.columns(2)
+        picked = c1.selectbox(_("Class"), [*classes, new], key="data_camera_class",
+                              format_func=lambda c: c if c == new else display_label(c))
+        label = c2.text_input(_("New class name"), key="data_camera_new").strip() if picked == new else picked
+        if st.button(_("Add the shot"), key="data_camera_add", disabled=shot is None or not label):
+            try:
+                pixels = load_image(shot.getvalue(), shot.name)  # checked as every upload is
+            except GlasswingError as exc:
+                st.error(error_text(exc))
+                return
+            folder = session_dir(state.session_id()) / "photos-to-add"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"camera-{hashlib.sha1(shot.getvalue()).hexdigest()[:10]}.png"
+            from core.atomic import atomic_path
+            from core.images import to_png_bytes
+
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(to_png_bytes(pixels))
+            _pending(data)[str(path)] = ("add", label)
+        st.caption(_("Each shot waits below until the corrections are saved as a new version; then train on it "
+                     "(the head trains in seconds on a built-in backbone) and try it on the Explain page's camera."))
+        corrections_section(data, data_label, None)

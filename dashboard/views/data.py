@@ -18,6 +18,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import state
+from dashboard.components.corrections import camera_panel
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import _
@@ -89,6 +90,7 @@ def main() -> None:
                  "class should stay off (the preset's note says which datasets it suits)."))
     data_arg = choice.builtin or str(path)
     data_augment.preview_ui(loaded.by_class, loaded.class_names, data_arg)
+    camera_panel(str(path), _title(choice), list(loaded.class_names))
 
 
 def _version_changes(path) -> None:
