@@ -160,3 +160,26 @@ def test_the_refusals_a_page_shows_read_in_chinese(split_dataset, tmp_path):
         make_version(split_dataset, [Change("remove", str(split_dataset / "train" / "red" / f"red{i}.png"))
                                      for i in range(4)])
     assert emptied.value.translated(zh).startswith("这些更改之后，数据集就不能用了：")
+
+
+def test_labels_that_are_not_folder_names_stay_labels_and_nothing_leaves_the_version(tmp_path):
+    """An upload per class keeps folder names apart from labels ('T-shirt/top', '../../escaped'): a version keeps
+    each class's folder and its label, and a new class from a photo gets a safe folder; nothing is written
+    outside the version's folder."""
+    root = tmp_path / "upload"
+    labels = {"00-shirt": "T-shirt/top", "01-esc": "../../escaped"}
+    for c, folder in enumerate(labels):
+        for i in range(3):
+            _image(root / folder / f"{i}.png", (200 * c, 90, 40), i + 3 * c)
+    (root / "dataset.json").write_text(json.dumps({"id": "upload", "source": "per class", "class_labels": labels}))
+    assert set(open_dataset(root).class_names) == {"T-shirt/top", "../../escaped"}
+    photos = [tmp_path / "photo.png", tmp_path / "photo2.png"]
+    for i, photo in enumerate(photos):
+        _image(photo, (10, 10, 10), 9 + i)
+    version = make_version(root, [Change("relabel", str(root / "00-shirt" / "0.png"), "../../escaped"),
+                                  *(Change("add", str(photo), "Mug 2") for photo in photos)])
+    files = sorted(str(p.relative_to(version.path)) for p in version.path.rglob("*.png"))
+    assert files == ["00-shirt/1.png", "00-shirt/2.png", "01-esc/0-1.png", "01-esc/0.png", "01-esc/1.png",
+                     "01-esc/2.png", "Mug 2/photo.png", "Mug 2/photo2.png"], files
+    assert not (tmp_path / "escaped").exists() and not (versions_root().parent / "escaped").exists()
+    assert open_dataset(version.path).counts() == {"../../escaped": 4, "Mug 2": 2, "T-shirt/top": 2}

@@ -25,15 +25,19 @@ from typing import Any
 
 from core import config
 from core.atomic import write_text
+from core.data import files as F
+from core.data.labels import safe_filename
 from core.data.scan import ALL
 from core.errors import DataError, GlasswingError, ParameterError, unknown_name
 from core.i18n import N_
+from core.paths import is_inside
 from core.smallfiles import read_small_text
 
 META = "version.json"
 MAX_META_BYTES = 4_000_000
 MAX_CHANGES = 10_000
 KINDS = ("relabel", "remove", "add")
+SPLIT_FOLDERS = set(F.SPLIT_NAMES)  # train/, val/, ... would turn a pool into a split layout
 NEW_CLASS = re.compile(r"\w[\w .-]{0,63}")  # a photo may start a class: a folder name, nothing that leads out
 EVERYONE = None  # list_versions(owner=EVERYONE): every version, whoever made it
 
@@ -84,9 +88,10 @@ def _checked(changes: Sequence[Change], class_names: list[str]) -> list[Change]:
             raise unknown_name("change", change.kind, list(KINDS))
         if change.kind == "relabel" and change.label not in class_names:
             raise unknown_name("class", str(change.label), class_names)
-        if change.kind == "add" and change.label not in class_names and not NEW_CLASS.fullmatch(str(change.label)):
+        if change.kind == "add" and change.label not in class_names and (
+                not NEW_CLASS.fullmatch(str(change.label)) or str(change.label).lower() in SPLIT_FOLDERS):
             raise ParameterError.say(N_("{name!r} cannot name a new class: use 1 to 64 letters, digits, spaces, '-', "
-                                        "'_' or '.', starting with a letter or digit."), name=str(change.label))
+                                        "'_' or '.', starting with a letter or digit, and not a split's name."), name=str(change.label))
         key = os.path.realpath(change.path)
         if change.kind != "add" and key in seen:
             raise ParameterError.say(N_("{path} is changed twice in one version; keep one of the two changes."),
@@ -180,9 +185,22 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
     while (versions / version_id).exists():  # another line from the same name: keep both
         version_id = f"{stem}-v{number}-{uuid.uuid4().hex[:6]}"
     partial = versions / f".partial-{uuid.uuid4().hex}"
+    # Class names are labels, not paths: each class keeps its own folder (an upload per class names folders
+    # apart from its labels, which may hold '/' or '..'); a class a photo starts gets a safe folder name.
+    folder_of = {dataset.class_names[item.label]: Path(item.path).parent.name for _, item in by_path.values()}
+    for change in checked:
+        if change.kind == "add" and change.label not in folder_of:
+            folder_of[str(change.label)] = safe_filename(str(change.label))
     try:
         taken: set[Path] = set()
         recorded: list[dict] = []
+
+        def placed(split_dir: Path, label: str, name: str) -> Path:
+            target = _place(split_dir / folder_of[label], Path(name).name, taken)
+            if not is_inside(partial / target, partial):  # never written outside the version's folder
+                raise ParameterError.say(N_("{name} cannot be stored in a dataset version."), name=name)
+            return target
+
         for real, (split, item) in by_path.items():
             change = edits.get(real)
             if change is not None and change.kind == "remove":
@@ -190,16 +208,15 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
                                  "label": None, "from": dataset.class_names[item.label]})
                 continue
             label = change.label if change is not None else dataset.class_names[item.label]
-            split_dir = Path() if split == ALL else Path(split)
-            target = _place(split_dir / label, Path(item.path).name, taken)
+            target = placed(Path() if split == ALL else Path(split), label, Path(item.path).name)
             _link_or_copy(Path(real), partial / target)
             if change is not None:
                 recorded.append({"kind": "relabel", "path": str(target), "label": label,
                                  "from": dataset.class_names[item.label]})
         for change in checked:
             if change.kind == "add":
-                split_dir = Path() if ALL in dataset.splits else Path("train")
-                target = _place(split_dir / str(change.label), Path(change.path).name, taken)
+                target = placed(Path() if ALL in dataset.splits else Path("train"), str(change.label),
+                                Path(change.path).name)
                 (partial / target).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(change.path, partial / target)
                 recorded.append({"kind": "add", "path": str(target), "label": change.label, "from": None})
@@ -209,8 +226,9 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
         # Named after the first dataset of the line (its upload's name, else its folder): "flowers v2".
         base = str(dataset.meta.get("base_title") or dataset.meta.get("source") or dataset.meta.get("title")
                    or Path(origin).name)
-        write_text(partial / "dataset.json", json.dumps({"id": version_id, "source": f"{base} v{number}",
-                                                         "title": f"{base} v{number}", "base_title": base}))
+        write_text(partial / "dataset.json", json.dumps({
+            "id": version_id, "source": f"{base} v{number}", "title": f"{base} v{number}", "base_title": base,
+            "class_labels": {folder: label for label, folder in folder_of.items()}}))
         meta = {k: v for k, v in version.to_dict().items() if k != "path"}
         write_text(partial / META, json.dumps(meta, indent=1))
         try:
