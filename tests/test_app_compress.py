@@ -76,6 +76,8 @@ def test_a_stop_keeps_the_variants_finished_before_it(run, monkeypatch):
     monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
     gate = hold_at(monkeypatch, "core.compress.compress_run", "int8-full (2 of 2): building")
     tasks.clear("compress")
+    float16 = run / "variants" / "float16" / "variant.json"
+    before = float16.stat().st_mtime_ns if float16.exists() else None
     at = _page(run)
     at.sidebar.checkbox(key="compress_int8").uncheck()
     at.sidebar.checkbox(key="compress_int8-full").check()
@@ -88,4 +90,10 @@ def test_a_stop_keeps_the_variants_finished_before_it(run, monkeypatch):
     assert any(e.value == "Stopped: the variants finished before the stop are kept." for e in at.error), \
         [e.value for e in at.error]
     assert not (run / "variants" / "int8-full").exists() and not list((run / "variants").glob(".int8-full*"))
-    assert (run / "variants" / "float16" / "variant.json").is_file()
+    assert float16.is_file() and float16.stat().st_mtime_ns != before  # built again, before the stop, and kept
+    # Compress again after the stop: the new press starts a new compress (the stopped one is not shown again).
+    gate.set()
+    at.sidebar.button[0].click().run()
+    run_until_done(at)
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert (run / "variants" / "int8-full" / "variant.json").is_file()

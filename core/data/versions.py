@@ -137,8 +137,9 @@ def lineage(folder: str | os.PathLike) -> list[str]:
 
 
 def related(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """True when one of two dataset folders is a version descending from the other (they share images)."""
-    return os.path.realpath(a) in lineage(b) or os.path.realpath(b) in lineage(a)
+    """True when two dataset folders share a line (one descends from the other, or both from a third: two
+    versions of one dataset): they may hold the same images."""
+    return bool(set(lineage(a)) & set(lineage(b)))
 
 
 def read_version_meta(folder: Path) -> dict | None:

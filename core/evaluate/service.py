@@ -200,7 +200,7 @@ def without_seen(models: list[LoadedModel], data: str, split: EvalSplit) -> tupl
 def comparison_split(a: LoadedModel, b: LoadedModel, data: str, split: str | None = None) -> tuple[EvalSplit, int]:
     """The images of ``data`` to score both models on, and how many of the split were left out: split as the
     first model trained on ``data`` split it (so its held-out images are scored), all of it when neither
-    model is a run trained on it, less any image the other model trained on."""
+    model is a run trained on it, less any image either model trained on."""
     from core.evaluate.source import open_split
 
     own = [m for m in (a, b) if run_dataset(m) is not None and not held_out(m, data)]
@@ -208,7 +208,7 @@ def comparison_split(a: LoadedModel, b: LoadedModel, data: str, split: str | Non
     chosen = open_split(data, split, held_out=whole, **(run_split_settings(own[0]) if own else {}))
     if chosen.split == "train":  # asked for by name, training images are the person's choice, as in evaluate
         return chosen, 0
-    return without_seen(own[1:], data, chosen)
+    return without_seen(own, data, chosen)  # the first's own too: a version of its data may have moved images
 
 
 def compare_split(a: LoadedModel, b: LoadedModel, split: EvalSplit, batch_size: int = 32,

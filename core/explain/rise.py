@@ -50,7 +50,8 @@ class RISE(ExplanationMethod):
                     "any one region, or it is saturated). Try smaller masks (a finer grid) or more of them, "
                     "another class, or a gradient method.")
     title = "RISE"
-    description = N_("Class probability under many random masks, summed per pixel; gradient-free, model-agnostic.")
+    description = N_("Class probability under many random masks, averaged per pixel over the masks that keep it; "
+                     "gradient-free, model-agnostic.")
     uses_layer = False
     params = (
         Param("num_masks", int, 1000, N_("Random masks scored per image; more: smoother, slower."),
@@ -86,4 +87,8 @@ class RISE(ExplanationMethod):
                     kept += batch.sum(axis=0, dtype=np.float64)
                 done += len(batch)
                 heard(done)
-        return np.divide(maps, kept, out=np.zeros_like(maps), where=kept > 0), idx, probs
+        seen = kept > 0
+        out = np.divide(maps, kept, out=np.zeros_like(maps), where=seen)
+        if not seen.all() and seen.any():  # a pixel no mask kept says nothing: the image's mean, not a zero
+            out[:, ~seen] = out[:, seen].mean(axis=1, keepdims=True)
+        return out, idx, probs

@@ -196,14 +196,13 @@ def defence_section(model_name: str, loaded, image, request: AttackRequest, r: A
 
 def _compare_defences(model_name, loaded, image, request: AttackRequest, r: AttackOutcome, key: tuple) -> None:
     """The defence comparison of the request ``key`` as a background task; kept in the session once done."""
-    source, limit, eps, chosen = key[2], key[3], key[6], key[7]
+    source, limit, method, params, eps, chosen = key[2], key[3], key[4], dict(key[5]), key[6], key[7]
     x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
     said, titles = progress_words()
 
-    def work(progress):
+    def work(progress):  # the attack pressed with the button, not one changed in the sidebar since
         defences = [create_defence(name, **dict(values)) for name, values in chosen]
-        return defence_table(model_name, x, y, eps, request.method, request.params, defences,
-                             progress=relay(progress, said, titles))
+        return defence_table(model_name, x, y, eps, method, params, defences, progress=relay(progress, said, titles))
 
     rows = run_in_background(("attack-defences", *key), _("Attacking each defence, naively and with BPDA"), work)
     if rows is None:

@@ -24,9 +24,12 @@ from dashboard import state
 from dashboard.components.core_words import relay, rules, split_name
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, error_text
+from dashboard.services import tasks
 
 REQUEST = "compress_request"  # session state: (run folder, variants) pressed
-_STOPS: dict[tuple, threading.Event] = {}  # one stop event per compress task, shared by the sessions that see it
+# One compress per run at a time (a process-wide task): its stop event and variants, for every session that sees it.
+_STOPS: dict[tuple, threading.Event] = {}
+_VARIANTS: dict[tuple, tuple] = {}
 QUANTISED = {"float16": N_("float16 (half-precision weights)"), "int8": N_("int8 (dynamic range)"),
              "int8-full": N_("int8 (full, calibrated on training images)")}
 STOPPED = N_("Stopped: the variants finished before the stop are kept.")
@@ -47,17 +50,34 @@ def main() -> None:
         run = by_path[st.selectbox(_("Run"), list(by_path), key="compress_run",
                                    format_func=lambda p: f"{by_path[p].name} · {by_path[p].created or by_path[p].id}")]
         variants = _variant_form()
+    running = _running(str(run.path))
     if variants is not None:
         try:
             parse_variants(variants)
         except GlasswingError as exc:
             st.error(error_text(exc))
             return
-        st.session_state[REQUEST] = (str(run.path), tuple(variants))
+        if running is not None:  # one compress of a run at a time: they write the same folder
+            st.warning(_("This run is being compressed already; wait for it, or stop it, before starting another."))
+        else:
+            tasks.forget(_key(str(run.path)))  # a stopped or failed compress is not shown instead of the new one
+            st.session_state[REQUEST] = (str(run.path), tuple(variants))
     request = st.session_state.get(REQUEST)
+    if running is not None:  # found again after a reload, or from another session
+        request = (str(run.path), running)
     if request is not None and request[0] == str(run.path):
         _compress(request)
     _results(run.path)
+
+
+def _key(run_dir: str) -> tuple:
+    return ("compress", run_dir)
+
+
+def _running(run_dir: str) -> tuple | None:
+    """The variants of the compress of ``run_dir`` under way (from any session), or None."""
+    task = tasks.find(_key(run_dir))
+    return None if task is None or task.done else _VARIANTS.get(_key(run_dir))
 
 
 def _variant_form() -> list[str] | None:
@@ -83,8 +103,9 @@ def _compress(request: tuple) -> None:
     from core.train.loop import StopRequested
 
     run_dir, variants = request
-    key = ("compress", run_dir, variants)
+    key = _key(run_dir)
     stop = _STOPS.setdefault(key, threading.Event())
+    _VARIANTS.setdefault(key, variants)
     said = rules([
         (r"Loading the run's model and its test images", _("Loading the run's model and its test images")),
         (r"(?P<name>\S+) \((?P<i>\d+) of (?P<n>\d+)\): building", _("{name} ({i} of {n}): building")),
@@ -103,19 +124,16 @@ def _compress(request: tuple) -> None:
             raise ParameterError.say(STOPPED) from None
         finally:
             _STOPS.pop(key, None)
+            _VARIANTS.pop(key, None)
 
     title = _("Compressing {run}").format(run=Path(run_dir).name)
     report = run_in_background(key, title, work)
     if report is None and not stop.is_set():
-        from dashboard.services import tasks
-
         task = tasks.find(key)
         if task is not None and not task.done and st.button(_("Stop compressing"), key="compress_stop"):
             stop.set()
     elif report is not None:
         st.session_state.pop(REQUEST, None)  # done: the table below reads the variants on disk
-        from dashboard.services import tasks
-
         tasks.forget(key)  # a later press compresses again (the variants are replaced)
 
 

@@ -52,12 +52,12 @@ def compare_section(result: EvaluationResult, sel: Selection, loaded: LoadedMode
     if request not in asked:
         st.caption(_("Pick model B and press **Compare**."))
         return
-    comparison = _comparison(result, sel, other)
+    comparison = _comparison(result, sel, loaded, other)
     if comparison is not None:
         _show(comparison, loaded, other)
 
 
-def _comparison(result: EvaluationResult, sel: Selection, other: str) -> Comparison | None:
+def _comparison(result: EvaluationResult, sel: Selection, loaded: LoadedModel, other: str) -> Comparison | None:
     loaded_b = load_model_or_explain(other, key="evaluate_compare")
     if loaded_b is None:
         return None
@@ -67,17 +67,24 @@ def _comparison(result: EvaluationResult, sel: Selection, other: str) -> Compari
         return None
     try:
         split = sel.open()
-        kept, left_out = without_seen([loaded_b], sel.data, split)  # B may have trained on some of them
     except GlasswingError as exc:
         st.error(error_text(exc))
         return None
     said = rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])
-    key = ("evaluate-compare", model_identity(loaded_b), sel.key, items_fingerprint(split.items, split.class_names))
-    scored_b = run_in_background(key, _("Scoring model B on the same images"),
-                                 lambda progress: evaluate_split(loaded_b, split, progress=relay(progress, said)))
-    if scored_b is None:
+
+    def work(progress):
+        # Images either model trained on are left out (found by file identity: reading them takes a while).
+        kept, left_out = without_seen([loaded, loaded_b], sel.data, split)
+        scored_b = evaluate_split(loaded_b, split, progress=relay(progress, said))
+        return scored_b, {str(item.path) for item in kept.items}, left_out
+
+    key = ("evaluate-compare", model_identity(loaded), model_identity(loaded_b), sel.key,
+           items_fingerprint(split.items, split.class_names))
+    done = run_in_background(key, _("Scoring model B on the same images"), work)
+    if done is None:
         return None
-    return compare_results(result, scored_b, only={str(item.path) for item in kept.items}, left_out=left_out)
+    scored_b, kept, left_out = done
+    return compare_results(result, scored_b, only=kept, left_out=left_out)
 
 
 def reading_text(comparison: Comparison) -> str:
@@ -94,8 +101,9 @@ def _show(c: Comparison, loaded: LoadedModel, other: str) -> None:
                    help=_("The chance of B fixing and breaking images this unevenly if A and B were equally good."))
     (st.success if c.p_value < 0.05 and c.only_b > c.only_a else st.info)(reading_text(c))
     if c.left_out:
-        st.caption(_("{n} images of this split were left out of the comparison: model B trained on them (it was "
-                     "trained on a version of this dataset, or split it differently).").format(n=c.left_out))
+        st.caption(_("{n} images of this split were left out of the comparison: one of the two models trained on "
+                     "them (it was trained on a version of this dataset, or split it differently).").format(
+            n=c.left_out))
     right, wrong = _("B right"), _("B wrong")
     st.dataframe(pd.DataFrame({right: [c.both_right, c.only_b], wrong: [c.only_a, c.both_wrong]},
                               index=[_("A right"), _("A wrong")]), width="content")
