@@ -21,6 +21,7 @@ from core.evaluate import EvaluationResult
 from core.evaluate.classmap import is_run
 from core.zoo import LoadedModel
 from dashboard import state
+from dashboard.choices import keep_choice
 from dashboard.components.datasets import changes_text, dataset_choices
 from dashboard.i18n import _, error_text
 from dashboard.services.training import start_job
@@ -149,6 +150,7 @@ def add_photo_panel(image: SessionImage) -> None:
             st.caption(_("This dataset has no class folders to add to."))
             return
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        keep_choice("explain_add_class", classes, classes[0], data)
         label = c1.selectbox(_("Class"), classes, key="explain_add_class", format_func=display_label)
         if c2.button(_("Add"), key="explain_add_photo"):
             folder = session_dir(state.session_id()) / "photos-to-add"
@@ -180,6 +182,7 @@ def camera_panel(data: str, data_label: str, classes: list[str]) -> None:
             return
         shot = st.camera_input(_("Take a shot"), key="data_camera")
         c1, c2 = st.columns(2)
+        keep_choice("data_camera_class", [*classes, new], classes[0] if classes else new, data)
         picked = c1.selectbox(_("Class"), [*classes, new], key="data_camera_class",
                               format_func=lambda c: c if c == new else display_label(c))
         label = c2.text_input(_("New class name"), key="data_camera_new").strip() if picked == new else picked

@@ -20,6 +20,7 @@ from core.explain.overlay import overlay
 from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
+from dashboard.choices import keep_choice
 from dashboard.components.core_words import relay, rules
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.model_loader import load_model_or_explain
@@ -42,6 +43,7 @@ def compare_section(result: EvaluationResult, sel: Selection, loaded: LoadedMode
         st.info(_("No other model to compare with: train another run on the Train page, then come back."))
         return
     c1, c2 = st.columns([3, 1])
+    keep_choice("evaluate_compare_model", list(options), next(iter(options)), sel.model_name)
     other = c1.selectbox(_("Model B"), list(options), format_func=options.__getitem__, key="evaluate_compare_model")
     c2.write("")  # aligns the button with the picker
     pressed = c2.button(_("Compare"), key="evaluate_compare_run")
@@ -117,6 +119,7 @@ def _show(c: Comparison, loaded: LoadedModel, other: str) -> None:
     st.markdown(_("**{n} images changed answer**").format(n=len(rows)))
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_compare_changed")
     paths = [x["path"] for x in c.changed]
+    keep_choice("evaluate_compare_image", paths, paths[0], (c.a.model, c.b.model))
     path = st.selectbox(_("Open a changed image"), paths, key="evaluate_compare_image",
                         format_func=lambda p: p.rsplit("/", 1)[-1])
     _both_maps(c, loaded, other, c.changed[paths.index(path)])
