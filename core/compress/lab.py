@@ -179,7 +179,6 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                 "latency_ms": measure.median_latency_ms(lambda x: keras_forward(x), images[0]),
                 **measure.scores(reference, labels, reference), "sparsity": None, "cam_agreement": 1.0}
 
-    write_json(out / ORIGINAL_FILE, {**original, "split": split})  # the variants' reference, for later readers
     cam_images, cam_split = _cam_images(run_dir, saved, size, data)
     cam_targets = measure.batched(lambda x: keras_forward(x), cam_images).argmax(1)
 
@@ -228,6 +227,7 @@ def compress_run(run_ref: str | os.PathLike, variants: str | Sequence[str], out_
                     os.rename(target, old)
                     shutil.rmtree(old, ignore_errors=True)
                 os.rename(partial, target)
+                write_json(out / ORIGINAL_FILE, {**original, "split": split})  # the variants' reference, beside them
                 results.append(entry)
             finally:
                 if partial.exists():

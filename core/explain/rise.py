@@ -50,8 +50,7 @@ class RISE(ExplanationMethod):
                     "any one region, or it is saturated). Try smaller masks (a finer grid) or more of them, "
                     "another class, or a gradient method.")
     title = "RISE"
-    description = N_("Class probability under many random masks, averaged per pixel over the masks that keep it; "
-                     "gradient-free, model-agnostic.")
+    description = N_("Mean class probability of the random masks that keep each pixel; gradient-free, model-agnostic.")
     uses_layer = False
     params = (
         Param("num_masks", int, 1000, N_("Random masks scored per image; more: smoother, slower."),
