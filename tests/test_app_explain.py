@@ -387,3 +387,44 @@ def test_the_photo_is_added_to_a_class_of_a_dataset_as_a_new_version(lite0, tmp_
     assert len(added) == 1 and np.asarray(Image.open(added[0])).shape[2] == 3
     assert len(list((version / "train" / "cat").iterdir())) == 4
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing added to the upload
+
+
+def test_two_photos_go_to_a_per_class_uploads_labels_not_its_folder_names(lite0, cat_image, coffee_image):
+    """The next path: two photos, each added to a class of an upload whose folders are not its labels (an
+    upload per class keeps 'Siamese cat' in folder 00-a). The picker offers the labels, each photo is its own
+    correction, and the version holds both under their classes' own folders."""
+    import json
+
+    from test_app_photos import digest
+
+    from core.data.dataset import open_dataset
+    from core.data.sessions import session_dir
+
+    session = "explain-two-photos-labels"
+    data = session_dir(session) / "upload-labelled"
+    labels = {"00-a": "Siamese cat", "01-b": "coffee mug"}
+    for c, folder in enumerate(labels):
+        for i in range(3):
+            (data / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((16, 16, 3), (200 * c, 90, 10 * i), np.uint8)).save(data / folder / f"{i}.png")
+    (data / "dataset.json").write_text(json.dumps({"id": "upload-labelled", "source": "per class",
+                                                   "class_labels": labels}))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["session_id"] = session
+    at.run()
+    at.multiselect(key="photo_samples").set_value(["cat", "coffee"]).run()
+    for pixels, label in ((cat_image, "Siamese cat"), (coffee_image, "coffee mug")):
+        at.radio(key="photo_current").set_value(digest(pixels)).run()  # the photo shown
+        at.selectbox(key="explain_add_dataset").set_value("session:upload-labelled").run()
+        assert at.selectbox(key="explain_add_class").options == ["Siamese cat", "coffee mug"]
+        at.selectbox(key="explain_add_class").set_value(label).run()
+        at.button(key="explain_add_photo").click().run()
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["image", "change"])
+    assert list(table["change"]) == ["add as Siamese cat", "add as coffee mug"]
+    at.button(key="corrections_save").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    version = Path(at.session_state["corrections_saved_version"][2])
+    assert [p.name.split("-")[0] for p in sorted((version / "00-a").glob("sample_*.png"))] == ["sample_cat"]
+    assert [p.name.split("-")[0] for p in sorted((version / "01-b").glob("sample_*.png"))] == ["sample_coffee"]
+    assert open_dataset(version).counts() == {"Siamese cat": 4, "coffee mug": 4}  # no third class was made

@@ -270,13 +270,11 @@ def _subfolders(folder: Path, base: Path, skipped: list[SkippedFile], reserved: 
     return out
 
 
-def _scan(base: Path, workers: int, progress: Progress | None = None) -> ScanResult:
-    # Reported paths are relative to the folder given (as in the user's zip), not to the class root.
+def _layout(base: Path, skipped: list[SkippedFile]) -> tuple[Path, dict, bool, dict[str, list[Path]]]:
+    """``(root, meta, is_split, {split: class folders})`` of a dataset folder, from its folders alone."""
     root = find_root(base)
     meta = load_meta(base)  # written by Glasswing at the top of what it extracted or generated
-    skipped = [SkippedFile(**s) for s in meta.get("archive_skipped", []) if isinstance(s, dict)]
     masks_name = meta.get("masks") if isinstance(meta.get("masks"), str) else None
-    labels: dict[str, str] = meta.get("class_labels") if isinstance(meta.get("class_labels"), dict) else {}
     reserved = F.METADATA_NAMES | ({masks_name} if masks_name else set())
 
     top = _subfolders(root, base, skipped, reserved)
@@ -293,21 +291,47 @@ def _scan(base: Path, workers: int, progress: Progress | None = None) -> ScanRes
             skipped.append(SkippedFile(rel, f"a second folder for the {split} split", F.IGNORED_FOLDER))
         else:
             containers[split] = _subfolders(folder, base, skipped, frozenset())
+    return root, meta, is_split, containers
+
+
+def _folder_label(meta: dict, folder: str) -> str:
+    """A class folder's label: the one ``dataset.json`` gives it (an upload per class), else its name."""
+    labels = meta.get("class_labels") if isinstance(meta.get("class_labels"), dict) else {}
+    return labels.get(folder) or _text(folder)
+
+
+def _ordered(meta: dict, class_set: set[str]) -> list[str]:
+    declared = meta.get("class_names") if isinstance(meta.get("class_names"), list) else []
+    order = [c for c in declared if c in class_set]
+    return order + sorted(class_set - set(order))
+
+
+def class_labels(base: str | os.PathLike) -> list[str]:
+    """The classes of a dataset folder, in the order a scan gives them, from its folders and ``dataset.json``
+    alone (no image is opened): for a picker that must not read every image."""
+    _root, meta, _split, containers = _layout(Path(base), [])
+    return _ordered(meta, {_folder_label(meta, f.name) for folders in containers.values() for f in folders})
+
+
+def _scan(base: Path, workers: int, progress: Progress | None = None) -> ScanResult:
+    # Reported paths are relative to the folder given (as in the user's zip), not to the class root.
+    skipped: list[SkippedFile] = []
+    root, meta, is_split, containers = _layout(base, skipped)
+    skipped = [SkippedFile(**s) for s in meta.get("archive_skipped", []) if isinstance(s, dict)] + skipped
+    masks_name = meta.get("masks") if isinstance(meta.get("masks"), str) else None
 
     candidates: list[tuple[Path, str, str]] = []  # (file, split, class label)
     class_set: set[str] = set()  # every class folder, even an empty one (the report says it is too small)
     for split, class_folders in containers.items():
         for folder in class_folders:
-            label = labels.get(folder.name) or _text(folder.name)
+            label = _folder_label(meta, folder.name)
             class_set.add(label)
             found: list[Path] = []
             _candidate_files(folder, base, 1, skipped, found)
             candidates += [(f, split, label) for f in found]
             if len(candidates) > MAX_FILES:
                 raise DataError(f"The dataset has more than {MAX_FILES:,} files; use a smaller subset.")
-    declared = meta.get("class_names") if isinstance(meta.get("class_names"), list) else []
-    order = [c for c in declared if c in class_set]
-    class_names = order + sorted(class_set - set(order))
+    class_names = _ordered(meta, class_set)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # PIL decodes without the GIL
         results = []

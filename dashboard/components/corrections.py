@@ -123,19 +123,24 @@ def _retrain(saved: tuple, loaded: LoadedModel | None) -> None:
                      "then compare the two runs here (A/B).").format(version=version_id))
 
 
-def _class_folders(root: Path) -> list[str]:
-    """The class folder names of a dataset (those of ``train/`` when it has split folders), without opening
-    every image: the version's build checks the rest."""
-    top = root / "train" if (root / "train").is_dir() else root
-    try:
-        return sorted(p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError:
-        return []
+def _stage_photo(data: str, label: str, pixels, name: str) -> None:
+    """Keep a photo under this session's folder (PNG, written whole) as a correction adding it to ``label``:
+    the version copies it in when the corrections are saved."""
+    from core.atomic import atomic_path
+    from core.data.sessions import session_dir
+    from core.images import to_png_bytes
+
+    folder = session_dir(state.session_id()) / "photos-to-add"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(to_png_bytes(pixels))
+    _pending(data)[str(path)] = ("add", label)
 
 
 def add_photo_panel(image: SessionImage) -> None:
     """Below a photo: add it to a class of a dataset (the datasets this session may use that exist on disk)."""
-    from core.data.sessions import session_dir
+    from core.data.scan import class_labels
 
     with st.expander(_("Add this photo to a dataset")):
         choices = {c.key: c for c in dataset_choices()[0] if c.path}
@@ -145,7 +150,7 @@ def add_photo_panel(image: SessionImage) -> None:
         key = st.selectbox(_("Dataset"), list(choices), format_func=lambda k: choices[k].label,
                            key="explain_add_dataset")
         data = choices[key].path
-        classes = _class_folders(Path(data))
+        classes = class_labels(data)  # the labels a scan gives, read from the folders alone
         if not classes:
             st.caption(_("This dataset has no class folders to add to."))
             return
@@ -153,16 +158,8 @@ def add_photo_panel(image: SessionImage) -> None:
         keep_choice("explain_add_class", classes, classes[0], data)
         label = c1.selectbox(_("Class"), classes, key="explain_add_class", format_func=display_label)
         if c2.button(_("Add"), key="explain_add_photo"):
-            folder = session_dir(state.session_id()) / "photos-to-add"
-            folder.mkdir(parents=True, exist_ok=True)
             stem = re.sub(r"[^\w.-]+", "_", Path(image.name).stem).strip("._")[:60] or "photo"
-            path = folder / f"{stem}-{image.digest[:8]}.png"
-            from core.atomic import atomic_path
-            from core.images import to_png_bytes
-
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(to_png_bytes(image.pixels))
-            _pending(data)[str(path)] = ("add", label)
+            _stage_photo(data, label, image.pixels, f"{stem}-{image.digest[:8]}")
         st.caption(_("The photo is added to a new version of the dataset when the corrections are saved; the "
                      "dataset itself is never changed."))
         corrections_section(data, choices[key].label, None)
@@ -171,7 +168,6 @@ def add_photo_panel(image: SessionImage) -> None:
 def camera_panel(data: str, data_label: str, classes: list[str]) -> None:
     """Teachable Machine's loop on the Data page: grow a class (or start one) a camera shot at a time; the shots
     gather as corrections and are saved as a new version of ``data``."""
-    from core.data.sessions import session_dir
     from core.images import load_image
 
     new = _("a new class ...")
@@ -192,15 +188,7 @@ def camera_panel(data: str, data_label: str, classes: list[str]) -> None:
             except GlasswingError as exc:
                 st.error(error_text(exc))
                 return
-            folder = session_dir(state.session_id()) / "photos-to-add"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"camera-{hashlib.sha1(shot.getvalue()).hexdigest()[:10]}.png"
-            from core.atomic import atomic_path
-            from core.images import to_png_bytes
-
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(to_png_bytes(pixels))
-            _pending(data)[str(path)] = ("add", label)
+            _stage_photo(data, label, pixels, f"camera-{hashlib.sha1(shot.getvalue()).hexdigest()[:10]}")
         st.caption(_("Each shot waits below until the corrections are saved as a new version; then train on it "
                      "(the head trains in seconds on a built-in backbone) and try it on the Explain page's camera."))
         corrections_section(data, data_label, None)
