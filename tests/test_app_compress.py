@@ -84,6 +84,9 @@ def test_a_stop_keeps_the_variants_finished_before_it(run, monkeypatch):
     at.sidebar.button[0].click().run()
     bars = bars_until(at, lambda b: "int8-full (2 of 2)" in b)
     assert any(b.startswith("Compressing ") and ": int8-full (2 of 2): building" in b for b in bars), bars
+    reloaded = _page(run)  # a reload (a new script session) finds the compress under way, with its Stop button
+    assert any(": int8-full (2 of 2): building" in b.proto.text for b in reloaded.get("progress"))
+    assert reloaded.button(key="compress_stop")
     at.button(key="compress_stop").click().run()
     gate.set()
     run_until_done(at)

@@ -44,3 +44,8 @@ def relay(progress: Progress, said: Rules, names: Mapping[str, str] | None = Non
     def report(fraction: float, text: str) -> None:
         progress(fraction, reword(text, said, names))
     return report
+
+
+def scoring_words() -> Rules:
+    """How the pages say the evaluator's progress (``core.evaluate.evaluate``: "Scoring 32 of 120 images")."""
+    return rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])

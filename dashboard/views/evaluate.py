@@ -18,7 +18,7 @@ from core.evaluate import EvaluationResult, evaluate_split
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.zoo import LoadedModel
 from dashboard.components import corrections
-from dashboard.components.core_words import relay, rules, split_name
+from dashboard.components.core_words import relay, scoring_words, split_name
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.split_picker import Selection, describe_split, mismatch, selection
@@ -71,7 +71,7 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
     except GlasswingError as exc:
         st.error(error_text(exc))
         return None
-    said = rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])
+    said = scoring_words()
     # Keyed by the model file and every image's path, size and date, as core's cache is: a changed file is new work.
     key = ("evaluate", model_identity(loaded), split.dataset_id, split.split,
            items_fingerprint(split.items, split.class_names))

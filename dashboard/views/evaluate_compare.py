@@ -21,7 +21,7 @@ from core.images import load_image
 from core.zoo import LoadedModel
 from dashboard import state
 from dashboard.choices import keep_choice
-from dashboard.components.core_words import relay, rules
+from dashboard.components.core_words import relay, scoring_words
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_options
@@ -72,7 +72,7 @@ def _comparison(result: EvaluationResult, sel: Selection, loaded: LoadedModel, o
     except GlasswingError as exc:
         st.error(error_text(exc))
         return None
-    said = rules([(r"Scoring (?P<done>[\d,]+) of (?P<total>[\d,]+) images", _("Scoring {done} of {total} images"))])
+    said = scoring_words()
 
     def work(progress):
         # Images either model trained on are left out (found by file identity: reading them takes a while).
