@@ -8,6 +8,7 @@ address /explain that the sidebar, links and bookmarks use; the default keeps an
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -43,9 +44,30 @@ SPECS = (
 )
 
 
+def _runner(spec: PageSpec) -> Callable[[], None]:
+    """The page's ``main``, with what the session chose on it recalled before and kept after
+    (:mod:`dashboard.page_memory`, over the names its module lists in ``REMEMBERED``)."""
+    module = importlib.import_module(f"dashboard.views.{spec.module}")
+    names = getattr(module, "REMEMBERED", ())
+    if not names:
+        return module.main
+
+    def run() -> None:
+        from dashboard import page_memory, state
+
+        sid = state.session_id()
+        page_memory.recall(sid, spec.module, names, st.session_state)
+        try:
+            module.main()
+        finally:  # a rerun or stop asked by the page still keeps what it chose
+            page_memory.keep(sid, spec.module, names, st.session_state)
+
+    run.__name__ = spec.module  # Streamlit names a page without a title after its function
+    return run
+
+
 def _page(spec: PageSpec, default: bool | None = None) -> st.Page:
-    main = importlib.import_module(f"dashboard.views.{spec.module}").main
-    return st.Page(main, title=_(spec.title), icon=spec.icon, url_path=spec.url_path,
+    return st.Page(_runner(spec), title=_(spec.title), icon=spec.icon, url_path=spec.url_path,
                    default=spec.default if default is None else default,
                    visibility="hidden" if spec.hidden else "visible")
 

@@ -1,6 +1,6 @@
 """Cached loaders and per-session state, in one place.
 
-Models are ``st.cache_resource`` (one shared object per process, never mutated); derived arrays
+Models are core's process cache (``core.zoo.load_model``: one shared object, never mutated); derived arrays
 (predictions, heatmaps) are ``st.cache_data`` keyed by the model name and the image's digest, so
 moving a slider never recomputes what is already computed. Session state is initialised here with
 explicit keys and kept small (images are stored once per session, by digest).
@@ -26,9 +26,9 @@ from core.zoo import LoadedModel, load_model
 from dashboard.i18n import N_, _
 
 
-@st.cache_resource(show_spinner=False)
 def get_model(name: str) -> LoadedModel:
-    """The shared, loaded model for a zoo name or run folder (built once per process)."""
+    """The shared, loaded model for a zoo name, run folder or model file: core's process cache, which
+    builds it once and again only when its file changes (a variant compressed again)."""
     return load_model(name)
 
 
@@ -114,7 +114,10 @@ def _housekeeping(sid: str) -> None:
     if now - _last_sweep[0] > _SWEEP_EVERY:
         _last_sweep[0] = now
         try:
-            sessions.cleanup_idle_sessions(classroom().session_idle_minutes * 60.0, now=now)
+            from dashboard import page_memory
+
+            for swept in sessions.cleanup_idle_sessions(classroom().session_idle_minutes * 60.0, now=now):
+                page_memory.forget(swept)  # what the idle session chose on its pages goes with its folder
         except OSError:
             pass  # a sweep that fails (a file in use) is retried at the next sweep
 

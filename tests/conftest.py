@@ -51,6 +51,15 @@ def coffee_image() -> np.ndarray:
     return load_sample("coffee")
 
 
+@pytest.fixture(autouse=True)
+def fresh_page_memory():
+    """Each test is a new visitor: what earlier tests chose on a page (several reuse one session id for
+    their datasets) is not brought back by the server's page memory. A reload within a test still is."""
+    from dashboard import page_memory
+
+    page_memory.forget()
+
+
 @pytest.fixture
 def cat_jpeg(tmp_path, cat_image) -> Path:
     from PIL import Image

@@ -59,7 +59,7 @@ def test_default_attack_changes_label_and_shows_images_and_heatmaps(at):
     # The norms shown are the ones used: L-inf within the default budget of 2 levels.
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Epsilon (budget)"] == "2 / 255"
-    assert 0 < float(metrics["L-inf used"]) <= 2.0 + 1e-6
+    assert metrics["L-inf used"].endswith(" / 255") and 0 < float(metrics["L-inf used"].split(" / ")[0]) <= 2.0 + 1e-6
     assert at.get("download_button"), "the adversarial PNG can be downloaded"
     assert len(at.get("plotly_chart")) == 2  # top-5 before and after
 
@@ -281,16 +281,18 @@ def test_the_page_reads_as_chinese_after_an_attack_a_curve_and_the_defences(lite
     assert not left, f"{len(left)} English texts:\n" + "\n".join(left)
 
 
-def test_core_progress_texts_are_said_in_chinese(monkeypatch):
-    """The attacks' progress (written by core in English) is reworded for the bar; unknown texts pass."""
+def test_core_progress_texts_are_said_in_chinese():
+    """The attacks' progress (written by core in English) is reworded for the bar, and said in the language
+    of the page that shows it; unknown texts pass as they are."""
     from dashboard.components.core_words import reword
     from dashboard.i18n import catalogue
     from dashboard.views import attack_compute
 
-    monkeypatch.setattr(attack_compute, "_", catalogue("zh").gettext)  # as in a Chinese session's run
+    zh = catalogue("zh").gettext
     said, names = attack_compute.progress_words()
-    assert reword("PGD (projected gradient steps): step 3 of 60", said, names) == \
-        "PGD（投影梯度多步）：第 3 步，共 60 步"
-    assert reword("PGD at epsilon 2 through JPEG re-compression (BPDA): batch 1 of 2", said, names) == \
-        "PGD，ε = 2，穿过JPEG 重新压缩（BPDA）：第 1 批，共 2 批"
+    step = reword("PGD (projected gradient steps): step 3 of 60", said, names)
+    assert step.translated(zh) == "PGD（投影梯度多步）：第 3 步，共 60 步"
+    assert str(step) == "PGD (projected gradient steps): step 3 of 60"  # the same words, in English
+    assert reword("PGD at epsilon 2 through JPEG re-compression (BPDA): batch 1 of 2", said, names).translated(
+        zh) == "PGD，ε = 2，穿过JPEG 重新压缩（BPDA）：第 1 批，共 2 批"
     assert reword("something new", said, names) == "something new"

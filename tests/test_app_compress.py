@@ -36,8 +36,10 @@ def run(tmp_path_factory) -> Path:
     return result.run_dir
 
 
-def _page(run: Path) -> AppTest:
+def _page(run: Path, lang: str | None = None) -> AppTest:
     at = AppTest.from_string(PAGE, default_timeout=300)
+    if lang:
+        at.query_params["lang"] = lang
     at.session_state["session_id"] = SESSION
     at.session_state["compress_run"] = str(run)
     at.run()
@@ -52,20 +54,24 @@ def test_variants_are_built_listed_charted_and_compared(run):
     at.sidebar.button[0].click().run()  # the form's Compress button
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     table = next(d.value for d in at.dataframe if "variant" in d.value.columns)
-    assert list(table["variant"]) == ["original", "float16", "int8", "prune-0.5"]
+    assert list(table["variant"]) == ["original model", "float16", "int8", "prune-0.5"]
     on_disk = {p.parent.name: json.loads(p.read_text()) for p in (run / "variants").glob("*/variant.json")}
     assert set(on_disk) == {"float16", "int8", "prune-0.5"}
     for _, row in table.iloc[1:].iterrows():
         assert row["size (MB)"] == pytest.approx(on_disk[row["variant"]]["size_bytes"] / 1e6)
         assert row["accuracy"] == pytest.approx(100 * on_disk[row["variant"]]["accuracy"])
-    assert row["sparsity"] == pytest.approx(0.5, abs=0.05)
+    assert row["sparsity"] == pytest.approx(50, abs=5)  # shown in percent
     assert any("compress_chart" in c.proto.id for c in at.get("plotly_chart"))
     assert [c for img in at.get("image") for c in img.captions].count("prune-0.5") == 3  # side by side
     assert len(at.get("download_button")) == 3
     # Another session's page (a reload) reads the same variants from disk.
     again = _page(run)
     assert list(next(d.value for d in again.dataframe if "variant" in d.value.columns)["variant"]) == \
-        ["original", "float16", "int8", "prune-0.5"]
+        ["original model", "float16", "int8", "prune-0.5"]
+    # In Chinese, the run itself is named in Chinese; a variant's name is its recipe, as on disk.
+    chinese = _page(run, "zh")
+    table = next(d.value for d in chinese.dataframe if len(d.value) == 4)
+    assert list(table.iloc[:, 0]) == ["原始模型", "float16", "int8", "prune-0.5"]
 
 
 def test_a_stop_keeps_the_variants_finished_before_it(run, monkeypatch):

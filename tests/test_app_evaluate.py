@@ -110,13 +110,15 @@ def _option(name: str) -> str:
     return next(str(r.path) for r in list_runs(owner=SESSION) if r.path.name == name)
 
 
-def open_page(run_dir: Path, lang: str | None = None) -> AppTest:
-    """The app opened straight on the Evaluate page with the run chosen (in ``lang``), then evaluated."""
+def open_page(run_dir: Path, lang: str | None = None, session: str | None = SESSION) -> AppTest:
+    """The app opened straight on the Evaluate page with the run chosen (in ``lang``), then evaluated; in the
+    test's own session, or (``session`` None) a session the server issues, which a reload keeps."""
     option = _option(run_dir.name)
     at = AppTest.from_file(APP, default_timeout=120)
     if lang:
         at.query_params["lang"] = lang
-    at.session_state["session_id"] = SESSION
+    if session is not None:
+        at.session_state["session_id"] = session
     at.session_state["evaluate_model"] = option
     at._page_hash = calc_hash("evaluate")  # st.navigation pages are hashed by their url_path
     at.run()
@@ -635,3 +637,52 @@ def test_the_page_says_which_images_are_scored_as_core_does(colour_run):
     for split, held in (("test", False), ("train", False), ("all", False), ("all", True), ("val", True)):
         opened = open_split(data, split, held_out=held)
         assert describe_split(opened) == opened.describe()
+
+
+def _reload(at: AppTest) -> AppTest:
+    """The same browser tab reloaded on the Evaluate page: a new Streamlit session on the signed address."""
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["session"] = at.query_params["session"]
+    again._page_hash = calc_hash("evaluate")
+    again.run()
+    assert not again.exception, again.exception
+    return again
+
+
+def test_a_reload_keeps_the_evaluation_the_image_inspected_the_ab_view_and_unsaved_corrections(
+        colour_run, red_leaning_run):
+    """Without another click: the model, split and scores, the cell and image the person was inspecting, the
+    A/B comparison they asked for and a relabel they had not saved yet."""
+    import hashlib
+
+    at = open_page(colour_run, session=None)
+    mistake = at.selectbox(key="evaluate_item").value  # the most confident "green" of the reds
+    tag = hashlib.sha1(mistake.encode()).hexdigest()[:10]
+    at.selectbox(key=f"evaluate_fix_label_{tag}").set_value("green").run()
+    at.button(key=f"evaluate_fix_relabel_{tag}").click().run()
+    at.selectbox(key="evaluate_cell").set_value("0,0").run()
+    at.selectbox(key="evaluate_item").select_index(1).run()
+    inspected = at.selectbox(key="evaluate_item").value
+    at.selectbox(key="evaluate_compare_model").set_value(str(red_leaning_run))
+    at.button(key="evaluate_compare_run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    again = _reload(at)
+    assert again.session_state["session_id"] == at.session_state["session_id"]
+    assert again.selectbox(key="evaluate_model").value == _option(colour_run.name)
+    assert again.selectbox(key="evaluate_split").value == "test"
+    assert not any("press **Evaluate**" in i.value for i in again.info)
+    assert _charts(again)[0]["data"][0]["customdata"] == EXPECTED_MATRIX
+    assert again.selectbox(key="evaluate_cell").value == "0,0"
+    assert again.selectbox(key="evaluate_item").value == inspected
+    table = next(d.value for d in again.dataframe if list(d.value.columns) == ["image", "change"])
+    assert list(table["change"]) == ["relabel as green"]
+    metrics = {m.label: m.value for m in again.metric}
+    assert metrics["A accuracy"] == "75.0%" and metrics["B accuracy"] == "66.7%"
+    # A page left and opened again in the same session keeps them too.
+    again._page_hash = calc_hash("data")
+    again.run()
+    again._page_hash = calc_hash("evaluate")
+    again.run()
+    assert not again.exception, again.exception
+    assert again.selectbox(key="evaluate_item").value == inspected
+    assert {m.label: m.value for m in again.metric}["B accuracy"] == "66.7%"

@@ -263,3 +263,50 @@ def test_a_background_tasks_core_error_is_said_in_the_pages_language():
     chinese = {"{name}: the file is empty (0 bytes).": "{name}：文件是空的（0 字节）。"}
     assert task.shown_error(lambda s: chinese.get(s, s)) == "a.png：文件是空的（0 字节）。"
     assert task.exception.__traceback__ is None  # nothing of the work's frames (its inputs) is kept
+
+
+def test_a_task_started_in_english_is_followed_in_chinese(monkeypatch):
+    """Two students check one dataset: the first (English) starts the check, the second (Chinese) shares the
+    task, and reads its title and its progress in Chinese; the first still reads them in English."""
+    from core.errors import Message
+    from dashboard.components.core_words import relay, rules
+    from dashboard.i18n import N_, catalogue
+    from dashboard.services import tasks
+
+    monkeypatch.setenv("GLASSWING_TASK_WAIT_SECONDS", "0")
+    tasks.clear()
+    gate, reported = threading.Event(), threading.Event()
+    said = rules([(r"Unpacking file (?P<i>[\d,]+) of (?P<n>[\d,]+)", N_("Unpacking file {i} of {n}"))])
+
+    def work(progress):
+        progress(0.5, "Unpacking file 3 of 6")
+        reported.set()
+        gate.wait(30)
+        return "done"
+
+    task = tasks.start(("zip-import", "shared"), Message(N_("Importing {file} ..."), file="flowers.zip"),
+                       lambda progress: work(relay(progress, said)))
+    assert reported.wait(10)
+    zh = catalogue("zh").gettext
+    assert task.shown_title(zh) == zh("Importing {file} ...").format(file="flowers.zip") != task.title
+    assert task.shown_text(zh) == zh("Unpacking file {i} of {n}").format(i="3", n="6") != task.text
+    assert (task.title, task.text) == ("Importing flowers.zip ...", "Unpacking file 3 of 6")
+    page = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from dashboard.i18n import init_language
+from dashboard.components.task_status import run_in_background
+init_language()
+run_in_background(("zip-import", "shared"), "unused: the task exists", lambda progress: None, start=False)
+"""
+    chinese = AppTest.from_string(page, default_timeout=60)
+    chinese.query_params["lang"] = "zh"
+    chinese.run()
+    english = AppTest.from_string(page, default_timeout=60).run()
+    gate.set()
+    assert not chinese.exception and not english.exception, (chinese.exception, english.exception)
+    bar_zh, bar_en = chinese.get("progress")[0].proto.text, english.get("progress")[0].proto.text
+    assert bar_zh.startswith(zh("{title}: {text}").format(title=task.shown_title(zh), text=task.shown_text(zh)))
+    assert bar_en.startswith("Importing flowers.zip ...: Unpacking file 3 of 6")
+    assert task.wait(10) and task.result == "done"
+    tasks.clear()

@@ -183,3 +183,27 @@ def test_labels_that_are_not_folder_names_stay_labels_and_nothing_leaves_the_ver
                      "01-esc/2.png", "Mug 2/photo.png", "Mug 2/photo2.png"], files
     assert not (tmp_path / "escaped").exists() and not (versions_root().parent / "escaped").exists()
     assert open_dataset(version.path).counts() == {"../../escaped": 4, "Mug 2": 2, "T-shirt/top": 2}
+
+
+def test_two_saves_of_one_line_at_once_both_land_under_their_own_names(split_dataset, monkeypatch):
+    """Two sessions correcting one dataset at the same moment pick the same next name; the second to finish
+    finds it taken and lands beside it, its own files naming its own id, with nothing half-written left."""
+    from core.data import versions
+
+    real, raced = os.rename, []
+
+    def rename(src, dst):
+        if Path(dst).parent == versions_root() and not raced:  # the other session's version lands first
+            raced.append(Path(dst))
+            Path(dst).mkdir()
+            (Path(dst) / "version.json").write_text("{}")
+        return real(src, dst)
+
+    monkeypatch.setattr(versions.os, "rename", rename)
+    version = make_version(split_dataset, [Change("remove", str(split_dataset / "val" / "red" / "red0.png"))])
+    assert raced and raced[0].name == "colours-v1" and (raced[0] / "version.json").read_text() == "{}"
+    assert version.path != raced[0] and version.id.startswith("colours-v1-") and version.path.name == version.id
+    assert json.loads((version.path / "dataset.json").read_text())["id"] == version.id
+    assert json.loads((version.path / "version.json").read_text())["id"] == version.id
+    assert open_dataset(version.path).counts("val")["red"] == 3
+    assert not [p for p in versions_root().iterdir() if p.name.startswith(".partial")]

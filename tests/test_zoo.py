@@ -193,3 +193,21 @@ def test_the_manifest_is_read_again_when_it_changes(monkeypatch, tmp_path):
     assert keras_apps.manifest_entry("m") == {"file": "a.h5"}
     manifest.write_text(json.dumps({"m": {"file": "renamed.h5"}}))
     assert keras_apps.manifest_entry("m") == {"file": "renamed.h5"}
+
+
+def test_a_model_file_written_again_in_place_is_loaded_again(tmp_path):
+    """A variant compressed again keeps its path: the process cache must not answer with the old model."""
+    from core.zoo.scratch import small_cnn
+
+    path = tmp_path / "variant.keras"
+    first = small_cnn(num_classes=3, input_size=(32, 32))
+    first.save(path)
+    loaded = load_model(str(path))
+    assert load_model(str(path)) is loaded  # cached while the file is unchanged
+    second = small_cnn(num_classes=3, input_size=(32, 32))
+    second.set_weights([w + 1.0 for w in first.get_weights()])
+    second.save(path)
+    again = load_model(str(path))
+    assert again is not loaded
+    x = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(again.model.predict(x, verbose=0), second.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

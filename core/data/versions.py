@@ -221,22 +221,39 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
                 (partial / target).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(change.path, partial / target)
                 recorded.append({"kind": "add", "path": str(target), "label": change.label, "from": None})
-        version = Version(id=version_id, path=versions / version_id, number=number, parent=str(source),
-                          origin=origin, owner=owner, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                          changes=recorded, note=str(note)[:500], ancestors=ancestors)
         # Named after the first dataset of the line (its upload's name, else its folder): "flowers v2".
         base = str(dataset.meta.get("base_title") or dataset.meta.get("source") or dataset.meta.get("title")
                    or Path(origin).name)
-        write_text(partial / "dataset.json", json.dumps({
-            "id": version_id, "source": f"{base} v{number}", "title": f"{base} v{number}", "base_title": base,
-            "class_labels": {folder: label for label, folder in folder_of.items()}}))
-        meta = {k: v for k, v in version.to_dict().items() if k != "path"}
-        write_text(partial / META, json.dumps(meta, indent=1))
+
+        def described(version_id: str) -> Version:
+            version = Version(id=version_id, path=versions / version_id, number=number, parent=str(source),
+                              origin=origin, owner=owner, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              changes=recorded, note=str(note)[:500], ancestors=ancestors)
+            write_text(partial / "dataset.json", json.dumps({
+                "id": version_id, "source": f"{base} v{number}", "title": f"{base} v{number}", "base_title": base,
+                "class_labels": {folder: label for label, folder in folder_of.items()}}))
+            meta = {k: v for k, v in version.to_dict().items() if k != "path"}
+            write_text(partial / META, json.dumps(meta, indent=1))
+            return version
+
+        version = described(version_id)
         try:
             open_dataset(partial)  # still a usable dataset (every class keeps enough images)
         except DataError as exc:
             raise DataError.say(N_("These changes leave no usable dataset: {reason}"), reason=exc) from None
-        os.rename(partial, version.path)  # whole, or not there
+        for _attempt in range(8):
+            try:
+                os.rename(partial, version.path)  # whole, or not there
+                break
+            except OSError as exc:
+                if not version.path.exists():
+                    raise DataError.say(N_("The version of {dataset} could not be written: {error}"),
+                                        dataset=dataset.id, error=exc.strerror or exc) from None
+            # Another save of the same line took this name meanwhile (two sessions correcting one dataset).
+            version = described(f"{stem}-v{number}-{uuid.uuid4().hex[:6]}")
+        else:
+            raise DataError.say(N_("No free name was found for the version of {dataset}; try again."),
+                                dataset=dataset.id)
     finally:
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)

@@ -38,6 +38,7 @@ RUN_META_FILE = "run.json"
 MAX_RUN_META_BYTES = 16 * 2**20  # a run's metadata with its history: a few hundred kB at most
 
 _cache: dict[str, LoadedModel] = {}
+_stamps: dict[str, tuple] = {}  # the model file's (mtime_ns, size) when it was loaded
 _cache_lock = threading.Lock()
 _build_locks: dict[str, threading.Lock] = {}
 
@@ -149,13 +150,16 @@ def load_model(name_or_path: str, weights: str | None = None, progress: Progress
     if weights is not None:
         return _load_with_weights(name_or_path, Path(weights))
     key = name_or_path if kind == "zoo" else str(Path(name_or_path).resolve())
+    # A file written again in place (a variant compressed again) is a new model: the cache holds the
+    # file's date and size with the model, and a different one loads it again.
+    stamp = () if kind == "zoo" else _file_stamp(Path(key) / RUN_MODEL_FILE if kind == "run" else Path(key))
     with _cache_lock:
-        if key in _cache:
+        if key in _cache and _stamps.get(key) == stamp:
             return _cache[key]
         build_lock = _build_locks.setdefault(key, threading.Lock())
     with build_lock:  # one build per model even when many sessions ask at once
         with _cache_lock:
-            if key in _cache:
+            if key in _cache and _stamps.get(key) == stamp:
                 return _cache[key]
         if kind == "zoo":
             loaded = _load_zoo(get_spec(name_or_path), progress)
@@ -164,8 +168,16 @@ def load_model(name_or_path: str, weights: str | None = None, progress: Progress
         else:
             loaded = _load_file(Path(name_or_path))
         with _cache_lock:
-            _cache[key] = loaded
+            _cache[key], _stamps[key] = loaded, stamp
     return loaded
+
+
+def _file_stamp(path: Path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 def _load_with_weights(name: str, weights: Path) -> LoadedModel:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.zoo import LoadedModel, ModelSpec, get_spec
 from dashboard import state
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
 
 
 def needs_download(name: str) -> ModelSpec | None:
@@ -35,7 +35,7 @@ def load_model_or_explain(name: str, offer_weights: bool = False, key: str = "mo
     # what it is doing; later loads come from core's per-process cache at once.
     from core.zoo import load_model
 
-    if run_in_background(("model", name), _("Loading {model}").format(model=_title(name)),
+    if run_in_background(("model", name), Message(N_("Loading {model}"), model=_title(name)),
                          lambda progress: load_model(name, progress=progress) and True) is None:
         return None
     try:

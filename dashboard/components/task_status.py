@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.errors import Message
 from core.progress import Progress
 from dashboard import state
 from dashboard.i18n import N_, _
@@ -26,11 +27,13 @@ def wait_seconds() -> float:
     return env_number("GLASSWING_TASK_WAIT_SECONDS", 5.0, 0.0, 3600.0)
 
 
-def run_in_background(key: Hashable, title: str, work: Callable[[Progress], Any], start: bool = True,
+def run_in_background(key: Hashable, title: str | Message, work: Callable[[Progress], Any], start: bool = True,
                       wait: float | None = None, error_prefix: str = "") -> Any:
     """The result of ``work(progress)`` for ``key``; None (after its progress bar, or its error) until then.
 
-    Work done within ``wait`` seconds (default :func:`wait_seconds`) is shown at once, without a bar.
+    ``title`` says what the work is, best as a :class:`core.errors.Message` (each session that follows the
+    task reads it in its own language), and ``work`` reports through :func:`core_words.relay` for the same
+    reason. Work done within ``wait`` seconds (default :func:`wait_seconds`) is shown at once, without a bar.
     ``start`` False only shows a task already started (by this page earlier, another page or another
     session with the same inputs), for work that waits for a button. ``error_prefix`` names what failed
     before the error's sentence. The session is recorded as one that asked (:func:`last_key`).
@@ -67,7 +70,8 @@ def _follow(key: Hashable) -> None:
         st.rerun()
         return
     elapsed = f" · {_seconds(task)}" if _seconds(task) else ""
-    st.progress(task.fraction, text=_("{title}: {text}").format(title=task.title, text=task.shown_text(_)) + elapsed)
+    line = _("{title}: {text}").format(title=task.shown_title(_), text=task.shown_text(_))
+    st.progress(task.fraction, text=line + elapsed)
     st.caption(_(LEAVE_NOTE))
 
 

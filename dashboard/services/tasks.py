@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.i18n import N_
 from core.progress import Progress
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # serialises work on one model. Several, so that two long Score-CAMs never queue everyone's Grad-CAM.
 WORKERS = 8
 KEEP = 48  # tasks remembered, running ones included; the least recently used finished ones go first
-# The pool's own messages (a task's text and error are kept in English; pages show them with translated()).
+# The pool's own messages (kept as Messages, in English; each page shows them in its language).
 STARTING = N_("Starting ...")
 WAITING = N_("Waiting for a free worker ({n} ahead) ...")
 OUT_OF_MEMORY = N_("{title} ran out of memory; try fewer or smaller images.")
@@ -40,7 +40,7 @@ FAILED = N_("{title} failed unexpectedly ({error}).")
 @dataclass
 class Task:
     key: Hashable
-    title: str  # what the work is, for its progress line ("Checking every image of digits")
+    title: str  # what the work is, for its progress line ("Checking every image of digits"), in English
     fraction: float = 0.0
     text: str = STARTING
     started: float = field(default_factory=time.monotonic)
@@ -48,9 +48,12 @@ class Task:
     result: Any = None
     error: str | None = None
     owners: set[str] = field(default_factory=set)  # the sessions that asked for it
-    # (message, fields) of the pool's own text and error, so that each page shows them in its language
-    text_message: tuple[str, dict] | None = field(default=(STARTING, {}), repr=False)
-    error_message: tuple[str, dict] | None = field(default=None, repr=False)
+    # The title, the latest report and the error as templates with values (core.errors.Message), so that
+    # each page that shows them says them in its own language: a task one session started in English is
+    # followed in Chinese by another, or by the same session after switching.
+    title_message: Message | None = field(default=None, repr=False)
+    text_message: Message | None = field(default_factory=lambda: Message(STARTING), repr=False)
+    error_message: Message | None = field(default=None, repr=False)
     exception: GlasswingError | None = field(default=None, repr=False)  # core's error, kept for its template
     _finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -63,16 +66,22 @@ class Task:
         self._finished.wait(max(seconds, 0.0))
         return self.done
 
-    def report(self, fraction: float, text: str) -> None:
-        self.fraction, self.text = min(max(float(fraction), 0.0), 1.0), text
-        self.text_message = None  # the work's own words
+    def report(self, fraction: float, text: str | Message) -> None:
+        """The work's progress: core's English text, or a page's :class:`Message` of it (said later in
+        each viewer's language)."""
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+        self.text, self.text_message = str(text), text if isinstance(text, Message) else None
 
     def _say(self, attr: str, message: str, **fields: Any) -> None:
-        setattr(self, attr, message.format(**fields))
-        setattr(self, attr + "_message", (message, fields))
+        said = Message(message, **fields)
+        setattr(self, attr, str(said))
+        setattr(self, attr + "_message", said)
+
+    def shown_title(self, translate: Callable[[str], str]) -> str:
+        return _shown(self.title, self.title_message, translate)
 
     def shown_text(self, translate: Callable[[str], str]) -> str:
-        """The latest report through ``translate`` (the pool's own messages with their values)."""
+        """The latest report through ``translate`` (a Message's template with its values)."""
         return _shown(self.text, self.text_message, translate)
 
     def shown_error(self, translate: Callable[[str], str]) -> str | None:
@@ -85,11 +94,8 @@ class Task:
         return _shown(self.error, self.error_message, translate)
 
 
-def _shown(text: str, message: tuple[str, dict] | None, translate: Callable[[str], str]) -> str:
-    if message is None:
-        return translate(text)
-    template, fields = message
-    return translate(template).format(**fields)
+def _shown(text: str, message: Message | None, translate: Callable[[str], str]) -> str:
+    return translate(text) if message is None else message.translated(translate)
 
 
 class TaskPool:
@@ -106,10 +112,11 @@ class TaskPool:
                 self._tasks.move_to_end(key)
             return task
 
-    def start(self, key: Hashable, title: str, work: Callable[[Progress], Any], owner: str | None = None) -> Task:
+    def start(self, key: Hashable, title: str | Message, work: Callable[[Progress], Any],
+              owner: str | None = None) -> Task:
         """The task for ``key``: the one already running or finished (failed ones too, until
         :meth:`forget`), else ``work(progress)`` started now. ``owner`` (a session) is remembered as
-        one that asked for it."""
+        one that asked for it. ``title`` is best a Message, so that every viewer reads it in their language."""
         with self._lock:
             task = self._tasks.get(key)
             if task is not None:
@@ -118,7 +125,8 @@ class TaskPool:
                     task.owners.add(owner)
                 return task
             ahead = sum(1 for t in self._tasks.values() if not t.done) - self._workers + 1
-            task = self._tasks[key] = Task(key, title, owners={owner} - {None})
+            task = self._tasks[key] = Task(key, str(title), owners={owner} - {None},
+                                           title_message=title if isinstance(title, Message) else None)
             if ahead > 0:
                 task._say("text", WAITING, n=ahead)
             self._prune()
@@ -127,8 +135,7 @@ class TaskPool:
         return task
 
     def _run(self, task: Task, work: Callable[[Progress], Any]) -> None:
-        task.report(0.0, STARTING)  # a worker has it now
-        task.text_message = (STARTING, {})
+        task.report(0.0, Message(STARTING))  # a worker has it now
         try:
             task.result = work(task.report)
         except GlasswingError as exc:
@@ -136,10 +143,10 @@ class TaskPool:
             exc.__traceback__ = exc.__context__ = exc.__cause__ = None
             task.error, task.exception = str(exc), exc
         except MemoryError:
-            task._say("error", OUT_OF_MEMORY, title=task.title)
+            task._say("error", OUT_OF_MEMORY, title=task.title_message or task.title)
         except Exception as exc:  # noqa: BLE001 - the page shows one sentence; the log keeps the traceback
             log.exception("background task %r failed", task.title)
-            task._say("error", FAILED, title=task.title, error=f"{type(exc).__name__}: {exc}")
+            task._say("error", FAILED, title=task.title_message or task.title, error=f"{type(exc).__name__}: {exc}")
         task.finished = time.monotonic()
         task._finished.set()
 
@@ -172,7 +179,7 @@ class TaskPool:
 _POOL = TaskPool()
 
 
-def start(key: Hashable, title: str, work: Callable[[Progress], Any], owner: str | None = None) -> Task:
+def start(key: Hashable, title: str | Message, work: Callable[[Progress], Any], owner: str | None = None) -> Task:
     return _POOL.start(key, title, work, owner)
 
 

@@ -13,6 +13,7 @@ from dashboard.views import architecture_inside as inside
 from dashboard.views.architecture_model import block_title, blocks_frame, layers_frame, load_page_model, table_data
 
 ALL_BLOCKS = N_("All blocks")
+REMEMBERED = ("architecture_model", "architecture_block", *inside.REMEMBERED)  # see dashboard.page_memory
 
 
 def main() -> None:

@@ -10,15 +10,15 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.images import resize_for_model
 from core.inspect.activations import FeatureMaps, feature_maps, grid
 from core.inspect.filters import MAX_STEPS, FilterImage, maximize_activation
 from core.inspect.receptive import ReceptiveField, RegionPath, receptive_field, region_path
 from core.progress import Progress
 from dashboard import state
-from dashboard.components.task_status import last_key, run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.components.task_status import run_in_background
+from dashboard.i18n import N_, _, error_text
 from dashboard.state import SessionImage
 from dashboard.views.architecture_model import PageModel, spatial_layers
 
@@ -72,7 +72,7 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
         st.info(_("Choose a photo at the top of the page."))
         return
     # Quick once compiled; the first look at a deep layer compiles its sub-model, shown with its progress.
-    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top), _("Feature maps"),
+    result = run_in_background(("feature-maps", page_model.name, image.digest, layer, top), Message(N_("Feature maps")),
                                lambda progress: _feature_grid(page_model.name, layer, top, image.pixels,
                                                               progress=progress))
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
@@ -130,8 +130,9 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
                      row=row, col=col, layer=layer, r0=r0, r1=r1, c0=c0, c1=c1))
     with right:
         size, stride = field.size, field.stride
-        st.metric(_("Receptive field"), f"{size[0]} x {size[1]} px")
-        st.metric(_("Step between neighbouring positions"), f"{stride[0]} px")
+        seen = _("In pixels of the image as the model sees it (resized to its input), not of the original photo.")
+        st.metric(_("Receptive field"), f"{size[0]} x {size[1]} px", help=seen)
+        st.metric(_("Step between neighbouring positions"), f"{stride[0]} px", help=seen)
         st.caption(_("The field size ignores the image border; near an edge part of the field falls outside "
                      "the image (padding), so the box is smaller there."))
         if path.global_context:
@@ -155,22 +156,11 @@ def _filter_image(model_name: str, layer: str, channel: int, steps: int, size: i
                                progress=progress)
 
 
-FILTER_WIDGETS = ("architecture_filter_layer", "architecture_filter_channel", "architecture_filter_steps",
-                  "architecture_filter_size")
-
-
-def _recover_filter_request(model_name: str, layers: list[str]) -> None:
-    """After a reload (a new Streamlit session), the session's last gradient ascent on this model, running
-    or done, is the request again, and the form shows its layer, channel, steps and size."""
-    if "architecture_filter_request" in st.session_state:
-        return
-    key = last_key("filter-image")
-    if key is None or key[1] != model_name or key[2] not in layers:
-        return
-    request = tuple(key[1:])
-    st.session_state["architecture_filter_request"] = request
-    for widget, value in zip(FILTER_WIDGETS, request[1:], strict=True):
-        st.session_state.setdefault(widget, value)
+# What a reload or a return to the page keeps (dashboard.page_memory): each section's settings and the
+# gradient ascent asked for (its result is the background task's, found again by its key).
+REMEMBERED = ("architecture_fm_layer", "architecture_fm_top", "architecture_rf_layer", "architecture_rf_row",
+              "architecture_rf_col", "architecture_rf_all", "architecture_filter_layer", "architecture_filter_channel",
+              "architecture_filter_steps", "architecture_filter_size", "architecture_filter_request")
 
 
 def filters_ui(page_model: PageModel, data: dict) -> None:
@@ -185,7 +175,6 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
     if not layers:
         st.info(_("This model has no layers with spatial feature maps."))
         return
-    _recover_filter_request(page_model.name, layers)
     with st.form("architecture_filter_form"):
         layer = st.selectbox(_("Layer"), layers, index=_default_index(layers, page_model.cam_layer),
                              key="architecture_filter_layer")
@@ -207,8 +196,8 @@ def filters_ui(page_model: PageModel, data: dict) -> None:
         st.info(_("Choose a layer and channel, then press the button (a few seconds on a CPU)."))
         return
     result = run_in_background(("filter-image", *request),
-                               _("Gradient ascent on channel {channel} of {layer}").format(channel=request[2],
-                                                                                         layer=request[1]),
+                               Message(N_("Gradient ascent on channel {channel} of {layer}"), channel=request[2],
+                                       layer=request[1]),
                                lambda progress: _filter_image(*request, progress=progress))
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)
         return

@@ -5,20 +5,24 @@ from __future__ import annotations
 import streamlit as st
 
 from core.attacks import create_attack
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from dashboard import state
 from dashboard.components.core_words import relay
 from dashboard.components.image_picker import current_image
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
+from dashboard.views import attack_controls as controls
+from dashboard.views import attack_robustness as robustness
 from dashboard.views.attack_compute import progress_words, run_attack
 from dashboard.views.attack_controls import AttackRequest, attack_controls
 from dashboard.views.attack_results import show_results
 from dashboard.views.attack_robustness import defence_section, robustness_section
 
 REQUEST_KEY = "attack_request"  # the last valid request: results survive reruns, not just the click
+# What a reload or a return to the page keeps (dashboard.page_memory): the settings, the request, the results.
+REMEMBERED = ("attack_model", REQUEST_KEY, *controls.REMEMBERED, *robustness.REMEMBERED)
 
 
 def main() -> None:
@@ -54,7 +58,7 @@ def main() -> None:
     # A PGD of many steps on a large model takes a while: in the background, step by step.
     settings = (model_name, current.digest, request.method, request.params_key, request.target)
     said, names = progress_words()  # built here: the attack reports from a background thread
-    title = _("Running {method}").format(method=request.method.upper())
+    title = Message(N_("Running {method}"), method=request.method.upper())
     result = run_in_background(("attack", *settings), title,
                                lambda progress: run_attack(*settings, _pixels=current.pixels,
                                                            _progress=relay(progress, said, names)))

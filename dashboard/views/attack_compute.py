@@ -31,7 +31,7 @@ from core.images import resize_for_model
 from core.progress import Progress
 from dashboard import state
 from dashboard.components.core_words import Rules, rules
-from dashboard.i18n import _
+from dashboard.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -82,22 +82,22 @@ class AttackOutcome:
         return float(np.mean(np.abs(self.result.perturbation[0]) > 1e-3))
 
 
-def progress_words() -> tuple[Rules, dict[str, str]]:
-    """How the page says core's progress texts of attacks (``core.attacks``: steps, batches, defences), and
-    the attacks' and defences' titles in the session's language; built in the script's thread."""
+def progress_words() -> tuple[Rules, set[str]]:
+    """How the pages say core's progress texts of attacks (``core.attacks``: steps, batches, defences), and
+    the attacks' and defences' titles, said in each viewer's language (:mod:`core_words`)."""
     said = rules([
         (r"(?P<what>.+): step (?P<done>\d+) of (?P<total>\d+), batch (?P<batch>\d+) of (?P<batches>\d+)",
-         _("{what}: step {done} of {total}, batch {batch} of {batches}")),
-        (r"(?P<what>.+): step (?P<done>\d+) of (?P<total>\d+)", _("{what}: step {done} of {total}")),
+         N_("{what}: step {done} of {total}, batch {batch} of {batches}")),
+        (r"(?P<what>.+): step (?P<done>\d+) of (?P<total>\d+)", N_("{what}: step {done} of {total}")),
         (r"(?P<method>\w+) at epsilon (?P<eps>\S+) through (?P<defence>.+) \(BPDA\): batch (?P<batch>\d+) of "
-         r"(?P<batches>\d+)", _("{method} at epsilon {eps} through {defence} (BPDA): batch {batch} of {batches}")),
+         r"(?P<batches>\d+)", N_("{method} at epsilon {eps} through {defence} (BPDA): batch {batch} of {batches}")),
         (r"(?P<method>\w+) at epsilon (?P<eps>\S+) through (?P<defence>.+) \(naive\): batch (?P<batch>\d+) of "
-         r"(?P<batches>\d+)", _("{method} at epsilon {eps} through {defence} (naive): batch {batch} of {batches}")),
+         r"(?P<batches>\d+)", N_("{method} at epsilon {eps} through {defence} (naive): batch {batch} of {batches}")),
         (r"(?P<method>\w+) at epsilon (?P<eps>\S+): batch (?P<batch>\d+) of (?P<batches>\d+)",
-         _("{method} at epsilon {eps}: batch {batch} of {batches}")),
+         N_("{method} at epsilon {eps}: batch {batch} of {batches}")),
     ])
     titles = [get_attack(n).title for n in list_attacks()] + [get_defence(n).title for n in list_defences()]
-    return said, {title: _(title) for title in titles}
+    return said, set(titles)
 
 
 def model_pixels(model_name: str, pixels: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from dashboard.widgets import param_widgets
 # A modest default for students: 2 of 255 levels (under 1%) is invisible yet flips most predictions.
 PAGE_DEFAULTS = {"eps": 2.0}
 DEFAULT_ATTACK = "pgd"
+REMEMBERED = ("attack_method", "attack_target", *(f"attack_{name}_*" for name in list_attacks()))  # page_memory
 
 
 @dataclass(frozen=True)

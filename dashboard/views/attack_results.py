@@ -76,12 +76,17 @@ def _three_images(r: AttackOutcome) -> None:
 def _norms(loaded, r: AttackOutcome) -> None:
     eps = r.result.eps
     cols = st.columns(4)
-    shown = [(_("Epsilon (budget)"), f"{eps:g} / 255", _("{percent} of the range").format(percent=f"{eps / 255:.2%}")),
-             (_("L-inf used"), f"{r.linf:.2f}", _("largest change of any pixel")),
-             (_("L2 used"), f"{r.l2:.1f}", _("length of the whole change")),
-             (_("Values changed"), f"{r.changed_fraction:.0%}", _("of all pixel channels"))]
-    for col, (label, value, note) in zip(cols, shown, strict=True):
-        col.metric(label, value, note, delta_color="off", delta_arrow="off")
+    shown = [(_("Epsilon (budget)"), f"{eps:g} / 255", _("{percent} of the range").format(percent=f"{eps / 255:.2%}"),
+              _("The most any one pixel channel may move, in levels of 0 to 255.")),
+             (_("L-inf used"), f"{r.linf:.2f} / 255", _("largest change of any pixel"),
+              _("The largest change of any pixel channel, in levels: at most epsilon.")),
+             (_("L2 used"), f"{r.l2:.1f}", _("length of the whole change"),
+              _("The square root of the sum of the squared changes over every pixel channel, in levels. It grows "
+                "with the image's size, and epsilon does not limit it, so it is often far above epsilon.")),
+             (_("Values changed"), f"{r.changed_fraction:.0%}", _("of all pixel channels"),
+              _("The share of pixel channels (height x width x 3) the attack moved at all."))]
+    for col, (label, value, note, meaning) in zip(cols, shown, strict=True):
+        col.metric(label, value, note, delta_color="off", delta_arrow="off", help=meaning)
     text = _("Epsilon is the budget: every pixel channel (0..255) may move by at most {eps} levels, {percent} of "
              "its range. L-inf and L2 are measured on the image actually produced, in pixel levels.")
     if r.step_size:

@@ -12,10 +12,10 @@ import plotly.express as px
 import streamlit as st
 
 from core.attacks import create_defence, get_defence, list_attacks, list_defences
-from core.errors import GlasswingError, ParameterError
+from core.errors import GlasswingError, Message, ParameterError
 from dashboard.components.core_words import relay, split_name
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
 from dashboard.views.attack_compute import (
     AttackOutcome,
     dataset_curve,
@@ -29,6 +29,10 @@ from dashboard.views.attack_controls import AttackRequest
 from dashboard.widgets import param_widgets
 
 CURVE_REQUEST, DEFENCE_REQUEST = "attack_curve_request", "attack_defences_request"  # pressed, not yet shown
+# What a reload or a return to the page keeps (dashboard.page_memory): both forms, their requests and results.
+REMEMBERED = ("attack_curve_source", "attack_curve_limit", "attack_curve_eps", CURVE_REQUEST, "attack_curve",
+              "attack_defence_source", "attack_defence_limit", "attack_defences", DEFENCE_REQUEST,
+              "attack_defences_result", *(f"attack_def_{name}_*" for name in list_defences()))
 EPSILON_CHOICES = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
 THIS_IMAGE = "this image"
 
@@ -121,7 +125,7 @@ def _compute_curve(model_name, loaded, image, r, key: tuple) -> None:
     methods = tuple(method for method, _values in params)
     x, y, described = _labelled_set(model_name, loaded, image, r, source, limit)
     said, names = progress_words()
-    curve = run_in_background(("attack-curve", *key), _("Attacking at every epsilon"),
+    curve = run_in_background(("attack-curve", *key), Message(N_("Attacking at every epsilon")),
                               lambda progress: dataset_curve(model_name, x, y, epsilons, methods, params,
                                                              progress=relay(progress, said, names)))
     if curve is None:  # still running (its bar is shown) or failed (its sentence is shown)
@@ -204,7 +208,8 @@ def _compare_defences(model_name, loaded, image, request: AttackRequest, r: Atta
         defences = [create_defence(name, **dict(values)) for name, values in chosen]
         return defence_table(model_name, x, y, eps, method, params, defences, progress=relay(progress, said, titles))
 
-    rows = run_in_background(("attack-defences", *key), _("Attacking each defence, naively and with BPDA"), work)
+    rows = run_in_background(("attack-defences", *key), Message(N_("Attacking each defence, naively and with BPDA")),
+                             work)
     if rows is None:
         return
     st.session_state["attack_defences_result"] = {"key": (model_name, image.digest), "rows": rows,

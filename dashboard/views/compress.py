@@ -17,7 +17,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.compress import VARIANTS_DIR, list_variants, parse_variants, read_original
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.train.runs import list_runs
 from core.zoo.scratch import BUILDERS
 from dashboard import state
@@ -107,11 +107,11 @@ def _compress(request: tuple) -> None:
     stop = _STOPS.setdefault(key, threading.Event())
     _VARIANTS.setdefault(key, variants)
     said = rules([
-        (r"Loading the run's model and its test images", _("Loading the run's model and its test images")),
-        (r"(?P<name>\S+) \((?P<i>\d+) of (?P<n>\d+)\): building", _("{name} ({i} of {n}): building")),
-        (r"(?P<name>\S+): measuring on (?P<k>\d+) test images", _("{name}: measuring on {k} test images")),
-        (r"(?P<name>\S+): measuring on (?P<k>\d+) val images", _("{name}: measuring on {k} val images")),
-        (r"Done", _("Done")),
+        (r"Loading the run's model and its test images", N_("Loading the run's model and its test images")),
+        (r"(?P<name>\S+) \((?P<i>\d+) of (?P<n>\d+)\): building", N_("{name} ({i} of {n}): building")),
+        (r"(?P<name>\S+): measuring on (?P<k>\d+) test images", N_("{name}: measuring on {k} test images")),
+        (r"(?P<name>\S+): measuring on (?P<k>\d+) val images", N_("{name}: measuring on {k} val images")),
+        (r"Done", N_("Done")),
     ])
 
     owner = state.session_id()  # read here: the task's thread has no session
@@ -126,7 +126,7 @@ def _compress(request: tuple) -> None:
             _STOPS.pop(key, None)
             _VARIANTS.pop(key, None)
 
-    title = _("Compressing {run}").format(run=Path(run_dir).name)
+    title = Message(N_("Compressing {run}"), run=Path(run_dir).name)
     report = run_in_background(key, title, work)
     if report is None and not stop.is_set():
         task = tasks.find(key)
@@ -148,19 +148,27 @@ def _results(run_dir: Path) -> None:
     name, fmt, size, packed = _("variant"), _("format"), _("size (MB)"), _("deflated (MB)")
     latency, accuracy, agreement = _("ms per image"), _("accuracy"), _("agrees with original")
     sparsity, cam = _("sparsity"), _("Grad-CAM agreement")
-    table = pd.DataFrame([{name: r["name"], fmt: r["format"], size: r["size_bytes"] / 1e6,
+    shown = {"original": _("original model")}  # the run itself; a variant's name is its recipe (int8, pruned-50)
+    table = pd.DataFrame([{name: shown.get(r["name"], r["name"]), fmt: r["format"], size: r["size_bytes"] / 1e6,
                            packed: r["compressed_bytes"] / 1e6, latency: r["latency_ms"], accuracy: r["accuracy"],
                            agreement: r.get("agreement"), sparsity: r.get("sparsity"),
                            cam: r.get("cam_agreement")} for r in rows])
     split = (original or variants[0]).get("split", "test")
     st.subheader(_("Variants, measured on the run's {split} images").format(split=split_name(split)))
     percent = st.column_config.NumberColumn(format="%.1f%%")
-    st.dataframe(table.assign(**{accuracy: 100 * table[accuracy], agreement: 100 * table[agreement].astype(float)}),
+    st.dataframe(table.assign(**{accuracy: 100 * table[accuracy], agreement: 100 * table[agreement].astype(float),
+                                 sparsity: 100 * table[sparsity].astype(float)}),
                  hide_index=True, width="stretch", key="compress_table",
                  column_config={size: st.column_config.NumberColumn(format="%.2f"),
-                                packed: st.column_config.NumberColumn(format="%.2f"),
-                                latency: st.column_config.NumberColumn(format="%.2f"),
+                                packed: st.column_config.NumberColumn(format="%.2f", help=_(
+                                    "The file's size once zip-compressed, as it travels to a device: the zeros "
+                                    "of a pruned model shrink here, not in the stored size.")),
+                                latency: st.column_config.NumberColumn(format="%.2f", help=_(
+                                    "Median time for one image on this server's CPU, measured when the variant "
+                                    "was built; other work running then slows it.")),
                                 accuracy: percent, agreement: percent,
+                                sparsity: st.column_config.NumberColumn(format="%.0f%%", help=_(
+                                    "Share of the weights set to zero.")),
                                 cam: st.column_config.NumberColumn(format="%.2f")})
     if original:
         for r in variants:
@@ -191,19 +199,26 @@ def _side_by_side(run_dir: Path, variants: list[dict]) -> None:
     by_name = {v["name"]: v for v in keras_variants}
     chosen = by_name[st.selectbox(_("Compare Grad-CAM with"), list(by_name), key="compress_cam_variant")]
     try:
-        pairs = _maps(str(run_dir), chosen["path"])
+        pairs = _maps(str(run_dir), chosen["path"], Path(chosen["path"]).stat().st_mtime_ns)
     except GlasswingError as exc:
         st.error(error_text(exc))
+        return
+    except FileNotFoundError:
+        st.info(_("The variant {variant} was removed meanwhile; compress it again to compare.").format(
+            variant=chosen["name"]))
         return
     for photo, original, variant in pairs:
         cols = st.columns(3)
         cols[0].image(photo, width="stretch")
-        cols[1].image(original, width="stretch", caption=_("original"))
+        cols[1].image(original, width="stretch", caption=_("original model"))
         cols[2].image(variant, width="stretch", caption=chosen["name"])
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _maps(run_dir: str, variant_file: str, count: int = 3) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _maps(run_dir: str, variant_file: str, written: int,
+          count: int = 3) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The photo, the original's Grad-CAM and the variant's for a few validation images (``written``: the
+    variant file's date, so that a variant compressed again is explained again)."""
     from core.explain import explain
     from core.explain.overlay import overlay
     from core.images import load_image, resize_for_model

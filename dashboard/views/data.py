@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import Message
 from dashboard import state
 from dashboard.components.corrections import camera_panel
 from dashboard.components.datasets import Choice, dataset_choices, ensure_path
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _
+from dashboard.i18n import N_, _
 from dashboard.views import data_augment, data_report, data_source
 
 TRAIN_DATASET = "train_dataset"
@@ -60,7 +61,7 @@ def main() -> None:
         return
     # Checking every image of a large dataset takes a while: it runs in the background with its progress.
     loaded = run_in_background(("dataset-report", str(path), stamp),
-                               _("Checking every image of {dataset}").format(dataset=_title(choice)),
+                               Message(N_("Checking every image of {dataset}"), dataset=_title(choice)),
                                lambda progress: data_report.load_dataset(str(path), progress))
     if loaded is None:  # still being checked (its progress is shown) or failed (its sentence is shown)
         st.session_state.pop(TRAIN_DATASET, None)

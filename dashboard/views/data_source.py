@@ -12,10 +12,10 @@ import streamlit as st
 from core.data import files as F
 from core.data.scan import load_meta
 from core.data.uploads import import_class_images, import_zip_bytes
-from core.errors import GlasswingError, ParameterError
+from core.errors import GlasswingError, Message, ParameterError
 from dashboard.components.core_words import relay, rules
 from dashboard.components.task_status import last_key, run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
 from dashboard.services import tasks
 from dashboard.state import classroom, session_id
 from dashboard.views.data_report import skip_reason
@@ -85,9 +85,9 @@ def _start_zip_import(name: str, data: bytes) -> None:
     key = (ZIP_TASK, owner, hashlib.sha1(data).hexdigest()[:16], name)
     tasks.forget(key)  # the same file imported again is a new import (its folder may have been deleted)
     st.session_state.pop(ZIP_APPLIED, None)
-    said = rules([(r"Unpacking file (?P<i>[\d,]+) of (?P<n>[\d,]+)", _("Unpacking file {i} of {n}")),
-                  (r"Unpacked (?P<n>[\d,]+) files", _("Unpacked {n} files"))])  # in the page's language, here
-    tasks.start(key, _("Importing {file} ...").format(file=name),
+    said = rules([(r"Unpacking file (?P<i>[\d,]+) of (?P<n>[\d,]+)", N_("Unpacking file {i} of {n}")),
+                  (r"Unpacked (?P<n>[\d,]+) files", N_("Unpacked {n} files"))])  # said in each viewer's language
+    tasks.start(key, Message(N_("Importing {file} ..."), file=name),
                 lambda progress: import_zip_bytes(data, owner, filename=name, progress=relay(progress, said)),
                 owner=owner)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.evaluate import EvaluationResult, evaluate_split
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.zoo import LoadedModel
@@ -23,12 +23,17 @@ from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.split_picker import Selection, describe_split, mismatch, selection
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
 from dashboard.views import evaluate_charts as charts
 from dashboard.views import evaluate_compare as compare
 from dashboard.views import evaluate_drilldown as drill
 
 ASKED = "evaluate_asked"  # selections asked for in this session: followed or shown again without a click
+# What a reload or a return to the page keeps (dashboard.page_memory): the selection, what was asked for, the
+# cell and image inspected, the A/B request and the corrections not saved yet.
+REMEMBERED = ("evaluate_model", "evaluate_data", "evaluate_split", "evaluate_opacity", ASKED, "evaluate_norm",
+              drill.CELL_KEY, drill.ITEM_KEY, "evaluate_fix_label_*", *compare.REMEMBERED, corrections.PENDING,
+              corrections.SAVED)
 
 
 def main() -> None:
@@ -75,7 +80,7 @@ def _evaluate(sel: Selection, loaded: LoadedModel) -> EvaluationResult | None:
     # Keyed by the model file and every image's path, size and date, as core's cache is: a changed file is new work.
     key = ("evaluate", model_identity(loaded), split.dataset_id, split.split,
            items_fingerprint(split.items, split.class_names))
-    return run_in_background(key, _("Scoring {model} on {data}").format(model=loaded.name, data=sel.data_label),
+    return run_in_background(key, Message(N_("Scoring {model} on {data}"), model=loaded.name, data=sel.data_label),
                              lambda progress: evaluate_split(loaded, split, progress=relay(progress, said)))
 
 

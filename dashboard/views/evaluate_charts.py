@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from core.data.labels import display_label, safe_filename
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.evaluate import EvaluationResult, baseline_source, baseline_split, export
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.evaluate.evaluator import TOP_K
 from core.evaluate.source import EvalSplit
 from core.zoo import LoadedModel
 from dashboard.components.confusion import confusion_figure
-from dashboard.components.core_words import relay, reword, rules, split_name
+from dashboard.components.core_words import relay, reworded, rules, split_name, split_said
 from dashboard.components.split_picker import Selection
 from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, catalogue, error_text, language
@@ -38,7 +38,9 @@ def summary(result: EvaluationResult) -> None:
               ("ECE", f"{result.reliability.ece:.3f}", _("Expected calibration error: the average gap between "
                                                          "how confident the model is and how often it is right "
                                                          "(0 is perfect).")),
-              (_("Images"), f"{result.num_items}", _("Scored in {seconds} s.").format(seconds=f"{result.seconds:.1f}"))]
+              (_("Images"), f"{result.num_items}",
+               _("Scored in {seconds} s when first asked; asking again reads the kept result.").format(
+                   seconds=f"{result.seconds:.1f}"))]
     for col, (label, value, help_text) in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(label, value, help=help_text)
     if result.outside_fraction:
@@ -127,11 +129,12 @@ def baseline_section(result: EvaluationResult, sel: Selection, loaded: LoadedMod
     # Computed for every evaluation, in the background (it reads every training image), once per split.
     key = ("baseline", split.dataset_id, split.split, items_fingerprint(split.items, split.class_names),
            items_fingerprint(split.train_items, split.class_names))
-    said = rules([(r"HOG features of image (?P<i>[\d,]+) of (?P<n>[\d,]+)", _("HOG features of image {i} of {n}")),
-                  (r"Fitting the linear SVM on (?P<n>[\d,]+) images", _("Fitting the linear SVM on {n} images")),
+    said = rules([(r"HOG features of image (?P<i>[\d,]+) of (?P<n>[\d,]+)", N_("HOG features of image {i} of {n}")),
+                  (r"Fitting the linear SVM on (?P<n>[\d,]+) images", N_("Fitting the linear SVM on {n} images")),
                   (r"HOG (?P<size>\d+x\d+) grey \+ standardisation \+ (?P<svc>\S+)",
-                   _("HOG {size} grey + standardisation + {svc}"))])
-    title = _("HOG + linear SVM on {dataset} ({split})").format(dataset=split.dataset_id, split=split_name(split.split))
+                   N_("HOG {size} grey + standardisation + {svc}"))])
+    title = Message(N_("HOG + linear SVM on {dataset} ({split})"), dataset=split.dataset_id,
+                    split=split_said(split.split))
     base = run_in_background(key, title, lambda progress: baseline_split(split, progress=relay(progress, said)))
     if base is None:
         return
@@ -139,14 +142,18 @@ def baseline_section(result: EvaluationResult, sel: Selection, loaded: LoadedMod
     cols[0].metric(_("CNN accuracy"), f"{result.accuracy:.1%}")
     points = f"{(base.accuracy - result.accuracy) * 100:+.1f}"  # the sign first: it sets the arrow
     cols[1].metric(_("Baseline accuracy"), f"{base.accuracy:.1%}",
-                   delta=_("{points} points vs the CNN").format(points=points), delta_color="inverse")
+                   delta=_("{points} points vs the CNN").format(points=points), delta_color="inverse",
+                   help=_("The baseline's accuracy minus the CNN's, in percentage points: green when the CNN is "
+                          "ahead, red when the simple baseline beats it."))
     cols[2].metric(_("Baseline trained on"), _("{n} images").format(n=base.train_size),
-                   help=reword(base.method, said))
+                   help=reworded(base.method, said))
     if base.accuracy > result.accuracy:
         st.warning(_("HOG + linear SVM ({baseline}) beats this CNN ({cnn}) on the same {n} images: the CNN has not "
                      "learnt more than edges and layout. Train longer, fine-tune more layers, or add images.").format(
             baseline=f"{base.accuracy:.1%}", cnn=f"{result.accuracy:.1%}", n=base.test_size))
-    st.plotly_chart(confusion_figure(base.confusion, base.class_names), width="stretch", key="evaluate_baseline_matrix")
+    st.plotly_chart(confusion_figure(base.confusion, base.class_names,
+                                     title=_("HOG + linear SVM baseline: its confusion matrix")),
+                    width="stretch", key="evaluate_baseline_matrix")
 
 
 def _translator():

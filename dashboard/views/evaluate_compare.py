@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data.labels import display_label
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.evaluate import Comparison, EvaluationResult, compare_results, evaluate_split, without_seen
 from core.evaluate.cache import items_fingerprint, model_identity
 from core.explain.overlay import overlay
@@ -30,6 +30,7 @@ from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _, error_text
 
 ASKED = "evaluate_compare_asked"  # (selection, model B) pairs asked for in this session
+REMEMBERED = ("evaluate_compare_model", ASKED, "evaluate_compare_image")  # see dashboard.page_memory
 CHANGES = {"better": N_("fixed by B"), "worse": N_("broken by B"), "other": N_("another wrong answer")}
 
 
@@ -82,7 +83,7 @@ def _comparison(result: EvaluationResult, sel: Selection, loaded: LoadedModel, o
 
     key = ("evaluate-compare", model_identity(loaded), model_identity(loaded_b), sel.key,
            items_fingerprint(split.items, split.class_names))
-    done = run_in_background(key, _("Scoring model B on the same images"), work)
+    done = run_in_background(key, Message(N_("Scoring model B on the same images")), work)
     if done is None:
         return None
     scored_b, kept, left_out = done
@@ -96,9 +97,11 @@ def reading_text(comparison: Comparison) -> str:
 
 def _show(c: Comparison, loaded: LoadedModel, other: str) -> None:
     cols = st.columns(3)
-    cols[0].metric(_("A accuracy"), f"{c.accuracy_a:.1%}")
+    paired = _("On the {n} images both models were scored on (the comparison's own images).").format(n=c.paired)
+    cols[0].metric(_("A accuracy"), f"{c.accuracy_a:.1%}", help=paired)
     points = f"{(c.accuracy_b - c.accuracy_a) * 100:+.1f}"
-    cols[1].metric(_("B accuracy"), f"{c.accuracy_b:.1%}", delta=_("{points} points vs A").format(points=points))
+    cols[1].metric(_("B accuracy"), f"{c.accuracy_b:.1%}", delta=_("{points} points vs A").format(points=points),
+                   help=paired)
     cols[2].metric(_("McNemar p-value"), f"{c.p_value:.3g}",
                    help=_("The chance of B fixing and breaking images this unevenly if A and B were equally good."))
     (st.success if c.p_value < 0.05 and c.only_b > c.only_a else st.info)(reading_text(c))
@@ -109,6 +112,8 @@ def _show(c: Comparison, loaded: LoadedModel, other: str) -> None:
     right, wrong = _("B right"), _("B wrong")
     st.dataframe(pd.DataFrame({right: [c.both_right, c.only_b], wrong: [c.only_a, c.both_wrong]},
                               index=[_("A right"), _("A wrong")]), width="content")
+    st.caption(_("Images, of the {n} both models scored; McNemar's test reads only the two mixed cells (one model "
+                 "right, the other wrong).").format(n=c.paired))
     if not c.changed:
         return
     names = c.a.class_names

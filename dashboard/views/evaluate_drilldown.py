@@ -197,7 +197,9 @@ def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: Load
     st.caption(_("Warm colours mark the regions that raised the score of that class. The last map keeps only "
                  "what raises the predicted class above the other one: where the model told them apart. If that "
                  "evidence sits on the background or a watermark, the model learnt a shortcut."))
-    top_k_chart(probs, names, key="evaluate_item_probs", title="")
+    top_k_chart(probs, names, key="evaluate_item_probs",
+                title=_("Probability among this dataset's {n} classes (the model's share of them, rescaled to 100%)")
+                .format(n=len(names)) if result.class_map.restricted else "")
 
 
 def mistakes_gallery(result: EvaluationResult) -> None:

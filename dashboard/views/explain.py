@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from core.errors import ParameterError
+from core.errors import Message, ParameterError
 from core.explain import ContrastTarget, get_method, layer_choices, list_methods
 from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, heatmap_npy, overlay
 from core.images import to_png_bytes
@@ -20,8 +20,13 @@ from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
 from dashboard.components.top_k import top_k_chart
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
 from dashboard.widgets import param_widgets
+
+# What a reload or a return to the page keeps (dashboard.page_memory): the model, methods and their settings.
+REMEMBERED = ("explain_model", "explain_methods", "explain_layer", "explain_target", "explain_contrast",
+              "explain_opacity", "explain_gradient_opacity", "explain_colormap",
+              *(f"explain_{m.name}_*" for m in list_methods()))
 
 
 def main() -> None:
@@ -134,7 +139,7 @@ def _explanation_card(model_name, loaded, image, method, layer, target, opacity,
     settings = (model_name, image.digest, method, use_layer, target, tuple(sorted(params.items())))
     # A slow method (Score-CAM over many channels) goes on in the background with its progress bar.
     title = _(meta.title)
-    result = run_in_background(("heatmap", *settings), _("Computing {method}").format(method=title),
+    result = run_in_background(("heatmap", *settings), Message(N_("Computing {method}"), method=Message(meta.title)),
                                lambda progress: state.heatmap(*settings, _pixels=image.pixels, _progress=progress),
                                error_prefix=title)
     if result is None:  # still computing (its bar is shown) or failed (its sentence is shown)

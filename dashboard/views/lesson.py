@@ -6,8 +6,6 @@ session state and moves with Next/Back; each step is a short text for students a
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import streamlit as st
 
 from core.data.augment import PRESETS
@@ -23,27 +21,13 @@ TITLES = (N_("Look at the data"), N_("Augment"), N_("Train"), N_("Evaluate"), N_
           N_("Discover the shortcut"), N_("Attack"))
 
 
-MAX_REMEMBERED = 10_000  # sessions whose step the server remembers (oldest forgotten first)
-
-
-@st.cache_resource(show_spinner=False)
-def _steps() -> OrderedDict:
-    """Session id -> lesson step, kept by the server so a reload returns to the step (as jobs are kept)."""
-    return OrderedDict()
-
-
-def _remember(step: int) -> None:
-    steps_by_session = _steps()
-    steps_by_session[state.session_id()] = step
-    steps_by_session.move_to_end(state.session_id())
-    while len(steps_by_session) > MAX_REMEMBERED:
-        steps_by_session.popitem(last=False)
+# A reload returns to the step and its settings (dashboard.page_memory), as the training job is found again.
+REMEMBERED = (STEP_KEY, "lesson_per_class", "lesson_epochs", "lesson_augment")
 
 
 def main() -> None:
     st.title(_("Lesson: train, test, explain and fool an image classifier"))
-    if STEP_KEY not in st.session_state:
-        st.session_state[STEP_KEY] = _steps().get(state.session_id(), 0)
+    st.session_state.setdefault(STEP_KEY, 0)
     try:
         recover()
     except GlasswingError as exc:  # the training queue (GLASSWING_QUEUE) is down: the other steps still work
@@ -106,10 +90,8 @@ def _navigation(step: int) -> None:
     back, _gap, forward = st.columns([1, 4, 1])
     if back.button(_("← Back"), key="lesson_back", disabled=step == 0, width="stretch"):
         st.session_state[STEP_KEY] = step - 1
-        _remember(step - 1)
         st.rerun()
     if forward.button(_("Next →"), key="lesson_next", disabled=step == len(TITLES) - 1, type="primary",
                       width="stretch"):
         st.session_state[STEP_KEY] = step + 1
-        _remember(step + 1)
         st.rerun()

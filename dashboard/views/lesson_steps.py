@@ -245,9 +245,11 @@ def shortcut_step(folder: str, info: dict) -> None:
     c1.metric(_("Circles right, validation (marked)"), f"{val.per_class.recall[k]:.0%}")
     c2.metric(_("Circles right, test (clean)"), f"{test.per_class.recall[k]:.0%}",
               delta=_("{points} points").format(
-                  points=f"{(test.per_class.recall[k] - val.per_class.recall[k]) * 100:+.0f}"))
+                  points=f"{(test.per_class.recall[k] - val.per_class.recall[k]) * 100:+.0f}"),
+              help=_("Percentage points: the share of circles right on the clean test minus on validation."))
     c3.metric(_("Accuracy drop, validation to test"),
-              _("{points} points").format(points=f"{(val.accuracy - test.accuracy) * 100:.0f}"))
+              _("{points} points").format(points=f"{(val.accuracy - test.accuracy) * 100:.0f}"),
+              help=_("Percentage points: validation accuracy minus test accuracy, over all four shapes."))
 
     circles = [ld.pixels(p) for p in ld.sample_paths(info, "val", per_class=4, classes=[mark["class"]])]
     size = circles[0].shape[0]

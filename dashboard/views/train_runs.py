@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.train import runs
 from core.train.runs import RunInfo, delete_run, list_runs, rename_run, share_run
 from dashboard.components.task_status import run_in_background
@@ -168,7 +168,7 @@ def _export(run: RunInfo, owner: str) -> None:
             return
         from core.train.export import export_run
 
-        report = run_in_background(key, _("Exporting {format} and checking it").format(format=export_label(fmt)),
+        report = run_in_background(key, Message(N_("Exporting {format} and checking it"), format=export_label(fmt)),
                                    lambda progress: export_run(run.path, [fmt], owner=owner, progress=progress))
         if report is None:
             return

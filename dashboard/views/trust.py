@@ -15,6 +15,9 @@ VIEWS = {  # views over one model and one photo; the shortcut lesson trains its 
 }
 TABLE = N_("Method table")  # one model over a dataset
 SHORTCUT = N_("Shortcut lesson")
+# What a reload or a return to the page keeps (dashboard.page_memory): each view's settings and request.
+REMEMBERED = ("trust_view", "trust_model", *trust_compare.REMEMBERED, *trust_sanity.REMEMBERED,
+              *trust_table.REMEMBERED, *trust_shortcut.REMEMBERED)
 
 
 def main() -> None:

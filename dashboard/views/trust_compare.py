@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.errors import Message
 from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
 from core.progress import Progress
@@ -21,6 +22,8 @@ from dashboard.components.task_status import run_in_background
 from dashboard.i18n import N_, _
 from dashboard.state import SessionImage
 
+# What a reload or a return to the page keeps (dashboard.page_memory): the form and the ranking pressed for.
+REMEMBERED = ("trust_compare_methods", "trust_compare_baseline", "trust_compare_steps", "trust_compare_request")
 BASELINE_HELP = {"blur": N_("a blurred copy of the photo"), "mean": N_("the photo's mean colour"),
                  "black": N_("black")}
 
@@ -35,14 +38,14 @@ def ranking(model_name: str, methods: tuple[str, ...], baseline: str, steps: int
                            progress=progress)
 
 
-def progress_words() -> tuple[Rules, dict[str, str]]:
-    """How the page says core's progress while it ranks (built in the script's thread, for the task's)."""
+def progress_words() -> tuple[Rules, set[str]]:
+    """How the page says core's progress while it ranks, with the methods' titles (:mod:`core_words`)."""
     said = rules([
         (r"Explaining and scoring (?P<method>.+) \((?P<done>\d+) of (?P<total>\d+)\)",
-         _("Explaining and scoring {method} ({done} of {total})")),
-        (r"Scoring a random map \((?P<done>\d+) of (?P<total>\d+)\)", _("Scoring a random map ({done} of {total})")),
+         N_("Explaining and scoring {method} ({done} of {total})")),
+        (r"Scoring a random map \((?P<done>\d+) of (?P<total>\d+)\)", N_("Scoring a random map ({done} of {total})")),
     ])
-    return said, {m.title: _(m.title) for m in list_methods()}
+    return said, {m.title for m in list_methods()}
 
 
 def method_title(name: str) -> str:
@@ -87,7 +90,7 @@ def show(model_name: str, image: SessionImage) -> None:
         return
     said, names = progress_words()
     rows = run_in_background(("trust-compare", *request),
-                             _("Ranking {n} methods").format(n=len(methods)),
+                             Message(N_("Ranking {n} methods"), n=len(methods)),
                              lambda progress: ranking(model_name, tuple(methods), baseline, int(steps), image.pixels,
                                                       relay(progress, said, names)))
     if rows is None:  # still running (its bar is shown) or failed (its sentence is shown)

@@ -6,17 +6,19 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.explain import list_methods
+from core.errors import Message
+from core.explain import get_method, list_methods
 from core.explain.overlay import overlay
 from core.trust import SanityResult, SanityStep
 from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _
+from dashboard.i18n import N_, _
 from dashboard.state import SessionImage
 from dashboard.views.trust_compare import method_title
 
 # Two methods that pass beside one that fails (measured on the default model: tests/test_trust_app.py).
+REMEMBERED = ("trust_sanity_methods", "trust_sanity_stages", "trust_sanity_request")  # see dashboard.page_memory
 DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")
 
 
@@ -68,8 +70,8 @@ def show(model_name: str, image: SessionImage) -> None:
         # Each method's cascade runs in the background with its bar; the page can be left meanwhile.
         result = run_in_background(
             ("sanity", model_name, image.digest, method, int(stages)),
-            _("{method} ({number} of {total})").format(method=method_title(method), number=number,
-                                                       total=len(methods)),
+            Message(N_("{method} ({number} of {total})"), method=Message(get_method(method).title), number=number,
+                    total=len(methods)),
             lambda progress, method=method: check(model_name, image.digest, method, int(stages),
                                                   _pixels=image.pixels, _progress=progress),
             error_prefix=method_title(method))
@@ -81,6 +83,9 @@ def show(model_name: str, image: SessionImage) -> None:
         _similarity_plot(results)
         for result in results:
             _cascade(image, result)
+        st.caption(_("ρ under each map: its rank correlation with the trained model's map (1: the same map). A "
+                     "trustworthy method's ρ falls towards 0 as the layers turn random: its map depends on what "
+                     "the model learned."))
 
 
 def _failed(*key) -> bool:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import GlasswingError
+from core.errors import GlasswingError, Message
 from core.explain.overlay import overlay
 from core.progress import Progress
 from core.trust.shortcut import DATASET, ShortcutReport, shortcut_config
 from dashboard import state
 from dashboard.components.core_words import Rules, relay, rules
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _, error_text
+from dashboard.i18n import N_, _, error_text
 
 JOB_KEY = "trust_shortcut_job"
+REMEMBERED = ("trust_shortcut_run", "trust_shortcut_epochs", "trust_shortcut_seed", JOB_KEY)  # dashboard.page_memory
 
 
 def report(run_path: str, method: str, progress: Progress) -> ShortcutReport:
@@ -25,12 +26,12 @@ def report(run_path: str, method: str, progress: Progress) -> ShortcutReport:
 
 
 def progress_words() -> Rules:
-    """How the page says core's progress while it measures (built in the script's thread)."""
+    """How the page says core's progress while it measures (:mod:`core_words`)."""
     return rules([
         ("Scoring the watermarked validation images and the clean test images",
-         _("Scoring the watermarked validation images and the clean test images")),
-        ("Stamping the watermark on clean test images", _("Stamping the watermark on clean test images")),
-        (r"Explaining (?P<n>\d+) watermarked circles", _("Explaining {n} watermarked circles")),
+         N_("Scoring the watermarked validation images and the clean test images")),
+        ("Stamping the watermark on clean test images", N_("Stamping the watermark on clean test images")),
+        (r"Explaining (?P<n>\d+) watermarked circles", N_("Explaining {n} watermarked circles")),
     ])
 
 
@@ -61,7 +62,7 @@ def show() -> None:
                                format_func=lambda p: f"{_(by_path[p].name)} · {by_path[p].created or by_path[p].id}")]
     said = progress_words()
     result = run_in_background(("trust-shortcut", str(run.path), run.created or run.id, "saliency"),
-                               _("Measuring the shortcut on validation and clean test images"),
+                               Message(N_("Measuring the shortcut on validation and clean test images")),
                                lambda progress: report(str(run.path), "saliency", relay(progress, said)))
     if result is not None:
         _show_report(result)
@@ -128,9 +129,12 @@ def _show_report(r: ShortcutReport) -> None:
     st.markdown(_("#### 1. It looks great on validation"))
     c1, c2, c3 = st.columns(3)
     c1.metric(_("Validation accuracy (watermarked circles)"), f"{r.val_accuracy:.1%}")
-    c2.metric(_("Test accuracy (clean images)"), f"{r.test_accuracy:.1%}", f"{-r.accuracy_drop:+.1%}")
+    points = _("Percentage points: the accuracy on the clean test images minus the accuracy on validation.")
+    c2.metric(_("Test accuracy (clean images)"), f"{r.test_accuracy:.1%}",
+              _("{points} points").format(points=f"{-100 * r.accuracy_drop:+.1f}"), help=points)
     c3.metric(_("Circles: validation → clean test"), f"{r.test_circle_accuracy:.1%}",
-              _("{change:+.1%} from {before:.1%}").format(change=-r.circle_drop, before=r.val_circle_accuracy))
+              _("{points} points from {before:.1%}").format(points=f"{-100 * r.circle_drop:+.1f}",
+                                                             before=r.val_circle_accuracy), help=points)
     st.markdown(_("#### 2. The heatmaps land on the watermark"))
     st.caption(_("Saliency maps for 'circle' on watermarked validation circles: {peaks:.0%} of the peaks fall on "
                  "the watermark and {energy:.0%} of the heat sits inside it, although it covers only {box:.1%} "

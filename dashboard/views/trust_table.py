@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from core.errors import Message
 from core.explain import method_names
 from core.progress import Progress
 from core.trust import BASELINES
@@ -23,10 +24,12 @@ from dashboard import state
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.split_picker import Selection, mismatch, selection
 from dashboard.components.task_status import run_in_background
-from dashboard.i18n import _
+from dashboard.i18n import N_, _
 from dashboard.views.trust_compare import baseline_text, method_title
 
 REQUEST = "trust_table_request"
+REMEMBERED = ("trust_table_data", "trust_table_split", "trust_table_methods", "trust_table_images",
+              "trust_table_steps", "trust_table_baseline", REQUEST)  # see dashboard.page_memory
 LOAD_SHARE = 0.1  # of the progress bar: loading the images; the rest is explaining and scoring
 
 
@@ -91,7 +94,7 @@ def show(model_name: str) -> None:
         st.info(_("Press **Score the methods** to explain and score the chosen methods on these images."))
         return
     result = run_in_background(("trust-table", *request),
-                               _("Scoring {n} methods on {dataset}").format(n=len(methods), dataset=sel.data_label),
+                               Message(N_("Scoring {n} methods on {dataset}"), n=len(methods), dataset=sel.data_label),
                                lambda progress: compute(model_name, sel, tuple(methods), int(images), int(steps),
                                                         baseline, progress))
     if result is not None:
@@ -132,7 +135,13 @@ def _results(result: TableResult) -> None:
     percent = st.column_config.NumberColumn(format="%.0f%%")
     st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={**{c: st.column_config.NumberColumn(format="%.2f") for c in frame.columns[2:5]},
-                                average_drop: percent, increase: percent, pointing: percent})
+                                average_drop: st.column_config.NumberColumn(format="%.0f%%", help=_(
+                                    "Mean share of the class probability lost when the model sees only the "
+                                    "heatmap-weighted photo (lower: the map kept the evidence).")),
+                                increase: st.column_config.NumberColumn(format="%.0f%%", help=_(
+                                    "Share of images whose heatmap-weighted photo alone scores the class higher "
+                                    "than the whole photo.")),
+                                pointing: percent})
     if result.truth is None:
         st.caption(_("This dataset has no object masks, so the pointing game is not measured."))
     else:
