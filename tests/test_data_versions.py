@@ -207,3 +207,23 @@ def test_two_saves_of_one_line_at_once_both_land_under_their_own_names(split_dat
     assert json.loads((version.path / "version.json").read_text())["id"] == version.id
     assert open_dataset(version.path).counts("val")["red"] == 3
     assert not [p for p in versions_root().iterdir() if p.name.startswith(".partial")]
+
+
+def test_a_sessions_versions_are_swept_with_it_and_others_stay(split_dataset):
+    """A session's versions hold its photos (hard links keep an upload's bytes after its folder goes), so the
+    idle sweep removes them with its uploads; another session's and the command line's stay."""
+    import time
+
+    from core.data.sessions import cleanup_idle_sessions, session_dir
+
+    wrong, before = str(split_dataset / "val" / "red" / "red0.png"), _tree(split_dataset)
+    idle = make_version(split_dataset, [Change("remove", wrong)], owner="idle-session")
+    active = make_version(split_dataset, [Change("relabel", wrong, "green")], owner="active-session")
+    nobodys = make_version(split_dataset, [Change("remove", wrong)])
+    assert session_dir("idle-session", create=False).is_dir()  # making a version marks the session as used
+    marker = session_dir("idle-session", create=False) / ".last-used"
+    os.utime(marker, (time.time() - 7200, time.time() - 7200))
+    assert cleanup_idle_sessions(3600) == ["idle-session"]
+    assert not idle.path.exists() and active.path.is_dir() and nobodys.path.is_dir()
+    assert [v.id for v in list_versions(owner="idle-session")] == [nobodys.id]
+    assert _tree(split_dataset) == before  # the original is untouched: its hard-linked files keep their bytes

@@ -13,19 +13,26 @@ from core.errors import ParameterError
 from core.progress import Progress
 
 
-def positive_int(name: str):
+def whole_number(name: str, minimum: int = 1):
+    """An argparse type: a whole number of at least ``minimum``, else a sentence naming the flag."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        if value < minimum:
+            least = "0 or more" if minimum == 0 else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"{name} must be {least}, got {value}")
         return value
     return parse
 
 
-def non_negative_float(name: str, upper: float | None = None):
+def positive_int(name: str):
+    return whole_number(name, 1)
+
+
+def non_negative_float(name: str, upper: float | None = None, above_zero: bool = False):
+    """An argparse type: a number of 0 or more (above 0 with ``above_zero``), at most ``upper``."""
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -33,6 +40,8 @@ def non_negative_float(name: str, upper: float | None = None):
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
         if not value >= 0 or value != value:
             raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {text}")
+        if above_zero and value == 0:
+            raise argparse.ArgumentTypeError(f"{name} must be above 0, got {text}")
         if upper is not None and value > upper:
             raise argparse.ArgumentTypeError(f"{name} must be at most {upper:g}, got {text}")
         return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from core.cli import emit_json
 from core.cli.common import ParamFlags, check_out_folder, make_out_folder
@@ -38,15 +37,13 @@ def add_entry_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import io
+    import functools
 
-    import numpy as np
-
-    from core.atomic import atomic_path, write_bytes
+    from core.atomic import write_bytes
     from core.errors import ParameterError
-    from core.explain import ContrastTarget, explain, get_method
-    from core.explain.overlay import overlay
-    from core.images import load_image, resize_for_model, to_png_bytes
+    from core.explain import ContrastTarget, get_method
+    from core.explain.batch import explain_photos
+    from core.images import load_image
     from core.zoo import load_model
 
     method = get_method(args.method)  # unknown method: fail before loading anything
@@ -64,30 +61,15 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"--contrast must name another class than --target ({loaded.label(target)}).")
         target = ContrastTarget(target, contrast)
     make_out_folder(out)
-    results = []
-    stems: set[str] = set()
-    for path in args.images:
-        image = load_image(path)
-        batch = resize_for_model(image, loaded.input_size)[None]
-        (exp,) = explain(loaded, batch, args.method, layer=args.layer, target=target, **params)
-        # cat.jpg and cat.png (or a/cat.jpg and b/cat.jpg) must not overwrite each other's outputs.
-        stem, n = f"{Path(path).stem}_{args.method}", 1
-        while stem in stems:
-            n += 1
-            stem = f"{Path(path).stem}_{args.method}_{n}"
-        stems.add(stem)
-        npy_path, png_path = out / f"{stem}.npy", out / f"{stem}.png"
-        buf = io.BytesIO()
-        np.save(buf, exp.heatmap)
-        write_bytes(npy_path, buf.getvalue())
-        with atomic_path(png_path) as tmp:
-            tmp.write_bytes(to_png_bytes(overlay(image, exp.heatmap, method=args.method)))
-        results.append({
-            "image": path, "model": loaded.name, "method": args.method, "layer": exp.layer,
-            "target": {"index": exp.class_index, "label": loaded.label(exp.class_index), "prob": exp.prob},
-            **({"contrast": {"index": contrast, "label": loaded.label(contrast)}} if contrast is not None else {}),
-            "heatmap_npy": str(npy_path), "overlay_png": str(png_path), "ms": round(exp.ms, 2),
-        })
+
+    def write(file: str, data: bytes) -> str:
+        write_bytes(out / file, data)  # whole or not there
+        return str(out / file)
+
+    # Each photo is read when its turn comes: many large photos never sit in memory at once.
+    photos = [(path, functools.partial(load_image, path)) for path in args.images]
+    results = explain_photos(loaded, photos, [args.method], write, layer=args.layer, target=target,
+                             params={args.method: params})
     if args.json:
         emit_json(results)
         return 0

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from core.cli import emit_json
-from core.cli.common import non_negative_float, positive_int
+from core.cli.common import non_negative_float, positive_int, whole_number
 from core.errors import ParameterError
 from core.smallfiles import read_small_text
 from core.train.config import TrainConfig
@@ -41,27 +41,6 @@ _FIELDS = {
 }
 
 
-def _non_negative_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {value}")
-        return value
-    return parse
-
-
-def _positive_float(name: str):
-    def parse(text: str) -> float:
-        value = non_negative_float(name)(text)
-        if value == 0:
-            raise argparse.ArgumentTypeError(f"{name} must be above 0, got {text}")
-        return value
-    return parse
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a classifier (transfer learning or from scratch) into a run "
                        "folder")
@@ -76,14 +55,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int("--epochs"),
                    help=f"stage-1 epochs at most (default {_DEFAULT.epochs}; early stopping ends sooner)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), help="images per batch (default 32)")
-    p.add_argument("--lr", type=_positive_float("--lr"),
+    p.add_argument("--lr", type=non_negative_float("--lr", above_zero=True),
                    help=f"stage-1 learning rate (default {_DEFAULT.learning_rate:g})")
-    p.add_argument("--fine-tune-layers", type=_non_negative_int("--fine-tune-layers"),
+    p.add_argument("--fine-tune-layers", type=whole_number("--fine-tune-layers", 0),
                    help="stage 2: unfreeze this many top layers (or blocks); 0 = no stage 2 (default)")
     p.add_argument("--fine-tune-unit", choices=("layers", "blocks"), help="what --fine-tune-layers counts")
     p.add_argument("--fine-tune-epochs", type=positive_int("--fine-tune-epochs"),
                    help="stage-2 epochs (default 5)")
-    p.add_argument("--fine-tune-lr", type=_positive_float("--fine-tune-lr"),
+    p.add_argument("--fine-tune-lr", type=non_negative_float("--fine-tune-lr", above_zero=True),
                    help="stage-2 learning rate (default 0.0001)")
     p.add_argument("--augment", metavar="PRESET_OR_FILE",
                    help="augmentation: none, light, strong, or a JSON file of settings")
@@ -93,17 +72,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "epoch instead of computing its features once")
     p.add_argument("--label-smoothing", type=non_negative_float("--label-smoothing", 0.99), help="default 0")
     p.add_argument("--no-class-weights", action="store_true", help="do not weigh classes by their frequency")
-    p.add_argument("--patience", type=_non_negative_int("--patience"),
+    p.add_argument("--patience", type=whole_number("--patience", 0),
                    help="early stopping after this many epochs without a lower val loss; 0 = off "
                    f"(default {_DEFAULT.early_stopping_patience})")
     p.add_argument("--dropout", type=non_negative_float("--dropout", 0.95), help="head dropout (default 0.2)")
-    p.add_argument("--hidden-units", type=_non_negative_int("--hidden-units"),
+    p.add_argument("--hidden-units", type=whole_number("--hidden-units", 0),
                    help="hidden Dense layer in the head (default 0: a linear head)")
-    p.add_argument("--val-fraction", type=_positive_float("--val-fraction"), help="default 0.2")
+    p.add_argument("--val-fraction", type=non_negative_float("--val-fraction", above_zero=True), help="default 0.2")
     p.add_argument("--test-fraction", type=non_negative_float("--test-fraction", 0.95), help="default 0")
     p.add_argument("--image-size", type=positive_int("--image-size"),
                    help="input side for from-scratch models")
-    p.add_argument("--seed", type=_non_negative_int("--seed"),
+    p.add_argument("--seed", type=whole_number("--seed", 0),
                    help="seed for weights, order, augmentation and the split (default 0)")
     p.add_argument("--adversarial", metavar="METHOD:EPS[:RATIO]",
                    help="adversarial fine-tuning, e.g. fgsm:4 or pgd:4:0.5 (eps in 0..255 pixel levels)")

@@ -1,7 +1,8 @@
 """Upload folders per browser session under ``data_dir()/sessions/<session id>/``, and their cleanup.
 
 Each use of a session folder touches a marker file; :func:`cleanup_idle_sessions` removes folders
-whose marker is older than a given age, so uploads do not outlive the tab that made them.
+whose marker is older than a given age, with the dataset versions the session made
+(:mod:`core.data.versions`), so uploads do not outlive the tab that made them.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def cleanup_idle_sessions(max_idle_seconds: float, now: float | None = None) -> 
         used = last_used(folder.name)
         if used is not None and now - used > max_idle_seconds and cleanup_session(folder.name):
             removed.append(folder.name)
+    if removed:
+        from core.data.versions import remove_versions_of
+
+        for session_id in removed:  # the versions a session made go with its uploads (they hold its photos)
+            remove_versions_of(session_id)
     return removed
 
 

@@ -257,7 +257,25 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
     finally:
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
+    if owner is not None:  # a session's versions are swept with it: the sweep goes by its folder's use
+        from core.data.sessions import touch_session
+
+        try:
+            touch_session(owner)
+        except ParameterError:
+            pass  # an owner that names no session (a caller's label) keeps its versions
     return version
+
+
+def remove_versions_of(owner: str) -> int:
+    """Delete the versions ``owner`` (a session) made; how many. Called when the session is swept: its
+    versions hold its photos (hard links keep an upload's bytes alive after its folder is gone)."""
+    removed = 0
+    for version in list_versions(owner):
+        if version.owner == owner and is_inside(version.path, versions_root()):
+            shutil.rmtree(version.path, ignore_errors=True)
+            removed += not version.path.exists()
+    return removed
 
 
 def list_versions(owner: str | None = EVERYONE) -> list[Version]:

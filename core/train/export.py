@@ -13,8 +13,7 @@ import os
 import shutil
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -93,30 +92,6 @@ def _images(run_dir: Path, split: str, limit: int, size: tuple[int, int], seed: 
     return (images, np.array([item.label for item in items])) if with_labels else images
 
 
-def _batched(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch: int = 32) -> np.ndarray:
-    return np.concatenate([np.asarray(predict(images[i:i + batch].astype(np.float32)))
-                           for i in range(0, len(images), batch)])
-
-
-def _tflite_predict(model_bytes: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    import tensorflow as tf
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT is separate)
-        interpreter = tf.lite.Interpreter(model_content=model_bytes)
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        interpreter.resize_tensor_input(inp["index"], list(x.shape))
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(inp["index"], x.astype(np.float32))
-        interpreter.invoke()
-        return interpreter.get_tensor(out["index"]).copy()
-
-    return predict
-
-
 def _savedmodel(model: Any, target: Path) -> None:
     """A SavedModel whose ``serve`` endpoint (also ``serving_default``) maps float32 pixels
     ``(N, H, W, 3)`` to probabilities; written into a hidden folder and renamed into place."""
@@ -175,6 +150,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     to ``export.json`` in ``out_dir``.
     """
     from core.atomic import write_json
+    from core.compress.measure import batched, tflite_runner  # the one TFLite runner, shared with the lab
     from core.zoo.contract import check_contract
     from core.zoo.files import load_keras_file
 
@@ -199,7 +175,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
     model = load_keras_file(run_dir / runs.MODEL_FILE)
     size = check_contract(model, f"Run {run_dir.name}")  # the model's own input size, not run.json's word
     images, labels = _images(run_dir, "val", parity_images, size, with_labels=True)
-    reference = _batched(lambda x: model(x, training=False), images)
+    reference = batched(lambda x: model(x, training=False), images)
     keras_accuracy = float((reference.argmax(1) == labels).mean())
     representative = None
     if "tflite-int8" in formats:
@@ -228,7 +204,7 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                 with atomic_path(target) as tmp:
                     shutil.copyfile(run_dir / runs.MODEL_FILE, tmp)
                 reloaded = load_keras_file(target)
-                record(fmt, target, started, _batched(lambda x, m=reloaded: m(x, training=False), images))
+                record(fmt, target, started, batched(lambda x, m=reloaded: m(x, training=False), images))
                 continue
             if not exported:
                 _savedmodel(model, saved_model)
@@ -237,13 +213,13 @@ def export_run(run_ref: str | os.PathLike, formats: Sequence[str] = FORMATS,
                 import tensorflow as tf
 
                 loaded = tf.saved_model.load(str(saved_model))
-                record(fmt, saved_model, started, _batched(lambda x, s=loaded: s.serve(x), images))
+                record(fmt, saved_model, started, batched(lambda x, s=loaded: s.serve(x), images))
                 continue
             target = out / f"model-{fmt.split('-')[1]}.tflite"
             content = tflite_bytes(saved_model, fmt, representative)
             with atomic_path(target) as tmp:
                 tmp.write_bytes(content)
-            record(fmt, target, started, _batched(_tflite_predict(content), images))
+            record(fmt, target, started, batched(tflite_runner(content), images))
     finally:
         if not keep_saved_model and saved_model.exists():
             shutil.rmtree(saved_model, ignore_errors=True)

@@ -39,12 +39,17 @@ def current_image(hint: bool = True) -> SessionImage | None:
     is in the same place everywhere and the photos (and the current one) follow the user from page to
     page. None, after a hint unless ``hint`` is False, when no photo is chosen.
     """
+    return photos_and_current(hint)[1]
+
+
+def photos_and_current(hint: bool = True) -> tuple[list[SessionImage], SessionImage | None]:
+    """:func:`current_image`, with all the session's chosen photos (a page that works on every one)."""
     images = image_picker()
     _save_choice(_choice())
     if not images:
         if hint:
             st.info(_(PHOTO_HINT))
-        return None
+        return [], None
     choice = _choice()
     by_digest = {im.digest: im for im in images}
     if choice.current not in by_digest:
@@ -55,7 +60,7 @@ def current_image(hint: bool = True) -> SessionImage | None:
         choice.current = st.radio(_("Image"), list(by_digest), format_func=titles.__getitem__,
                                   horizontal=True, key=CURRENT_KEY, on_change=_keep, args=(CURRENT_KEY, "current"))
     _save_choice(choice)
-    return by_digest[choice.current]
+    return images, by_digest[choice.current]
 
 
 def image_picker() -> list[SessionImage]:

@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import streamlit as st
 
+from core.data import sessions
+from core.data.labels import safe_filename
 from core.errors import Message, ParameterError
 from core.explain import ContrastTarget, get_method, layer_choices, list_methods
+from core.explain.batch import explain_to_zip
 from core.explain.overlay import COLORMAP_NOTES, COLORMAPS, DISPLAYS, colorbar, heatmap_npy, overlay
 from core.images import to_png_bytes
 from dashboard import state
 from dashboard.components.class_picker import class_picker
+from dashboard.components.core_words import relay, rules
 from dashboard.components.corrections import add_photo_panel
 from dashboard.components.empty_map import flag_empty
 from dashboard.components.faithfulness import score_badges
-from dashboard.components.image_picker import current_image
+from dashboard.components.image_picker import photos_and_current
 from dashboard.components.model_loader import load_model_or_explain
 from dashboard.components.model_picker import model_picker
 from dashboard.components.task_status import run_in_background
 from dashboard.components.top_k import top_k_chart
 from dashboard.i18n import N_, _, error_text
+from dashboard.services import tasks
 from dashboard.widgets import param_widgets
 
+ZIP_ASKED = "explain_zip_asked"  # the zips of every photo asked for in this session
 # What a reload or a return to the page keeps (dashboard.page_memory): the model, methods and their settings.
-REMEMBERED = ("explain_model", "explain_methods", "explain_layer", "explain_target", "explain_contrast",
-              "explain_opacity", "explain_gradient_opacity", "explain_colormap",
+REMEMBERED = ("explain_model", "explain_methods", ZIP_ASKED, "explain_layer", "explain_target",
+              "explain_contrast", "explain_opacity", "explain_gradient_opacity", "explain_colormap",
               *(f"explain_{m.name}_*" for m in list_methods()))
 
 
@@ -34,7 +41,7 @@ def main() -> None:
     st.caption(_("Pick a model and a photo: see what the model predicts, and which pixels drove it."))
     with st.sidebar:
         model_name = model_picker(key="explain_model")
-    current = current_image()  # the session's photos, under the title on every page
+    photos, current = photos_and_current()  # the session's photos, under the title on every page
     loaded = load_model_or_explain(model_name, offer_weights=True, key="explain")
     if loaded is None or current is None:
         return
@@ -58,6 +65,8 @@ def main() -> None:
     if not methods:
         st.info(_("Pick at least one explanation method in the sidebar."))
     top_k_chart(probs, loaded.label, key="explain_top_chart")
+    if len(photos) > 1 and methods:
+        _every_photo(model_name, loaded, photos, methods, layer, target, params)
     add_photo_panel(current)  # the feedback loop: this photo into a class of a dataset (a new version)
 
 
@@ -116,6 +125,43 @@ def _display_controls(methods: list[str]) -> dict:
         format_func={c: _colormap_label(c) for c in [None, *COLORMAPS]}.__getitem__,
         help=_("viridis, inferno, magma, plasma and gray read correctly for colour-blind people; jet does not."))
     return shown
+
+
+def _every_photo(model_name: str, loaded, photos: list, methods: list[str], layer, target, params: dict) -> None:
+    """Every photo of the session with the chosen methods, in the background, as one zip to download."""
+    st.divider()
+    st.subheader(_("Every photo at once"))
+    st.caption(_("Explain all {n} photos with the methods chosen in the sidebar and download one zip: an overlay "
+                 "PNG and the raw heatmap (.npy) per photo and method, and the labels and scores as CSV and "
+                 "JSON.").format(n=len(photos)))
+    digests = tuple(p.digest for p in photos)
+    key = ("explain-zip", model_name, digests, tuple(methods), layer, target,
+           tuple((m, tuple(sorted(params.get(m, {}).items()))) for m in methods))
+    asked: set = st.session_state.setdefault(ZIP_ASKED, set())
+    if st.button(_("Explain every photo"), key="explain_zip_go"):
+        asked.add(key)
+    if key not in asked:
+        return
+    named = [(safe_filename(p.name.removeprefix(state.SAMPLE_PREFIX)), p.pixels) for p in photos]
+    said = rules([(r"(?P<photo>.+): (?P<method>\S+) \((?P<done>\d+) of (?P<total>\d+)\)",
+                   N_("{photo}: {method} ({done} of {total})")), (r"Done", N_("Done"))])
+    # Built in the session's folder (swept with it), not kept in memory: many photos make a large zip.
+    out = sessions.session_dir(state.session_id()) / "exports" / (
+        "explain-" + hashlib.sha1(repr(key).encode()).hexdigest()[:16] + ".zip")
+    archive = run_in_background(
+        key, Message(N_("Explaining {n} photos"), n=len(photos)),
+        lambda progress: explain_to_zip(state.get_model(model_name), named, list(methods), out, layer=layer,
+                                        target=target, params=params, progress=relay(progress, said)))
+    if archive is None:  # still running (its bar is shown) or failed (its sentence is shown)
+        return
+    if not archive.is_file():  # swept since: made again on the next press
+        tasks.forget(key)
+        asked.discard(key)
+        st.rerun()
+    st.download_button(_("Download the zip ({size:.1f} MB)").format(size=archive.stat().st_size / 1e6),
+                       lambda: archive.read_bytes(),
+                       file_name=f"glasswing-{safe_filename(loaded.name)}-{len(photos)}-photos.zip",
+                       mime="application/zip", key="explain_zip_download", on_click="ignore")
 
 
 def _colormap_label(colormap: str | None) -> str:
