@@ -20,6 +20,7 @@ import keras
 
 from core.inspect import graph
 from core.inspect.receptive import receptive_field, region_path  # noqa: F401  (re-exported)
+from core.zoo.loaded import as_loaded
 
 INPUT_BLOCK = "input"
 HEAD_BLOCK = "head"
@@ -204,7 +205,7 @@ def _assign_blocks(rows: list[dict], prefix: str = "") -> list[dict]:
 
 def layer_table(model: keras.Model) -> list[LayerRow]:
     """One row per layer in graph order, nested backbones expanded, each with its block."""
-    rows = _assign_blocks(_raw_rows(graph.as_keras(model)))
+    rows = _assign_blocks(_raw_rows(as_loaded(model).model))
     return [LayerRow(**r) for r in rows]
 
 
@@ -233,7 +234,7 @@ def stages(model: keras.Model, rows: list[LayerRow] | None = None) -> list[Stage
     before a strided convolution) do not start a stage, nor do side branches that come back to the
     current resolution (squeeze-excite's 1x1 maps); the head (after global pooling) is not a stage.
     """
-    rows = rows if rows is not None else layer_table(graph.as_keras(model))
+    rows = rows if rows is not None else layer_table(as_loaded(model).model)
     spatial = [r for r in rows if r.is_spatial and r.type not in _PADDING_TYPES]
     if not spatial:
         return []

@@ -12,16 +12,6 @@ from typing import Any
 import keras
 
 
-def as_keras(model: Any) -> keras.Model:
-    """The Keras model itself, given a ``keras.Model`` or a ``LoadedModel`` (which wraps one)."""
-    inner = model if isinstance(model, keras.Model) else getattr(model, "model", None)
-    if not isinstance(inner, keras.Model):
-        from core.errors import ParameterError
-
-        raise ParameterError("Parameter 'model' must be a keras.Model or a loaded Glasswing model.")
-    return inner
-
-
 def producer(tensor: Any) -> tuple[Any, Any] | None:
     """``(operation, node)`` that produced a symbolic tensor, or ``None`` for a graph input."""
     history = getattr(tensor, "_keras_history", None)

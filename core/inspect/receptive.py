@@ -23,6 +23,7 @@ import keras
 
 from core.errors import ParameterError, unknown_name
 from core.inspect import graph
+from core.zoo.loaded import as_loaded
 
 Interval = tuple[int, int]
 Region = tuple[Interval, Interval]  # (rows, cols), inclusive bounds
@@ -187,7 +188,7 @@ def _walk(output: Any, region: Region | str, inputs: list[Any], clip: bool, loca
 
 
 def _resolve(model: keras.Model, layer_name: str) -> tuple[keras.layers.Layer, Any]:
-    model = graph.as_keras(model)
+    model = as_loaded(model).model
     if not isinstance(layer_name, str) or not layer_name:
         raise ParameterError(f"Parameter 'layer' must be a layer name, got {layer_name!r}.")
     try:
@@ -224,7 +225,7 @@ def region_path(model: keras.Model, layer_name: str, row: int, col: int, local: 
     network with squeeze-excite blocks every position also depends, through a global average, on
     the whole image; ``local=True`` leaves that dependency out (``global_context`` says it exists).
     """
-    model = graph.as_keras(model)
+    model = as_loaded(model).model
     layer, tensor = _resolve(model, layer_name)
     h, w = _spatial(tensor)
     for value, size, label in ((row, h, "row"), (col, w, "col")):
@@ -251,7 +252,7 @@ def receptive_field(model: keras.Model, layer_name: str) -> ReceptiveField:
     The textbook numbers: image borders are ignored (a field may extend into the padding) and
     global branches such as squeeze-excite are left out (``global_context`` says whether they exist).
     """
-    model = graph.as_keras(model)
+    model = as_loaded(model).model
     layer, tensor = _resolve(model, layer_name)
     first, _, seen_global = _input_region(model, tensor, ((0, 0), (0, 0)), clip=False, local=True)
     second, _, _ = _input_region(model, tensor, ((1, 1), (1, 1)), clip=False, local=True)

@@ -32,7 +32,6 @@ import tensorflow as tf
 
 from core.atomic import atomic_path
 from core.errors import GlasswingError, ParameterError
-from core.modelgraph import last_conv_layer_name
 from core.train import feature_cache, heads, runs
 from core.train.config import TrainConfig
 from core.train.data import Batches, open_training_data, relative_items
@@ -40,6 +39,7 @@ from core.train.evaluate import metrics_from_logits
 from core.train.events import FORWARD, HEAD, TRAIN, Clock, Listener
 from core.train.features import FeatureExtractor, epoch_batches, extract, plain_batches
 from core.train.loop import StageResult, StopRequested, Trainer, TrainingError, fit
+from core.zoo.loaded import cam_layer
 
 FEATURE_BATCH = 64  # images per feature-extraction batch (inference only, so larger than training's)
 EVAL_BATCH = 64
@@ -123,8 +123,7 @@ def _build(config: TrainConfig, num_classes: int) -> _Model:
         size = (config.image_size, config.image_size) if config.image_size else tuple(spec.input_size)
         model = BUILDERS[name](num_classes, size)
         heads.reseed(model, config.seed)
-        cam = spec.default_cam_layer if spec.default_cam_layer in {la.name for la in model.layers} else (
-            last_conv_layer_name(model))
+        cam = cam_layer(model, spec.default_cam_layer)
         return _Model("scratch", model, {la.name for la in model.layers}, size, cam, name)
     if config.image_size:
         raise ParameterError("image_size only applies to from-scratch models (small_cnn, lenet5); pretrained "
@@ -142,7 +141,7 @@ def _build(config: TrainConfig, num_classes: int) -> _Model:
     names = {layer.name for layer in full.layers}
     # the head may read a layer below the zoo's CAM layer (heads.head_input), which then is not in the model
     mid = heads.mid_level_layer(backbone)
-    cam = loaded.default_cam_layer if loaded.default_cam_layer in names else (mid or last_conv_layer_name(full))
+    cam = cam_layer(full, loaded.default_cam_layer if loaded.default_cam_layer in names else mid)
     head_names = {layer.name for layer in head} | {full.layers[-1].name}
     return _Model("transfer", full, head_names, loaded.input_size, cam, str(base_name), head, features)
 
