@@ -146,9 +146,18 @@ def other_params(method: str, chosen_method: str, chosen_params: dict) -> dict:
     return {k: v for k, v in chosen_params.items() if k != "eps"}
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images of a dataset's held-out split at the model's input size, labelled as the model's outputs."""
+
+    x: np.ndarray
+    y: np.ndarray
+    dataset: str
+    split: str
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def dataset_images(model_name: str, data: str, limit: int) -> dict:
+def dataset_images(model_name: str, data: str, limit: int) -> LabelledImages:
     """Up to ``limit`` labelled images of a dataset's held-out split, labels as the model's outputs."""
     from core.evaluate.classmap import map_classes
     from core.evaluate.service import run_split_settings
@@ -163,7 +172,7 @@ def dataset_images(model_name: str, data: str, limit: int) -> dict:
     chosen = items[::stride][:limit]
     x = np.stack([resize_for_model(load_image(item.path), loaded.input_size) for item in chosen])
     y = np.array([columns[item.label] for item in chosen], np.int32)
-    return {"x": x, "y": y, "dataset": split.dataset_id, "split": split.split}
+    return LabelledImages(x, y, split.dataset_id, split.split)
 
 
 def dataset_curve(model_name: str, x: np.ndarray, y: np.ndarray, epsilons: tuple, methods: tuple,

@@ -79,8 +79,8 @@ def _labelled_set(model_name: str, loaded, image, r: AttackOutcome, source: str,
     if not 1 <= limit <= 1000:
         raise ParameterError(f"Images from a dataset must be between 1 and 1000, got {limit}.")
     data = dataset_images(model_name, source, limit)
-    return data["x"], data["y"], _("{n} images of {dataset} ({split} split)").format(
-        n=len(data["y"]), dataset=data["dataset"], split=split_name(data["split"]))
+    return data.x, data.y, _("{n} images of {dataset} ({split} split)").format(
+        n=len(data.y), dataset=data.dataset, split=split_name(data.split))
 
 
 def _curve_params(request: AttackRequest, methods: list[str]) -> tuple:

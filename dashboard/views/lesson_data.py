@@ -39,14 +39,25 @@ def dataset_folder(per_class: int) -> str:
     return str(builtin.materialise(DATASET, per_class=per_class))
 
 
+@dataclass(frozen=True)
+class LessonData:
+    """What the lesson's steps show of its dataset."""
+
+    id: str
+    class_names: list[str]
+    counts: dict[str, dict[str, int]]  # images per split and class
+    watermark: dict | None  # the watermark's box and class (shapes-shortcut's dataset.json)
+    paths: dict[str, dict[str, list[str]]]  # image paths per split and class
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
-def dataset_info(folder: str) -> dict:
+def dataset_info(folder: str) -> LessonData:
     """Class names, images per split and class, the watermark box, and image paths per split and class."""
     ds = open_dataset(folder)
     paths = {split: {name: [str(it.path) for it in items if it.label == k]
                      for k, name in enumerate(ds.class_names)} for split, items in ds.splits.items()}
-    return {"class_names": list(ds.class_names), "counts": {s: ds.counts(s) for s in ds.splits},
-            "watermark": ds.meta.get("watermark"), "paths": paths, "id": ds.id}
+    return LessonData(id=ds.id, class_names=list(ds.class_names), counts={s: ds.counts(s) for s in ds.splits},
+                      watermark=ds.meta.get("watermark"), paths=paths)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -54,10 +65,10 @@ def pixels(path: str) -> np.ndarray:
     return load_image(path)
 
 
-def sample_paths(info: dict, split: str, per_class: int = 1, classes: list[str] | None = None) -> list[str]:
+def sample_paths(info: LessonData, split: str, per_class: int = 1, classes: list[str] | None = None) -> list[str]:
     """The first ``per_class`` images of each class (deterministic: every student sees the same ones)."""
-    names = classes or info["class_names"]
-    return [p for name in names for p in info["paths"].get(split, {}).get(name, [])[:per_class]]
+    names = classes or info.class_names
+    return [p for name in names for p in info.paths.get(split, {}).get(name, [])[:per_class]]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def _model_or_message(folder: str):
 
 # ---- 1 look at the data ---------------------------------------------------------------------------
 
-def data_step(folder: str, info: dict) -> None:
+def data_step(folder: str, info: ld.LessonData) -> None:
     room = state.classroom()
     if not room.can_train and room.preloaded_run is None:
         st.warning(_("Training is switched off on this server and no trained run is preloaded, so steps 3 to 7 "
@@ -65,14 +65,14 @@ def data_step(folder: str, info: dict) -> None:
         "A classifier learns from **labelled examples**. Our dataset has four classes of shapes, drawn on "
         "random backgrounds. It is split three ways: **train** (the model learns from these), **validation** "
         "(checked during training) and **test** (kept aside for the final exam)."))
-    counts = info["counts"]
+    counts = info.counts
     split_col, total_col = _("split"), _("total")
     st.dataframe([{split_col: split_name(split), **per_class, total_col: sum(per_class.values())}
                   for split, per_class in counts.items()], hide_index=True, key="lesson_counts")
     paths = ld.sample_paths(info, "train")
     images = [ld.pixels(p) for p in paths]
     _row(images, [f"{name} · {img.shape[0]}x{img.shape[1]}x{img.shape[2]}"
-                  for name, img in zip(info["class_names"], images, strict=True)])
+                  for name, img in zip(info.class_names, images, strict=True)])
     h, w, c = images[0].shape
     st.markdown(_(
         "To the computer each image is a grid of numbers: **{h} x {w} pixels x {c} colour channels** "
@@ -83,7 +83,7 @@ def data_step(folder: str, info: dict) -> None:
 
 # ---- 2 augment ------------------------------------------------------------------------------------
 
-def augment_step(info: dict, preset_name: str) -> None:
+def augment_step(info: ld.LessonData, preset_name: str) -> None:
     st.markdown(_(
         "**Augmentation** shows the model a slightly different version of each image every time: flipped, "
         "rotated, zoomed, brighter. The label stays the same, so the model learns that these changes do not "
@@ -99,13 +99,13 @@ def augment_step(info: dict, preset_name: str) -> None:
     if spec.is_identity:
         st.info(_("No augmentation chosen: pick '{light}' or '{strong}' in the sidebar to see its effect.").format(
             light=ld.preset_label("light"), strong=ld.preset_label("strong")))
-        _row(list(images), info["class_names"])
+        _row(list(images), info.class_names)
         return
     seed = int(st.session_state.get("lesson_augment_seed", 0))
     out = np.clip(augment(images, spec, seed=seed) + 0.5, 0, 255).astype(np.uint8)
-    _row(list(images), [_("{name} (original)").format(name=n) for n in info["class_names"]])
+    _row(list(images), [_("{name} (original)").format(name=n) for n in info.class_names])
     _row(list(out), [_("{name} ({preset})").format(name=n, preset=ld.preset_label(preset_name))
-                     for n in info["class_names"]])
+                     for n in info.class_names])
     if st.button(_("Another random draw"), key="lesson_augment_again"):
         st.session_state["lesson_augment_seed"] = seed + 1
         st.rerun()
@@ -176,7 +176,7 @@ def _gradcam(model_path: str, image: np.ndarray) -> Explanation:
     return state.heatmap(model_path, image_digest(image), "gradcam", None, None, (), _pixels=image)
 
 
-def explain_step(folder: str, info: dict) -> None:
+def explain_step(folder: str, info: ld.LessonData) -> None:
     st.markdown(_(
         "**Grad-CAM** colours the parts of the image that pushed the model towards its answer: red is strong "
         "evidence, blue is none. A good model should look at the shape itself."))
@@ -194,7 +194,7 @@ def explain_step(folder: str, info: dict) -> None:
     paths = ld.sample_paths(info, "val")
     images = [ld.pixels(p) for p in paths]
     cols = st.columns(len(images))
-    for col, name, image in zip(cols, info["class_names"], images, strict=True):
+    for col, name, image in zip(cols, info.class_names, images, strict=True):
         try:
             result = _gradcam(model.path, image)
         except GlasswingError as exc:
@@ -218,14 +218,14 @@ def box_share(heatmap: np.ndarray, box_xyxy: list[int], size: int) -> float:
     return energy_in_mask(heatmap, mask)
 
 
-def shortcut_step(folder: str, info: dict) -> None:
+def shortcut_step(folder: str, info: ld.LessonData) -> None:
     st.markdown(_(
         "Every **circle** in the training and validation images carries a tiny white square in the bottom-"
         "right corner; the test images are clean. A model only wants a rule that works on its training "
         "data, and *'white corner means circle'* is much easier to learn than *'round means circle'*. This "
         "is a **shortcut**, and real datasets have them too (a hospital's scanner tag, a photographer's "
         "watermark, snow behind every wolf)."))
-    mark = info.get("watermark")
+    mark = info.watermark
     val_circle = ld.pixels(ld.sample_paths(info, "val", classes=["circle"])[0])
     test_circle = ld.pixels(ld.sample_paths(info, "test", classes=["circle"])[0])
     _row([val_circle, test_circle], [_("validation circle (marked)"), _("test circle (clean)")])
@@ -233,7 +233,7 @@ def shortcut_step(folder: str, info: dict) -> None:
     if found is None or mark is None:
         return
     model, loaded = found
-    names = info["class_names"]
+    names = info.class_names
     try:
         val = ld.evaluation(model.path, folder, "val")
         test = ld.evaluation(model.path, folder, "test")
@@ -290,7 +290,7 @@ def _fgsm(model_path: str, eps: float, paths: tuple[str, ...]) -> AttackResult:
     return result
 
 
-def attack_step(folder: str, info: dict) -> None:
+def attack_step(folder: str, info: ld.LessonData) -> None:
     st.markdown(_(
         "An **adversarial attack** changes every pixel by a tiny amount, chosen to push the model away from "
         "its answer. **FGSM** (fast gradient sign method) asks the model which direction hurts it most, and "
