@@ -83,7 +83,7 @@ def stage_figure(stage_rows: list[dict]) -> go.Figure:
     # at other heights than the left's, crossed the bars) and only a few whole-number ticks.
     top_side = max(s["height"] for s in stage_rows)
     top_depth = max(s["channels_out"] for s in stage_rows)
-    fig.update_yaxes(title_text=_("feature map side (pixels)"), secondary_y=False, range=[0, top_side * 1.2])
+    fig.update_yaxes(title_text=_("feature map side (positions)"), secondary_y=False, range=[0, top_side * 1.2])
     fig.update_yaxes(title_text=_("channels (depth)"), secondary_y=True, range=[0, top_depth * 1.25],
                      showgrid=False, zeroline=False, tickformat="d", nticks=5, ticklabelposition="outside")
     fig.update_layout(height=340, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h", y=1.12))
@@ -102,3 +102,5 @@ def _stages_ui(stage_rows: list[dict]) -> None:
                    _("downsampling"): f"1/{s['downsampling']}", _("layers"): s["layers"], _("params"): s["params"],
                    _("from"): s["first"], _("to"): s["last"]}
                   for s in stage_rows], hide_index=True, width="stretch", key="architecture_stages")
+    st.caption(_("Size: the feature map's positions (height x width). Downsampling 1/32: each side is 32 times "
+                 "shorter than the input image's."))

@@ -86,6 +86,8 @@ def feature_maps_ui(page_model: PageModel, data: dict, image: SessionImage | Non
     st.dataframe([{_("channel"): ch.index, _("mean activation"): round(ch.mean, 4),
                    _("max activation"): round(ch.max, 4)}
                   for ch in maps.channels], hide_index=True, key="architecture_fm_table")
+    st.caption(_("Activations are the layer's raw outputs, with no unit: compare channels of this layer with each "
+                 "other (larger: fired more), not with another layer's."))
 
 
 # ---- receptive field ------------------------------------------------------------------------------
@@ -144,7 +146,8 @@ def receptive_ui(page_model: PageModel, data: dict, image: SessionImage | None) 
                    _("rows"): f"{s.rows[0]}-{s.rows[1]}", _("columns"): f"{s.cols[0]}-{s.cols[1]}",
                    _("region"): f"{s.rows[1] - s.rows[0] + 1} x {s.cols[1] - s.cols[0] + 1}"} for s in steps],
                  hide_index=True, width="stretch", key="architecture_rf_table")
-    st.caption(_("From input to output: the region of each layer that feeds the chosen position."))
+    st.caption(_("From input to output: the region of each layer that feeds the chosen position, in positions "
+                 "of that layer's own feature map (its rows and columns, not the input's pixels)."))
 
 
 # ---- filter visualisation -------------------------------------------------------------------------

@@ -213,7 +213,7 @@ def _compare_defences(model_name, loaded, image, request: AttackRequest, r: Atta
     if rows is None:
         return
     st.session_state["attack_defences_result"] = {"key": (model_name, image.digest), "rows": rows,
-                                                  "described": described}
+                                                  "described": described, "single": source == THIS_IMAGE}
     st.session_state.pop(DEFENCE_REQUEST, None)
 
 
@@ -250,3 +250,6 @@ def _show_defences(stored: dict) -> None:
             text = _("{verdict} {note}").format(verdict=text, note=_(get_defence(row.defence).note))
         (st.warning if row.masks_gradients else st.write)(text)
     st.caption(_("Measured on {what}.").format(what=stored["described"]))
+    if stored.get("single"):
+        st.caption(_("On one photo, accuracy is all or nothing: 100% means it kept the model's clean answer, 0% "
+                     "that the attack changed it. Choose dataset images for a rate."))

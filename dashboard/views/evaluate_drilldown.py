@@ -150,6 +150,8 @@ def _thumbnails(rows: list[dict], names: list[str], show_classes: bool, inspect:
                 if inspect:
                     st.button(_("Inspect"), key=f"evaluate_inspect_{start + offset}", on_click=_focus,
                               args=(row["true"], row["pred"], row["path"]))
+    if rows:
+        st.caption(_("The percentage under each image: the model's confidence in the class it predicted."))
 
 
 def drilldown(result: EvaluationResult, row: dict, model_name: str, loaded: LoadedModel, opacity: float) -> None:

@@ -69,6 +69,7 @@ def data_step(folder: str, info: ld.LessonData) -> None:
     split_col, total_col = _("split"), _("total")
     st.dataframe([{split_col: split_name(split), **per_class, total_col: sum(per_class.values())}
                   for split, per_class in counts.items()], hide_index=True, key="lesson_counts")
+    st.caption(_("Images per class in each split."))
     paths = ld.sample_paths(info, "train")
     images = [ld.pixels(p) for p in paths]
     _row(images, [f"{name} · {img.shape[0]}x{img.shape[1]}x{img.shape[2]}"

@@ -74,6 +74,8 @@ def curve_figure(points: pd.DataFrame, metric: str, stage2_start: float | None =
                       margin=dict(l=0, r=0, t=40, b=0), legend={"orientation": "h", "y": -0.25})
     if metric == "accuracy":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    else:  # a loss without a scale means nothing to a newcomer
+        fig.update_yaxes(title_text=_("cross-entropy"))
     return fig
 
 

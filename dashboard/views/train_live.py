@@ -158,6 +158,8 @@ def _status_line(job: Job, snap: dict[str, Any]) -> None:
             st.caption(_("Last epoch: loss {loss}, accuracy {accuracy}, validation accuracy {val_accuracy}.").format(
                 loss=f"{epoch['loss']:.3f}", accuracy=f"{epoch['accuracy']:.1%}",
                 val_accuracy=f"{epoch['val_accuracy']:.1%}"))
+            st.caption(_("The loss is the cross-entropy: 0 is perfect, and guessing among the classes gives about "
+                         "the natural log of their number (1.39 for 4 classes)."))
     if status == STOPPING:
         st.caption(_("Stopping after the current batch ..."))
     elif st.button(_("Stop training"), key="train_stop", icon=":material/stop_circle:",

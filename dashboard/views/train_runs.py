@@ -180,9 +180,10 @@ def _export(run: RunInfo, owner: str) -> None:
         if result.get("warning"):  # a large drop (a poorly calibrated int8 model) is a warning, not a caption
             st.warning(result["warning"])
         st.caption(_("{size} MB · same top class as the Keras model on {agreement} of {n} validation images · "
-                     "largest probability difference {difference}").format(
+                     "the largest change of any class probability on any of them: {difference} percentage "
+                     "points").format(
                          size=f"{result['bytes'] / 1e6:.1f}", agreement=f"{result['top1_agreement']:.1%}",
-                         n=result["count"], difference=f"{result['max_abs_diff']:.2g}"))
+                         n=result["count"], difference=f"{100 * result['max_abs_diff']:.2f}"))
         name = f"{run.id}-saved_model.zip" if path.is_dir() else f"{run.id}-{path.name}"
         st.download_button(_("Download {format}").format(format=export_label(fmt)), data=lambda p=path: _file_bytes(p),
                            file_name=name, mime="application/octet-stream", key="train_export_download",

@@ -109,7 +109,10 @@ def _results(image, rows: list[ImageScore], baseline: str) -> None:
                            _("map alone scores higher"): r.curves.increase}
                           for i, r in enumerate(rows)])
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={**{c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[2:5]},
+                 column_config={**{c: st.column_config.NumberColumn(format="%.3f", help=_(
+                                    "Raw areas under the curves of the class probability (0 to 1) as pixels are "
+                                    "removed or revealed; the Method table divides them by the photo's own "
+                                    "probability.")) for c in table.columns[2:5]},
                                 drop: st.column_config.NumberColumn(format="%.0f%%")})
     st.caption(_("The areas are probabilities of {label}, which the photo itself scores {clean:.1%}. "
                  "Map alone: the photo multiplied by the heatmap; the drop is how much of that probability is "

@@ -134,7 +134,11 @@ def _results(result: TableResult) -> None:
     frame = pd.DataFrame(rows)
     percent = st.column_config.NumberColumn(format="%.0f%%")
     st.dataframe(frame, hide_index=True, width="stretch",
-                 column_config={**{c: st.column_config.NumberColumn(format="%.2f") for c in frame.columns[2:5]},
+                 column_config={**{c: st.column_config.NumberColumn(format="%.2f", help=_(
+                                    "Areas under the deletion and insertion curves, each divided by the class's "
+                                    "own probability on the photo (the Explain page's badges show the same "
+                                    "scale; Compare methods shows the raw areas)."))
+                                   for c in frame.columns[2:5]},
                                 average_drop: st.column_config.NumberColumn(format="%.0f%%", help=_(
                                     "Mean share of the class probability lost when the model sees only the "
                                     "heatmap-weighted photo (lower: the map kept the evidence).")),
