@@ -182,11 +182,12 @@ def test_a_long_pgd_shows_its_steps_while_it_runs(at, monkeypatch):
     seen = []
     for _ in range(200):
         seen += [b.proto.text for b in at.get("progress")]
-        if any(m.value.startswith("**After:**") for m in at.markdown):
+        if any("**After:**" in m.value for m in at.markdown):
             break
         time.sleep(0.5)  # each rerun redraws the page: fewer of them leave the CPU to PGD
         at.run()
     assert not at.exception and not at.error, at.exception
+    assert any("**After:**" in m.value for m in at.markdown), "the attack's result came"
     steps = [t for t in seen if t.startswith("Running PGD: PGD (projected gradient steps): step ")]
     assert steps and all(" of 30" in t for t in steps), seen
     assert not at.get("progress")
