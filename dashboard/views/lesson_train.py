@@ -119,7 +119,7 @@ def _job_progress(job: Job) -> None:
                                val_name: e.get("val_accuracy")} for e in epochs])
         fig = px.line(frame, x="epoch", y=[train_name, val_name], markers=True, range_y=[0, 1])
         fig.update_layout(height=260, margin=dict(l=0, r=0, t=10, b=0), legend_title_text="",
-                          xaxis_title=_("epoch"), yaxis_title=_("accuracy"))
+                          xaxis_title=_("epoch"), yaxis_title=_("accuracy"), yaxis_tickformat=".0%")
         st.plotly_chart(fig, width="stretch", key="lesson_train_chart")
     if not job.done:
         if snap["eta_seconds"]:

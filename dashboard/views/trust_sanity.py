@@ -125,6 +125,9 @@ def _similarity_plot(results: list[SanityResult]) -> None:
     st.plotly_chart(fig, width="stretch", key="trust_sanity_chart")
     st.caption(_("1 means the same map as the trained model's. A trustworthy method drops towards 0 as more of "
                  "the model is scrambled."))
+    st.caption(_("Two measures per method: the rank correlation (ρ) of the two maps' pixels, and SSIM, the "
+                 "structural similarity of the two maps as pictures. A method passes when both end below the "
+                 "dashed line once every layer is random."))
 
 
 def _cascade(image, result: SanityResult) -> None:
