@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core.classroom import ClassroomConfig
+from dashboard import page_memory, state
 from dashboard.i18n import N_, _
 
 
@@ -44,23 +46,45 @@ SPECS = (
 )
 
 
+# Entries several pages share (corrections gathered on Evaluate, saved from Explain or Data): remembered for
+# the whole session, under one name, whichever page changed them last.
+SESSION_WIDE = ("corrections_pending", "corrections_saved_version")  # dashboard.components.corrections
+
+
 def _runner(spec: PageSpec) -> Callable[[], None]:
     """The page's ``main``, with what the session chose on it recalled before and kept after
-    (:mod:`dashboard.page_memory`, over the names its module lists in ``REMEMBERED``)."""
+    (:mod:`dashboard.page_memory`, over the names its module lists in ``REMEMBERED``, and
+    :data:`SESSION_WIDE`)."""
     module = importlib.import_module(f"dashboard.views.{spec.module}")
     names = getattr(module, "REMEMBERED", ())
-    if not names:
-        return module.main
+    groups = ((spec.module, (names,) if isinstance(names, str) else tuple(names)), ("_session", SESSION_WIDE))
+
+    def keep(sid: str) -> None:
+        for page, entries in groups:
+            if entries:
+                page_memory.keep(sid, page, entries, st.session_state)
 
     def run() -> None:
-        from dashboard import page_memory, state
-
         sid = state.session_id()
-        page_memory.recall(sid, spec.module, names, st.session_state)
+        recalled = [n for page, entries in groups if entries
+                    for n in page_memory.recall(sid, page, entries, st.session_state)]
         try:
             module.main()
-        finally:  # a rerun or stop asked by the page still keeps what it chose
-            page_memory.keep(sid, spec.module, names, st.session_state)
+        except StreamlitAPIException:
+            if not recalled:
+                raise
+            # A remembered value the page no longer takes (a slider's range shrank with another model):
+            # the page runs again with its defaults, and its memory is forgotten.
+            for name in recalled:
+                st.session_state.pop(name, None)
+            page_memory.forget(sid, spec.module)
+            st.rerun()
+        except Exception:
+            raise  # a page that failed is not remembered as it failed
+        except BaseException:  # Streamlit's rerun and stop: what the page chose so far is kept
+            keep(sid)
+            raise
+        keep(sid)
 
     run.__name__ = spec.module  # Streamlit names a page without a title after its function
     return run

@@ -129,3 +129,19 @@ def test_the_memory_is_per_session_bounded_and_swept(monkeypatch):
     page_memory.forget("s4")
     page_memory.recall("s4", "trust", ("trust_*",), mine := {})
     assert mine == {}
+
+
+def test_a_remembered_value_a_widget_refuses_is_dropped_not_a_crash(app):
+    """A slider's range can shrink after a reload (another model's smaller feature map): Streamlit raises
+    for a value out of range, so the page is run again on its defaults and its memory is forgotten."""
+    from dashboard import page_memory
+
+    sid = app.session_state["session_id"]
+    page_memory.keep(sid, "trust", ("trust_view", "trust_compare_steps"),
+                     {"trust_view": "Compare methods", "trust_compare_steps": 1000})
+    again = reload(app, "trust")
+    assert not again.exception, again.exception
+    assert again.slider(key="trust_compare_steps").value == 32  # the default
+    restored: dict = {}
+    assert page_memory.recall(sid, "trust", ("trust_compare_steps",), restored) in ([], ["trust_compare_steps"])
+    assert restored.get("trust_compare_steps", 32) != 1000  # not remembered again as it was

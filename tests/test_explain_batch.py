@@ -88,3 +88,26 @@ def test_the_explain_page_explains_every_photo_into_a_zip_in_the_background(lite
         assert sorted(n for n in z.namelist() if n.startswith("overlays/")) == \
             ["overlays/cat_gradcam.png", "overlays/coffee_gradcam.png"]
     tasks.clear("explain-zip")
+
+
+def test_a_contrast_explains_each_photo_own_answer_against_it(lite0, cat_image, coffee_image, tmp_path):
+    """'Top prediction' compared with tiger cat: each photo's own top class, against tiger cat (the page's
+    contrast is built on the current photo's answer; the batch must not apply the cat's to the coffee)."""
+    tiger_cat = 282
+    out = explain_to_zip(lite0, [("cat.jpg", cat_image), ("coffee.jpg", coffee_image)], ["gradcam"],
+                         tmp_path / "contrast.zip", contrast=tiger_cat)
+    with zipfile.ZipFile(out) as archive:
+        rows = json.loads(archive.read("results.json"))["results"]
+    for row, pixels in zip(rows, (cat_image, coffee_image), strict=True):
+        own = int(np.argmax(lite0.predict(resize_for_model(pixels, lite0.input_size)[None])[0]))
+        assert row["target"]["index"] == own and row["contrast"] == {"index": tiger_cat, "label": "tiger cat"}
+
+
+def test_too_many_explanations_at_once_are_refused_in_one_sentence(lite0, cat_image, tmp_path):
+    from core.errors import GlasswingError
+    from core.explain.batch import MAX_ITEMS
+
+    photos = [(f"p{i}.png", cat_image) for i in range(MAX_ITEMS // 2 + 1)]
+    with pytest.raises(GlasswingError, match=r"At most \d+ explanations at once"):
+        explain_to_zip(lite0, photos, ["gradcam", "saliency"], tmp_path / "big.zip")
+    assert not list(tmp_path.iterdir())

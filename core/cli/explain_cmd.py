@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from core.atomic import write_bytes
     from core.errors import ParameterError
-    from core.explain import ContrastTarget, get_method
+    from core.explain import get_method
     from core.explain.batch import explain_photos
     from core.images import load_image
     from core.zoo import load_model
@@ -56,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, weights=args.weights)
     target = loaded.class_index(args.target, "--target") if args.target is not None else None
     contrast = loaded.class_index(args.contrast, "--contrast") if args.contrast is not None else None
-    if contrast is not None:
-        if contrast == target:
-            raise ParameterError(f"--contrast must name another class than --target ({loaded.label(target)}).")
-        target = ContrastTarget(target, contrast)
+    if contrast is not None and contrast == target:
+        raise ParameterError(f"--contrast must name another class than --target ({loaded.label(target)}).")
     make_out_folder(out)
 
     def write(file: str, data: bytes) -> str:
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     # Each photo is read when its turn comes: many large photos never sit in memory at once.
     photos = [(path, functools.partial(load_image, path)) for path in args.images]
     results = explain_photos(loaded, photos, [args.method], write, layer=args.layer, target=target,
-                             params={args.method: params})
+                             contrast=contrast, params={args.method: params})
     if args.json:
         emit_json(results)
         return 0

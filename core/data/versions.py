@@ -262,8 +262,8 @@ def make_version(source: str | os.PathLike, changes: Sequence[Change], owner: st
 
         try:
             touch_session(owner)
-        except ParameterError:
-            pass  # an owner that names no session (a caller's label) keeps its versions
+        except (ParameterError, OSError):
+            pass  # best effort: an owner that names no session (a caller's label), or a disk that refuses
     return version
 
 

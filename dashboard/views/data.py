@@ -28,7 +28,8 @@ from dashboard.views import data_augment, data_report, data_source
 TRAIN_DATASET = "train_dataset"
 TRAIN_AUGMENT = data_augment.TRAIN_AUGMENT
 DATASET_KEY = "data_dataset"  # the dataset selectbox
-REMEMBERED = "data_selected"  # survives visits to other pages (widget values do not)
+SELECTED = "data_selected"  # survives visits to other pages (widget values do not)
+REMEMBERED = (SELECTED,)  # and a reload (dashboard.page_memory)
 DEFAULT_CHOICE = "builtin:shapes"
 
 
@@ -125,7 +126,7 @@ def _dataset_picker(choices: list[Choice]) -> Choice | None:
                        on_change=lambda: st.session_state.pop(data_source.NOTICES, None),
                        help=_("Built-in datasets work offline; your uploads stay private to this browser "
                               "session."))
-    st.session_state[REMEMBERED] = key
+    st.session_state[SELECTED] = key
     chosen = by_key[key]
     if chosen.description:
         st.caption(_description(chosen))
@@ -134,8 +135,8 @@ def _dataset_picker(choices: list[Choice]) -> Choice | None:
 
 def _remembered(choices: list[Choice]) -> str:
     keys = [c.key for c in choices]
-    if st.session_state.get(REMEMBERED) in keys:
-        return st.session_state[REMEMBERED]
+    if st.session_state.get(SELECTED) in keys:
+        return st.session_state[SELECTED]
     train_path = st.session_state.get(TRAIN_DATASET)
     for c in choices:
         if train_path and c.path == train_path:

@@ -32,8 +32,8 @@ ASKED = "evaluate_asked"  # selections asked for in this session: followed or sh
 # What a reload or a return to the page keeps (dashboard.page_memory): the selection, what was asked for, the
 # cell and image inspected, the A/B request and the corrections not saved yet.
 REMEMBERED = ("evaluate_model", "evaluate_data", "evaluate_split", "evaluate_opacity", ASKED, "evaluate_norm",
-              drill.CELL_KEY, drill.ITEM_KEY, "evaluate_fix_label_*", *compare.REMEMBERED, corrections.PENDING,
-              corrections.SAVED)
+              drill.CELL_KEY, drill.ITEM_KEY, "evaluate_fix_label_*", *compare.REMEMBERED)
+# (the corrections not saved yet are remembered for the whole session: dashboard.navigation.SESSION_WIDE)
 
 
 def main() -> None:

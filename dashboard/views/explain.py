@@ -134,30 +134,38 @@ def _every_photo(model_name: str, loaded, photos: list, methods: list[str], laye
     st.caption(_("Explain all {n} photos with the methods chosen in the sidebar and download one zip: an overlay "
                  "PNG and the raw heatmap (.npy) per photo and method, and the labels and scores as CSV and "
                  "JSON.").format(n=len(photos)))
-    digests = tuple(p.digest for p in photos)
-    key = ("explain-zip", model_name, digests, tuple(methods), layer, target,
-           tuple((m, tuple(sorted(params.get(m, {}).items()))) for m in methods))
+    # The class explained on every photo: the one chosen, or each photo's own top prediction (the page's
+    # contrast is built on the current photo's answer; each photo here gets its own).
+    chosen = st.session_state.get("explain_target")
+    contrast = target.other if isinstance(target, ContrastTarget) else None
+    names = tuple(p.name.removeprefix(state.SAMPLE_PREFIX) for p in photos)
+    # One session's zip (it holds its photos' names, and lives in its folder): never another session's task.
+    key = ("explain-zip", state.session_id(), model_name, tuple(p.digest for p in photos), names, tuple(methods),
+           layer, chosen, contrast, tuple((m, tuple(sorted(params.get(m, {}).items()))) for m in methods))
     asked: set = st.session_state.setdefault(ZIP_ASKED, set())
     if st.button(_("Explain every photo"), key="explain_zip_go"):
         asked.add(key)
     if key not in asked:
         return
-    named = [(safe_filename(p.name.removeprefix(state.SAMPLE_PREFIX)), p.pixels) for p in photos]
-    said = rules([(r"(?P<photo>.+): (?P<method>\S+) \((?P<done>\d+) of (?P<total>\d+)\)",
-                   N_("{photo}: {method} ({done} of {total})")), (r"Done", N_("Done"))])
     # Built in the session's folder (swept with it), not kept in memory: many photos make a large zip.
     out = sessions.session_dir(state.session_id()) / "exports" / (
         "explain-" + hashlib.sha1(repr(key).encode()).hexdigest()[:16] + ".zip")
-    archive = run_in_background(
-        key, Message(N_("Explaining {n} photos"), n=len(photos)),
-        lambda progress: explain_to_zip(state.get_model(model_name), named, list(methods), out, layer=layer,
-                                        target=target, params=params, progress=relay(progress, said)))
-    if archive is None:  # still running (its bar is shown) or failed (its sentence is shown)
-        return
-    if not archive.is_file():  # swept since: made again on the next press
-        tasks.forget(key)
-        asked.discard(key)
-        st.rerun()
+    if not out.is_file():
+        named = list(zip(names, (p.pixels for p in photos), strict=True))
+        said = rules([(r"(?P<photo>.+): (?P<method>\S+) \((?P<done>\d+) of (?P<total>\d+)\)",
+                       N_("{photo}: {method} ({done} of {total})")), (r"Done", N_("Done"))])
+        archive = run_in_background(
+            key, Message(N_("Explaining {n} photos"), n=len(photos)),
+            lambda progress: explain_to_zip(state.get_model(model_name), named, list(methods), out, layer=layer,
+                                            target=chosen, contrast=contrast, params=params,
+                                            progress=relay(progress, said)))
+        if archive is None:  # still running (its bar is shown) or failed (its sentence is shown)
+            return
+        if not archive.is_file():  # swept since it was made: made again on the next press
+            tasks.forget(key)
+            asked.discard(key)
+            st.rerun()
+    archive = out
     st.download_button(_("Download the zip ({size:.1f} MB)").format(size=archive.stat().st_size / 1e6),
                        lambda: archive.read_bytes(),
                        file_name=f"glasswing-{safe_filename(loaded.name)}-{len(photos)}-photos.zip",
