@@ -145,3 +145,12 @@ def test_a_remembered_value_a_widget_refuses_is_dropped_not_a_crash(app):
     restored: dict = {}
     assert page_memory.recall(sid, "trust", ("trust_compare_steps",), restored) in ([], ["trust_compare_steps"])
     assert restored.get("trust_compare_steps", 32) != 1000  # not remembered again as it was
+
+
+def test_a_reload_keeps_the_data_pages_dataset(app):
+    open_page(app, "data")
+    assert app.selectbox(key="data_dataset").value == "builtin:shapes"  # the default
+    app.selectbox(key="data_dataset").set_value("builtin:shapes-shortcut").run()
+    assert not app.exception, app.exception
+    again = reload(app, "data")
+    assert again.selectbox(key="data_dataset").value == "builtin:shapes-shortcut"
