@@ -66,15 +66,17 @@ def _runner(spec: PageSpec) -> Callable[[], None]:
 
     def run() -> None:
         sid = state.session_id()
-        recalled = [n for page, entries in groups if entries
-                    for n in page_memory.recall(sid, page, entries, st.session_state)]
+        (page, entries), (shared, shared_entries) = groups
+        recalled = page_memory.recall(sid, page, entries, st.session_state) if entries else []
+        page_memory.recall(sid, shared, shared_entries, st.session_state)  # data, never a widget's value
         try:
             module.main()
         except StreamlitAPIException:
             if not recalled:
                 raise
             # A remembered value the page no longer takes (a slider's range shrank with another model):
-            # the page runs again with its defaults, and its memory is forgotten.
+            # the page runs again with its defaults, and its memory is forgotten (so the next run, which
+            # recalls nothing, shows any other error as it is).
             for name in recalled:
                 st.session_state.pop(name, None)
             page_memory.forget(sid, spec.module)
