@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 
 from core.errors import Message
 from core.progress import Progress
-from dashboard.i18n import N_, _
+from dashboard.i18n import N_, _, error_text
 
 Rules = list[tuple[re.Pattern, str]]
 SPLIT_NAMES = {"train": N_("train"), "val": N_("val"), "test": N_("test"), "all": N_("all")}
@@ -48,8 +48,7 @@ def reword(text: str, said: Rules, names: Collection[str] = ()) -> Message | str
 
 def reworded(text: str, said: Rules, names: Collection[str] = ()) -> str:
     """``text`` reworded and said now, in this session's language (for a page's own words, not a task's)."""
-    words = reword(text, said, names)
-    return words.translated(_) if isinstance(words, Message) else words
+    return error_text(reword(text, said, names))  # a Message translated, a plain text as it is
 
 
 def relay(progress: Progress, said: Rules, names: Collection[str] = ()) -> Progress:
