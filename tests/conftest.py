@@ -61,6 +61,19 @@ def fresh_page_memory():
 
 
 @pytest.fixture
+def app(lite0):
+    """The whole dashboard (dashboard/app.py) opened on its default page, the Explain page, as a visitor
+    opens it (the default model, the cat sample)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"),
+                           default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
 def cat_jpeg(tmp_path, cat_image) -> Path:
     from PIL import Image
 

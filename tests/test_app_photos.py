@@ -63,14 +63,6 @@ def touch_a_widget(at: AppTest, page: str) -> None:
     assert not at.exception, at.exception
 
 
-@pytest.fixture
-def app(lite0):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 @pytest.mark.parametrize("page", PHOTO_PAGES)
 def test_two_samples_then_any_widget(app, page, lite0, cat_image, coffee_image):
     open_page(app, page)

@@ -5,40 +5,19 @@ in test_app_lesson.py, the photos' in test_app_photos.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
+from test_app_photos import _reload, open_page  # tests/ is on sys.path under pytest
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 RUN = "FormSubmitter:attack_form-Run attack"
 CURVE = "FormSubmitter:attack_curve_form-Compute robustness curve"
 RANK = "FormSubmitter:trust_compare_form-Rank the methods"
 
 
-def open_page(at: AppTest, url_path: str) -> AppTest:
-    """Go to a callable st.navigation page, as the sidebar link does (AppTest.switch_page only finds files)."""
-    at._page_hash = calc_hash(url_path)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def reload(at: AppTest, url_path: str) -> AppTest:
-    again = AppTest.from_file(APP, default_timeout=300)
-    again.query_params["session"] = at.query_params["session"]
-    open_page(again, url_path)
+    """The same tab reloaded on ``url_path`` (test_app_photos._reload), in the same session."""
+    again = _reload(at, url_path)
     assert again.session_state["session_id"] == at.session_state["session_id"]
     return again
-
-
-@pytest.fixture
-def app(lite0):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_a_reload_mid_ranking_follows_the_ranking_to_its_table(app, monkeypatch):
