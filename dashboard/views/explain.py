@@ -154,20 +154,18 @@ def _every_photo(model_name: str, loaded, photos: list, methods: list[str], laye
         named = list(zip(names, (p.pixels for p in photos), strict=True))
         said = rules([(r"(?P<photo>.+): (?P<method>\S+) \((?P<done>\d+) of (?P<total>\d+)\)",
                        N_("{photo}: {method} ({done} of {total})")), (r"Done", N_("Done"))])
-        archive = run_in_background(
-            key, Message(N_("Explaining {n} photos"), n=len(photos)),
-            lambda progress: explain_to_zip(state.get_model(model_name), named, list(methods), out, layer=layer,
-                                            target=chosen, contrast=contrast, params=params,
-                                            progress=relay(progress, said)))
-        if archive is None:  # still running (its bar is shown) or failed (its sentence is shown)
-            return
-        if not archive.is_file():  # swept since it was made: made again on the next press
+        if run_in_background(
+                key, Message(N_("Explaining {n} photos"), n=len(photos)),
+                lambda progress: explain_to_zip(state.get_model(model_name), named, list(methods), out, layer=layer,
+                                                target=chosen, contrast=contrast, params=params,
+                                                progress=relay(progress, said))) is None:
+            return  # still running (its bar is shown) or failed (its sentence is shown)
+        if not out.is_file():  # swept since it was made: made again on the next press
             tasks.forget(key)
             asked.discard(key)
             st.rerun()
-    archive = out
-    st.download_button(_("Download the zip ({size:.1f} MB)").format(size=archive.stat().st_size / 1e6),
-                       lambda: archive.read_bytes(),
+    st.download_button(_("Download the zip ({size:.1f} MB)").format(size=out.stat().st_size / 1e6),
+                       lambda: out.read_bytes(),
                        file_name=f"glasswing-{safe_filename(loaded.name)}-{len(photos)}-photos.zip",
                        mime="application/zip", key="explain_zip_download", on_click="ignore")
 
